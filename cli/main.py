@@ -1,0 +1,130 @@
+"""The podeploy command: parse arguments, call the engine, render. No reasoning lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from podeploy import __version__
+from podeploy.engine import PodeployError, load_facts, load_knowledge_base
+from podeploy.engine import render
+from podeploy.engine.evaluate import ENGINES
+
+policies_option = click.option(
+    "--policies", "policy_dirs", multiple=True, metavar="DIR",
+    help="A folder (or file) of policies loaded on top of the built-ins; repeatable.",
+)
+engine_option = click.option(
+    "--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+    help="durable-rules, or the reference evaluator that specifies it.",
+)
+
+
+def _style() -> Any:
+    return click.style if sys.stdout.isatty() else render.plain
+
+
+class _Group(click.Group):
+    """Turns podeploy's errors into one line per problem and an exit status, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PodeployError as exc:
+            for line in exc.lines():
+                click.echo(line, err=True)
+            ctx.exit(exc.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("podeploy: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # a bug: say so in one line, with the details only on request
+            if os.environ.get("PODEPLOY_DEBUG"):
+                raise
+            click.echo(f"podeploy: internal error: {type(exc).__name__}: {exc} (set PODEPLOY_DEBUG=1 for details)",
+                       err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="podeploy")
+def cli() -> None:
+    """Recommend a Dynamics 365 Project Operations deployment type, per legal entity, and explain why."""
+
+
+@cli.command()
+@click.argument("facts", metavar="FACTS")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@policies_option
+@engine_option
+def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> None:
+    """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
+    kb = load_knowledge_base(policy_dirs)
+    decision = kb.evaluate(load_facts(kb, facts), engine=engine)
+    if fmt == "json":
+        click.echo(render.dumps(render.decision_json(decision)))
+    else:
+        click.echo(render.decision_text(decision, _style()))
+
+
+@cli.command()
+@click.argument("facts", metavar="FACTS")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@policies_option
+@engine_option
+def why(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> None:
+    """Explain each entity's recommendation down to the facts, and why each other type was not chosen."""
+    kb = load_knowledge_base(policy_dirs)
+    decision = kb.evaluate(load_facts(kb, facts), engine=engine)
+    if fmt == "json":
+        data = render.decision_json(decision)
+        data["why_not"] = {
+            e.name: [{"type": t, "reason": r} for t, r in render.why_not(decision, e)] for e in decision.entities
+        }
+        click.echo(render.dumps(data))
+    else:
+        click.echo(render.why_text(decision, _style()))
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+def validate(paths: Sequence[str]) -> None:
+    """Validate policy files (the built-ins when no PATH is given), reporting every problem."""
+    from podeploy.engine.rete import check_network
+
+    kb = load_knowledge_base(paths)
+    check_network(kb)
+    files = [f for f in kb.files if f.layer != "built-in"] if paths else kb.files
+    rules = sum(len(f.rules) for f in files)
+    click.echo(f"ok: {len(files)} policy file{'s' if len(files) != 1 else ''}, {rules} rule{'s' if rules != 1 else ''}")
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@policies_option
+def capabilities(fmt: str, policy_dirs: Sequence[str]) -> None:
+    """Show which deployment type offers which capability."""
+    kb = load_knowledge_base(policy_dirs)
+    header, rows = render.capabilities_table(kb)
+    if fmt == "json":
+        types = header[1:]
+        data = {
+            "types": [{"id": t.id, "name": t.name, "rank": t.rank} for t in kb.types_by_rank()],
+            "capabilities": [
+                {"id": row[0], "name": kb.capabilities[row[0]].name,
+                 "offered_by": [t for t, cell in zip(types, row[1:], strict=True) if cell == "yes"]}
+                for row in rows
+            ],
+        }
+        click.echo(render.dumps(data))
+    else:
+        click.echo(render.table_text(header, rows))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    cli.main(args=list(argv) if argv is not None else None, prog_name="podeploy")

@@ -1,0 +1,204 @@
+"""What both evaluators share: the fact store, matching semantics, firings and their canonical order.
+
+The reference evaluator and the durable-rules network decide *which* clause
+matches *which* facts; everything a firing then produces (bindings, counts,
+conclusions, explanation) is computed here, once, for both.
+"""
+
+from __future__ import annotations
+
+import operator
+import string
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import EngineError
+from .knowledge import CompiledClause, KnowledgeBase
+from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, make_fact
+
+Bindings = dict[str, Scalar]
+
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "lt": operator.lt,
+    "lte": operator.le,
+    "gt": operator.gt,
+    "gte": operator.ge,
+}
+
+
+class FactStore:
+    """Every fact known in one evaluation, indexed by predicate, in the order they arrived."""
+
+    def __init__(self, facts: Iterable[Fact] = ()) -> None:
+        self.order: dict[Fact, int] = {}
+        self.by_predicate: dict[str, list[Fact]] = {}
+        for fact in facts:
+            self.add(fact)
+
+    def add(self, fact: Fact) -> bool:
+        if fact in self.order:
+            return False
+        self.order[fact] = len(self.order)
+        self.by_predicate.setdefault(fact.predicate, []).append(fact)
+        return True
+
+    def of(self, predicate: str) -> list[Fact]:
+        return self.by_predicate.get(predicate, [])
+
+    def __contains__(self, fact: Fact) -> bool:
+        return fact in self.order
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+@dataclass(frozen=True, slots=True)
+class Firing:
+    """One rule clause matched one tuple of facts and asserted its conclusions."""
+
+    clause: CompiledClause
+    matched: tuple[Fact, ...]
+    counted: tuple[Fact, ...]
+    bindings: tuple[tuple[str, Scalar], ...]
+    conclusions: tuple[Fact, ...]
+    explanation: str
+
+    @property
+    def identity(self) -> tuple[str, tuple[Fact, ...]]:
+        return (self.clause.name, self.matched)
+
+
+def _same_kind(a: Any, b: Any) -> bool:
+    # Values are type-checked when policies load; this guards the engines' loose comparisons.
+    return isinstance(a, bool) == isinstance(b, bool) and isinstance(a, str) == isinstance(b, str)
+
+
+def _passes(test: Test, value: Any, bindings: Bindings) -> bool:
+    if test.op in ("in", "not_in"):
+        assert isinstance(test.operand, tuple)
+        inside = any(_same_kind(value, v) and value == v for v in test.operand)
+        return inside if test.op == "in" else not inside
+    operand = test.operand
+    if isinstance(operand, Var):
+        operand = bindings[operand.name]
+    if not _same_kind(value, operand):
+        return test.op == "ne"
+    return bool(_ORDER[test.op](value, operand))
+
+
+def match_field(fp: FieldPattern, fact: Fact, bindings: Bindings) -> bool:
+    """Does the fact's field satisfy fp? Binds fp's variable into bindings when it is new."""
+    value = fact.get(fp.field)
+    if value is None:
+        return False
+    for test in fp.tests:
+        if not _passes(test, value, bindings):
+            return False
+    if fp.bind is not None:
+        name = fp.bind.name
+        if name in bindings:
+            bound = bindings[name]
+            return _same_kind(bound, value) and bound == value
+        bindings[name] = value
+    return True
+
+
+def match_atom(atom: Atom, fact: Fact, bindings: Bindings) -> Bindings | None:
+    """The bindings extended by matching atom against fact, or None."""
+    if fact.predicate != atom.predicate:
+        return None
+    extended = dict(bindings)
+    for fp in atom.fields:
+        if not match_field(fp, fact, extended):
+            return None
+    return extended
+
+
+def matching(atom: Atom, store: FactStore, bindings: Bindings) -> Iterator[Fact]:
+    for fact in store.of(atom.predicate):
+        if match_atom(atom, fact, bindings) is not None:
+            yield fact
+
+
+def rebind(clause: CompiledClause, matched: tuple[Fact, ...]) -> Bindings:
+    """Recover a firing's bindings from the facts matched by its positive atoms, checking each."""
+    bindings: Bindings = {}
+    for atom, fact in zip(clause.clause.positives, matched, strict=True):
+        extended = match_atom(atom, fact, bindings)
+        if extended is None:
+            raise EngineError(f"rule '{clause.rule.id}' fired on {fact}, which does not match {atom.predicate}")
+        bindings = extended
+    return bindings
+
+
+def complete(kb: KnowledgeBase, clause: CompiledClause, matched: tuple[Fact, ...], bindings: Bindings,
+             store: FactStore) -> Firing:
+    """Counts, conclusions and explanation of a clause that matched (negations already checked)."""
+    counted: list[Fact] = []
+    for count in clause.clause.counts:
+        found = sorted(matching(count.atom, store, bindings), key=lambda f: f.key)
+        counted.extend(found)
+        bindings[count.var.name] = len(found)
+    conclusions = tuple(
+        make_fact(
+            c.predicate,
+            {name: (bindings[v.name] if isinstance(v, Var) else v) for name, v in c.values},
+        )
+        for c in clause.rule.conclusions
+    )
+    return Firing(
+        clause,
+        matched,
+        tuple(counted),
+        tuple(sorted(bindings.items())),
+        conclusions,
+        render_explanation(clause.rule.explanation, bindings),
+    )
+
+
+def render_explanation(template: str, bindings: Bindings) -> str:
+    parts = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        parts.append(literal)
+        if name is not None:
+            value = bindings.get(name, f"{{{name}}}")
+            parts.append(("true" if value else "false") if isinstance(value, bool) else str(value))
+    return "".join(parts)
+
+
+def canonical_order(firings: Iterable[Firing], given: Iterable[Fact]) -> list[Firing]:
+    """Firings in an order both evaluators agree on: stratum, derivation depth, rule order, matched facts."""
+    depth: dict[Fact, int] = {f: 0 for f in given}
+    firing_depth: dict[tuple[str, tuple[Fact, ...]], int] = {}
+    pending = list(firings)
+    changed = True
+    while changed:
+        changed = False
+        for firing in pending:
+            needed = [depth.get(f) for f in firing.matched + firing.counted]
+            if any(d is None for d in needed):
+                continue
+            d = 1 + max((n for n in needed if n is not None), default=0)
+            key = firing.identity
+            if firing_depth.get(key, d + 1) > d:
+                firing_depth[key] = d
+                changed = True
+            for fact in firing.conclusions:
+                if depth.get(fact, d + 1) > d:
+                    depth[fact] = d
+                    changed = True
+    missing = [f for f in pending if f.identity not in firing_depth]
+    if missing:
+        raise EngineError(f"rule '{missing[0].clause.rule.id}' fired on facts that were never derived")
+    return sorted(
+        pending,
+        key=lambda f: (
+            f.clause.stratum,
+            firing_depth[f.identity],
+            f.clause.position,
+            [m.key for m in f.matched],
+        ),
+    )

@@ -1,0 +1,81 @@
+"""One exception tree for everything podeploy reports to a user.
+
+Every problem has a code, a message and a location; the CLI's top level is the
+only place that turns these exceptions into output and an exit status.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Location:
+    """A place in an input file: 1-based line and column."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if self.line <= 0:
+            return self.file
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One located, coded message about bad input."""
+
+    code: str
+    message: str
+    location: Location
+
+    def __str__(self) -> str:
+        # One line per problem, whatever the message holds.
+        message = " ".join(self.message.split())
+        return f"{self.location}: {self.code}: {message}"
+
+
+class PodeployError(Exception):
+    """Root of podeploy's errors. Subclasses know their exit status."""
+
+    exit_code = 1
+
+    def lines(self) -> list[str]:
+        return [f"podeploy: error: {self}"]
+
+
+class BadInput(PodeployError):
+    """Facts or policy files that cannot be used; exit status 2."""
+
+    exit_code = 2
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(str(p) for p in self.problems))
+
+    def lines(self) -> list[str]:
+        return [str(p) for p in self.problems]
+
+
+class EngineError(PodeployError):
+    """The rule engine failed in a way input cannot explain; exit status 1."""
+
+
+def bad(code: str, message: str, location: Location) -> BadInput:
+    return BadInput([Problem(code, message, location)])
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """A ' (did you mean ...?)' suffix naming the closest choice, or ''."""
+    options = sorted(set(choices))
+    close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
+    if not close:
+        lowered = {o.lower().replace("_", "-"): o for o in options}
+        key = word.lower().replace("_", "-")
+        if key in lowered:
+            close = [lowered[key]]
+    return f" (did you mean '{close[0]}'?)" if close else ""

@@ -1,0 +1,35 @@
+"""Evaluate a facts document against a knowledge base on the chosen engine."""
+
+from __future__ import annotations
+
+from . import reference, rete
+from .decision import Decision, decide
+from .derivation import canonical_order
+from .errors import PodeployError
+from .facts import FactsInput
+from .knowledge import KnowledgeBase
+
+ENGINES = ("auto", "durable", "reference")
+
+
+def resolve_engine(engine: str) -> str:
+    """The engine that will run: 'durable' when durable-rules imports, else 'reference'."""
+    if engine == "reference":
+        return "reference"
+    if rete.available():
+        return "durable"
+    if engine == "durable":
+        raise PodeployError("durable-rules cannot be imported on this Python; use --engine reference")
+    rete.warn_unavailable()
+    return "reference"
+
+
+def evaluate(kb: KnowledgeBase, facts: FactsInput, engine: str = "auto") -> Decision:
+    chosen = resolve_engine(engine)
+    given = [*kb.vocabulary_facts, *facts.ground]
+    if chosen == "durable":
+        store, firings = rete.network_for(kb).run(given)
+    else:
+        store, firings = reference.run(kb, given)
+    trace = canonical_order(firings, given)
+    return decide(kb, facts, chosen, store, trace)

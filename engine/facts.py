@@ -1,0 +1,302 @@
+"""Facts files: their JSON Schema, generated from the vocabulary, and their reading into ground facts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import BadInput, Location, Problem, did_you_mean
+from .knowledge import KnowledgeBase
+from .loader import Document, load_document, problems_sorted
+from .model import Fact, FactDecl, Scalar, make_fact
+
+MAX_ENTITIES = 1000
+MAX_LIST = 500
+
+
+@dataclass(slots=True)
+class Entity:
+    """A legal entity and the facts that hold for it (shared values merged with its own)."""
+
+    name: str
+    location: Location
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FactsInput:
+    """A validated facts document, ready to evaluate."""
+
+    source: str
+    customer: str
+    customer_location: Location
+    values: dict[str, Any]
+    entities: list[Entity]
+    ground: list[Fact]
+
+
+def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a facts file for this knowledge base's vocabulary."""
+    entity_props: dict[str, Any] = {"name": {"type": "string", "minLength": 1, "maxLength": 200,
+                                             "description": "The legal entity's name."}}
+    props: dict[str, Any] = {
+        "customer": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The customer's name."},
+    }
+    for decl in kb.facts.values():
+        schema = _value_schema(kb, decl)
+        props[decl.id] = schema
+        if decl.scope == "entity":
+            entity_props[decl.id] = schema
+    props["legal_entities"] = {
+        "type": "array",
+        "maxItems": MAX_ENTITIES,
+        "description": "Legal entities; each adds its own requirements to the shared ones.",
+        "items": {"type": "object", "additionalProperties": False, "required": ["name"], "properties": entity_props},
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": "urn:podeploy:schema:facts:1",
+        "title": "podeploy facts file",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["customer"],
+        "properties": props,
+    }
+
+
+def _value_schema(kb: KnowledgeBase, decl: FactDecl) -> dict[str, Any]:
+    text = f"{decl.description} Question: {decl.question}"
+    item: dict[str, Any]
+    if decl.type == "capability-list":
+        item = {"enum": list(kb.capabilities)}
+    elif decl.type in ("choice", "choice-list"):
+        item = {"enum": list(decl.values)}
+    elif decl.type == "boolean":
+        item = {"type": "boolean"}
+    elif decl.type in ("number", "integer"):
+        item = {"type": decl.type}
+        if decl.minimum is not None:
+            item["minimum"] = decl.minimum
+        if decl.maximum is not None:
+            item["maximum"] = decl.maximum
+    else:
+        item = {"type": "string", "minLength": 1, "maxLength": 200}
+    if decl.is_list:
+        return {"type": "array", "maxItems": MAX_LIST, "items": item, "description": text}
+    return {**item, "description": text}
+
+
+def load_facts(kb: KnowledgeBase, path: str) -> FactsInput:
+    """Read, validate and normalise a facts file ('-' for standard input)."""
+    doc = load_document(path)
+    return read_facts(kb, doc)
+
+
+def read_facts(kb: KnowledgeBase, doc: Document) -> FactsInput:
+    if doc.value is None:
+        raise BadInput([Problem("empty", "facts file is empty; it needs at least 'customer'", Location(doc.name, 1, 1))])
+    if not isinstance(doc.value, dict):
+        raise BadInput([Problem("wrong-type", "a facts file is a mapping of facts (customer: ..., requirements: ...)",
+                                doc.where(()))])
+    problems = _validate(kb, doc)
+    if problems:
+        raise BadInput(problems_sorted(problems))
+    return _normalise(kb, doc)
+
+
+def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
+    import jsonschema  # imported here: only validation pays for it
+
+    validator = jsonschema.Draft202012Validator(facts_schema(kb))
+    problems = []
+    for error in validator.iter_errors(doc.value):
+        problems.extend(_problem(kb, doc, error))
+    problems.extend(_entity_names(doc))
+    return problems
+
+
+def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
+    path = tuple(error.absolute_path)
+    kind = error.validator
+    where = doc.where(path)
+    if kind == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        out = []
+        for key in sorted(set(error.instance) - allowed):
+            hint = did_you_mean(key, allowed)
+            scope = ""
+            if not hint and key in kb.facts and len(path) >= 2:
+                scope = f" ('{key}' is a customer-wide fact: set it at the top level)"
+            out.append(Problem("unknown-fact", f"'{key}' is not a known fact{hint or scope}",
+                               doc.where((*path, key), key=True)))
+        return out
+    if kind == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else "a key"
+        return [Problem("missing-key", f"'{missing}' is required", where)]
+    if kind == "enum":
+        fact_id = _fact_of(path)
+        value = error.instance
+        shown = value if isinstance(value, str) else repr(value)
+        if fact_id is not None and fact_id in kb.facts and kb.facts[fact_id].type == "capability-list":
+            if not isinstance(value, str):
+                return [Problem("wrong-type", f"{fact_id}: expected a capability id, got {shown}", where)]
+            return [Problem("unknown-capability",
+                            f"'{shown}' is not a capability{did_you_mean(shown, kb.capabilities)}", where)]
+        options = [str(o) for o in error.validator_value]
+        if not isinstance(value, str):
+            return [Problem("wrong-type", f"{fact_id}: expected one of {', '.join(options)}, got {shown}", where)]
+        hint = did_you_mean(shown, options) or f" (one of: {', '.join(options)})"
+        return [Problem("unknown-value", f"'{shown}' is not a value of '{fact_id}'{hint}", where)]
+    if kind == "type":
+        label = ".".join(str(p) for p in path) or "facts file"
+        expected = error.validator_value
+        expected = " or ".join(expected) if isinstance(expected, list) else expected
+        word = {"array": "a list", "object": "a mapping", "string": "text", "boolean": "true or false",
+                "integer": "a whole number", "number": "a number"}.get(str(expected), str(expected))
+        return [Problem("wrong-type", f"{label}: expected {word}, got {_kind(error.instance)}", where)]
+    label = ".".join(str(p) for p in path) or "facts file"
+    return [Problem("bad-value", f"{label}: {error.message[:200]}", where)]
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (true/false)"
+    if isinstance(value, (int, float)):
+        return f"{value} (a number)"
+    if isinstance(value, str):
+        return f"'{value[:60]}' (text)"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"
+
+
+def _fact_of(path: tuple[Any, ...]) -> str | None:
+    names = [p for p in path if isinstance(p, str) and p != "legal_entities"]
+    return names[-1] if names else None
+
+
+def _entity_names(doc: Document) -> list[Problem]:
+    entities = doc.value.get("legal_entities")
+    if not isinstance(entities, list):
+        return []
+    seen: dict[str, int] = {}
+    problems = []
+    for i, entity in enumerate(entities):
+        if isinstance(entity, dict) and isinstance(entity.get("name"), str):
+            name = entity["name"].strip()
+            if name in seen:
+                problems.append(Problem("duplicate-entity", f"legal entity '{name}' is listed twice",
+                                        doc.where(("legal_entities", i, "name"))))
+            seen[name] = i
+    return problems
+
+
+def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
+    value = doc.value
+    customer = value["customer"].strip()
+    customer_loc = doc.where(("customer",))
+    shared: dict[str, Any] = {}
+    ground: list[Fact] = [make_fact("customer", {"name": customer}, customer_loc)]
+    for decl in kb.facts.values():
+        if decl.id in value:
+            shared[decl.id] = _dedupe(value[decl.id]) if decl.is_list else value[decl.id]
+        elif decl.default is not None:
+            shared[decl.id] = decl.default
+    entities: list[Entity] = []
+    listed = value.get("legal_entities") or []
+    if not listed:
+        entities.append(Entity(customer, customer_loc))
+    for i, item in enumerate(listed):
+        entities.append(Entity(item["name"].strip(), doc.where(("legal_entities", i, "name"))))
+    for decl in kb.facts.values():
+        if decl.scope == "customer":
+            if decl.id in shared:
+                ground.extend(_ground(decl, shared[decl.id], None, doc, (decl.id,), value))
+            continue
+        for i, entity in enumerate(entities):
+            own = listed[i].get(decl.id) if listed else None
+            merged, path_of = _merge(decl, shared.get(decl.id), own, i)
+            if merged is None:
+                continue
+            entity.values[decl.id] = merged
+            ground.extend(_ground(decl, merged, entity.name, doc, path_of, value))
+    for entity in entities:
+        ground.append(make_fact("entity", {"name": entity.name}, entity.location))
+        for decl in kb.facts.values():
+            if decl.scope == "customer" and decl.id in shared:
+                entity.values.setdefault(decl.id, shared[decl.id])
+    return FactsInput(doc.name, customer, customer_loc, shared, entities, _unique(ground))
+
+
+def _merge(decl: FactDecl, shared: Any, own: Any, index: int) -> tuple[Any, Any]:
+    """An entity's value for decl: its own list adds to the shared one; its own scalar replaces it."""
+    if decl.is_list:
+        items = list(shared or []) + list(_dedupe(own or []))
+        return (_dedupe(items) if items else None), ("list", index, len(shared or []))
+    if own is not None:
+        return own, ("legal_entities", index, decl.id)
+    return shared, (decl.id,)
+
+
+def _ground(
+    decl: FactDecl, merged: Any, entity: str | None, doc: Document, path_of: Any, raw: dict[str, Any]
+) -> list[Fact]:
+    def origin_of(item: Scalar, position: int) -> Location:
+        if not isinstance(path_of, tuple) or not path_of or path_of[0] != "list":
+            where = doc.where(path_of) if isinstance(path_of, tuple) and _present(raw, path_of) else decl.location
+            return where
+        _, index, n_shared = path_of
+        shared = raw.get(decl.id) or []
+        if item in shared:
+            return doc.where((decl.id, shared.index(item)))
+        own = raw["legal_entities"][index].get(decl.id) or [] if raw.get("legal_entities") else []
+        if item in own:
+            return doc.where(("legal_entities", index, decl.id, own.index(item)))
+        return decl.location
+
+    items = merged if decl.is_list else [merged]
+    facts = []
+    for position, item in enumerate(items):
+        values: dict[str, Scalar] = {"value": item}
+        if entity is not None:
+            values["entity"] = entity
+        if not decl.is_list and entity is None:
+            origin = doc.where((decl.id,)) if decl.id in raw else decl.location
+        elif decl.is_list and entity is None:
+            origin = doc.where((decl.id, position)) if decl.id in raw else decl.location
+        else:
+            origin = origin_of(item, position)
+        facts.append(make_fact(decl.id, values, origin))
+    return facts
+
+
+def _present(raw: dict[str, Any], path: tuple[Any, ...]) -> bool:
+    node: Any = raw
+    for part in path:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _dedupe(items: list[Any]) -> list[Any]:
+    out: list[Any] = []
+    for item in items:
+        if item not in out:
+            out.append(item)
+    return out
+
+
+def _unique(facts: list[Fact]) -> list[Fact]:
+    seen: set[Fact] = set()
+    out = []
+    for f in facts:
+        if f not in seen:
+            seen.add(f)
+            out.append(f)
+    return out

@@ -1,0 +1,439 @@
+"""The knowledge base: every policy file merged, checked as a whole, and stratified."""
+
+from __future__ import annotations
+
+import os
+import string
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from .errors import BadInput, Location, Problem, did_you_mean
+from .loader import problems_sorted
+from .model import (
+    Atom,
+    Capability,
+    Clause,
+    Code,
+    Conclusion,
+    DeploymentType,
+    Fact,
+    FactDecl,
+    FieldDecl,
+    Offer,
+    Predicate,
+    Rule,
+    Scalar,
+    Var,
+    make_fact,
+)
+from .policy import PolicyFile, read_policy_file
+
+BUILTIN_LAYER = "built-in"
+RESERVED_FACT_KEYS = ("customer", "legal_entities")
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledClause:
+    """One clause of one rule, placed in its stratum."""
+
+    rule: Rule
+    index: int
+    clause: Clause
+    stratum: int
+    position: int
+
+    @property
+    def name(self) -> str:
+        return f"{self.rule.id}#{self.index}"
+
+
+@dataclass(slots=True)
+class KnowledgeBase:
+    """Every policy merged: vocabulary, rules in strata, and the facts the vocabulary itself gives."""
+
+    files: list[PolicyFile]
+    types: dict[str, DeploymentType]
+    capabilities: dict[str, Capability]
+    offers: list[Offer]
+    facts: dict[str, FactDecl]
+    predicates: dict[str, Predicate]
+    codes: dict[str, Code]
+    rules: list[Rule]
+    clauses: list[CompiledClause] = field(default_factory=list)
+    strata: int = 0
+    vocabulary_facts: list[Fact] = field(default_factory=list)
+    engine_cache: dict[str, Any] = field(default_factory=dict)
+
+    def offered(self, type_id: str) -> set[str]:
+        return {c for o in self.offers if o.type == type_id for c in o.capabilities}
+
+    def types_by_rank(self) -> list[DeploymentType]:
+        return sorted(self.types.values(), key=lambda t: (t.rank, t.id))
+
+    def evaluate(self, facts: Any, engine: str = "auto") -> Any:
+        """Evaluate a validated facts document (see podeploy.engine.facts) into a Decision."""
+        from .evaluate import evaluate
+
+        return evaluate(self, facts, engine=engine)
+
+
+def builtin_policy_paths() -> list[tuple[str, str]]:
+    """(path to read, name to show) for every built-in policy file."""
+    root = resources.files("podeploy.policies")
+    found = []
+    for entry in root.iterdir():
+        if entry.is_file() and entry.name.endswith((".yaml", ".yml")) and not entry.name.endswith(".test.yaml"):
+            found.append((str(entry), f"policies/{entry.name}"))
+    return sorted(found, key=lambda p: p[1])
+
+
+def policy_paths_in(path: str) -> list[str]:
+    """Policy files named by a path: the file itself, or every YAML file below a directory."""
+    if os.path.isdir(path):
+        found = []
+        for base, dirs, names in os.walk(path):
+            dirs.sort()
+            for name in sorted(names):
+                if name.endswith((".yaml", ".yml")) and not name.endswith((".test.yaml", ".test.yml")):
+                    found.append(os.path.join(base, name))
+        return found
+    return [path]
+
+
+def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True) -> KnowledgeBase:
+    """Read, validate, merge, check and stratify the built-in policies and any extra ones."""
+    sources: list[tuple[str, str, str | None]] = []
+    builtins = builtin_policy_paths() if builtin else []
+    sources.extend((path, BUILTIN_LAYER, shown) for path, shown in builtins)
+    seen = {os.path.realpath(path) for path, _ in builtins}
+    problems: list[Problem] = []
+    for directory in policy_dirs:
+        if not os.path.exists(directory):
+            problems.append(Problem("not-found", "no such policy file or directory", Location(directory)))
+            continue
+        layer = os.path.basename(os.path.normpath(directory)) or directory
+        paths = policy_paths_in(directory)
+        if not paths:
+            problems.append(Problem("no-policies", "directory holds no .yaml policy files", Location(directory)))
+        for p in paths:
+            if os.path.realpath(p) not in seen:  # a built-in named again is not a second copy
+                seen.add(os.path.realpath(p))
+                sources.append((p, layer, None))
+    files: list[PolicyFile] = []
+    for path, layer, shown in sources:
+        policy, found = read_policy_file(path, layer, shown)
+        problems.extend(found)
+        if policy is not None:
+            files.append(policy)
+    if problems:
+        raise BadInput(problems_sorted(problems))
+    return assemble(files)
+
+
+def assemble(files: list[PolicyFile]) -> KnowledgeBase:
+    """Merge parsed policy files and check them as a whole."""
+    checker = _Checker()
+    types = checker.unique("deployment type", ((t.id, t, t.location) for f in files for t in f.deployment_types))
+    capabilities = checker.unique("capability", ((c.id, c, c.location) for f in files for c in f.capabilities))
+    facts = checker.unique("fact", ((d.id, d, d.location) for f in files for d in f.facts))
+    codes = checker.unique("code", ((c.id, c, c.location) for f in files for c in f.codes))
+    declared = checker.unique("predicate", ((p.id, p, p.location) for f in files for p in f.predicates))
+    checker.unique("policy", ((f.name, f, f.location) for f in files))
+    rules = [r for f in files for r in f.rules]
+    checker.unique("rule", ((r.id, r, r.location) for r in rules))
+    offers = [o for f in files for o in f.offers]
+
+    kb = KnowledgeBase(files, types, capabilities, offers, facts, {}, codes, rules)
+    for name in RESERVED_FACT_KEYS:
+        if name in facts:
+            checker.add("reserved-name", f"'{name}' is part of every facts file and cannot be declared",
+                        facts[name].location)
+    system = system_predicates(kb)
+    for pid, pred in declared.items():
+        if pid in system:
+            checker.add("duplicate-id", f"predicate '{pid}' is already given by the vocabulary", pred.location)
+    kb.predicates = {**system, **declared}
+    checker.offers(kb)
+    for rule in rules:
+        checker.rule(kb, rule)
+    if not checker.problems:
+        checker.stratify(kb)
+    if checker.problems:
+        raise BadInput(problems_sorted(checker.problems))
+    kb.vocabulary_facts = vocabulary_facts(kb)
+    return kb
+
+
+def system_predicates(kb: KnowledgeBase) -> dict[str, Predicate]:
+    """The predicates every knowledge base has: the customer, its entities, the vocabulary, each fact."""
+    s = FieldDecl("string", None)
+    preds = {
+        "customer": Predicate("customer", "The customer being advised.", {"name": s}, None, False, None),
+        "entity": Predicate(
+            "entity", "A legal entity of the customer.", {"name": FieldDecl("string", "entity")}, None, False, None
+        ),
+        "deployment-type": Predicate(
+            "deployment-type",
+            "A deployment type, its rank (lighter first) and whether it runs on Dynamics 365 Finance.",
+            {
+                "id": FieldDecl("string", "deployment-type"),
+                "rank": FieldDecl("number", None),
+                "finance": FieldDecl("boolean", None),
+            },
+            None,
+            False,
+            None,
+        ),
+        "capability": Predicate(
+            "capability", "A capability a deployment type can offer.",
+            {"id": FieldDecl("string", "capability")}, None, False, None,
+        ),
+        "offers": Predicate(
+            "offers",
+            "A deployment type offers a capability.",
+            {"type": FieldDecl("string", "deployment-type"), "capability": FieldDecl("string", "capability")},
+            None,
+            False,
+            None,
+        ),
+    }
+    for decl in kb.facts.values():
+        value = FieldDecl(decl.runtime_type, decl.domain)
+        fields = {"value": value} if decl.scope == "customer" else {"entity": FieldDecl("string", "entity"), "value": value}
+        preds[decl.id] = Predicate(decl.id, decl.description, fields, None, False, decl.location)
+    return preds
+
+
+def vocabulary_facts(kb: KnowledgeBase) -> list[Fact]:
+    facts = [
+        make_fact("deployment-type", {"id": t.id, "rank": t.rank, "finance": t.finance}, t.location)
+        for t in kb.types_by_rank()
+    ]
+    facts.extend(make_fact("capability", {"id": c.id}, c.location) for c in kb.capabilities.values())
+    seen: set[Fact] = set()
+    for offer in kb.offers:
+        for cap in offer.capabilities:
+            fact = make_fact("offers", {"type": offer.type, "capability": cap}, offer.location)
+            if fact not in seen:
+                seen.add(fact)
+                facts.append(fact)
+    return facts
+
+
+class _Checker:
+    def __init__(self) -> None:
+        self.problems: list[Problem] = []
+
+    def add(self, code: str, message: str, location: Location) -> None:
+        self.problems.append(Problem(code, message, location))
+
+    def unique(self, what: str, items: Iterable[tuple[str, Any, Location]]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        first: dict[str, Location] = {}
+        for key, item, loc in items:
+            if key in found:
+                self.add("duplicate-id", f"{what} '{key}' is already declared at {first[key]}", loc)
+                continue
+            found[key] = item
+            first[key] = loc
+        return found
+
+    def offers(self, kb: KnowledgeBase) -> None:
+        for offer in kb.offers:
+            if offer.type not in kb.types:
+                self.add("unknown-type", f"'{offer.type}' is not a deployment type{did_you_mean(offer.type, kb.types)}",
+                         offer.location)
+            for cap in offer.capabilities:
+                if cap not in kb.capabilities:
+                    self.add("unknown-capability",
+                             f"'{cap}' is not a capability{did_you_mean(cap, kb.capabilities)}", offer.location)
+
+    # -- rules ---------------------------------------------------------------------------------
+
+    def rule(self, kb: KnowledgeBase, rule: Rule) -> None:
+        bound_everywhere: set[str] | None = None
+        for clause in rule.clauses:
+            env = self.clause(kb, rule, clause)
+            for conclusion in rule.conclusions:
+                self.conclusion(kb, conclusion, env)
+            names = set(env)
+            bound_everywhere = names if bound_everywhere is None else bound_everywhere & names
+        for _, name, _, _ in string.Formatter().parse(rule.explanation):
+            if name is None:
+                continue
+            if name == "" or name not in (bound_everywhere or set()):
+                self.add("unknown-placeholder",
+                         f"explanation uses '{{{name}}}', which is not a variable every case of the rule binds",
+                         rule.location)
+
+    def clause(self, kb: KnowledgeBase, rule: Rule, clause: Clause) -> dict[str, FieldDecl]:
+        env: dict[str, FieldDecl] = {}
+        count_vars = {c.var.name for c in clause.counts}
+        for atom in clause.positives:
+            self.atom(kb, atom, env, binding=True, count_vars=count_vars)
+        for atom in clause.negatives:
+            self.atom(kb, atom, env, binding=False, count_vars=count_vars)
+        for count in clause.counts:
+            self.atom(kb, count.atom, env, binding=False, count_vars=count_vars)
+        for count in clause.counts:
+            if count.var.name in env:
+                self.add("rebound-variable", f"${count.var.name} is already bound; name the count differently",
+                         count.location)
+            env[count.var.name] = FieldDecl("number", None)
+        return env
+
+    def atom(
+        self, kb: KnowledgeBase, atom: Atom, env: dict[str, FieldDecl], *, binding: bool, count_vars: set[str]
+    ) -> None:
+        pred = kb.predicates.get(atom.predicate)
+        if pred is None:
+            self.add("unknown-predicate",
+                     f"'{atom.predicate}' is not a declared fact or conclusion{did_you_mean(atom.predicate, kb.predicates)}",
+                     atom.location)
+            return
+        for fp in atom.fields:
+            decl = pred.fields.get(fp.field)
+            if decl is None:
+                self.add("unknown-field",
+                         f"'{atom.predicate}' has no field '{fp.field}'{did_you_mean(fp.field, pred.fields)}"
+                         f" (fields: {', '.join(pred.fields)})", fp.location)
+                continue
+            for test in fp.tests:
+                if isinstance(test.operand, tuple):
+                    for item in test.operand:
+                        self.literal(kb, item, decl, fp.location)
+                elif isinstance(test.operand, Var):
+                    name = test.operand.name
+                    if name in count_vars:
+                        self.add("count-in-condition", f"${name} is a count; compare it in another rule", fp.location)
+                    elif name not in env:
+                        self.add("unbound-variable",
+                                 f"${name} is compared before a condition binds it; bind it in an earlier condition",
+                                 fp.location)
+                    else:
+                        self.compatible(name, env[name], decl, fp.location)
+                else:
+                    self.literal(kb, test.operand, decl, fp.location)
+                if test.op in ("lt", "lte", "gt", "gte") and decl.type == "boolean":
+                    self.add("type-mismatch", f"'{fp.field}' is true or false and cannot be ordered", fp.location)
+            if fp.bind is None:
+                continue
+            name = fp.bind.name
+            if name in count_vars:
+                self.add("count-in-condition", f"${name} is a count; compare it in another rule", fp.location)
+            elif name in env:
+                self.compatible(name, env[name], decl, fp.location)
+            elif binding:
+                env[name] = decl
+            else:
+                self.add("unbound-variable",
+                         f"${name} appears only under 'not' or 'count'; bind it in a positive condition first",
+                         fp.location)
+
+    def compatible(self, name: str, have: FieldDecl, want: FieldDecl, loc: Location) -> None:
+        if have.type != want.type:
+            self.add("type-mismatch", f"${name} holds a {have.type} but is compared with a {want.type}", loc)
+
+    def literal(self, kb: KnowledgeBase, value: Scalar, decl: FieldDecl, loc: Location) -> None:
+        actual = "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
+        if actual != decl.type:
+            self.add("type-mismatch", f"{value!r} is a {actual}; this field holds a {decl.type}", loc)
+            return
+        domain = decl.domain
+        if domain is None or domain == "entity" or not isinstance(value, str):
+            return
+        known: Iterable[str]
+        if domain == "deployment-type":
+            known, what = kb.types, "deployment type"
+        elif domain == "capability":
+            known, what = kb.capabilities, "capability"
+        elif domain == "code":
+            known, what = kb.codes, "warning or note code"
+        elif domain.startswith("fact:"):
+            decl_id = domain[5:]
+            known, what = kb.facts[decl_id].values, f"value of '{decl_id}'"
+        else:  # pragma: no cover - the schema lists every domain
+            return
+        if value not in known:
+            self.add(f"unknown-{'value' if domain.startswith('fact:') else domain}",
+                     f"'{value}' is not a {what}{did_you_mean(value, known)}", loc)
+
+    def conclusion(self, kb: KnowledgeBase, conclusion: Conclusion, env: dict[str, FieldDecl]) -> None:
+        pred = kb.predicates.get(conclusion.predicate)
+        if pred is None:
+            self.add("unknown-predicate",
+                     f"'{conclusion.predicate}' is not a declared conclusion"
+                     f"{did_you_mean(conclusion.predicate, [p for p in kb.predicates if kb.predicates[p].derived])}",
+                     conclusion.location)
+            return
+        if not pred.derived:
+            self.add("not-derivable",
+                     f"'{conclusion.predicate}' comes from the facts file or the vocabulary; rules conclude only"
+                     " predicates declared under 'predicates'", conclusion.location)
+            return
+        given = {name for name, _ in conclusion.values}
+        for name, decl in pred.fields.items():
+            if name not in given and not decl.optional:
+                self.add("missing-field", f"'{conclusion.predicate}' needs a value for '{name}'", conclusion.location)
+        for name, value in conclusion.values:
+            decl = pred.fields.get(name)
+            if decl is None:
+                self.add("unknown-field",
+                         f"'{conclusion.predicate}' has no field '{name}'{did_you_mean(name, pred.fields)}",
+                         conclusion.location)
+            elif isinstance(value, Var):
+                if value.name not in env:
+                    self.add("unbound-variable", f"${value.name} is not bound by the rule's conditions",
+                             conclusion.location)
+                else:
+                    self.compatible(value.name, env[value.name], decl, conclusion.location)
+            else:
+                self.literal(kb, value, decl, conclusion.location)
+
+    # -- strata --------------------------------------------------------------------------------
+
+    def stratify(self, kb: KnowledgeBase) -> None:
+        """Place each rule in a stratum so that whatever it negates or counts is complete first."""
+        level: dict[str, int] = {p: 0 for p in kb.predicates}
+        rule_level: dict[str, int] = {}
+        limit = len(kb.rules) + 2
+        changed = True
+        rounds = 0
+        while changed:
+            changed = False
+            rounds += 1
+            for rule in kb.rules:
+                need = 1
+                for clause in rule.clauses:
+                    for atom in clause.positives:
+                        need = max(need, level[atom.predicate])
+                    for atom in clause.negatives:
+                        need = max(need, level[atom.predicate] + 1)
+                    for count in clause.counts:
+                        need = max(need, level[count.atom.predicate] + 1)
+                if rule_level.get(rule.id) != need:
+                    rule_level[rule.id] = need
+                    changed = True
+                for conclusion in rule.conclusions:
+                    if level[conclusion.predicate] < need:
+                        level[conclusion.predicate] = need
+                        changed = True
+            if changed and rounds > limit:
+                cyclic = [r for r in kb.rules if rule_level[r.id] > limit - 1]
+                for rule in cyclic or kb.rules[:1]:
+                    self.add("unstratifiable",
+                             f"rule '{rule.id}' depends on the absence (or count) of a conclusion that it helps "
+                             "to derive; break the cycle", rule.location)
+                return
+        placed = [
+            (rule, i, clause)
+            for rule in sorted(kb.rules, key=lambda r: rule_level[r.id])
+            for i, clause in enumerate(rule.clauses)
+        ]
+        kb.clauses = [
+            CompiledClause(rule, i, clause, rule_level[rule.id], position)
+            for position, (rule, i, clause) in enumerate(placed)
+        ]
+        kb.strata = max(rule_level.values(), default=0)

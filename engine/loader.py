@@ -1,0 +1,224 @@
+"""Safe, bounded reading of YAML and JSON documents that remembers where each value came from.
+
+PyYAML composes the node graph; the values are built here, so that only the
+plain YAML types are accepted, duplicate keys are caught, alias expansion and
+nesting are bounded, and every value and key keeps its line and column.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import stat
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+
+from .errors import BadInput, Location, Problem, bad
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+MAX_NODES = 200_000
+MAX_DEPTH = 64
+
+Path = tuple[str | int, ...]
+
+_SCALAR_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:timestamp",
+}
+
+_Loader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+@dataclass(slots=True)
+class Document:
+    """A parsed file: its plain value and the location of every value and key in it."""
+
+    name: str
+    value: Any
+    marks: dict[Path, Location] = field(default_factory=dict)
+    key_marks: dict[Path, Location] = field(default_factory=dict)
+
+    def where(self, path: Path, *, key: bool = False) -> Location:
+        """The location of the value (or of its key) at path, or of its nearest ancestor."""
+        table = self.key_marks if key else self.marks
+        probe = tuple(path)
+        while probe:
+            if probe in table:
+                return table[probe]
+            if probe in self.marks:
+                return self.marks[probe]
+            probe = probe[:-1]
+        return self.marks.get((), Location(self.name, 1, 1))
+
+
+def read_text(path: str, *, stdin_name: str = "<stdin>") -> tuple[str, str]:
+    """Read a UTF-8 text file (or standard input for '-'), refusing what is not one."""
+    if path == "-":
+        name = stdin_name
+        raw = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+    else:
+        name = path
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            raise bad("not-found", "no such file", Location(name)) from None
+        except OSError as exc:
+            raise bad("unreadable", exc.strerror or str(exc), Location(name)) from None
+        if stat.S_ISDIR(info.st_mode):
+            raise bad("not-a-file", "is a directory, not a file", Location(name))
+        if not stat.S_ISREG(info.st_mode):
+            raise bad("not-a-file", "is not a regular file", Location(name))
+        if info.st_size > MAX_FILE_BYTES:
+            raise bad("too-large", f"file is {info.st_size} bytes; the limit is {MAX_FILE_BYTES}", Location(name))
+        try:
+            with open(path, "rb") as handle:
+                raw = handle.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            raise bad("unreadable", exc.strerror or str(exc), Location(name)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise bad("too-large", f"input is over the limit of {MAX_FILE_BYTES} bytes", Location(name))
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise bad("encoding", "file is UTF-16; save it as UTF-8", Location(name, 1, 1))
+    if b"\x00" in raw:
+        line = raw[: raw.index(b"\x00")].count(b"\n") + 1
+        raise bad("binary-file", "file holds NUL bytes; expected YAML or JSON text", Location(name, line, 1))
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise bad("encoding", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", Location(name, line, 1)) from None
+    return name, text
+
+
+def load_document(path: str) -> Document:
+    """Read and parse one YAML or JSON file into a located Document."""
+    name, text = read_text(path)
+    return parse_document(text, name)
+
+
+def parse_document(text: str, name: str) -> Document:
+    """Parse YAML (JSON is a subset) from text, bounded and located."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+    except yaml.composer.ComposerError as exc:
+        if "single document" not in str(exc):
+            raise _yaml_problem(exc, name, "yaml-syntax") from None
+        mark = exc.problem_mark
+        line = mark.line + 1 if mark else 1
+        raise bad("multiple-documents", "a file holds one YAML document; a second one starts here", Location(name, line, 1)) from None
+    except yaml.YAMLError as exc:
+        raise _yaml_problem(exc, name, "yaml-syntax") from None
+    finally:
+        loader.dispose()
+    doc = Document(name, None)
+    if node is None:
+        doc.marks[()] = Location(name, 1, 1)
+        return doc
+    builder = _Builder(doc)
+    doc.value = builder.build(node, (), 0)
+    return doc
+
+
+def _yaml_problem(exc: yaml.YAMLError, name: str, code: str) -> BadInput:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+    context = getattr(exc, "context", None)
+    message = f"{context}, {problem}" if context and code == "yaml-syntax" else str(problem)
+    if mark is None:
+        return bad(code, message, Location(name, 1, 1))
+    return bad(code, message, Location(name, mark.line + 1, mark.column + 1))
+
+
+class _Builder:
+    def __init__(self, doc: Document) -> None:
+        self.doc = doc
+        self.count = 0
+
+    def _loc(self, node: yaml.Node) -> Location:
+        return Location(self.doc.name, node.start_mark.line + 1, node.start_mark.column + 1)
+
+    def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
+        self.count += 1
+        if self.count > MAX_NODES:
+            raise bad(
+                "too-large",
+                f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?)",
+                self._loc(node),
+            )
+        if depth > MAX_DEPTH:
+            raise bad("too-deep", f"nested more than {MAX_DEPTH} levels", self._loc(node))
+        self.doc.marks.setdefault(path, self._loc(node))
+        if isinstance(node, yaml.ScalarNode):
+            return self._scalar(node)
+        if isinstance(node, yaml.SequenceNode):
+            if node.tag != "tag:yaml.org,2002:seq":
+                raise self._tag_error(node)
+            return [self.build(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        if isinstance(node, yaml.MappingNode):
+            if node.tag != "tag:yaml.org,2002:map":
+                raise self._tag_error(node)
+            return self._mapping(node, path, depth)
+        raise self._tag_error(node)  # pragma: no cover - PyYAML has no other node kinds
+
+    def _tag_error(self, node: yaml.Node) -> BadInput:
+        return bad("yaml-tag", f"tag '{node.tag}' is not allowed; use plain YAML values", self._loc(node))
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        if node.tag not in _SCALAR_TAGS:
+            raise self._tag_error(node)
+        if node.tag == "tag:yaml.org,2002:timestamp":
+            return node.value  # a date stays the text the author wrote
+        try:
+            constructed = _SAFE.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:
+            raise bad("yaml-syntax", f"bad scalar: {exc}", self._loc(node)) from None
+        if isinstance(constructed, (datetime.date, datetime.datetime)):
+            return node.value
+        if isinstance(constructed, float) and constructed != constructed:
+            raise bad("wrong-type", "NaN is not a usable value", self._loc(node))
+        return constructed
+
+    def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                raise bad("yaml-merge", "merge keys ('<<') are not supported; write the keys out", self._loc(key_node))
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise bad("wrong-type", "a key must be a plain string", self._loc(key_node))
+            key = self._scalar(key_node)
+            if not isinstance(key, str):
+                key = key_node.value if isinstance(key, (int, float, bool)) or key is None else str(key)
+            if key in result:
+                first = self.doc.key_marks.get((*path, key))
+                where = f" (first at line {first.line})" if first else ""
+                raise bad("duplicate-key", f"key '{key}' appears twice{where}", self._loc(key_node))
+            self.doc.key_marks[(*path, key)] = self._loc(key_node)
+            result[key] = self.build(value_node, (*path, key), depth + 1)
+        return result
+
+
+class _ScalarConstructor(yaml.constructor.SafeConstructor):
+    """Constructs plain scalars only (never collections), so it cannot recurse or expand aliases."""
+
+
+_SAFE = _ScalarConstructor()
+
+
+def problems_sorted(problems: list[Problem]) -> list[Problem]:
+    """Problems in file, line, column order, without repeats."""
+    seen: set[tuple[str, str, Location]] = set()
+    unique: list[Problem] = []
+    for p in sorted(problems, key=lambda p: (p.location, p.code, p.message)):
+        key = (p.code, p.message, p.location)
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique

@@ -1,0 +1,245 @@
+"""The knowledge base's model: immutable objects that know where they came from."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import Location
+
+Scalar = str | int | float | bool
+
+COMPARISONS = ("eq", "ne", "lt", "lte", "gt", "gte")
+MEMBERSHIP = ("in", "not_in")
+OPERATORS = (*COMPARISONS, *MEMBERSHIP, "as")
+
+
+@dataclass(frozen=True, slots=True)
+class Var:
+    """A variable in a rule, written `$name` in YAML."""
+
+    name: str
+
+    def __str__(self) -> str:
+        return f"${self.name}"
+
+
+Operand = Scalar | Var
+
+
+@dataclass(frozen=True, slots=True)
+class Test:
+    """One comparison on a field: `op` against a literal, a bound variable or a list of literals."""
+
+    op: str
+    operand: Operand | tuple[Scalar, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPattern:
+    """What a condition asks of one field of a fact."""
+
+    field: str
+    bind: Var | None  # `$x` alone, or `as: $x`
+    tests: tuple[Test, ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Atom:
+    """A condition on one fact or conclusion: `predicate: {field: pattern, ...}`."""
+
+    predicate: str
+    fields: tuple[FieldPattern, ...]
+    location: Location
+
+    def variables(self) -> set[str]:
+        names: set[str] = set()
+        for fp in self.fields:
+            if fp.bind is not None:
+                names.add(fp.bind.name)
+            for t in fp.tests:
+                if isinstance(t.operand, Var):
+                    names.add(t.operand.name)
+        return names
+
+
+@dataclass(frozen=True, slots=True)
+class Count:
+    """`count: atom, as: $n`: how many facts match atom, bound to $n."""
+
+    atom: Atom
+    var: Var
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One conjunction of a rule's `when`, after `any` has been spread into clauses.
+
+    Positive atoms are matched in the order written; negations and counts are
+    checked once they are all bound.
+    """
+
+    positives: tuple[Atom, ...]
+    negatives: tuple[Atom, ...]
+    counts: tuple[Count, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Conclusion:
+    """A fact a rule asserts: `predicate: {field: value-or-$var}`."""
+
+    predicate: str
+    values: tuple[tuple[str, Operand], ...]
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    id: str
+    description: str
+    source: str | None
+    assumption: str | None
+    explanation: str
+    clauses: tuple[Clause, ...]
+    conclusions: tuple[Conclusion, ...]
+    location: Location
+    policy: str
+    layer: str
+    order: int
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentType:
+    id: str
+    name: str
+    rank: int
+    finance: bool
+    description: str | None
+    source: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    id: str
+    name: str
+    description: str | None
+    source: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Offer:
+    """One statement that a deployment type offers capabilities, citing its source line."""
+
+    type: str
+    capabilities: tuple[str, ...]
+    description: str | None
+    source: str
+    assumption: str | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class FactDecl:
+    """A fact a facts file may hold, with the question a consultant would ask."""
+
+    id: str
+    type: str  # choice | boolean | number | integer | text | capability-list | choice-list
+    values: tuple[str, ...]
+    default: Scalar | None
+    scope: str  # customer | entity
+    description: str
+    question: str
+    source: str | None
+    minimum: float | None
+    maximum: float | None
+    location: Location
+
+    @property
+    def is_list(self) -> bool:
+        return self.type.endswith("-list")
+
+    @property
+    def runtime_type(self) -> str:
+        if self.type == "boolean":
+            return "boolean"
+        if self.type in ("number", "integer"):
+            return "number"
+        return "string"
+
+    @property
+    def domain(self) -> str | None:
+        if self.type == "capability-list":
+            return "capability"
+        if self.type in ("choice", "choice-list"):
+            return f"fact:{self.id}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDecl:
+    type: str  # string | number | boolean
+    domain: str | None  # entity | deployment-type | capability | code | fact:<id>
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Predicate:
+    """A kind of fact rules can match: given (from the facts file or vocabulary) or derived by rules."""
+
+    id: str
+    description: str
+    fields: dict[str, FieldDecl]
+    role: str | None
+    derived: bool
+    location: Location | None
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    """A warning or note code that rules may conclude."""
+
+    id: str
+    kind: str  # warning | note
+    description: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Fact:
+    """A ground fact: given, or concluded by a rule. Identity is its content."""
+
+    predicate: str
+    values: tuple[tuple[str, Scalar], ...]
+    origin: Location | None = field(default=None, compare=False, hash=False)
+
+    @property
+    def key(self) -> str:
+        return json.dumps([self.predicate, self.values], separators=(",", ":"), ensure_ascii=False)
+
+    def get(self, name: str) -> Any:
+        for k, v in self.values:
+            if k == name:
+                return v
+        return None
+
+    def as_dict(self) -> dict[str, Scalar]:
+        return dict(self.values)
+
+    def __str__(self) -> str:
+        inner = ", ".join(f"{k}: {_show(v)}" for k, v in self.values)
+        return f"{self.predicate}({inner})"
+
+
+def make_fact(predicate: str, values: dict[str, Scalar], origin: Location | None = None) -> Fact:
+    return Fact(predicate, tuple(sorted(values.items())), origin)
+
+
+def _show(value: Scalar) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)

@@ -1,0 +1,268 @@
+"""Rendering decisions for people (text, the why-tree) and for scripts (JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .decision import Decision, EntityDecision
+from .derivation import Firing
+from .knowledge import KnowledgeBase
+from .model import Atom, Fact, Var
+
+Style = Any  # a callable like click.style, or plain()
+
+
+def plain(text: str, **_: Any) -> str:
+    return text
+
+
+def _location(fact: Fact) -> str | None:
+    return str(fact.origin) if fact.origin is not None else None
+
+
+def absent_conditions(firing: Firing) -> list[str]:
+    """The 'not' conditions of a firing with its bindings filled in: what had to be absent."""
+    bindings = dict(firing.bindings)
+    return [_atom_text(atom, bindings) for atom in firing.clause.clause.negatives]
+
+
+def _atom_text(atom: Atom, bindings: dict[str, Any]) -> str:
+    parts = []
+    for fp in atom.fields:
+        if fp.bind is not None and fp.bind.name in bindings and not fp.tests:
+            parts.append(f"{fp.field}: {_value(bindings[fp.bind.name])}")
+        for test in fp.tests:
+            operand = test.operand
+            if isinstance(operand, Var):
+                operand = bindings.get(operand.name, str(operand))
+            shown = "[" + ", ".join(map(_value, operand)) + "]" if isinstance(operand, tuple) else _value(operand)
+            op = "" if test.op == "eq" else f"{test.op} "
+            parts.append(f"{fp.field}: {op}{shown}")
+    return f"{atom.predicate}({', '.join(parts)})"
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def rule_location(firing: Firing) -> str:
+    return str(firing.clause.rule.location)
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def trace_json(decision: Decision) -> list[dict[str, Any]]:
+    steps = []
+    for number, firing in enumerate(decision.trace):
+        rule = firing.clause.rule
+        steps.append({
+            "step": number,
+            "rule": rule.id,
+            "location": str(rule.location),
+            "layer": rule.layer,
+            "source": rule.source,
+            "explanation": firing.explanation,
+            "matched": [_fact_json(decision, f) for f in firing.matched],
+            "absent": absent_conditions(firing),
+            "counted": [_fact_json(decision, f) for f in firing.counted],
+            "concluded": [{"fact": f.predicate, "values": f.as_dict()} for f in firing.conclusions],
+        })
+    return steps
+
+
+def _fact_json(decision: Decision, fact: Fact) -> dict[str, Any]:
+    data: dict[str, Any] = {"fact": fact.predicate, "values": fact.as_dict()}
+    step = decision.step_of(fact)
+    if step is not None:
+        data["step"] = step
+    elif fact.origin is not None:
+        data["location"] = str(fact.origin)
+    return data
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    kb = decision.kb
+
+    def notice(n: Any) -> dict[str, Any]:
+        first = decision.trace[n.steps[0]] if n.steps else None
+        data: dict[str, Any] = {"code": n.code, "message": n.message}
+        if n.entity is not None:
+            data["entity"] = n.entity
+        for key in ("type", "capability", "about"):
+            if n.fact.get(key) is not None:
+                data[key] = n.fact.get(key)
+        if first is not None:
+            data["rule"] = first.clause.rule.id
+            data["source"] = first.clause.rule.source
+        return data
+
+    return {
+        "customer": decision.customer,
+        "deployments": decision.deployments,
+        "entities": [
+            {
+                "name": e.name,
+                "deployment": e.deployment,
+                "deployment_name": kb.types[e.deployment].name if e.deployment in kb.types else None,
+                "gaps": e.gaps,
+                "needs": e.needs,
+            }
+            for e in decision.entities
+        ],
+        "warnings": [notice(n) for n in decision.warnings],
+        "notes": [notice(n) for n in decision.notes],
+        "engine": decision.engine,
+        "trace": trace_json(decision),
+    }
+
+
+def dumps(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+# -- text --------------------------------------------------------------------------------------
+
+
+def decision_text(decision: Decision, style: Style = plain) -> str:
+    kb = decision.kb
+    lines = [style(f"Customer: {decision.customer}", bold=True)]
+    names = ", ".join(decision.deployments) or "none"
+    lines.append(f"Deployments on the environment: {names}")
+    lines.append("")
+    width = max((len(e.name) for e in decision.entities), default=0)
+    for entity in decision.entities:
+        chosen = entity.deployment or "no deployment type fits"
+        label = f"  ({kb.types[entity.deployment].name})" if entity.deployment in kb.types else ""
+        lines.append(f"  {entity.name.ljust(width)}  {style(chosen, fg='green', bold=True)}{label}")
+        if entity.gaps:
+            lines.append(f"  {''.ljust(width)}  gaps: {', '.join(entity.gaps)}")
+    for title, notices, colour in (("Warnings", decision.warnings, "yellow"), ("Notes", decision.notes, "cyan")):
+        if not notices:
+            continue
+        lines.append("")
+        lines.append(style(f"{title}:", bold=True))
+        for n in notices:
+            about = f" [{n.entity}]" if n.entity else ""
+            lines.append(f"  - {style(n.code, fg=colour)}{about}: {n.message}")
+    lines.append("")
+    lines.append(f"{len(decision.trace)} rule firings; run 'podeploy why' for the reasoning.")
+    return "\n".join(lines)
+
+
+def why_text(decision: Decision, style: Style = plain) -> str:
+    """The why-trace: for each entity, its deployment down to the facts, and why each other type was not chosen."""
+    lines: list[str] = [style(f"Customer: {decision.customer}", bold=True)]
+    shown: dict[Fact, int] = {}
+    for entity in decision.entities:
+        lines.append("")
+        lines.append(style(f"{entity.name}: {entity.deployment or 'no deployment type fits'}", bold=True))
+        for fact in _deployment_facts(decision, entity):
+            _explain_fact(decision, fact, 1, lines, shown, style)
+        for type_id, reason in why_not(decision, entity):
+            lines.append(f"  not {style(type_id, bold=True)}: {reason}")
+    for title, notices in (("Warnings", decision.warnings), ("Notes", decision.notes)):
+        if not notices:
+            continue
+        lines.append("")
+        lines.append(style(f"{title}:", bold=True))
+        for n in notices:
+            lines.append(f"  {n.code}{f' [{n.entity}]' if n.entity else ''}")
+            _explain_fact(decision, n.fact, 2, lines, shown, style)
+    return "\n".join(lines)
+
+
+def _deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
+    found = []
+    for pid, pred in decision.kb.predicates.items():
+        if pred.role == "deployment":
+            for fact in decision.store.of(pid):
+                if fact.get("entity") == entity.name and fact.get("type") == entity.deployment:
+                    found.append(fact)
+    return found
+
+
+def _explain_fact(decision: Decision, fact: Fact, depth: int, lines: list[str], shown: dict[Fact, int],
+                  style: Style) -> None:
+    pad = "  " * depth
+    step = decision.step_of(fact)
+    if step is None:
+        where = f"  ({fact.origin})" if fact.origin is not None else ""
+        lines.append(f"{pad}{fact}{where}")
+        return
+    if fact in shown:
+        lines.append(f"{pad}{fact}  (step {step}, explained above)")
+        return
+    shown[fact] = step
+    firing = decision.trace[step]
+    rule = firing.clause.rule
+    source = f"  [{rule.source}]" if rule.source else ""
+    lines.append(f"{pad}{fact}")
+    lines.append(f"{pad}  {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} ({rule.location}){source}")
+    lines.append(f"{pad}     {firing.explanation}")
+    for matched in firing.matched:
+        _explain_fact(decision, matched, depth + 2, lines, shown, style)
+    for text in absent_conditions(firing):
+        lines.append(f"{pad}    absent: {text}")
+    if firing.clause.clause.counts:
+        counted = ", ".join(str(f) for f in firing.counted) or "none"
+        lines.append(f"{pad}    counted: {counted}")
+
+
+def why_not(decision: Decision, entity: EntityDecision) -> list[tuple[str, str]]:
+    """For each type not chosen for the entity, the first recorded reason against it."""
+    kb = decision.kb
+    reasons: list[tuple[str, str]] = []
+    against = {pid for pid, p in kb.predicates.items() if p.role == "why-not"}
+    for dtype in kb.types_by_rank():
+        if dtype.id == entity.deployment:
+            continue
+        reason = None
+        for firing in decision.trace:
+            if any(c.predicate in against and c.get("entity") == entity.name and c.get("type") == dtype.id
+                   for c in firing.conclusions):
+                rule = firing.clause.rule
+                reason = f"{firing.explanation} (rule {rule.id}, {rule.location}" + (
+                    f", {rule.source})" if rule.source else ")")
+                break
+        if reason is None:
+            reason = _preferred(decision, entity, dtype.id)
+        reasons.append((dtype.id, reason))
+    return reasons
+
+
+def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
+    for fact in _deployment_facts(decision, entity):
+        step = decision.step_of(fact)
+        if step is None:
+            continue
+        firing = decision.trace[step]
+        for matched in firing.matched:
+            inner = decision.step_of(matched)
+            if inner is not None:
+                firing = decision.trace[inner]
+                break
+        rule = firing.clause.rule
+        return (f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}"
+                + (f", {rule.source})" if rule.source else ")"))
+    return "no rule concluded a deployment for this entity"
+
+
+def capabilities_table(kb: KnowledgeBase) -> tuple[list[str], list[list[str]]]:
+    types = kb.types_by_rank()
+    header = ["capability", *[t.id for t in types]]
+    rows = []
+    for cap in kb.capabilities.values():
+        rows.append([cap.id, *["yes" if cap.id in kb.offered(t.id) else "-" for t in types]])
+    return header, rows
+
+
+def table_text(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    for row in rows:
+        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(out)

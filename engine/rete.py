@@ -1,0 +1,323 @@
+"""The knowledge base compiled onto durable-rules, with every known pitfall of the engine fenced off.
+
+What this module guarantees, whatever the policies and facts hold:
+- every fact carries an explicit, session-unique `id` (no hash collisions, no duplicates);
+- values are type-tagged before they reach the engine, so its loose comparisons never mix types;
+- a catch-all pattern consumes every fact, so none is "not handled";
+- a start rule fires in every session before anything else, so a session is never deleted untouched;
+- one session at a time, deleted before the next is made;
+- no background timer threads (`Host._run` is disabled);
+- exceptions in actions are recorded and raised after the assert, never swallowed;
+- rule shapes are checked against the engine's C limits before registering (see `limits`);
+- every load registers a ruleset under a new name.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import sys
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .derivation import FactStore, Firing, complete, rebind
+from .errors import EngineError
+from .knowledge import CompiledClause, KnowledgeBase
+from .limits import EngineLimit, check_limits
+from .model import Atom, Fact, FieldPattern, Scalar, Var
+
+STAGE = "__stage"
+NEVER = "__never"
+STAGE_BUCKET = 200  # clauses sharing one stage pattern; the engine takes at most 255 on one chain
+MAX_VARIANTS = 64
+_names = itertools.count(1)
+_host_lock = threading.Lock()
+_host: Any = None
+
+
+def available() -> bool:
+    try:
+        import durable.engine  # noqa: F401
+    except Exception:  # ImportError, or the extension failing to load on a newer Python
+        return False
+    return True
+
+
+def encode(value: Scalar) -> Scalar:
+    """Tag a value so that the engine compares only like with like."""
+    if isinstance(value, bool):
+        return "b:1" if value else "b:0"
+    if isinstance(value, str):
+        return "s:" + value
+    return value
+
+
+def _field_key(name: str) -> str:
+    return "p_" + name
+
+
+def engine_fact(fact: Fact, fid: str, sid: str) -> dict[str, Any]:
+    data: dict[str, Any] = {"id": fid, "sid": sid, "k": fact.predicate}
+    for name, value in fact.values:
+        data[_field_key(name)] = encode(value)
+    return data
+
+
+@dataclass(slots=True)
+class _Session:
+    sid: str
+    store: FactStore
+    ids: dict[str, Fact] = field(default_factory=dict)
+    pending: list[tuple[CompiledClause, tuple[Fact, ...]]] = field(default_factory=list)
+    errors: list[BaseException] = field(default_factory=list)
+    started: bool = False
+
+
+def _get_host() -> Any:
+    global _host
+    if _host is None:
+        import durable.engine
+
+        class _Host(durable.engine.Host):  # type: ignore[misc]
+            """A host without timer threads whose actions are looked up in the networks registered here."""
+
+            def __init__(self) -> None:
+                self.actions: dict[str, Any] = {}
+                super().__init__()
+
+            def _run(self) -> None:  # no self-rescheduling dispatch threads
+                return None
+
+            def get_action(self, action_name: str) -> Any:
+                return self.actions[action_name]
+
+        _host = _Host()
+    return _host
+
+
+class Network:
+    """A knowledge base registered as one durable-rules ruleset."""
+
+    def __init__(self, kb: KnowledgeBase, *, register: bool = True) -> None:
+        self.kb = kb
+        self.name = f"podeploy{next(_names)}"
+        self.active: _Session | None = None
+        self._sessions = itertools.count(1)
+        self.optional = {
+            (pid, name) for pid, pred in kb.predicates.items() for name, decl in pred.fields.items() if decl.optional
+        }
+        definition = self.definition()
+        check_limits(kb, definition)
+        if not register:
+            return
+        with _host_lock:
+            host = _get_host()
+            for action, fn in self._actions().items():
+                host.actions[action] = fn
+            try:
+                # register_rulesets mutates what it is given: hand it a copy.
+                host.register_rulesets(json.loads(json.dumps({self.name: definition})))
+            except Exception as exc:
+                raise EngineError(f"durable-rules refused the compiled rules: {exc}") from None
+        self.host = host
+
+    # -- compilation ---------------------------------------------------------------------------
+
+    def definition(self) -> dict[str, Any]:
+        """The data-defined ruleset: one durable rule per clause (per value of a positive 'in' list)."""
+        rules: dict[str, Any] = {
+            "start": {"all": [{"m": {"$and": [{"k": STAGE}, {"p_n": 0}]}}], "run": f"{self.name}.start"},
+            "consume-all": {"all": [{"m": {"$ex": {"k": 1}}}, {"n": {"k": NEVER}}], "run": f"{self.name}.never"},
+        }
+        self.buckets: dict[int, set[int]] = {}
+        in_stratum: dict[int, int] = {}
+        for position, clause in enumerate(self.kb.clauses):
+            seat = in_stratum.get(clause.stratum, 0)
+            in_stratum[clause.stratum] = seat + 1
+            bucket = seat // STAGE_BUCKET
+            self.buckets.setdefault(clause.stratum, set()).add(bucket)
+            for v, patterns in enumerate(self.variants(clause, bucket)):
+                rules[f"c{position}v{v}"] = {"all": patterns, "run": f"{self.name}.c{position}"}
+        return rules
+
+    def variants(self, clause: CompiledClause, bucket: int) -> list[list[dict[str, Any]]]:
+        """Pattern lists for a clause; a positive atom's 'in' list spreads into one variant per value."""
+        stage = {"s": {"$and": [{"k": STAGE}, {"p_n": clause.stratum}, {"p_b": bucket}]}}
+        results: list[list[dict[str, Any]]] = [[stage]]
+        sources: dict[str, tuple[str, str]] = {}
+        for j, atom in enumerate(clause.clause.positives):
+            alias = f"a{j}"
+            options = self.expressions(atom, sources, alias, spread=True)
+            results = [r + [{alias: o}] for r in results for o in options]
+            if len(results) > MAX_VARIANTS:
+                raise EngineLimit(
+                    f"rule '{clause.rule.id}' spreads into more than {MAX_VARIANTS} engine rules "
+                    "through its 'in' lists; shorten them",
+                    atom.location,
+                )
+        negations: list[dict[str, Any]] = []
+        n = 0
+        for atom in clause.clause.negatives:
+            for expression in self.expressions(atom, sources, None, spread=False):
+                negations.append({f"n{n}$not": expression})
+                n += 1
+        return [r + negations for r in results]
+
+    def expressions(self, atom: Atom, sources: dict[str, tuple[str, str]], alias: str | None,
+                    *, spread: bool) -> list[dict[str, Any]]:
+        """Engine expressions for an atom: literal tests first (they share alpha nodes), joins last.
+
+        A positive atom gives one expression per combination of its 'in' values (spread);
+        a negated one gives one expression per value, since 'not in {a, b}' is 'not a and not b'.
+        """
+        literal: list[dict[str, Any]] = [{"k": atom.predicate}]
+        joins: list[dict[str, Any]] = []
+        choices: list[list[dict[str, Any]]] = []
+        for fp in atom.fields:
+            key = _field_key(fp.field)
+            if (atom.predicate, fp.field) in self.optional:
+                literal.append({"$ex": {key: 1}})
+            for test in fp.tests:
+                if test.op == "in":
+                    choices.append([{key: encode(v)} for v in test.operand])  # type: ignore[union-attr]
+                elif isinstance(test.operand, Var):
+                    joins.append(self._compare(key, test.op, sources[test.operand.name]))
+                elif test.op == "not_in":
+                    literal.extend({"$neq": {key: encode(v)}} for v in test.operand)  # type: ignore[union-attr]
+                else:
+                    literal.append(self._compare(key, test.op, encode(test.operand)))  # type: ignore[arg-type]
+            if fp.bind is not None:
+                if fp.bind.name in sources:
+                    joins.append(self._compare(key, "eq", sources[fp.bind.name]))
+                elif alias is not None:
+                    sources[fp.bind.name] = (alias, key)
+        combos: list[list[dict[str, Any]]] = [[]]
+        if spread:
+            for options in choices:
+                combos = [c + [o] for c in combos for o in options]
+        else:
+            combos = [[o] for options in choices for o in options] or [[]]
+        return [{"$and": literal + combo + joins} for combo in combos]
+
+    @staticmethod
+    def _compare(key: str, op: str, right: Any) -> dict[str, Any]:
+        if isinstance(right, tuple):
+            right = {right[0]: right[1]}
+        if op == "eq":
+            return {key: right}
+        name = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}[op]
+        return {name: {key: right}}
+
+    def _actions(self) -> dict[str, Any]:
+        actions: dict[str, Any] = {
+            f"{self.name}.start": self._on_start,
+            f"{self.name}.never": self._on_start,
+        }
+        for position, clause in enumerate(self.kb.clauses):
+            actions[f"{self.name}.c{position}"] = self._action(clause)
+        return actions
+
+    def _on_start(self, c: Any) -> None:
+        if self.active is not None:
+            self.active.started = True
+
+    def _action(self, clause: CompiledClause) -> Any:
+        count = len(clause.clause.positives)
+
+        def fire(c: Any) -> None:
+            session = self.active
+            if session is None:
+                return
+            try:
+                message = c._m
+                matched = tuple(session.ids[message[f"a{j}"]["id"]] for j in range(count))
+                session.pending.append((clause, matched))
+            except BaseException as exc:  # recorded and raised by the driver, never lost
+                session.errors.append(exc)
+
+        return fire
+
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def run(self, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
+        with _host_lock:
+            sid = f"s{next(self._sessions)}"
+            session = _Session(sid, FactStore())
+            self.active = session
+            try:
+                return self._run(session, given)
+            finally:
+                self.active = None
+                if session.started:
+                    self.host.delete_state(self.name, sid)
+
+    def _assert(self, session: _Session, facts: list[Fact]) -> None:
+        batch = []
+        for fact in facts:
+            fid = str(len(session.ids) + 1)
+            session.ids[fid] = fact
+            batch.append(engine_fact(fact, fid, session.sid))
+        if not batch:
+            return
+        try:
+            if len(batch) == 1:
+                self.host.assert_fact(self.name, batch[0])
+            else:
+                self.host.assert_facts(self.name, batch)
+        except Exception as exc:
+            raise EngineError(f"durable-rules failed: {getattr(exc, 'message', None) or exc}") from None
+        if session.errors:
+            error = session.errors[0]
+            raise EngineError(f"a rule action failed: {type(error).__name__}: {error}") from None
+
+    def _run(self, session: _Session, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
+        stage = Fact(STAGE, (("n", 0),))
+        self._assert(session, [stage])
+        if not session.started:
+            raise EngineError("durable-rules did not start the session")
+        store = session.store
+        fresh = [f for f in given if store.add(f)]
+        self._assert(session, fresh)
+        firings: dict[tuple[str, tuple[Fact, ...]], Firing] = {}
+        for stratum in range(1, self.kb.strata + 1):
+            self._assert(session, [Fact(STAGE, (("b", b), ("n", stratum))) for b in sorted(self.buckets.get(stratum, ()))])
+            while session.pending:
+                pending, session.pending = session.pending, []
+                new: list[Fact] = []
+                for clause, matched in pending:
+                    key = (clause.name, matched)
+                    if key in firings:
+                        raise EngineError(f"rule '{clause.rule.id}' fired twice on the same facts")
+                    firing = complete(self.kb, clause, matched, rebind(clause, matched), store)
+                    firings[key] = firing
+                    new.extend(f for f in firing.conclusions if store.add(f))
+                self._assert(session, new)
+        state = self.host.get_state(self.name, session.sid)
+        if isinstance(state, dict) and state.get("exception"):
+            raise EngineError(f"a rule action failed inside durable-rules: {state['exception']}")
+        return store, list(firings.values())
+
+
+def check_network(kb: KnowledgeBase) -> None:
+    """Compile the knowledge base for durable-rules and check it against the engine's limits, without registering."""
+    Network(kb, register=False)
+
+
+def network_for(kb: KnowledgeBase) -> Network:
+    """The knowledge base's network, compiled and registered on first use."""
+    cache = kb.engine_cache
+    if "rete" not in cache:
+        cache["rete"] = Network(kb)
+    network: Network = cache["rete"]
+    return network
+
+
+def warn_unavailable() -> None:
+    if not getattr(warn_unavailable, "done", False):
+        warn_unavailable.done = True  # type: ignore[attr-defined]
+        version = ".".join(map(str, sys.version_info[:2]))
+        print(
+            f"podeploy: durable-rules cannot be imported on Python {version}; using the reference evaluator",
+            file=sys.stderr,
+        )

@@ -1,0 +1,1 @@
+"""The built-in knowledge base: YAML policy files shipped with podeploy."""

@@ -1,0 +1,3 @@
+from podeploy.cli.main import main
+
+main()
