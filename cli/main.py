@@ -8,18 +8,23 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-
-from podeploy import __version__
-from podeploy.engine import PodeployError, load_facts, load_knowledge_base
-from podeploy.engine import render
+from podeploy.engine import PodeployError, load_facts, load_knowledge_base, render
 from podeploy.engine.evaluate import ENGINES
 
+from podeploy import __version__
+
 policies_option = click.option(
-    "--policies", "policy_dirs", multiple=True, metavar="DIR",
+    "--policies",
+    "policy_dirs",
+    multiple=True,
+    metavar="DIR",
     help="A folder (or file) of policies loaded on top of the built-ins; repeatable.",
 )
 engine_option = click.option(
-    "--engine", type=click.Choice(ENGINES), default="auto", show_default=True,
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="auto",
+    show_default=True,
     help="durable-rules, or the reference evaluator that specifies it.",
 )
 
@@ -46,8 +51,9 @@ class _Group(click.Group):
         except Exception as exc:  # a bug: say so in one line, with the details only on request
             if os.environ.get("PODEPLOY_DEBUG"):
                 raise
-            click.echo(f"podeploy: internal error: {type(exc).__name__}: {exc} (set PODEPLOY_DEBUG=1 for details)",
-                       err=True)
+            click.echo(
+                f"podeploy: internal error: {type(exc).__name__}: {exc} (set PODEPLOY_DEBUG=1 for details)", err=True
+            )
             ctx.exit(1)
 
 
@@ -116,8 +122,11 @@ def capabilities(fmt: str, policy_dirs: Sequence[str]) -> None:
         data = {
             "types": [{"id": t.id, "name": t.name, "rank": t.rank} for t in kb.types_by_rank()],
             "capabilities": [
-                {"id": row[0], "name": kb.capabilities[row[0]].name,
-                 "offered_by": [t for t, cell in zip(types, row[1:], strict=True) if cell == "yes"]}
+                {
+                    "id": row[0],
+                    "name": kb.capabilities[row[0]].name,
+                    "offered_by": [t for t, cell in zip(types, row[1:], strict=True) if cell == "yes"],
+                }
                 for row in rows
             ],
         }

@@ -1,7 +1,7 @@
 """podeploy's engine: policies in, explained deployment decisions out.
 
-    kb = load_knowledge_base()
-    decision = kb.evaluate(load_facts(kb, "examples/contoso.yaml"))
+kb = load_knowledge_base()
+decision = kb.evaluate(load_facts(kb, "examples/contoso.yaml"))
 """
 
 from __future__ import annotations

@@ -88,8 +88,9 @@ def decide(kb: KnowledgeBase, facts: FactsInput, engine: str, store: FactStore, 
                 if cap not in needs:
                     needs.append(cap)
         decision.entities.append(
-            EntityDecision(entity.name, chosen[0] if chosen else None, sorted(gaps.get(entity.name, set())), needs,
-                           entity.location)
+            EntityDecision(
+                entity.name, chosen[0] if chosen else None, sorted(gaps.get(entity.name, set())), needs, entity.location
+            )
         )
     for kind in ("warning", "note"):
         target = decision.warnings if kind == "warning" else decision.notes
@@ -103,6 +104,14 @@ def decide(kb: KnowledgeBase, facts: FactsInput, engine: str, store: FactStore, 
                 if text not in messages:
                     messages.append(text)
             entity = fact.get("entity")
-            target.append(Notice(kind, str(fact.get("code")), " ".join(messages), None if entity is None else str(entity),
-                                 fact, steps))
+            target.append(
+                Notice(
+                    kind,
+                    str(fact.get("code")),
+                    " ".join(messages),
+                    None if entity is None else str(entity),
+                    fact,
+                    steps,
+                )
+            )
     return decision

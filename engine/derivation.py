@@ -134,8 +134,9 @@ def rebind(clause: CompiledClause, matched: tuple[Fact, ...]) -> Bindings:
     return bindings
 
 
-def complete(kb: KnowledgeBase, clause: CompiledClause, matched: tuple[Fact, ...], bindings: Bindings,
-             store: FactStore) -> Firing:
+def complete(
+    kb: KnowledgeBase, clause: CompiledClause, matched: tuple[Fact, ...], bindings: Bindings, store: FactStore
+) -> Firing:
     """Counts, conclusions and explanation of a clause that matched (negations already checked)."""
     counted: list[Fact] = []
     for count in clause.clause.counts:

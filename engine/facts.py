@@ -37,8 +37,9 @@ class FactsInput:
 
 def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a facts file for this knowledge base's vocabulary."""
-    entity_props: dict[str, Any] = {"name": {"type": "string", "minLength": 1, "maxLength": 200,
-                                             "description": "The legal entity's name."}}
+    entity_props: dict[str, Any] = {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The legal entity's name."}
+    }
     props: dict[str, Any] = {
         "customer": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The customer's name."},
     }
@@ -94,10 +95,17 @@ def load_facts(kb: KnowledgeBase, path: str) -> FactsInput:
 
 def read_facts(kb: KnowledgeBase, doc: Document) -> FactsInput:
     if doc.value is None:
-        raise BadInput([Problem("empty", "facts file is empty; it needs at least 'customer'", Location(doc.name, 1, 1))])
+        raise BadInput(
+            [Problem("empty", "facts file is empty; it needs at least 'customer'", Location(doc.name, 1, 1))]
+        )
     if not isinstance(doc.value, dict):
-        raise BadInput([Problem("wrong-type", "a facts file is a mapping of facts (customer: ..., requirements: ...)",
-                                doc.where(()))])
+        raise BadInput(
+            [
+                Problem(
+                    "wrong-type", "a facts file is a mapping of facts (customer: ..., requirements: ...)", doc.where(())
+                )
+            ]
+        )
     problems = _validate(kb, doc)
     if problems:
         raise BadInput(problems_sorted(problems))
@@ -127,8 +135,11 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
             scope = ""
             if not hint and key in kb.facts and len(path) >= 2:
                 scope = f" ('{key}' is a customer-wide fact: set it at the top level)"
-            out.append(Problem("unknown-fact", f"'{key}' is not a known fact{hint or scope}",
-                               doc.where((*path, key), key=True)))
+            out.append(
+                Problem(
+                    "unknown-fact", f"'{key}' is not a known fact{hint or scope}", doc.where((*path, key), key=True)
+                )
+            )
         return out
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "a key"
@@ -140,8 +151,11 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
         if fact_id is not None and fact_id in kb.facts and kb.facts[fact_id].type == "capability-list":
             if not isinstance(value, str):
                 return [Problem("wrong-type", f"{fact_id}: expected a capability id, got {shown}", where)]
-            return [Problem("unknown-capability",
-                            f"'{shown}' is not a capability{did_you_mean(shown, kb.capabilities)}", where)]
+            return [
+                Problem(
+                    "unknown-capability", f"'{shown}' is not a capability{did_you_mean(shown, kb.capabilities)}", where
+                )
+            ]
         options = [str(o) for o in error.validator_value]
         if not isinstance(value, str):
             return [Problem("wrong-type", f"{fact_id}: expected one of {', '.join(options)}, got {shown}", where)]
@@ -151,8 +165,14 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
         label = ".".join(str(p) for p in path) or "facts file"
         expected = error.validator_value
         expected = " or ".join(expected) if isinstance(expected, list) else expected
-        word = {"array": "a list", "object": "a mapping", "string": "text", "boolean": "true or false",
-                "integer": "a whole number", "number": "a number"}.get(str(expected), str(expected))
+        word = {
+            "array": "a list",
+            "object": "a mapping",
+            "string": "text",
+            "boolean": "true or false",
+            "integer": "a whole number",
+            "number": "a number",
+        }.get(str(expected), str(expected))
         return [Problem("wrong-type", f"{label}: expected {word}, got {_kind(error.instance)}", where)]
     label = ".".join(str(p) for p in path) or "facts file"
     return [Problem("bad-value", f"{label}: {error.message[:200]}", where)]
@@ -187,8 +207,13 @@ def _entity_names(doc: Document) -> list[Problem]:
         if isinstance(entity, dict) and isinstance(entity.get("name"), str):
             name = entity["name"].strip()
             if name in seen:
-                problems.append(Problem("duplicate-entity", f"legal entity '{name}' is listed twice",
-                                        doc.where(("legal_entities", i, "name"))))
+                problems.append(
+                    Problem(
+                        "duplicate-entity",
+                        f"legal entity '{name}' is listed twice",
+                        doc.where(("legal_entities", i, "name")),
+                    )
+                )
             seen[name] = i
     return problems
 
@@ -247,7 +272,7 @@ def _ground(
         if not isinstance(path_of, tuple) or not path_of or path_of[0] != "list":
             where = doc.where(path_of) if isinstance(path_of, tuple) and _present(raw, path_of) else decl.location
             return where
-        _, index, n_shared = path_of
+        _, index, _n_shared = path_of
         shared = raw.get(decl.id) or []
         if item in shared:
             return doc.where((decl.id, shared.index(item)))
@@ -275,9 +300,9 @@ def _ground(
 def _present(raw: dict[str, Any], path: tuple[Any, ...]) -> bool:
     node: Any = raw
     for part in path:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (isinstance(node, dict) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        ):
             node = node[part]
         else:
             return False

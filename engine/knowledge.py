@@ -139,7 +139,9 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     capabilities = checker.unique("capability", ((c.id, c, c.location) for f in files for c in f.capabilities))
     facts = checker.unique("fact", ((d.id, d, d.location) for f in files for d in f.facts))
     codes = checker.unique("code", ((c.id, c, c.location) for f in files for c in f.codes))
-    declared = checker.unique("predicate", ((p.id, p, p.location) for f in files for p in f.predicates))
+    declared = checker.unique(
+        "predicate", ((p.id, p, p.location or Location(f.path)) for f in files for p in f.predicates)
+    )
     checker.unique("policy", ((f.name, f, f.location) for f in files))
     rules = [r for f in files for r in f.rules]
     checker.unique("rule", ((r.id, r, r.location) for r in rules))
@@ -148,8 +150,9 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     kb = KnowledgeBase(files, types, capabilities, offers, facts, {}, codes, rules)
     for name in RESERVED_FACT_KEYS:
         if name in facts:
-            checker.add("reserved-name", f"'{name}' is part of every facts file and cannot be declared",
-                        facts[name].location)
+            checker.add(
+                "reserved-name", f"'{name}' is part of every facts file and cannot be declared", facts[name].location
+            )
     system = system_predicates(kb)
     for pid, pred in declared.items():
         if pid in system:
@@ -187,8 +190,12 @@ def system_predicates(kb: KnowledgeBase) -> dict[str, Predicate]:
             None,
         ),
         "capability": Predicate(
-            "capability", "A capability a deployment type can offer.",
-            {"id": FieldDecl("string", "capability")}, None, False, None,
+            "capability",
+            "A capability a deployment type can offer.",
+            {"id": FieldDecl("string", "capability")},
+            None,
+            False,
+            None,
         ),
         "offers": Predicate(
             "offers",
@@ -201,7 +208,9 @@ def system_predicates(kb: KnowledgeBase) -> dict[str, Predicate]:
     }
     for decl in kb.facts.values():
         value = FieldDecl(decl.runtime_type, decl.domain)
-        fields = {"value": value} if decl.scope == "customer" else {"entity": FieldDecl("string", "entity"), "value": value}
+        fields = (
+            {"value": value} if decl.scope == "customer" else {"entity": FieldDecl("string", "entity"), "value": value}
+        )
         preds[decl.id] = Predicate(decl.id, decl.description, fields, None, False, decl.location)
     return preds
 
@@ -243,12 +252,18 @@ class _Checker:
     def offers(self, kb: KnowledgeBase) -> None:
         for offer in kb.offers:
             if offer.type not in kb.types:
-                self.add("unknown-type", f"'{offer.type}' is not a deployment type{did_you_mean(offer.type, kb.types)}",
-                         offer.location)
+                self.add(
+                    "unknown-type",
+                    f"'{offer.type}' is not a deployment type{did_you_mean(offer.type, kb.types)}",
+                    offer.location,
+                )
             for cap in offer.capabilities:
                 if cap not in kb.capabilities:
-                    self.add("unknown-capability",
-                             f"'{cap}' is not a capability{did_you_mean(cap, kb.capabilities)}", offer.location)
+                    self.add(
+                        "unknown-capability",
+                        f"'{cap}' is not a capability{did_you_mean(cap, kb.capabilities)}",
+                        offer.location,
+                    )
 
     # -- rules ---------------------------------------------------------------------------------
 
@@ -264,9 +279,11 @@ class _Checker:
             if name is None:
                 continue
             if name == "" or name not in (bound_everywhere or set()):
-                self.add("unknown-placeholder",
-                         f"explanation uses '{{{name}}}', which is not a variable every case of the rule binds",
-                         rule.location)
+                self.add(
+                    "unknown-placeholder",
+                    f"explanation uses '{{{name}}}', which is not a variable every case of the rule binds",
+                    rule.location,
+                )
 
     def clause(self, kb: KnowledgeBase, rule: Rule, clause: Clause) -> dict[str, FieldDecl]:
         env: dict[str, FieldDecl] = {}
@@ -279,8 +296,11 @@ class _Checker:
             self.atom(kb, count.atom, env, binding=False, count_vars=count_vars)
         for count in clause.counts:
             if count.var.name in env:
-                self.add("rebound-variable", f"${count.var.name} is already bound; name the count differently",
-                         count.location)
+                self.add(
+                    "rebound-variable",
+                    f"${count.var.name} is already bound; name the count differently",
+                    count.location,
+                )
             env[count.var.name] = FieldDecl("number", None)
         return env
 
@@ -289,16 +309,21 @@ class _Checker:
     ) -> None:
         pred = kb.predicates.get(atom.predicate)
         if pred is None:
-            self.add("unknown-predicate",
-                     f"'{atom.predicate}' is not a declared fact or conclusion{did_you_mean(atom.predicate, kb.predicates)}",
-                     atom.location)
+            self.add(
+                "unknown-predicate",
+                f"'{atom.predicate}' is not a declared fact or conclusion{did_you_mean(atom.predicate, kb.predicates)}",
+                atom.location,
+            )
             return
         for fp in atom.fields:
             decl = pred.fields.get(fp.field)
             if decl is None:
-                self.add("unknown-field",
-                         f"'{atom.predicate}' has no field '{fp.field}'{did_you_mean(fp.field, pred.fields)}"
-                         f" (fields: {', '.join(pred.fields)})", fp.location)
+                self.add(
+                    "unknown-field",
+                    f"'{atom.predicate}' has no field '{fp.field}'{did_you_mean(fp.field, pred.fields)}"
+                    f" (fields: {', '.join(pred.fields)})",
+                    fp.location,
+                )
                 continue
             for test in fp.tests:
                 if isinstance(test.operand, tuple):
@@ -309,9 +334,11 @@ class _Checker:
                     if name in count_vars:
                         self.add("count-in-condition", f"${name} is a count; compare it in another rule", fp.location)
                     elif name not in env:
-                        self.add("unbound-variable",
-                                 f"${name} is compared before a condition binds it; bind it in an earlier condition",
-                                 fp.location)
+                        self.add(
+                            "unbound-variable",
+                            f"${name} is compared before a condition binds it; bind it in an earlier condition",
+                            fp.location,
+                        )
                     else:
                         self.compatible(name, env[name], decl, fp.location)
                 else:
@@ -328,9 +355,11 @@ class _Checker:
             elif binding:
                 env[name] = decl
             else:
-                self.add("unbound-variable",
-                         f"${name} appears only under 'not' or 'count'; bind it in a positive condition first",
-                         fp.location)
+                self.add(
+                    "unbound-variable",
+                    f"${name} appears only under 'not' or 'count'; bind it in a positive condition first",
+                    fp.location,
+                )
 
     def compatible(self, name: str, have: FieldDecl, want: FieldDecl, loc: Location) -> None:
         if have.type != want.type:
@@ -357,40 +386,51 @@ class _Checker:
         else:  # pragma: no cover - the schema lists every domain
             return
         if value not in known:
-            self.add(f"unknown-{'value' if domain.startswith('fact:') else domain}",
-                     f"'{value}' is not a {what}{did_you_mean(value, known)}", loc)
+            self.add(
+                f"unknown-{'value' if domain.startswith('fact:') else domain}",
+                f"'{value}' is not a {what}{did_you_mean(value, known)}",
+                loc,
+            )
 
     def conclusion(self, kb: KnowledgeBase, conclusion: Conclusion, env: dict[str, FieldDecl]) -> None:
         pred = kb.predicates.get(conclusion.predicate)
         if pred is None:
-            self.add("unknown-predicate",
-                     f"'{conclusion.predicate}' is not a declared conclusion"
-                     f"{did_you_mean(conclusion.predicate, [p for p in kb.predicates if kb.predicates[p].derived])}",
-                     conclusion.location)
+            self.add(
+                "unknown-predicate",
+                f"'{conclusion.predicate}' is not a declared conclusion"
+                f"{did_you_mean(conclusion.predicate, [p for p in kb.predicates if kb.predicates[p].derived])}",
+                conclusion.location,
+            )
             return
         if not pred.derived:
-            self.add("not-derivable",
-                     f"'{conclusion.predicate}' comes from the facts file or the vocabulary; rules conclude only"
-                     " predicates declared under 'predicates'", conclusion.location)
+            self.add(
+                "not-derivable",
+                f"'{conclusion.predicate}' comes from the facts file or the vocabulary; rules conclude only"
+                " predicates declared under 'predicates'",
+                conclusion.location,
+            )
             return
         given = {name for name, _ in conclusion.values}
         for name, decl in pred.fields.items():
             if name not in given and not decl.optional:
                 self.add("missing-field", f"'{conclusion.predicate}' needs a value for '{name}'", conclusion.location)
         for name, value in conclusion.values:
-            decl = pred.fields.get(name)
-            if decl is None:
-                self.add("unknown-field",
-                         f"'{conclusion.predicate}' has no field '{name}'{did_you_mean(name, pred.fields)}",
-                         conclusion.location)
+            field_decl = pred.fields.get(name)
+            if field_decl is None:
+                self.add(
+                    "unknown-field",
+                    f"'{conclusion.predicate}' has no field '{name}'{did_you_mean(name, pred.fields)}",
+                    conclusion.location,
+                )
             elif isinstance(value, Var):
                 if value.name not in env:
-                    self.add("unbound-variable", f"${value.name} is not bound by the rule's conditions",
-                             conclusion.location)
+                    self.add(
+                        "unbound-variable", f"${value.name} is not bound by the rule's conditions", conclusion.location
+                    )
                 else:
-                    self.compatible(value.name, env[value.name], decl, conclusion.location)
+                    self.compatible(value.name, env[value.name], field_decl, conclusion.location)
             else:
-                self.literal(kb, value, decl, conclusion.location)
+                self.literal(kb, value, field_decl, conclusion.location)
 
     # -- strata --------------------------------------------------------------------------------
 
@@ -423,9 +463,12 @@ class _Checker:
             if changed and rounds > limit:
                 cyclic = [r for r in kb.rules if rule_level[r.id] > limit - 1]
                 for rule in cyclic or kb.rules[:1]:
-                    self.add("unstratifiable",
-                             f"rule '{rule.id}' depends on the absence (or count) of a conclusion that it helps "
-                             "to derive; break the cycle", rule.location)
+                    self.add(
+                        "unstratifiable",
+                        f"rule '{rule.id}' depends on the absence (or count) of a conclusion that it helps "
+                        "to derive; break the cycle",
+                        rule.location,
+                    )
                 return
         placed = [
             (rule, i, clause)

@@ -64,7 +64,8 @@ def check_limits(kb: Any, definition: dict[str, Any]) -> None:
     def where(rule_name: str) -> Location:
         if rule_name.startswith("c"):
             position = int(rule_name[1:].split("v")[0])
-            return kb.clauses[position].rule.location
+            location: Location = kb.clauses[position].rule.location
+            return location
         return Location("<engine>")
 
     def rule_id(rule_name: str) -> str:
@@ -74,23 +75,41 @@ def check_limits(kb: Any, definition: dict[str, Any]) -> None:
 
     if len(definition) > MAX_ACTIONS:
         name = list(definition)[MAX_ACTIONS]
-        problems.append(Problem("engine-limit", f"the knowledge base compiles to {len(definition)} engine rules; "
-                                f"durable-rules takes at most {MAX_ACTIONS}", where(name)))
+        problems.append(
+            Problem(
+                "engine-limit",
+                f"the knowledge base compiles to {len(definition)} engine rules; "
+                f"durable-rules takes at most {MAX_ACTIONS}",
+                where(name),
+            )
+        )
     counter = iter(range(1, 1 << 62))
     root = _Node("")
     for name, rule in definition.items():
         patterns = rule["all"]
         positives = [p for p in patterns if not next(iter(p)).endswith("$not")]
         if len(positives) > MAX_FRAMES:
-            problems.append(Problem("engine-limit", f"rule '{rule_id(name)}' matches {len(positives) - 1} facts at "
-                                    f"once; durable-rules takes at most {MAX_FRAMES - 1}: split the rule", where(name)))
+            problems.append(
+                Problem(
+                    "engine-limit",
+                    f"rule '{rule_id(name)}' matches {len(positives) - 1} facts at "
+                    f"once; durable-rules takes at most {MAX_FRAMES - 1}: split the rule",
+                    where(name),
+                )
+            )
         for pattern in patterns:
             ((_, expression),) = pattern.items()
-            tests = expression["$and"] if "$and" in expression else [expression]
+            tests = expression.get("$and", [expression])
             joins = sum(1 for t in tests if _test_key(t, lambda: 0)[0] == "join")
             if 2 + joins > MAX_SEQUENCE:
-                problems.append(Problem("engine-limit", f"rule '{rule_id(name)}' compares {joins} variables in one "
-                                        f"condition; durable-rules takes at most {MAX_SEQUENCE - 2}", where(name)))
+                problems.append(
+                    Problem(
+                        "engine-limit",
+                        f"rule '{rule_id(name)}' compares {joins} variables in one "
+                        f"condition; durable-rules takes at most {MAX_SEQUENCE - 2}",
+                        where(name),
+                    )
+                )
             node = root
             for test in tests:
                 key = _test_key(test, lambda: next(counter))
@@ -103,8 +122,9 @@ def check_limits(kb: Any, definition: dict[str, Any]) -> None:
         raise BadInput(problems)
 
 
-def _walk(node: _Node, above: int, problems: list[Problem], where: Callable[[str], Location],
-          rule_id: Callable[[str], str]) -> None:
+def _walk(
+    node: _Node, above: int, problems: list[Problem], where: Callable[[str], Location], rule_id: Callable[[str], str]
+) -> None:
     reported = {(p.code, p.message) for p in problems}
 
     def add(message: str, owner: str) -> None:
@@ -116,18 +136,27 @@ def _walk(node: _Node, above: int, problems: list[Problem], where: Callable[[str
     while stack:
         current, depth = stack.pop()
         if current.ending > MAX_SHARED_CHAIN:
-            add(f"{current.ending} conditions test exactly the same thing as rule '{rule_id(current.owner)}'; "
-                f"durable-rules takes at most {MAX_SHARED_CHAIN}: make some of them more specific", current.owner)
+            add(
+                f"{current.ending} conditions test exactly the same thing as rule '{rule_id(current.owner)}'; "
+                f"durable-rules takes at most {MAX_SHARED_CHAIN}: make some of them more specific",
+                current.owner,
+            )
         if len(current.children) > MAX_CHILDREN:
             owner = next(iter(current.children.values())).owner
-            add(f"{len(current.children)} different tests follow one another at the same point as in rule "
-                f"'{rule_id(owner)}'; durable-rules takes at most {MAX_CHILDREN}", owner)
+            add(
+                f"{len(current.children)} different tests follow one another at the same point as in rule "
+                f"'{rule_id(owner)}'; durable-rules takes at most {MAX_CHILDREN}",
+                owner,
+            )
         passing = current.passing()
         if depth + passing > MAX_STACK:
             owner = next(iter(current.children.values())).owner
-            add(f"a fact can pass {depth + passing} tests at once on the way to rule '{rule_id(owner)}'; "
+            add(
+                f"a fact can pass {depth + passing} tests at once on the way to rule '{rule_id(owner)}'; "
                 f"durable-rules takes at most {MAX_STACK}: too many rules compare the same kind of fact "
-                "with variables", owner)
+                "with variables",
+                owner,
+            )
             continue
         for child in current.children.values():
             stack.append((child, depth + max(passing - 1, 0)))

@@ -113,7 +113,9 @@ def parse_document(text: str, name: str) -> Document:
             raise _yaml_problem(exc, name, "yaml-syntax") from None
         mark = exc.problem_mark
         line = mark.line + 1 if mark else 1
-        raise bad("multiple-documents", "a file holds one YAML document; a second one starts here", Location(name, line, 1)) from None
+        raise bad(
+            "multiple-documents", "a file holds one YAML document; a second one starts here", Location(name, line, 1)
+        ) from None
     except yaml.YAMLError as exc:
         raise _yaml_problem(exc, name, "yaml-syntax") from None
     finally:

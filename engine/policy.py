@@ -87,7 +87,18 @@ def _schema_problem(doc: Document, error: Any) -> Problem:
             )
     if validator == "required":
         return Problem("missing-key", error.message.replace("is a required property", "is required"), doc.where(path))
-    if validator in ("type", "pattern", "enum", "minimum", "maximum", "minLength", "maxLength", "oneOf", "anyOf", "not"):
+    if validator in (
+        "type",
+        "pattern",
+        "enum",
+        "minimum",
+        "maximum",
+        "minLength",
+        "maxLength",
+        "oneOf",
+        "anyOf",
+        "not",
+    ):
         code = "wrong-type" if validator in ("type", "oneOf", "anyOf", "not") else "bad-value"
         return Problem(code, _describe(error, path), doc.where(path))
     return Problem("schema", _describe(error, path), doc.where(path))
@@ -145,7 +156,12 @@ class _PolicyBuilder:
         for i, t in enumerate(v.get("deployment_types", [])):
             policy.deployment_types.append(
                 DeploymentType(
-                    t["id"], t["name"], t["rank"], t.get("finance", False), t.get("description"), t["source"],
+                    t["id"],
+                    t["name"],
+                    t["rank"],
+                    t.get("finance", False),
+                    t.get("description"),
+                    t["source"],
                     self.at("deployment_types", i),
                 )
             )
@@ -156,7 +172,11 @@ class _PolicyBuilder:
         for i, o in enumerate(v.get("offers", [])):
             policy.offers.append(
                 Offer(
-                    o["type"], tuple(o["capabilities"]), o.get("description"), o["source"], o.get("assumption"),
+                    o["type"],
+                    tuple(o["capabilities"]),
+                    o.get("description"),
+                    o["source"],
+                    o.get("assumption"),
                     self.at("offers", i),
                 )
             )
@@ -169,8 +189,11 @@ class _PolicyBuilder:
             for name in fields:
                 if name in OPERATORS:
                     self.problems.append(
-                        Problem("reserved-name", f"'{name}' is an operator and cannot name a field",
-                                self.doc.where(("predicates", i, "fields", name), key=True))
+                        Problem(
+                            "reserved-name",
+                            f"'{name}' is an operator and cannot name a field",
+                            self.doc.where(("predicates", i, "fields", name), key=True),
+                        )
                     )
             policy.predicates.append(
                 Predicate(p["id"], p["description"], fields, p.get("role"), True, self.at("predicates", i))
@@ -192,15 +215,27 @@ class _PolicyBuilder:
         default = f.get("default")
         if default is not None and not _default_fits(kind, values, default):
             self.problems.append(
-                Problem("bad-value", f"fact '{f['id']}': default {default!r} is not a valid {kind}",
-                        self.at("facts", i, "default"))
+                Problem(
+                    "bad-value",
+                    f"fact '{f['id']}': default {default!r} is not a valid {kind}",
+                    self.at("facts", i, "default"),
+                )
             )
         scope = f.get("scope", "customer")
         if kind == "capability-list" and "scope" not in f:
             scope = "entity"
         return FactDecl(
-            f["id"], kind, values, default, scope, f["description"], f["question"], f.get("source"),
-            f.get("minimum"), f.get("maximum"), loc,
+            f["id"],
+            kind,
+            values,
+            default,
+            scope,
+            f["description"],
+            f["question"],
+            f.get("source"),
+            f.get("minimum"),
+            f.get("maximum"),
+            loc,
         )
 
     def _rule(self, r: dict[str, Any], i: int, policy: str) -> Rule | None:
@@ -209,16 +244,27 @@ class _PolicyBuilder:
             branches = self._conditions(r["when"], (*base, "when"))
         except _TooManyBranches:
             self.problems.append(
-                Problem("too-many-branches", f"rule '{r['id']}': 'any' spreads into more than {MAX_CLAUSES} cases",
-                        self.at(*base, "when"))
+                Problem(
+                    "too-many-branches",
+                    f"rule '{r['id']}': 'any' spreads into more than {MAX_CLAUSES} cases",
+                    self.at(*base, "when"),
+                )
             )
             return None
         clauses = tuple(_clause(branch) for branch in branches)
         conclusions = tuple(self._conclusion(c, (*base, "then", j)) for j, c in enumerate(r["then"]))
         return Rule(
-            r["id"], r["description"].strip(), r.get("source"), r.get("assumption"), " ".join(r["explanation"].split()),
-            clauses, conclusions,
-            self.at(*base), policy, self.layer, i,
+            r["id"],
+            r["description"].strip(),
+            r.get("source"),
+            r.get("assumption"),
+            " ".join(r["explanation"].split()),
+            clauses,
+            conclusions,
+            self.at(*base),
+            policy,
+            self.layer,
+            i,
         )
 
     def _conditions(self, items: list[Any], path: tuple[str | int, ...]) -> list[list[Any]]:
@@ -254,7 +300,7 @@ class _PolicyBuilder:
         if not isinstance(body, dict) or _is_test(body):
             body = {"value": body}
             pattern_path: tuple[str | int, ...] = (*path, predicate)
-            fields = (self._field("value", body["value"], pattern_path),)
+            fields: tuple[FieldPattern, ...] = (self._field("value", body["value"], pattern_path),)
         else:
             fields = tuple(self._field(name, value, (*path, predicate, name)) for name, value in body.items())
         return Atom(predicate, fields, loc)

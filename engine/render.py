@@ -59,18 +59,20 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
     steps = []
     for number, firing in enumerate(decision.trace):
         rule = firing.clause.rule
-        steps.append({
-            "step": number,
-            "rule": rule.id,
-            "location": str(rule.location),
-            "layer": rule.layer,
-            "source": rule.source,
-            "explanation": firing.explanation,
-            "matched": [_fact_json(decision, f) for f in firing.matched],
-            "absent": absent_conditions(firing),
-            "counted": [_fact_json(decision, f) for f in firing.counted],
-            "concluded": [{"fact": f.predicate, "values": f.as_dict()} for f in firing.conclusions],
-        })
+        steps.append(
+            {
+                "step": number,
+                "rule": rule.id,
+                "location": str(rule.location),
+                "layer": rule.layer,
+                "source": rule.source,
+                "explanation": firing.explanation,
+                "matched": [_fact_json(decision, f) for f in firing.matched],
+                "absent": absent_conditions(firing),
+                "counted": [_fact_json(decision, f) for f in firing.counted],
+                "concluded": [{"fact": f.predicate, "values": f.as_dict()} for f in firing.conclusions],
+            }
+        )
     return steps
 
 
@@ -185,8 +187,9 @@ def _deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
     return found
 
 
-def _explain_fact(decision: Decision, fact: Fact, depth: int, lines: list[str], shown: dict[Fact, int],
-                  style: Style) -> None:
+def _explain_fact(
+    decision: Decision, fact: Fact, depth: int, lines: list[str], shown: dict[Fact, int], style: Style
+) -> None:
     pad = "  " * depth
     step = decision.step_of(fact)
     if step is None:
@@ -201,7 +204,9 @@ def _explain_fact(decision: Decision, fact: Fact, depth: int, lines: list[str], 
     rule = firing.clause.rule
     source = f"  [{rule.source}]" if rule.source else ""
     lines.append(f"{pad}{fact}")
-    lines.append(f"{pad}  {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} ({rule.location}){source}")
+    lines.append(
+        f"{pad}  {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} ({rule.location}){source}"
+    )
     lines.append(f"{pad}     {firing.explanation}")
     for matched in firing.matched:
         _explain_fact(decision, matched, depth + 2, lines, shown, style)
@@ -222,11 +227,14 @@ def why_not(decision: Decision, entity: EntityDecision) -> list[tuple[str, str]]
             continue
         reason = None
         for firing in decision.trace:
-            if any(c.predicate in against and c.get("entity") == entity.name and c.get("type") == dtype.id
-                   for c in firing.conclusions):
+            if any(
+                c.predicate in against and c.get("entity") == entity.name and c.get("type") == dtype.id
+                for c in firing.conclusions
+            ):
                 rule = firing.clause.rule
                 reason = f"{firing.explanation} (rule {rule.id}, {rule.location}" + (
-                    f", {rule.source})" if rule.source else ")")
+                    f", {rule.source})" if rule.source else ")"
+                )
                 break
         if reason is None:
             reason = _preferred(decision, entity, dtype.id)
@@ -246,8 +254,9 @@ def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
                 firing = decision.trace[inner]
                 break
         rule = firing.clause.rule
-        return (f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}"
-                + (f", {rule.source})" if rule.source else ")"))
+        return f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}" + (
+            f", {rule.source})" if rule.source else ")"
+        )
     return "no rule concluded a deployment for this entity"
 
 

@@ -25,7 +25,7 @@ from .derivation import FactStore, Firing, complete, rebind
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
 from .limits import EngineLimit, check_limits
-from .model import Atom, Fact, FieldPattern, Scalar, Var
+from .model import Atom, Fact, Scalar, Var
 
 STAGE = "__stage"
 NEVER = "__never"
@@ -149,7 +149,7 @@ class Network:
         for j, atom in enumerate(clause.clause.positives):
             alias = f"a{j}"
             options = self.expressions(atom, sources, alias, spread=True)
-            results = [r + [{alias: o}] for r in results for o in options]
+            results = [[*r, {alias: o}] for r in results for o in options]
             if len(results) > MAX_VARIANTS:
                 raise EngineLimit(
                     f"rule '{clause.rule.id}' spreads into more than {MAX_VARIANTS} engine rules "
@@ -164,8 +164,9 @@ class Network:
                 n += 1
         return [r + negations for r in results]
 
-    def expressions(self, atom: Atom, sources: dict[str, tuple[str, str]], alias: str | None,
-                    *, spread: bool) -> list[dict[str, Any]]:
+    def expressions(
+        self, atom: Atom, sources: dict[str, tuple[str, str]], alias: str | None, *, spread: bool
+    ) -> list[dict[str, Any]]:
         """Engine expressions for an atom: literal tests first (they share alpha nodes), joins last.
 
         A positive atom gives one expression per combination of its 'in' values (spread);
@@ -195,7 +196,7 @@ class Network:
         combos: list[list[dict[str, Any]]] = [[]]
         if spread:
             for options in choices:
-                combos = [c + [o] for c in combos for o in options]
+                combos = [[*c, o] for c in combos for o in options]
         else:
             combos = [[o] for options in choices for o in options] or [[]]
         return [{"$and": literal + combo + joins} for combo in combos]
@@ -281,7 +282,9 @@ class Network:
         self._assert(session, fresh)
         firings: dict[tuple[str, tuple[Fact, ...]], Firing] = {}
         for stratum in range(1, self.kb.strata + 1):
-            self._assert(session, [Fact(STAGE, (("b", b), ("n", stratum))) for b in sorted(self.buckets.get(stratum, ()))])
+            self._assert(
+                session, [Fact(STAGE, (("b", b), ("n", stratum))) for b in sorted(self.buckets.get(stratum, ()))]
+            )
             while session.pending:
                 pending, session.pending = session.pending, []
                 new: list[Fact] = []
