@@ -8,7 +8,7 @@ from .derivation import FactStore, Firing
 from .errors import Location
 from .facts import FactsInput
 from .knowledge import KnowledgeBase
-from .model import Fact
+from .model import Fact, make_fact
 
 
 @dataclass(slots=True)
@@ -92,6 +92,23 @@ def decide(kb: KnowledgeBase, facts: FactsInput, engine: str, store: FactStore, 
                 entity.name, chosen[0] if chosen else None, sorted(gaps.get(entity.name, set())), needs, entity.location
             )
         )
+        if len(chosen) > 1:
+            # Policies that conclude two deployments for one entity contradict each other; say so, keep the lightest.
+            conflict = make_fact("warning", {"code": "conflicting-deployments", "entity": entity.name})
+            steps = sorted(
+                step
+                for pid in roles.get("deployment", [])
+                for fact in store.of(pid)
+                if fact.get("entity") == entity.name
+                for step in decision.concluded_by.get(fact, [])
+            )
+            message = (
+                f"The policies conclude {', '.join(chosen)} for {entity.name}; {chosen[0]}, the lightest, is shown. "
+                "Fix the policies so that one rule decides."
+            )
+            decision.warnings.append(
+                Notice("warning", "conflicting-deployments", message, entity.name, conflict, steps)
+            )
     for kind in ("warning", "note"):
         target = decision.warnings if kind == "warning" else decision.notes
         found = [fact for pid in roles.get(kind, []) for fact in store.of(pid)]

@@ -342,3 +342,27 @@ def test_every_shipped_example_evaluates_identically_on_both_engines(kb: Knowled
     assert durable.pop("engine") == "durable" and reference.pop("engine") == "reference"
     assert durable == reference
     assert durable["trace"]
+
+
+def test_two_deployments_for_one_entity_are_flagged_not_hidden(kb: KnowledgeBase, tmp_path: Path) -> None:
+    (tmp_path / "conflict.yaml").write_text(
+        "policy: conflict\n"
+        "description: A contradictory rule.\n"
+        "rules:\n"
+        "  - id: always-stocked\n"
+        "    description: Everyone gets stocked.\n"
+        "    when:\n"
+        "      - entity: {name: $e}\n"
+        "    then:\n"
+        "      - deployment: {entity: $e, type: stocked-production}\n"
+        '    explanation: "{e} gets stocked."\n'
+    )
+    layered = load_knowledge_base([str(tmp_path)])
+    result = evaluate(layered, "customer: F\n")
+    assert result["entities"][0]["deployment"] == "lite"
+    conflict = result["warnings"][0]
+    assert conflict["code"] == "conflicting-deployments"
+    assert conflict["message"] == (
+        "The policies conclude lite, stocked-production for F; lite, the lightest, is shown. "
+        "Fix the policies so that one rule decides."
+    )
