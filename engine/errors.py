@@ -16,12 +16,10 @@ class Location:
     """A place in an input file: 1-based line and column."""
 
     file: str
-    line: int = 0
-    column: int = 0
+    line: int = 1
+    column: int = 1
 
     def __str__(self) -> str:
-        if self.line <= 0:
-            return self.file
         return f"{self.file}:{self.line}:{self.column}"
 
 

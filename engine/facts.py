@@ -38,10 +38,10 @@ class FactsInput:
 def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a facts file for this knowledge base's vocabulary."""
     entity_props: dict[str, Any] = {
-        "name": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The legal entity's name."}
+        "name": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The legal entity's name."}
     }
     props: dict[str, Any] = {
-        "customer": {"type": "string", "minLength": 1, "maxLength": 200, "description": "The customer's name."},
+        "customer": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The customer's name."},
     }
     for decl in kb.facts.values():
         schema = _value_schema(kb, decl)
@@ -158,7 +158,8 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
             ]
         options = [str(o) for o in error.validator_value]
         if not isinstance(value, str):
-            return [Problem("wrong-type", f"{fact_id}: expected one of {', '.join(options)}, got {shown}", where)]
+            got = _kind(value) if value is None or isinstance(value, bool) else shown
+            return [Problem("wrong-type", f"{fact_id}: expected one of {', '.join(options)}, got {got}", where)]
         hint = did_you_mean(shown, options) or f" (one of: {', '.join(options)})"
         return [Problem("unknown-value", f"'{shown}' is not a value of '{fact_id}'{hint}", where)]
     if kind == "type":
@@ -175,6 +176,12 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
         }.get(str(expected), str(expected))
         return [Problem("wrong-type", f"{label}: expected {word}, got {_kind(error.instance)}", where)]
     label = ".".join(str(p) for p in path) or "facts file"
+    if kind == "pattern":
+        return [Problem("bad-value", f"{label}: must not be blank", where)]
+    if kind == "maxItems":
+        return [Problem("bad-value", f"{label}: {len(error.instance)} items; at most {error.validator_value}", where)]
+    if kind == "maxLength":
+        return [Problem("bad-value", f"{label}: longer than {error.validator_value} characters", where)]
     return [Problem("bad-value", f"{label}: {error.message[:200]}", where)]
 
 
@@ -207,14 +214,15 @@ def _entity_names(doc: Document) -> list[Problem]:
         if isinstance(entity, dict) and isinstance(entity.get("name"), str):
             name = entity["name"].strip()
             if name in seen:
+                first = doc.where(("legal_entities", seen[name], "name"))
                 problems.append(
                     Problem(
                         "duplicate-entity",
-                        f"legal entity '{name}' is listed twice",
+                        f"legal entity '{name}' is listed twice (first at line {first.line})",
                         doc.where(("legal_entities", i, "name")),
                     )
                 )
-            seen[name] = i
+            seen.setdefault(name, i)
     return problems
 
 

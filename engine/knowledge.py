@@ -386,9 +386,12 @@ class _Checker:
         else:  # pragma: no cover - the schema lists every domain
             return
         if value not in known:
+            hint = did_you_mean(value, known)
+            if not hint and domain.startswith("fact:"):
+                hint = f" (one of: {', '.join(known)})"
             self.add(
                 f"unknown-{'value' if domain.startswith('fact:') else domain}",
-                f"'{value}' is not a {what}{did_you_mean(value, known)}",
+                f"'{value}' is not a {what}{hint}",
                 loc,
             )
 

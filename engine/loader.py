@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import re
 import stat
 import sys
 from dataclasses import dataclass, field
@@ -73,9 +74,9 @@ def read_text(path: str, *, stdin_name: str = "<stdin>") -> tuple[str, str]:
             raise bad("unreadable", exc.strerror or str(exc), Location(name)) from None
         if stat.S_ISDIR(info.st_mode):
             raise bad("not-a-file", "is a directory, not a file", Location(name))
-        if not stat.S_ISREG(info.st_mode):
-            raise bad("not-a-file", "is not a regular file", Location(name))
-        if info.st_size > MAX_FILE_BYTES:
+        if not (stat.S_ISREG(info.st_mode) or stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+            raise bad("not-a-file", "is not a regular file, a pipe or a device", Location(name))
+        if stat.S_ISREG(info.st_mode) and info.st_size > MAX_FILE_BYTES:
             raise bad("too-large", f"file is {info.st_size} bytes; the limit is {MAX_FILE_BYTES}", Location(name))
         try:
             with open(path, "rb") as handle:
@@ -93,7 +94,9 @@ def read_text(path: str, *, stdin_name: str = "<stdin>") -> tuple[str, str]:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise bad("encoding", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", Location(name, line, 1)) from None
+        line_start = raw.rfind(b"\n", 0, exc.start) + 1
+        column = len(raw[line_start : exc.start].decode("utf-8", "replace")) + 1
+        raise bad("encoding", f"not UTF-8 text (byte 0x{raw[exc.start]:02x})", Location(name, line, column)) from None
     return name, text
 
 
@@ -103,9 +106,24 @@ def load_document(path: str) -> Document:
     return parse_document(text, name)
 
 
+_SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE)
+
+
+def _join_surrogates(text: str) -> str:
+    """JSON writes characters outside the BMP as two escapes; YAML wants one. Only for JSON documents."""
+    if not text.lstrip().startswith(("{", "[")) or "\\u" not in text:
+        return text
+
+    def joined(match: re.Match[str]) -> str:
+        high, low = int(match.group(1), 16), int(match.group(2), 16)
+        return f"\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+    return _SURROGATE_PAIR.sub(joined, text)
+
+
 def parse_document(text: str, name: str) -> Document:
     """Parse YAML (JSON is a subset) from text, bounded and located."""
-    loader = _Loader(text)
+    loader = _Loader(_join_surrogates(text))
     try:
         node = loader.get_single_node()
     except yaml.composer.ComposerError as exc:
@@ -134,6 +152,10 @@ def _yaml_problem(exc: yaml.YAMLError, name: str, code: str) -> BadInput:
     problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
     context = getattr(exc, "context", None)
     message = f"{context}, {problem}" if context and code == "yaml-syntax" else str(problem)
+    opened = getattr(exc, "context_mark", None)
+    if opened is not None and mark is not None and context and context.startswith("while parsing a flow"):
+        # Often an unclosed bracket: say where it opened as well as where the parser gave up.
+        message = f"{message} (the bracket opened at line {opened.line + 1}, column {opened.column + 1})"
     if mark is None:
         return bad(code, message, Location(name, 1, 1))
     return bad(code, message, Location(name, mark.line + 1, mark.column + 1))

@@ -250,7 +250,8 @@ def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
         firing = decision.trace[step]
         for matched in firing.matched:
             inner = decision.step_of(matched)
-            if inner is not None:
+            # Follow the fit behind the deployment only when it chose the same type (not a promotion).
+            if inner is not None and matched.get("type") == entity.deployment:
                 firing = decision.trace[inner]
                 break
         rule = firing.clause.rule

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from podeploy.engine import load_facts, load_knowledge_base
 from podeploy.engine.facts import read_facts
 from podeploy.engine.knowledge import KnowledgeBase
@@ -70,26 +69,42 @@ CASES = [
     ),
     pytest.param(
         "customer: Fabrikam\n",
-        {"deployments": ["lite"], "entities": {"Fabrikam": ("lite", [])}, "warnings": [],
-         "notes": [("lite-is-final", "Fabrikam", None)]},
+        {
+            "deployments": ["lite"],
+            "entities": {"Fabrikam": ("lite", [])},
+            "warnings": [],
+            "notes": [("lite-is-final", "Fabrikam", None)],
+        },
         id="no-requirements-gets-the-lightest-type",
     ),
     pytest.param(
         "customer: Fabrikam\nrequirements: [project-sales]\nplans_finance: true\n",
-        {"deployments": ["resource-non-stocked"], "entities": {"Fabrikam": ("resource-non-stocked", [])},
-         "warnings": [], "notes": []},
+        {
+            "deployments": ["resource-non-stocked"],
+            "entities": {"Fabrikam": ("resource-non-stocked", [])},
+            "warnings": [],
+            "notes": [],
+        },
         id="finance-later-rules-out-lite",
     ),
     pytest.param(
         "customer: Fabrikam\nrequirements: [receipt-ocr]\n",
-        {"deployments": ["resource-non-stocked"], "entities": {"Fabrikam": ("resource-non-stocked", [])},
-         "warnings": [], "notes": []},
+        {
+            "deployments": ["resource-non-stocked"],
+            "entities": {"Fabrikam": ("resource-non-stocked", [])},
+            "warnings": [],
+            "notes": [],
+        },
         id="receipt-ocr-needs-resource-non-stocked",
     ),
     pytest.param(
         "customer: Fabrikam\nrequirements: [wbs-planning, time-tracking]\n",
-        {"deployments": ["stocked-production"], "entities": {"Fabrikam": ("stocked-production", [])},
-         "warnings": [], "notes": []},
+        {
+            "deployments": ["stocked-production"],
+            "entities": {"Fabrikam": ("stocked-production", [])},
+            "warnings": [],
+            "notes": [],
+        },
         id="wbs-planning-only-in-stocked-production",
     ),
     pytest.param(
@@ -184,40 +199,68 @@ CASES = [
     ),
     pytest.param(
         "customer: Tailspin\nexisting_solution: project-service-automation\nrequirements: [project-sales]\n",
-        {"deployments": ["lite"], "entities": {"Tailspin": ("lite", [])}, "warnings": [("psa-upgrade", None)],
-         "notes": []},
+        {
+            "deployments": ["lite"],
+            "entities": {"Tailspin": ("lite", [])},
+            "warnings": [("psa-upgrade", None)],
+            "notes": [],
+        },
         id="psa-customer-told-of-upgrade-path",
     ),
     pytest.param(
         "customer: Litware\nexisting_solution: lite\nrequirements: [revenue-recognition]\n",
-        {"deployments": ["resource-non-stocked"], "entities": {"Litware": ("resource-non-stocked", [])},
-         "warnings": [("no-migration-path", "Litware")], "notes": []},
+        {
+            "deployments": ["resource-non-stocked"],
+            "entities": {"Litware": ("resource-non-stocked", [])},
+            "warnings": [("no-migration-path", "Litware")],
+            "notes": [],
+        },
         id="lite-customer-outgrowing-lite-is-warned-of-no-migration",
     ),
     pytest.param(
         "customer: Litware\nexisting_solution: resource-non-stocked\nrequirements: [revenue-recognition]\n",
-        {"deployments": ["resource-non-stocked"], "entities": {"Litware": ("resource-non-stocked", [])},
-         "warnings": [], "notes": []},
+        {
+            "deployments": ["resource-non-stocked"],
+            "entities": {"Litware": ("resource-non-stocked", [])},
+            "warnings": [],
+            "notes": [],
+        },
         id="customer-staying-on-its-type-gets-no-migration-warning",
     ),
     pytest.param(
         "customer: Litware\nbudget: small\nrequirements: [time-tracking]\n",
-        {"deployments": ["lite"], "entities": {"Litware": ("lite", [])}, "warnings": [("low-fit", None)],
-         "notes": [("lite-is-final", "Litware", None)]},
+        {
+            "deployments": ["lite"],
+            "entities": {"Litware": ("lite", [])},
+            "warnings": [("low-fit", None)],
+            "notes": [("lite-is-final", "Litware", None)],
+        },
         id="small-budget-warns-low-fit-and-still-gives-the-plan",
     ),
     pytest.param(
         "customer: Litware\npm_maturity: low\nplans_finance: true\n",
-        {"deployments": ["resource-non-stocked"], "entities": {"Litware": ("resource-non-stocked", [])},
-         "warnings": [("low-fit", None)], "notes": []},
+        {
+            "deployments": ["resource-non-stocked"],
+            "entities": {"Litware": ("resource-non-stocked", [])},
+            "warnings": [("low-fit", None)],
+            "notes": [],
+        },
         id="low-maturity-warns-low-fit",
     ),
     pytest.param(
         "customer: Contoso\nregion: united-kingdom\nlegal_entities:\n  - {name: US, region: united-states}\n"
         "  - {name: UK}\n",
-        {"deployments": ["lite"], "entities": {"US": ("lite", []), "UK": ("lite", [])}, "warnings": [],
-         "notes": [("lite-is-final", "UK", None), ("lite-is-final", "US", None),
-                   ("region-availability", None, "united-kingdom"), ("region-availability", None, "united-states")]},
+        {
+            "deployments": ["lite"],
+            "entities": {"US": ("lite", []), "UK": ("lite", [])},
+            "warnings": [],
+            "notes": [
+                ("lite-is-final", "UK", None),
+                ("lite-is-final", "US", None),
+                ("region-availability", None, "united-kingdom"),
+                ("region-availability", None, "united-states"),
+            ],
+        },
         id="region-notes-per-distinct-region",
     ),
 ]
@@ -252,7 +295,9 @@ def test_low_fit_names_the_lighter_alternatives(kb: KnowledgeBase) -> None:
 
 
 def test_promotion_says_why(kb: KnowledgeBase) -> None:
-    result = evaluate(kb, "customer: A\nlegal_entities:\n  - {name: S}\n  - {name: F, requirements: [production-orders]}\n")
+    result = evaluate(
+        kb, "customer: A\nlegal_entities:\n  - {name: S}\n  - {name: F, requirements: [production-orders]}\n"
+    )
     (warning,) = result["warnings"]
     assert warning == {
         "code": "entity-promoted",
@@ -295,7 +340,9 @@ def test_every_trace_step_names_rule_location_matched_facts_and_source(kb: Knowl
 
 
 def test_why_not_gives_first_reason_for_each_type_not_chosen(kb: KnowledgeBase) -> None:
-    facts = read_facts(kb, parse_document("customer: F\nrequirements: [project-sales]\nplans_finance: true\n", "f.yaml"))
+    facts = read_facts(
+        kb, parse_document("customer: F\nrequirements: [project-sales]\nplans_finance: true\n", "f.yaml")
+    )
     decision = kb.evaluate(facts)
     reasons = dict(why_not(decision, decision.entities[0]))
     assert set(reasons) == {"lite", "stocked-production"}
@@ -309,24 +356,43 @@ def test_why_not_gives_first_reason_for_each_type_not_chosen(kb: KnowledgeBase) 
 
 def test_every_capability_of_the_seed_is_offered_as_the_seed_lists(kb: KnowledgeBase) -> None:
     assert kb.offered("lite") == {
-        "project-sales", "project-for-the-web-planning", "multidimensional-pricing", "resource-management",
-        "time-tracking", "basic-expense", "material-usage", "budgeting-forecasting", "subcontracting",
+        "project-sales",
+        "project-for-the-web-planning",
+        "multidimensional-pricing",
+        "resource-management",
+        "time-tracking",
+        "basic-expense",
+        "material-usage",
+        "budgeting-forecasting",
+        "subcontracting",
         "proforma-invoicing",
     }
     assert kb.offered("resource-non-stocked") == kb.offered("lite") | {
-        "full-expense", "receipt-ocr", "customer-facing-invoicing", "revenue-recognition",
+        "full-expense",
+        "receipt-ocr",
+        "customer-facing-invoicing",
+        "revenue-recognition",
     }
     assert kb.offered("stocked-production") == {
-        "wbs-planning", "resource-management", "time-tracking", "full-expense", "basic-expense", "receipt-ocr",
-        "customer-facing-invoicing", "proforma-invoicing", "revenue-recognition", "production-orders",
+        "wbs-planning",
+        "resource-management",
+        "time-tracking",
+        "full-expense",
+        "basic-expense",
+        "receipt-ocr",
+        "customer-facing-invoicing",
+        "proforma-invoicing",
+        "revenue-recognition",
+        "production-orders",
         "stocked-inventory",
     }
 
 
 def test_every_policy_statement_cites_a_source(kb: KnowledgeBase) -> None:
     for rule in kb.rules:
-        assert rule.source and rule.source.split("#")[0] in (
-            "000_cd059b2c5f1fbec9.txt", "003_93bb5cf298cac590.txt"), rule.id
+        assert rule.source and rule.source.split("#")[0] in ("000_cd059b2c5f1fbec9.txt", "003_93bb5cf298cac590.txt"), (
+            rule.id
+        )
     for offer in kb.offers:
         assert offer.source.startswith("000_cd059b2c5f1fbec9.txt#")
     # one statement per seed line: 10 lite, 12 resource/non-stocked, 9 stocked/production lines

@@ -1,0 +1,535 @@
+"""The commands a consultant types, on the shipped example and on small facts files: exact output, exit 0."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from podeploy.cli.main import cli
+
+from podeploy import __version__
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTOSO = ROOT / "examples" / "contoso.yaml"
+
+WARNING_CODES = {"capability-gap", "entity-promoted", "finance-pma-continue", "psa-upgrade", "no-migration-path",
+                 "low-fit"}
+DEPLOYMENT_TYPES = ["lite", "resource-non-stocked", "stocked-production"]
+LITE = "Lite deployment - deal to proforma invoicing"
+RESOURCE = "Project Operations for resource/non-stocked scenarios"
+STOCKED = "Project Operations for stocked/production order scenarios"
+
+REGION_NOTE = ("Check Microsoft's geographical availability report (Dynamics 365, Operations Apps, Project Operations) "
+               "for {region} before provisioning.")
+SHARED_NOTE = ("Stocked/production order and resource/non-stocked legal entities share one environment: the scenario "
+               "is chosen per legal entity in Dynamics 365 Finance, not per environment.")
+LITE_IS_FINAL = ("{entity} gets lite; there is no out-of-box migration from lite to a Finance-based type, so if "
+                 "Dynamics 365 Finance may come later, set plans_finance and choose resource-non-stocked now.")
+LACKS = "{entity} needs {capability}, which {type} does not offer."
+TYPE_LACKS_RULE = "(rule type-lacks-capability, policies/choosing.yaml:8:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+LIGHTEST = "{type} is the lightest deployment type still open that offers everything {entity} needs."
+LIGHTEST_RULE = "(rule lightest-covering-type, policies/choosing.yaml:68:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+
+
+def lacks_reason(entity: str, capability: str, type_id: str) -> str:
+    """The why-not reason of rule type-lacks-capability."""
+    return f"{LACKS.format(entity=entity, capability=capability, type=type_id)} {TYPE_LACKS_RULE}"
+
+
+# Small facts files, each showing one of the contract's decision rules.
+FACTS = {
+    "fabrikam-new.yaml": "customer: Fabrikam\n",
+    "tailspin-gap.yaml": "customer: Tailspin\nrequirements: [production-orders, project-sales]\n",
+    "adatum-promoted.yaml": (
+        "customer: Adatum\nlegal_entities:\n  - name: Adatum Services\n  - name: Adatum Factory\n"
+        "    requirements: [production-orders]\n"
+    ),
+    "litware-psa.yaml": (
+        "customer: Litware\nexisting_solution: project-service-automation\nrequirements: [customer-facing-invoicing]\n"
+    ),
+    "northwind-pma.yaml": "customer: Northwind\nexisting_solution: finance-project-management\n",
+    "fabrikam-finance-later.yaml": "customer: Fabrikam\nplans_finance: true\n",
+    "litware-small.yaml": "customer: Litware\nbudget: small\npm_maturity: low\n",
+    "woodgrove-moves.yaml": "customer: Woodgrove\nexisting_solution: lite\nrequirements: [revenue-recognition]\n",
+    "adatum.json": (
+        '{"customer": "Adatum", "requirements": ["receipt-ocr"],\n'
+        ' "legal_entities": [{"name": "Adatum Services", "region": "france"}]}\n'
+    ),
+}
+
+GOOD_POLICY = """\
+policy: consultant-extras
+description: A consultant's own checks.
+codes:
+  - {id: large-budget, kind: note, description: A large budget leaves room for extensions.}
+rules:
+  - id: large-budget-room
+    description: A large budget leaves room for extensions.
+    when:
+      - budget: large
+    then:
+      - note: {code: large-budget}
+    explanation: With a large budget there is room to extend the deployment.
+"""
+
+
+@pytest.fixture
+def facts_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A working directory holding the small facts files, named as in FACTS."""
+    for name, text in FACTS.items():
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def invoke(*args: str) -> Result:
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def ok(*args: str) -> str:
+    """Run a command that must succeed silently on stderr; its stdout."""
+    result = invoke(*args)
+    assert result.stderr == ""
+    assert result.exit_code == 0
+    return result.stdout
+
+
+def ok_json(*args: str) -> Any:
+    return json.loads(ok(*args, "--format", "json"))
+
+
+def lines_from(text: str, *starts: str) -> list[str]:
+    return [line for line in text.splitlines() if line.startswith(starts)]
+
+
+# -- evaluate, text ------------------------------------------------------------------------------------
+
+
+def test_evaluate_contoso_prints_one_deployment_per_legal_entity() -> None:
+    assert ok("evaluate", str(CONTOSO)) == "\n".join([
+        "Customer: Contoso",
+        "Deployments on the environment: resource-non-stocked, stocked-production",
+        "",
+        f"  Contoso Manufacturing United States  stocked-production  ({STOCKED})",
+        f"  Contoso Robotics United Kingdom      resource-non-stocked  ({RESOURCE})",
+        "",
+        "Notes:",
+        "  - region-availability: " + REGION_NOTE.format(region="united-states"),
+        "  - region-availability: " + REGION_NOTE.format(region="united-kingdom"),
+        "  - shared-environment: " + SHARED_NOTE,
+        "",
+        "24 rule firings; run 'podeploy why' for the reasoning.",
+        "",
+    ])
+
+
+def test_evaluate_without_legal_entities_names_the_entity_after_the_customer(facts_dir: Path) -> None:
+    assert ok("evaluate", "fabrikam-new.yaml") == "\n".join([
+        "Customer: Fabrikam",
+        "Deployments on the environment: lite",
+        "",
+        f"  Fabrikam  lite  ({LITE})",
+        "",
+        "Notes:",
+        "  - lite-is-final [Fabrikam]: " + LITE_IS_FINAL.format(entity="Fabrikam"),
+        "",
+        "6 rule firings; run 'podeploy why' for the reasoning.",
+        "",
+    ])
+
+
+def test_evaluate_lists_the_gaps_under_the_entity_and_warns_of_each(facts_dir: Path) -> None:
+    assert ok("evaluate", "tailspin-gap.yaml") == "\n".join([
+        "Customer: Tailspin",
+        "Deployments on the environment: stocked-production",
+        "",
+        f"  Tailspin  stocked-production  ({STOCKED})",
+        "            gaps: project-sales",
+        "",
+        "Warnings:",
+        "  - capability-gap [Tailspin]: Tailspin needs project-sales, which stocked-production does not offer: "
+        "plan an extension, a partner solution or a process change for it.",
+        "",
+        "9 rule firings; run 'podeploy why' for the reasoning.",
+        "",
+    ])
+
+
+def test_evaluate_says_why_a_lite_entity_is_promoted(facts_dir: Path) -> None:
+    assert ok("evaluate", "adatum-promoted.yaml") == "\n".join([
+        "Customer: Adatum",
+        "Deployments on the environment: resource-non-stocked, stocked-production",
+        "",
+        f"  Adatum Services  resource-non-stocked  ({RESOURCE})",
+        f"  Adatum Factory   stocked-production  ({STOCKED})",
+        "",
+        "Warnings:",
+        "  - entity-promoted [Adatum Services]: Adatum Services would fit lite on its own, but Adatum Factory needs "
+        "stocked-production, which runs on Dynamics 365 Finance; legal entities share one environment, so Adatum "
+        "Services takes resource-non-stocked.",
+        "",
+        "Notes:",
+        "  - shared-environment: " + SHARED_NOTE,
+        "",
+        "13 rule firings; run 'podeploy why' for the reasoning.",
+        "",
+    ])
+
+
+def test_evaluate_warns_existing_lite_customer_there_is_no_migration(facts_dir: Path) -> None:
+    assert ok("evaluate", "woodgrove-moves.yaml") == "\n".join([
+        "Customer: Woodgrove",
+        "Deployments on the environment: resource-non-stocked",
+        "",
+        f"  Woodgrove  resource-non-stocked  ({RESOURCE})",
+        "",
+        "Warnings:",
+        "  - no-migration-path [Woodgrove]: Woodgrove would move from lite to resource-non-stocked; there is no "
+        "out-of-box migration of data between deployment types: budget for custom scripts, mapping and manual work.",
+        "",
+        "8 rule firings; run 'podeploy why' for the reasoning.",
+        "",
+    ])
+
+
+def test_evaluate_output_has_no_colour_codes_when_not_a_terminal() -> None:
+    assert "\x1b[" not in ok("evaluate", str(CONTOSO))
+
+
+# -- evaluate, JSON ------------------------------------------------------------------------------------
+
+
+def test_evaluate_json_of_contoso_has_customer_deployments_and_entities() -> None:
+    data = ok_json("evaluate", str(CONTOSO))
+    assert data["customer"] == "Contoso"
+    assert data["deployments"] == ["resource-non-stocked", "stocked-production"]
+    assert [(e["name"], e["deployment"], e["gaps"]) for e in data["entities"]] == [
+        ("Contoso Manufacturing United States", "stocked-production", []),
+        ("Contoso Robotics United Kingdom", "resource-non-stocked", []),
+    ]
+    assert [e["deployment_name"] for e in data["entities"]] == [STOCKED, RESOURCE]
+    assert data["warnings"] == []
+    assert [(n["code"], n.get("about")) for n in data["notes"]] == [
+        ("region-availability", "united-states"), ("region-availability", "united-kingdom"),
+        ("shared-environment", None),
+    ]
+    assert data["engine"] == "durable"
+    assert len(data["trace"]) == 24
+
+
+def test_evaluate_json_trace_steps_name_their_rule_and_where_it_is() -> None:
+    trace = ok_json("evaluate", str(CONTOSO))["trace"]
+    assert [step["step"] for step in trace] == list(range(len(trace)))
+    first = trace[0]
+    assert first["rule"] == "type-lacks-capability"
+    assert first["location"] == "policies/choosing.yaml:8:5"
+    assert first["layer"] == "built-in"
+    assert first["explanation"] == LACKS.format(entity="Contoso Manufacturing United States",
+                                                capability="customer-facing-invoicing", type="lite")
+    assert first["matched"][0] == {
+        "fact": "requirements",
+        "values": {"entity": "Contoso Manufacturing United States", "value": "customer-facing-invoicing"},
+        "location": f"{CONTOSO}:4:16",
+    }
+    assert first["absent"] == ["offers(type: lite, capability: customer-facing-invoicing)"]
+
+
+JSON_CASES = [
+    pytest.param("fabrikam-new.yaml", "Fabrikam", ["lite"], [("Fabrikam", "lite", [])], [],
+                 id="new-customer-gets-lite"),
+    pytest.param("tailspin-gap.yaml", "Tailspin", ["stocked-production"],
+                 [("Tailspin", "stocked-production", ["project-sales"])], ["capability-gap"],
+                 id="production-orders-decide-the-type-and-the-rest-is-a-gap"),
+    pytest.param("adatum-promoted.yaml", "Adatum", ["resource-non-stocked", "stocked-production"],
+                 [("Adatum Services", "resource-non-stocked", []), ("Adatum Factory", "stocked-production", [])],
+                 ["entity-promoted"], id="lite-entity-joins-the-finance-environment"),
+    pytest.param("litware-psa.yaml", "Litware", ["resource-non-stocked"],
+                 [("Litware", "resource-non-stocked", [])], ["psa-upgrade"], id="psa-customer-is-told-to-upgrade"),
+    pytest.param("northwind-pma.yaml", "Northwind", ["stocked-production"],
+                 [("Northwind", "stocked-production", [])], ["finance-pma-continue"],
+                 id="pma-customer-keeps-stocked-production"),
+    pytest.param("fabrikam-finance-later.yaml", "Fabrikam", ["resource-non-stocked"],
+                 [("Fabrikam", "resource-non-stocked", [])], [], id="finance-later-rules-out-lite"),
+    pytest.param("litware-small.yaml", "Litware", ["lite"], [("Litware", "lite", [])], ["low-fit"],
+                 id="small-budget-and-low-maturity-warn-of-a-low-fit"),
+    pytest.param("woodgrove-moves.yaml", "Woodgrove", ["resource-non-stocked"],
+                 [("Woodgrove", "resource-non-stocked", [])], ["no-migration-path"],
+                 id="changing-type-warns-there-is-no-migration"),
+    pytest.param("adatum.json", "Adatum", ["resource-non-stocked"],
+                 [("Adatum Services", "resource-non-stocked", [])], [], id="json-facts-file"),
+]
+
+
+@pytest.mark.parametrize(("facts", "customer", "deployments", "entities", "warnings"), JSON_CASES)
+def test_evaluate_json_gives_the_decision(
+    facts_dir: Path, facts: str, customer: str, deployments: list[str],
+    entities: list[tuple[str, str, list[str]]], warnings: list[str],
+) -> None:
+    data = ok_json("evaluate", facts)
+    assert data["customer"] == customer
+    assert data["deployments"] == deployments
+    assert [(e["name"], e["deployment"], e["gaps"]) for e in data["entities"]] == entities
+    assert [w["code"] for w in data["warnings"]] == warnings
+    assert {w["code"] for w in data["warnings"]} <= WARNING_CODES
+    assert data["deployments"] == sorted({e["deployment"] for e in data["entities"]})
+    assert isinstance(data["trace"], list)
+    assert data["trace"]
+
+
+def test_evaluate_json_warning_names_its_entity_type_capability_and_rule(facts_dir: Path) -> None:
+    [warning] = ok_json("evaluate", "tailspin-gap.yaml")["warnings"]
+    assert warning == {
+        "code": "capability-gap",
+        "message": "Tailspin needs project-sales, which stocked-production does not offer: plan an extension, a "
+                   "partner solution or a process change for it.",
+        "entity": "Tailspin",
+        "type": "stocked-production",
+        "capability": "project-sales",
+        "rule": "gap-in-deployment",
+        "source": "000_cd059b2c5f1fbec9.txt#deployment-types",
+    }
+
+
+def test_evaluate_json_entity_needs_are_shared_plus_its_own(facts_dir: Path) -> None:
+    data = ok_json("evaluate", str(CONTOSO))
+    assert [e["needs"] for e in data["entities"]] == [
+        ["customer-facing-invoicing", "receipt-ocr", "production-orders", "stocked-inventory"],
+        ["customer-facing-invoicing", "receipt-ocr", "revenue-recognition"],
+    ]
+
+
+# -- why ---------------------------------------------------------------------------------------------
+
+
+def test_why_contoso_starts_each_entity_with_its_deployment() -> None:
+    text = ok("why", str(CONTOSO))
+    assert text.splitlines()[:4] == [
+        "Customer: Contoso",
+        "",
+        "Contoso Manufacturing United States: stocked-production",
+        "  deployment(entity: Contoso Manufacturing United States, type: stocked-production)",
+    ]
+    assert lines_from(text, "Contoso ") == [
+        "Contoso Manufacturing United States: stocked-production",
+        "Contoso Robotics United Kingdom: resource-non-stocked",
+    ]
+    assert lines_from(text, "  deployment(") == [
+        "  deployment(entity: Contoso Manufacturing United States, type: stocked-production)",
+        "  deployment(entity: Contoso Robotics United Kingdom, type: resource-non-stocked)",
+    ]
+
+
+def test_why_contoso_says_why_each_other_type_was_not_chosen() -> None:
+    us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
+    assert lines_from(ok("why", str(CONTOSO)), "  not ") == [
+        "  not lite: " + lacks_reason(us, "customer-facing-invoicing", "lite"),
+        "  not resource-non-stocked: " + lacks_reason(us, "production-orders", "resource-non-stocked"),
+        "  not lite: " + lacks_reason(uk, "customer-facing-invoicing", "lite"),
+        "  not stocked-production: resource-non-stocked was preferred: "
+        f"{LIGHTEST.format(type='resource-non-stocked', entity=uk)} {LIGHTEST_RULE}",
+    ]
+
+
+def test_why_traces_the_deployment_down_to_the_facts_file() -> None:
+    text = ok("why", str(CONTOSO))
+    assert "    <- step 21: rule entity-keeps-its-fit (policies/environment.yaml:28:5)  " \
+           "[000_cd059b2c5f1fbec9.txt#deployment-types]" in text.splitlines()
+    assert f"              entity(name: Contoso Manufacturing United States)  ({CONTOSO}:11:11)" in text.splitlines()
+
+
+def test_why_says_finance_later_rules_out_lite(facts_dir: Path) -> None:
+    text = ok("why", "fabrikam-finance-later.yaml")
+    assert text.splitlines()[:4] == [
+        "Customer: Fabrikam",
+        "",
+        "Fabrikam: resource-non-stocked",
+        "  deployment(entity: Fabrikam, type: resource-non-stocked)",
+    ]
+    assert lines_from(text, "  not ") == [
+        "  not lite: The customer plans to adopt Dynamics 365 Finance and there is no supported migration from lite to "
+        "a Finance-based type, so Fabrikam starts on a Finance-based type now. (rule finance-later-rules-out-lite, "
+        "policies/choosing.yaml:36:5, 000_cd059b2c5f1fbec9.txt#pma)",
+        "  not stocked-production: resource-non-stocked was preferred: "
+        f"{LIGHTEST.format(type='resource-non-stocked', entity='Fabrikam')} {LIGHTEST_RULE}",
+    ]
+
+
+def test_why_for_a_new_customer_says_lite_was_preferred(facts_dir: Path) -> None:
+    text = ok("why", "fabrikam-new.yaml")
+    preferred = f"lite was preferred: {LIGHTEST.format(type='lite', entity='Fabrikam')} {LIGHTEST_RULE}"
+    assert lines_from(text, "  not ") == [
+        f"  not resource-non-stocked: {preferred}",
+        f"  not stocked-production: {preferred}",
+    ]
+    assert lines_from(text, "Notes:", "  lite-is-final") == ["Notes:", "  lite-is-final [Fabrikam]"]
+
+
+def test_why_for_a_promoted_entity_says_why_lite_was_not_kept(facts_dir: Path) -> None:
+    text = ok("why", "adatum-promoted.yaml")
+    assert lines_from(text, "Adatum ") == [
+        "Adatum Services: resource-non-stocked",
+        "Adatum Factory: stocked-production",
+    ]
+    assert lines_from(text, "  not lite: Adatum Services") == [
+        "  not lite: Adatum Services would fit lite on its own, but Adatum Factory needs stocked-production, which "
+        "runs on Dynamics 365 Finance; legal entities share one environment, so Adatum Services takes "
+        "resource-non-stocked. "
+        "(rule lite-joins-finance-environment, policies/environment.yaml:8:5, "
+        "000_cd059b2c5f1fbec9.txt#deployment-types)",
+    ]
+
+
+def test_why_not_for_a_promoted_entity_does_not_contradict_its_deployment(facts_dir: Path) -> None:
+    [line] = lines_from(ok("why", "adatum-promoted.yaml"), "  not stocked-production: resource-non-stocked")
+    assert "lite is the lightest" not in line
+    assert "rule lite-joins-finance-environment" in line
+
+
+def test_why_json_has_why_not_for_every_entity_and_other_type() -> None:
+    data = ok_json("why", str(CONTOSO))
+    assert data["customer"] == "Contoso"
+    assert data["deployments"] == ["resource-non-stocked", "stocked-production"]
+    us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
+    assert data["why_not"] == {
+        us: [
+            {"type": "lite", "reason": lacks_reason(us, "customer-facing-invoicing", "lite")},
+            {"type": "resource-non-stocked", "reason": lacks_reason(us, "production-orders", "resource-non-stocked")},
+        ],
+        uk: [
+            {"type": "lite", "reason": lacks_reason(uk, "customer-facing-invoicing", "lite")},
+            {"type": "stocked-production",
+             "reason": "resource-non-stocked was preferred: "
+                       f"{LIGHTEST.format(type='resource-non-stocked', entity=uk)} {LIGHTEST_RULE}"},
+        ],
+    }
+
+
+def test_why_json_is_evaluate_json_plus_why_not() -> None:
+    why = ok_json("why", str(CONTOSO))
+    evaluate = ok_json("evaluate", str(CONTOSO))
+    assert set(why) - set(evaluate) == {"why_not"}
+    del why["why_not"]
+    assert why == evaluate
+
+
+# -- validate ----------------------------------------------------------------------------------------
+
+
+def test_validate_without_paths_checks_the_built_in_policies() -> None:
+    assert ok("validate") == "ok: 6 policy files, 20 rules\n"
+
+
+def test_validate_a_directory_counts_only_the_consultants_policies(tmp_path: Path) -> None:
+    (tmp_path / "extras").mkdir()
+    (tmp_path / "extras" / "consultant.yaml").write_text(GOOD_POLICY)
+    assert ok("validate", str(tmp_path / "extras")) == "ok: 1 policy file, 1 rule\n"
+
+
+def test_validate_a_single_policy_file(tmp_path: Path) -> None:
+    (tmp_path / "consultant.yaml").write_text(GOOD_POLICY)
+    assert ok("validate", str(tmp_path / "consultant.yaml")) == "ok: 1 policy file, 1 rule\n"
+
+
+def test_consultant_policy_adds_its_note_to_the_decision(tmp_path: Path) -> None:
+    (tmp_path / "extras").mkdir()
+    (tmp_path / "extras" / "consultant.yaml").write_text(GOOD_POLICY)
+    (tmp_path / "facts.yaml").write_text("customer: Contoso\nbudget: large\nplans_finance: true\n")
+    data = ok_json("evaluate", str(tmp_path / "facts.yaml"), "--policies", str(tmp_path / "extras"))
+    [note] = [n for n in data["notes"] if n["code"] == "large-budget"]
+    assert note["message"] == "With a large budget there is room to extend the deployment."
+    assert note["rule"] == "large-budget-room"
+    assert [step["layer"] for step in data["trace"] if step["rule"] == "large-budget-room"] == ["extras"]
+
+
+# -- capabilities ------------------------------------------------------------------------------------
+
+
+def test_capabilities_prints_which_type_offers_what() -> None:
+    assert ok("capabilities") == "\n".join([
+        "capability                    lite  resource-non-stocked  stocked-production",
+        "project-sales                 yes   yes                   -",
+        "project-for-the-web-planning  yes   yes                   -",
+        "wbs-planning                  -     -                     yes",
+        "multidimensional-pricing      yes   yes                   -",
+        "resource-management           yes   yes                   yes",
+        "time-tracking                 yes   yes                   yes",
+        "basic-expense                 yes   yes                   yes",
+        "full-expense                  -     yes                   yes",
+        "receipt-ocr                   -     yes                   yes",
+        "material-usage                yes   yes                   -",
+        "budgeting-forecasting         yes   yes                   -",
+        "subcontracting                yes   yes                   -",
+        "proforma-invoicing            yes   yes                   yes",
+        "customer-facing-invoicing     -     yes                   yes",
+        "revenue-recognition           -     yes                   yes",
+        "production-orders             -     -                     yes",
+        "stocked-inventory             -     -                     yes",
+        "",
+    ])
+
+
+def test_capabilities_json_lists_types_by_rank_and_who_offers_each_capability() -> None:
+    data = ok_json("capabilities")
+    assert data["types"] == [
+        {"id": "lite", "name": LITE, "rank": 1},
+        {"id": "resource-non-stocked", "name": RESOURCE, "rank": 2},
+        {"id": "stocked-production", "name": STOCKED, "rank": 3},
+    ]
+    offered = {c["id"]: c["offered_by"] for c in data["capabilities"]}
+    assert list(offered) == [
+        "project-sales", "project-for-the-web-planning", "wbs-planning", "multidimensional-pricing",
+        "resource-management", "time-tracking", "basic-expense", "full-expense", "receipt-ocr", "material-usage",
+        "budgeting-forecasting", "subcontracting", "proforma-invoicing", "customer-facing-invoicing",
+        "revenue-recognition", "production-orders", "stocked-inventory",
+    ]
+    assert offered["receipt-ocr"] == ["resource-non-stocked", "stocked-production"]
+    assert offered["production-orders"] == ["stocked-production"]
+    assert offered["time-tracking"] == DEPLOYMENT_TYPES
+    assert offered["project-sales"] == ["lite", "resource-non-stocked"]
+    assert data["capabilities"][8] == {"id": "receipt-ocr", "name": "Receipt scanning (OCR)",
+                                       "offered_by": ["resource-non-stocked", "stocked-production"]}
+
+
+# -- version, module, engines --------------------------------------------------------------------------
+
+
+def test_python_m_podeploy_prints_the_version() -> None:
+    done = subprocess.run([sys.executable, "-m", "podeploy", "--version"], capture_output=True, timeout=60)
+    assert done.stderr == b""
+    assert done.stdout.decode() == f"podeploy, version {__version__}\n"
+    assert done.returncode == 0
+
+
+def test_python_m_podeploy_evaluates_like_the_command() -> None:
+    done = subprocess.run([sys.executable, "-m", "podeploy", "evaluate", str(CONTOSO)], capture_output=True,
+                          timeout=60)
+    assert done.stderr == b""
+    assert done.returncode == 0
+    assert done.stdout.decode() == ok("evaluate", str(CONTOSO))
+
+
+def test_version_option_prints_the_version() -> None:
+    assert ok("--version") == "podeploy, version 0.1.0\n"
+
+
+@pytest.mark.parametrize("facts", [str(CONTOSO), *FACTS])
+@pytest.mark.parametrize("command", ["evaluate", "why"])
+def test_reference_engine_gives_the_same_json_as_durable(facts_dir: Path, command: str, facts: str) -> None:
+    durable = ok_json(command, facts, "--engine", "durable")
+    reference = ok_json(command, facts, "--engine", "reference")
+    assert durable.pop("engine") == "durable"
+    assert reference.pop("engine") == "reference"
+    assert reference == durable
+
+
+@pytest.mark.parametrize("facts", [str(CONTOSO), *FACTS])
+def test_reference_engine_gives_the_same_text_as_durable(facts_dir: Path, facts: str) -> None:
+    assert ok("evaluate", facts, "--engine", "reference") == ok("evaluate", facts, "--engine", "durable")
+    assert ok("why", facts, "--engine", "reference") == ok("why", facts, "--engine", "durable")
