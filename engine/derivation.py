@@ -123,15 +123,30 @@ def matching(atom: Atom, store: FactStore, bindings: Bindings) -> Iterator[Fact]
             yield fact
 
 
-def rebind(clause: CompiledClause, matched: tuple[Fact, ...]) -> Bindings:
-    """Recover a firing's bindings from the facts matched by its positive atoms, checking each."""
+def rebind(clause: CompiledClause, matched: tuple[Fact, ...], *, strict: bool = True) -> Bindings | None:
+    """Recover a firing's bindings from the facts matched by its positive atoms, checking each.
+
+    Not strict: a mismatch means a test the engine left to us failed (None). Strict: the
+    engine matched what it should not have, which is a bug worth stopping for.
+    """
     bindings: Bindings = {}
     for atom, fact in zip(clause.clause.positives, matched, strict=True):
         extended = match_atom(atom, fact, bindings)
         if extended is None:
+            if not strict:
+                return None
             raise EngineError(f"rule '{clause.rule.id}' fired on {fact}, which does not match {atom.predicate}")
         bindings = extended
     return bindings
+
+
+def holds_absent(negated: Iterable[Atom], store: FactStore, bindings: Bindings, matched: tuple[Fact, ...]) -> bool:
+    """Is no fact, other than those the positive atoms matched, matching any of the negated atoms?"""
+    for atom in negated:
+        for fact in matching(atom, store, bindings):
+            if fact not in matched:
+                return False
+    return True
 
 
 def complete(

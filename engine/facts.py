@@ -11,6 +11,7 @@ from .loader import Document, load_document, problems_sorted
 from .model import Fact, FactDecl, Scalar, make_fact
 
 MAX_ENTITIES = 1000
+NUMBER_LIMIT = 10**9
 MAX_LIST = 500
 
 
@@ -75,11 +76,12 @@ def _value_schema(kb: KnowledgeBase, decl: FactDecl) -> dict[str, Any]:
     elif decl.type == "boolean":
         item = {"type": "boolean"}
     elif decl.type in ("number", "integer"):
-        item = {"type": decl.type}
+        # The engine layer keeps numbers within +-1e9 with six decimals (see rete.encode).
+        item = {"type": decl.type, "minimum": -NUMBER_LIMIT, "maximum": NUMBER_LIMIT}
         if decl.minimum is not None:
-            item["minimum"] = decl.minimum
+            item["minimum"] = max(decl.minimum, -NUMBER_LIMIT)
         if decl.maximum is not None:
-            item["maximum"] = decl.maximum
+            item["maximum"] = min(decl.maximum, NUMBER_LIMIT)
     else:
         item = {"type": "string", "minLength": 1, "maxLength": 200}
     if decl.is_list:

@@ -315,6 +315,7 @@ class _Checker:
                 atom.location,
             )
             return
+        local: set[str] = set()  # variables this atom binds: the engine cannot compare two fields of one fact
         for fp in atom.fields:
             decl = pred.fields.get(fp.field)
             if decl is None:
@@ -331,7 +332,13 @@ class _Checker:
                         self.literal(kb, item, decl, fp.location)
                 elif isinstance(test.operand, Var):
                     name = test.operand.name
-                    if name in count_vars:
+                    if name in local:
+                        self.add(
+                            "same-fact-comparison",
+                            f"${name} is bound by this same condition; two fields of one fact cannot be compared",
+                            fp.location,
+                        )
+                    elif name in count_vars:
                         self.add("count-in-condition", f"${name} is a count; compare it in another rule", fp.location)
                     elif name not in env:
                         self.add(
@@ -343,11 +350,24 @@ class _Checker:
                         self.compatible(name, env[name], decl, fp.location)
                 else:
                     self.literal(kb, test.operand, decl, fp.location)
-                if test.op in ("lt", "lte", "gt", "gte") and decl.type == "boolean":
-                    self.add("type-mismatch", f"'{fp.field}' is true or false and cannot be ordered", fp.location)
+                if test.op in ("lt", "lte", "gt", "gte") and decl.type != "number":
+                    self.add(
+                        "type-mismatch",
+                        f"'{fp.field}' holds a {decl.type}; only numbers can be ordered (lt, lte, gt, gte)",
+                        fp.location,
+                    )
             if fp.bind is None:
                 continue
             name = fp.bind.name
+            if name in local:
+                self.add(
+                    "same-fact-comparison",
+                    f"${name} is bound twice in this condition; two fields of one fact cannot be compared",
+                    fp.location,
+                )
+                continue
+            if name not in env:
+                local.add(name)
             if name in count_vars:
                 self.add("count-in-condition", f"${name} is a count; compare it in another rule", fp.location)
             elif name in env:

@@ -236,7 +236,16 @@ class Fact:
 
 
 def make_fact(predicate: str, values: dict[str, Scalar], origin: Location | None = None) -> Fact:
-    return Fact(predicate, tuple(sorted(values.items())), origin)
+    return Fact(predicate, tuple(sorted((k, normal_number(v)) for k, v in values.items())), origin)
+
+
+def normal_number(value: Scalar) -> Scalar:
+    """Numbers are kept to six decimals, and a whole float is an int: both engines then see one value."""
+    if isinstance(value, float):
+        value = round(value, 6)
+        if value.is_integer():
+            return int(value)
+    return value
 
 
 def _show(value: Scalar) -> str:

@@ -28,6 +28,7 @@ from .model import (
     Rule,
     Test,
     Var,
+    normal_number,
 )
 
 MAX_CLAUSES = 64
@@ -341,7 +342,7 @@ def _operand(value: Any) -> Operand:
     if isinstance(value, str) and value.startswith("$"):
         return Var(value[1:])
     assert isinstance(value, (str, int, float, bool))
-    return value
+    return normal_number(value)
 
 
 def _clause(literals: list[tuple[str, Any]]) -> Clause:

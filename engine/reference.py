@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .derivation import Bindings, FactStore, Firing, complete, match_atom, matching
+from .derivation import Bindings, FactStore, Firing, complete, holds_absent, match_atom
 from .knowledge import CompiledClause, KnowledgeBase
 from .model import Fact
 
@@ -36,17 +36,21 @@ def run(kb: KnowledgeBase, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
 
 
 def _tuples(clause: CompiledClause, store: FactStore) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:
-    """Every tuple of facts matching the clause's positive atoms whose negations hold."""
+    """Every tuple of distinct facts matching the clause's positive atoms whose negations hold.
+
+    As in durable-rules, one fact fills at most one positive atom of a clause, and a negated
+    atom looks past the facts the positive atoms matched.
+    """
     atoms = clause.clause.positives
 
     def extend(i: int, matched: tuple[Fact, ...], bindings: Bindings) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:
         if i == len(atoms):
-            for negated in clause.clause.negatives:
-                if next(matching(negated, store, bindings), None) is not None:
-                    return
-            yield matched, bindings
+            if holds_absent(clause.clause.negatives, store, bindings, matched):
+                yield matched, bindings
             return
         for fact in list(store.of(atoms[i].predicate)):
+            if fact in matched:
+                continue
             extended = match_atom(atoms[i], fact, bindings)
             if extended is not None:
                 yield from extend(i + 1, (*matched, fact), extended)

@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .derivation import FactStore, Firing, complete, rebind
+from .derivation import FactStore, Firing, complete, holds_absent, rebind
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
 from .limits import EngineLimit, check_limits
@@ -44,13 +44,24 @@ def available() -> bool:
     return True
 
 
+_NUMBER_OFFSET = 10**15
+_NUMBER_DIGITS = 16
+
+
 def encode(value: Scalar) -> Scalar:
-    """Tag a value so that the engine compares only like with like."""
+    """Tag a value so that the engine compares only like with like.
+
+    Numbers become fixed-width digit strings whose text order is their numeric order: the
+    engine mis-compares floats it reads in exponent form (1e-05), tells 2 from 2.0 in joins,
+    and crashes on some ordering joins between number fields of one predicate; it compares
+    equal-length digit strings correctly.
+    """
     if isinstance(value, bool):
         return "b:1" if value else "b:0"
     if isinstance(value, str):
         return "s:" + value
-    return value
+    micro = round(value * 1_000_000) + _NUMBER_OFFSET
+    return "n:" + str(micro).zfill(_NUMBER_DIGITS)
 
 
 def _field_key(name: str) -> str:
@@ -127,28 +138,42 @@ class Network:
     def definition(self) -> dict[str, Any]:
         """The data-defined ruleset: one durable rule per clause (per value of a positive 'in' list)."""
         rules: dict[str, Any] = {
-            "start": {"all": [{"m": {"$and": [{"k": STAGE}, {"p_n": 0}]}}], "run": f"{self.name}.start"},
+            "start": {"all": [{"m": {"$and": [{"k": STAGE}, {"p_n": encode(0)}]}}], "run": f"{self.name}.start"},
             "consume-all": {"all": [{"m": {"$ex": {"k": 1}}}, {"n": {"k": NEVER}}], "run": f"{self.name}.never"},
         }
         self.buckets: dict[int, set[int]] = {}
+        self.checked_here: dict[int, tuple[bool, tuple[Atom, ...]]] = {}
         in_stratum: dict[int, int] = {}
         for position, clause in enumerate(self.kb.clauses):
             seat = in_stratum.get(clause.stratum, 0)
-            in_stratum[clause.stratum] = seat + 1
             bucket = seat // STAGE_BUCKET
+            variants = self.variants(clause, position, bucket)
+            if (seat + len(variants) - 1) // STAGE_BUCKET != bucket:  # keep a clause's variants in one bucket
+                bucket += 1
+                seat = bucket * STAGE_BUCKET
+                variants = self.variants(clause, position, bucket)
+            in_stratum[clause.stratum] = seat + len(variants)
             self.buckets.setdefault(clause.stratum, set()).add(bucket)
-            for v, patterns in enumerate(self.variants(clause, bucket)):
+            for v, patterns in enumerate(variants):
                 rules[f"c{position}v{v}"] = {"all": patterns, "run": f"{self.name}.c{position}"}
         return rules
 
-    def variants(self, clause: CompiledClause, bucket: int) -> list[list[dict[str, Any]]]:
-        """Pattern lists for a clause; a positive atom's 'in' list spreads into one variant per value."""
-        stage = {"s": {"$and": [{"k": STAGE}, {"p_n": clause.stratum}, {"p_b": bucket}]}}
+    def variants(self, clause: CompiledClause, position: int, bucket: int) -> list[list[dict[str, Any]]]:
+        """Pattern lists for a clause; a positive atom's 'in' list spreads into one variant per value.
+
+        Equality joins and literal tests run in the engine. Ordering and inequality comparisons
+        between two facts crash durable-rules now and then (measured: a single rule comparing two
+        facts of one predicate with 'ne' crashed 4 runs in 30), so they, and any 'not' that needs
+        one, are checked here once the engine has matched the rest.
+        """
+        stage = {"s": {"$and": [{"k": STAGE}, {"p_n": encode(clause.stratum)}, {"p_b": encode(bucket)}]}}
         results: list[list[dict[str, Any]]] = [[stage]]
         sources: dict[str, tuple[str, str]] = {}
+        compares_here = False
         for j, atom in enumerate(clause.clause.positives):
             alias = f"a{j}"
-            options = self.expressions(atom, sources, alias, spread=True)
+            options, skipped = self.expressions(atom, sources, alias, spread=True)
+            compares_here = compares_here or skipped
             results = [[*r, {alias: o}] for r in results for o in options]
             if len(results) > MAX_VARIANTS:
                 raise EngineLimit(
@@ -157,33 +182,44 @@ class Network:
                     atom.location,
                 )
         negations: list[dict[str, Any]] = []
-        n = 0
+        negated_here: list[Atom] = []
         for atom in clause.clause.negatives:
-            for expression in self.expressions(atom, sources, None, spread=False):
-                negations.append({f"n{n}$not": expression})
-                n += 1
+            expressions, skipped = self.expressions(atom, sources, None, spread=True)
+            if skipped:
+                negated_here.append(atom)
+                continue
+            for expression in expressions:
+                negations.append({f"n{len(negations)}$not": expression})
+        self.checked_here[position] = (compares_here, tuple(negated_here))
         return [r + negations for r in results]
 
     def expressions(
         self, atom: Atom, sources: dict[str, tuple[str, str]], alias: str | None, *, spread: bool
-    ) -> list[dict[str, Any]]:
-        """Engine expressions for an atom: literal tests first (they share alpha nodes), joins last.
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Engine expressions for an atom: literal tests first (they share alpha nodes), equality joins last.
 
-        A positive atom gives one expression per combination of its 'in' values (spread);
-        a negated one gives one expression per value, since 'not in {a, b}' is 'not a and not b'.
+        One expression per combination of the atom's 'in' values: alternatives for a positive
+        atom, and for a negated one each combination negated on its own ('not (a in A and b in B)'
+        holds when no combination is present). Also says whether a comparison with another
+        fact was left out, to be checked after the engine's match.
         """
         literal: list[dict[str, Any]] = [{"k": atom.predicate}]
         joins: list[dict[str, Any]] = []
         choices: list[list[dict[str, Any]]] = []
+        skipped = False
         for fp in atom.fields:
             key = _field_key(fp.field)
             if (atom.predicate, fp.field) in self.optional:
                 literal.append({"$ex": {key: 1}})
             for test in fp.tests:
                 if test.op == "in":
-                    choices.append([{key: encode(v)} for v in test.operand])  # type: ignore[union-attr]
+                    values = dict.fromkeys(encode(v) for v in test.operand)  # type: ignore[union-attr]
+                    choices.append([{key: v} for v in values])
                 elif isinstance(test.operand, Var):
-                    joins.append(self._compare(key, test.op, sources[test.operand.name]))
+                    if test.op == "eq":
+                        joins.append(self._compare(key, "eq", sources[test.operand.name]))
+                    else:
+                        skipped = True
                 elif test.op == "not_in":
                     literal.extend({"$neq": {key: encode(v)}} for v in test.operand)  # type: ignore[union-attr]
                 else:
@@ -194,12 +230,9 @@ class Network:
                 elif alias is not None:
                     sources[fp.bind.name] = (alias, key)
         combos: list[list[dict[str, Any]]] = [[]]
-        if spread:
-            for options in choices:
-                combos = [[*c, o] for c in combos for o in options]
-        else:
-            combos = [[o] for options in choices for o in options] or [[]]
-        return [{"$and": literal + combo + joins} for combo in combos]
+        for options in choices:
+            combos = [[*c, o] for c in combos for o in options]
+        return [{"$and": literal + combo + joins} for combo in combos], skipped
 
     @staticmethod
     def _compare(key: str, op: str, right: Any) -> dict[str, Any]:
@@ -292,7 +325,11 @@ class Network:
                     key = (clause.name, matched)
                     if key in firings:
                         raise EngineError(f"rule '{clause.rule.id}' fired twice on the same facts")
-                    firing = complete(self.kb, clause, matched, rebind(clause, matched), store)
+                    compares_here, negated_here = self.checked_here[clause.position]
+                    bindings = rebind(clause, matched, strict=not compares_here)
+                    if bindings is None or not holds_absent(negated_here, store, bindings, matched):
+                        continue
+                    firing = complete(self.kb, clause, matched, bindings, store)
                     firings[key] = firing
                     new.extend(f for f in firing.conclusions if store.add(f))
                 self._assert(session, new)
