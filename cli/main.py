@@ -18,8 +18,17 @@ policies_option = click.option(
     "policy_dirs",
     multiple=True,
     metavar="DIR",
-    help="A folder (or file) of policies loaded on top of the built-ins; repeatable.",
+    help="A folder (or file) of policies loaded on top of the built-ins; repeatable. "
+    "PODEPLOY_POLICIES (a path list) adds folders before these.",
 )
+
+
+def policy_layers(policy_dirs: Sequence[str]) -> list[str]:
+    """The policy folders to load over the built-ins: PODEPLOY_POLICIES first, then --policies."""
+    from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
+    return [*from_env, *policy_dirs]
+
+
 engine_option = click.option(
     "--engine",
     type=click.Choice(ENGINES),
@@ -70,7 +79,7 @@ def cli() -> None:
 @engine_option
 def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
-    kb = load_knowledge_base(policy_dirs)
+    kb = load_knowledge_base(policy_layers(policy_dirs))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
         click.echo(render.dumps(render.decision_json(decision)))
@@ -85,7 +94,7 @@ def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> N
 @engine_option
 def why(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> None:
     """Explain each entity's recommendation down to the facts, and why each other type was not chosen."""
-    kb = load_knowledge_base(policy_dirs)
+    kb = load_knowledge_base(policy_layers(policy_dirs))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
         data = render.decision_json(decision)
@@ -115,7 +124,7 @@ def validate(paths: Sequence[str]) -> None:
 @policies_option
 def capabilities(fmt: str, policy_dirs: Sequence[str]) -> None:
     """Show which deployment type offers which capability."""
-    kb = load_knowledge_base(policy_dirs)
+    kb = load_knowledge_base(policy_layers(policy_dirs))
     header, rows = render.capabilities_table(kb)
     if fmt == "json":
         types = header[1:]
@@ -133,6 +142,20 @@ def capabilities(fmt: str, policy_dirs: Sequence[str]) -> None:
         click.echo(render.dumps(data))
     else:
         click.echo(render.table_text(header, rows))
+
+
+@cli.command()
+@click.argument("which", type=click.Choice(["policy", "facts"]))
+@policies_option
+def schema(which: str, policy_dirs: Sequence[str]) -> None:
+    """Print the JSON Schema of policy files, or of facts files for the loaded policies."""
+    from podeploy.engine.facts import facts_schema
+    from podeploy.engine.policy import policy_schema
+
+    if which == "policy":
+        click.echo(render.dumps(policy_schema()))
+    else:
+        click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs)))))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 from .errors import BadInput, Location, Problem, did_you_mean
 from .knowledge import KnowledgeBase
 from .loader import Document, load_document, problems_sorted
-from .model import Fact, FactDecl, Scalar, make_fact
+from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, make_fact, version_number
 
 MAX_ENTITIES = 1000
 NUMBER_LIMIT = 10**9
@@ -82,6 +82,8 @@ def _value_schema(kb: KnowledgeBase, decl: FactDecl) -> dict[str, Any]:
             item["minimum"] = max(decl.minimum, -NUMBER_LIMIT)
         if decl.maximum is not None:
             item["maximum"] = min(decl.maximum, NUMBER_LIMIT)
+    elif decl.type == "version":
+        item = {"type": "string", "pattern": VERSION_PATTERN}
     else:
         item = {"type": "string", "minLength": 1, "maxLength": 200}
     if decl.is_list:
@@ -178,6 +180,8 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
         }.get(str(expected), str(expected))
         return [Problem("wrong-type", f"{label}: expected {word}, got {_kind(error.instance)}", where)]
     label = ".".join(str(p) for p in path) or "facts file"
+    if kind == "pattern" and error.validator_value == VERSION_PATTERN:
+        return [Problem("bad-value", f"{label}: '{error.instance}' is not a version like 10.0.44", where)]
     if kind == "pattern":
         return [Problem("bad-value", f"{label}: must not be blank", where)]
     if kind == "maxItems":
@@ -294,7 +298,7 @@ def _ground(
     items = merged if decl.is_list else [merged]
     facts = []
     for position, item in enumerate(items):
-        values: dict[str, Scalar] = {"value": item}
+        values: dict[str, Scalar] = {"value": version_number(item) if decl.type == "version" else item}
         if entity is not None:
             values["entity"] = entity
         if not decl.is_list and entity is None:

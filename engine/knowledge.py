@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import os
+import re
 import string
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from typing import Any
 
 from .errors import BadInput, Location, Problem, did_you_mean
 from .loader import problems_sorted
 from .model import (
+    VERSION_PATTERN,
     Atom,
     Capability,
     Clause,
     Code,
     Conclusion,
     DeploymentType,
+    Disable,
     Fact,
     FactDecl,
     FieldDecl,
     Offer,
     Predicate,
+    Rename,
     Rule,
     Scalar,
     Var,
     make_fact,
+    version_number,
 )
 from .policy import PolicyFile, read_policy_file
 
@@ -65,6 +70,15 @@ class KnowledgeBase:
     strata: int = 0
     vocabulary_facts: list[Fact] = field(default_factory=list)
     engine_cache: dict[str, Any] = field(default_factory=dict)
+    display_names: dict[str, Rename] = field(default_factory=dict)
+    replaced: dict[str, Rule] = field(default_factory=dict)
+    disabled: dict[str, Disable] = field(default_factory=dict)
+
+    def type_name(self, type_id: str) -> str:
+        """The name to show for a type: its latest name where a policy renames it."""
+        if type_id in self.display_names:
+            return self.display_names[type_id].name
+        return self.types[type_id].name if type_id in self.types else type_id
 
     def offered(self, type_id: str) -> set[str]:
         return {c for o in self.offers if o.type == type_id for c in o.capabilities}
@@ -143,8 +157,7 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
         "predicate", ((p.id, p, p.location or Location(f.path)) for f in files for p in f.predicates)
     )
     checker.unique("policy", ((f.name, f, f.location) for f in files))
-    rules = [r for f in files for r in f.rules]
-    checker.unique("rule", ((r.id, r, r.location) for r in rules))
+    rules = checker.layered_rules(files)
     offers = [o for f in files for o in f.offers]
 
     kb = KnowledgeBase(files, types, capabilities, offers, facts, {}, codes, rules)
@@ -159,13 +172,26 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
             checker.add("duplicate-id", f"predicate '{pid}' is already given by the vocabulary", pred.location)
     kb.predicates = {**system, **declared}
     checker.offers(kb)
+    for f in files:
+        for rename in f.renames:
+            if rename.type not in types:
+                checker.add(
+                    "unknown-type",
+                    f"'{rename.type}' is not a deployment type{did_you_mean(rename.type, types)}",
+                    rename.location,
+                )
+            else:
+                kb.display_names[rename.type] = rename
     for rule in rules:
         checker.rule(kb, rule)
+    kb.rules = [_with_versions(kb, rule) for rule in rules]
     if not checker.problems:
         checker.stratify(kb)
     if checker.problems:
         raise BadInput(problems_sorted(checker.problems))
     kb.vocabulary_facts = vocabulary_facts(kb)
+    kb.replaced = checker.replaced
+    kb.disabled = checker.disabled
     return kb
 
 
@@ -231,9 +257,98 @@ def vocabulary_facts(kb: KnowledgeBase) -> list[Fact]:
     return facts
 
 
+def _with_versions(kb: KnowledgeBase, rule: Rule) -> Rule:
+    """The rule with version literals ('10.0.44') on version facts turned into comparable numbers."""
+    version_facts = {d.id for d in kb.facts.values() if d.type == "version"}
+    if not version_facts:
+        return rule
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, str) and re.match(VERSION_PATTERN, value):
+            return version_number(value)
+        if isinstance(value, tuple):
+            return tuple(convert(v) for v in value)
+        return value
+
+    def atom(a: Atom) -> Atom:
+        if a.predicate not in version_facts:
+            return a
+        fields = tuple(
+            replace(fp, tests=tuple(replace(t, operand=convert(t.operand)) for t in fp.tests))
+            if fp.field == "value"
+            else fp
+            for fp in a.fields
+        )
+        return replace(a, fields=fields)
+
+    clauses = tuple(
+        Clause(
+            tuple(map(atom, c.positives)),
+            tuple(map(atom, c.negatives)),
+            tuple(replace(k, atom=atom(k.atom)) for k in c.counts),
+        )
+        for c in rule.clauses
+    )
+    return replace(rule, clauses=clauses)
+
+
 class _Checker:
     def __init__(self) -> None:
         self.problems: list[Problem] = []
+        self.replaced: dict[str, Rule] = {}
+        self.disabled: dict[str, Disable] = {}
+
+    def layered_rules(self, files: list[PolicyFile]) -> list[Rule]:
+        """Rules of all files in layer order; a rule replaces another only when it says 'overrides'."""
+        placed: dict[str, Rule] = {}
+        for f in files:
+            for rule in f.rules:
+                target_id = rule.overrides
+                if target_id is None:
+                    if rule.id in placed:
+                        first = placed[rule.id]
+                        hint = f"; to replace it, add 'overrides: {rule.id}'" if first.layer != rule.layer else ""
+                        self.add(
+                            "duplicate-id",
+                            f"rule '{rule.id}' is already declared at {first.location}{hint}",
+                            rule.location,
+                        )
+                        continue
+                    placed[rule.id] = rule
+                    continue
+                target = placed.get(target_id)
+                if target is None or target.layer == rule.layer:
+                    where = "an earlier layer" if target is None else "an earlier layer, not this one"
+                    self.add(
+                        "unknown-rule",
+                        f"'{target_id}' is not a rule of {where}{did_you_mean(target_id, placed)}",
+                        rule.location,
+                    )
+                    continue
+                if rule.id != target_id and rule.id in placed:
+                    self.add(
+                        "duplicate-id",
+                        f"rule '{rule.id}' is already declared at {placed[rule.id].location}",
+                        rule.location,
+                    )
+                    continue
+                self.replaced[target_id] = rule
+                # The replacement takes the replaced rule's place, so the trace keeps its order.
+                placed = {
+                    (rule.id if k == target_id else k): (rule if k == target_id else v) for k, v in placed.items()
+                }
+            for off in f.disables:
+                target = placed.get(off.rule)
+                if target is None or target.layer == off.layer:
+                    self.add(
+                        "unknown-rule",
+                        f"'{off.rule}' is not a rule of an earlier layer{did_you_mean(off.rule, placed)}",
+                        off.location,
+                    )
+                    continue
+                self.disabled[off.rule] = off
+                del placed[off.rule]
+        return list(placed.values())
 
     def add(self, code: str, message: str, location: Location) -> None:
         self.problems.append(Problem(code, message, location))
@@ -386,6 +501,10 @@ class _Checker:
             self.add("type-mismatch", f"${name} holds a {have.type} but is compared with a {want.type}", loc)
 
     def literal(self, kb: KnowledgeBase, value: Scalar, decl: FieldDecl, loc: Location) -> None:
+        if decl.domain == "version" and isinstance(value, str):
+            if not re.match(VERSION_PATTERN, value):
+                self.add("bad-value", f"'{value}' is not a version like 10.0.44", loc)
+            return
         actual = "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
         if actual != decl.type:
             self.add("type-mismatch", f"{value!r} is a {actual}; this field holds a {decl.type}", loc)

@@ -109,6 +109,7 @@ class Rule:
     policy: str
     layer: str
     order: int
+    overrides: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,27 @@ class DeploymentType:
     rank: int
     finance: bool
     description: str | None
+    source: str
+    location: Location
+
+
+@dataclass(frozen=True, slots=True)
+class Disable:
+    """A policy file switching off a rule of an earlier layer."""
+
+    rule: str
+    reason: str
+    location: Location
+    layer: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """A later name for a deployment type, shown beside its id."""
+
+    type: str
+    name: str
+    since: str
     source: str
     location: Location
 
@@ -148,7 +170,7 @@ class FactDecl:
     """A fact a facts file may hold, with the question a consultant would ask."""
 
     id: str
-    type: str  # choice | boolean | number | integer | text | capability-list | choice-list
+    type: str  # choice | boolean | number | integer | version | text | capability-list | choice-list
     values: tuple[str, ...]
     default: Scalar | None
     scope: str  # customer | entity
@@ -167,7 +189,7 @@ class FactDecl:
     def runtime_type(self) -> str:
         if self.type == "boolean":
             return "boolean"
-        if self.type in ("number", "integer"):
+        if self.type in ("number", "integer", "version"):
             return "number"
         return "string"
 
@@ -177,6 +199,8 @@ class FactDecl:
             return "capability"
         if self.type in ("choice", "choice-list"):
             return f"fact:{self.id}"
+        if self.type == "version":
+            return "version"
         return None
 
 
@@ -237,6 +261,15 @@ class Fact:
 
 def make_fact(predicate: str, values: dict[str, Scalar], origin: Location | None = None) -> Fact:
     return Fact(predicate, tuple(sorted((k, normal_number(v)) for k, v in values.items())), origin)
+
+
+VERSION_PATTERN = r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
+
+
+def version_number(text: str) -> int:
+    """'10.0.44' as a number that orders like the version: 10000044."""
+    parts = [int(p) for p in text.split(".")] + [0, 0]
+    return parts[0] * 1_000_000 + parts[1] * 1_000 + parts[2]
 
 
 def normal_number(value: Scalar) -> Scalar:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -12,6 +13,7 @@ from .errors import BadInput, Location, Problem
 from .loader import Document, load_document
 from .model import (
     OPERATORS,
+    VERSION_PATTERN,
     Atom,
     Capability,
     Clause,
@@ -19,12 +21,14 @@ from .model import (
     Conclusion,
     Count,
     DeploymentType,
+    Disable,
     FactDecl,
     FieldDecl,
     FieldPattern,
     Offer,
     Operand,
     Predicate,
+    Rename,
     Rule,
     Test,
     Var,
@@ -57,6 +61,8 @@ class PolicyFile:
     predicates: list[Predicate] = field(default_factory=list)
     codes: list[Code] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
+    disables: list[Disable] = field(default_factory=list)
+    renames: list[Rename] = field(default_factory=list)
 
 
 def schema_problems(doc: Document, schema: dict[str, Any]) -> list[Problem]:
@@ -201,6 +207,10 @@ class _PolicyBuilder:
             )
         for i, c in enumerate(v.get("codes", [])):
             policy.codes.append(Code(c["id"], c["kind"], c["description"], self.at("codes", i)))
+        for i, d in enumerate(v.get("disables", [])):
+            policy.disables.append(Disable(d["rule"], d["reason"], self.at("disables", i), self.layer))
+        for i, n in enumerate(v.get("renames", [])):
+            policy.renames.append(Rename(n["type"], n["name"], n["since"], n["source"], self.at("renames", i)))
         for i, r in enumerate(v.get("rules", [])):
             rule = self._rule(r, i, policy.name)
             if rule is not None:
@@ -266,6 +276,7 @@ class _PolicyBuilder:
             policy,
             self.layer,
             i,
+            r.get("overrides"),
         )
 
     def _conditions(self, items: list[Any], path: tuple[str | int, ...]) -> list[list[Any]]:
@@ -360,6 +371,8 @@ def _default_fits(kind: str, values: tuple[str, ...], default: Any) -> bool:
         return isinstance(default, bool)
     if kind in ("number", "integer"):
         return isinstance(default, (int, float)) and not isinstance(default, bool)
+    if kind == "version":
+        return isinstance(default, str) and re.match(VERSION_PATTERN, default) is not None
     if kind == "text":
         return isinstance(default, str)
     return False

@@ -109,7 +109,7 @@ def decision_json(decision: Decision) -> dict[str, Any]:
             {
                 "name": e.name,
                 "deployment": e.deployment,
-                "deployment_name": kb.types[e.deployment].name if e.deployment in kb.types else None,
+                "deployment_name": kb.type_name(e.deployment) if e.deployment in kb.types else None,
                 "gaps": e.gaps,
                 "needs": e.needs,
             }
@@ -138,7 +138,7 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
     width = max((len(e.name) for e in decision.entities), default=0)
     for entity in decision.entities:
         chosen = entity.deployment or "no deployment type fits"
-        label = f"  ({kb.types[entity.deployment].name})" if entity.deployment in kb.types else ""
+        label = f"  ({kb.type_name(entity.deployment)})" if entity.deployment in kb.types else ""
         lines.append(f"  {entity.name.ljust(width)}  {style(chosen, fg='green', bold=True)}{label}")
         if entity.gaps:
             lines.append(f"  {''.ljust(width)}  gaps: {', '.join(entity.gaps)}")
@@ -203,9 +203,10 @@ def _explain_fact(
     firing = decision.trace[step]
     rule = firing.clause.rule
     source = f"  [{rule.source}]" if rule.source else ""
+    layer = f" in layer {rule.layer}" if rule.layer != "built-in" else ""
     lines.append(f"{pad}{fact}")
     lines.append(
-        f"{pad}  {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} ({rule.location}){source}"
+        f"{pad}  {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} ({rule.location}{layer}){source}"
     )
     lines.append(f"{pad}     {firing.explanation}")
     for matched in firing.matched:

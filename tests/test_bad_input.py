@@ -656,8 +656,9 @@ POLICY_CASES = [
     ),
     pytest.param(
         {"extra.yaml": rule_file(rule_id="small-budget")},
-        ["pol/extra.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at policies/fit.yaml:8:5"],
-        id="rule-id-of-a-built-in-rule-is-a-duplicate",
+        ["pol/extra.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at policies/fit.yaml:8:5; "
+         "to replace it, add 'overrides: small-budget'"],
+        id="rule-id-of-a-built-in-rule-is-a-duplicate-that-names-the-fix",
     ),
     pytest.param(
         {"extra.yaml": "policy: consultant\ndescription: [unfinished\n"},
