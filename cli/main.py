@@ -23,10 +23,24 @@ policies_option = click.option(
 )
 
 
-def policy_layers(policy_dirs: Sequence[str]) -> list[str]:
-    """The policy folders to load over the built-ins: PODEPLOY_POLICIES first, then --policies."""
+def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = ()) -> list[str]:
+    """The policy folders to load over the built-ins: shipped packs, PODEPLOY_POLICIES, then --policies."""
+    from podeploy.engine.knowledge import pack_path
+
     from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
-    return [*from_env, *policy_dirs]
+    return [*(pack_path(name) for name in packs), *from_env, *policy_dirs]
+
+
+def layers_options(command: Any) -> Any:
+    """--policies and --pack, for every command that loads the knowledge base."""
+    command = policies_option(command)
+    return click.option(
+        "--pack",
+        "packs",
+        multiple=True,
+        metavar="NAME",
+        help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable.",
+    )(command)
 
 
 engine_option = click.option(
@@ -75,11 +89,11 @@ def cli() -> None:
 @cli.command()
 @click.argument("facts", metavar="FACTS")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@policies_option
+@layers_options
 @engine_option
-def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> None:
+def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], engine: str) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
-    kb = load_knowledge_base(policy_layers(policy_dirs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
         click.echo(render.dumps(render.decision_json(decision)))
@@ -90,11 +104,11 @@ def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> N
 @cli.command()
 @click.argument("facts", metavar="FACTS")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@policies_option
+@layers_options
 @engine_option
-def why(facts: str, fmt: str, policy_dirs: Sequence[str], engine: str) -> None:
+def why(facts: str, fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], engine: str) -> None:
     """Explain each entity's recommendation down to the facts, and why each other type was not chosen."""
-    kb = load_knowledge_base(policy_layers(policy_dirs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
         data = render.decision_json(decision)
@@ -121,10 +135,10 @@ def validate(paths: Sequence[str]) -> None:
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
-@policies_option
-def capabilities(fmt: str, policy_dirs: Sequence[str]) -> None:
+@layers_options
+def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None:
     """Show which deployment type offers which capability."""
-    kb = load_knowledge_base(policy_layers(policy_dirs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
     header, rows = render.capabilities_table(kb)
     if fmt == "json":
         types = header[1:]
@@ -146,8 +160,8 @@ def capabilities(fmt: str, policy_dirs: Sequence[str]) -> None:
 
 @cli.command()
 @click.argument("which", type=click.Choice(["policy", "facts"]))
-@policies_option
-def schema(which: str, policy_dirs: Sequence[str]) -> None:
+@layers_options
+def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None:
     """Print the JSON Schema of policy files, or of facts files for the loaded policies."""
     from podeploy.engine.facts import facts_schema
     from podeploy.engine.policy import policy_schema
@@ -155,7 +169,7 @@ def schema(which: str, policy_dirs: Sequence[str]) -> None:
     if which == "policy":
         click.echo(render.dumps(policy_schema()))
     else:
-        click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs)))))
+        click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs, packs)))))
 
 
 def main(argv: Sequence[str] | None = None) -> None:

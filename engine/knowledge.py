@@ -103,6 +103,30 @@ def builtin_policy_paths() -> list[tuple[str, str]]:
     return sorted(found, key=lambda p: p[1])
 
 
+def pack_names() -> list[str]:
+    """The policy packs shipped with podeploy (off unless asked for)."""
+    root = resources.files("podeploy.policies").joinpath("packs")
+    if not root.is_dir():
+        return []
+    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("_"))
+
+
+def pack_path(name: str) -> str:
+    """The folder of a shipped pack, by name."""
+    if name not in pack_names():
+        raise BadInput(
+            [
+                Problem(
+                    "unknown-pack",
+                    f"no pack named '{name}'{did_you_mean(name, pack_names())}"
+                    f" (packs: {', '.join(pack_names()) or 'none'})",
+                    Location("--pack"),
+                )
+            ]
+        )
+    return str(resources.files("podeploy.policies").joinpath("packs", name))
+
+
 def policy_paths_in(path: str) -> list[str]:
     """Policy files named by a path: the file itself, or every YAML file below a directory."""
     if os.path.isdir(path):
@@ -128,6 +152,8 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
             problems.append(Problem("not-found", "no such policy file or directory", Location(directory)))
             continue
         layer = os.path.basename(os.path.normpath(directory)) or directory
+        if os.path.isfile(directory):
+            layer = os.path.basename(os.path.dirname(os.path.abspath(directory))) or layer
         paths = policy_paths_in(directory)
         if not paths:
             problems.append(Problem("no-policies", "directory holds no .yaml policy files", Location(directory)))

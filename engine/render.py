@@ -205,9 +205,8 @@ def _explain_fact(
     source = f"  [{rule.source}]" if rule.source else ""
     layer = f" in layer {rule.layer}" if rule.layer != "built-in" else ""
     lines.append(f"{pad}{fact}")
-    lines.append(
-        f"{pad}  {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} ({rule.location}{layer}){source}"
-    )
+    arrow = style("<-", fg="blue")
+    lines.append(f"{pad}  {arrow} step {step}: rule {style(rule.id, bold=True)} ({rule.location}{layer}){source}")
     lines.append(f"{pad}     {firing.explanation}")
     for matched in firing.matched:
         _explain_fact(decision, matched, depth + 2, lines, shown, style)

@@ -1,0 +1,236 @@
+"""Consultants' policy layers over the built-ins, and the shipped 2025-update pack."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from podeploy.cli.main import cli
+from podeploy.engine import BadInput, load_knowledge_base
+from podeploy.engine.facts import read_facts
+from podeploy.engine.knowledge import KnowledgeBase, pack_path
+from podeploy.engine.loader import parse_document
+from podeploy.engine.render import decision_json, why_text
+
+
+def evaluate(kb: KnowledgeBase, text: str, engine: str = "durable") -> dict[str, Any]:
+    facts = read_facts(kb, parse_document(textwrap.dedent(text), "facts.yaml"))
+    return decision_json(kb.evaluate(facts, engine=engine))
+
+
+def codes(result: dict[str, Any], key: str = "warnings") -> list[tuple[str, str | None]]:
+    return sorted((w["code"], w.get("entity")) for w in result[key])
+
+
+@pytest.fixture(scope="module")
+def pack() -> KnowledgeBase:
+    return load_knowledge_base([pack_path("2025-update")])
+
+
+def write(directory: Path, name: str, text: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / name).write_text(textwrap.dedent(text))
+    return directory
+
+
+OVERRIDE = """\
+    policy: stricter-budget
+    description: Medium budgets are small too.
+    rules:
+      - id: small-budget
+        overrides: small-budget
+        description: Medium and small budgets both warn.
+        source: a partner's own guidance
+        when:
+          - budget: {in: [small, medium]}
+        then:
+          - warning: {code: low-fit}
+        explanation: A budget below large is tight for Project Operations.
+"""
+
+
+def test_an_override_replaces_the_built_in_rule_and_the_trace_names_its_layer(tmp_path: Path) -> None:
+    kb = load_knowledge_base([str(write(tmp_path / "partner", "budget.yaml", OVERRIDE))])
+    assert [r.layer for r in kb.rules if r.id == "small-budget"] == ["partner"]
+    result = evaluate(kb, "customer: C\nbudget: medium\n")
+    (warning,) = result["warnings"]
+    assert warning["message"] == "A budget below large is tight for Project Operations."
+    (step,) = [s for s in result["trace"] if s["rule"] == "small-budget"]
+    assert step["layer"] == "partner"
+    assert step["location"].endswith("budget.yaml:4:5")
+
+
+def test_the_why_trace_says_which_layer_a_rule_came_from(tmp_path: Path) -> None:
+    kb = load_knowledge_base([str(write(tmp_path / "partner", "budget.yaml", OVERRIDE))])
+    decision = kb.evaluate(read_facts(kb, parse_document("customer: C\nbudget: medium\n", "f.yaml")))
+    assert "rule small-budget (" in why_text(decision)
+    assert "budget.yaml:4:5 in layer partner)" in why_text(decision)
+
+
+def test_a_collision_without_overrides_is_an_error_naming_the_fix(tmp_path: Path) -> None:
+    text = OVERRIDE.replace("        overrides: small-budget\n", "")
+    with pytest.raises(BadInput) as refused:
+        load_knowledge_base([str(write(tmp_path / "partner", "budget.yaml", text))])
+    (problem,) = refused.value.problems
+    assert str(problem) == (
+        f"{tmp_path}/partner/budget.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at "
+        "policies/fit.yaml:8:5; to replace it, add 'overrides: small-budget'"
+    )
+
+
+def test_overriding_an_unknown_rule_suggests_the_closest(tmp_path: Path) -> None:
+    text = OVERRIDE.replace("overrides: small-budget", "overrides: small-budgt")
+    with pytest.raises(BadInput) as refused:
+        load_knowledge_base([str(write(tmp_path / "partner", "budget.yaml", text))])
+    (problem,) = refused.value.problems
+    assert problem.code == "unknown-rule"
+    assert problem.message == "'small-budgt' is not a rule of an earlier layer (did you mean 'small-budget'?)"
+
+
+def test_a_disabled_rule_no_longer_fires(tmp_path: Path) -> None:
+    text = """\
+        policy: no-region-notes
+        description: This practice checks regions itself.
+        disables:
+          - rule: check-region-availability
+            reason: Our delivery team checks availability in the bid.
+    """
+    kb = load_knowledge_base([str(write(tmp_path / "partner", "quiet.yaml", text))])
+    assert "check-region-availability" not in {r.id for r in kb.rules}
+    assert kb.disabled["check-region-availability"].reason == "Our delivery team checks availability in the bid."
+    assert evaluate(kb, "customer: C\nregion: japan\nplans_finance: true\n")["notes"] == []
+
+
+def test_podeploy_policies_adds_layers_from_the_environment(tmp_path: Path) -> None:
+    layer = write(tmp_path / "partner", "budget.yaml", OVERRIDE)
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("customer: C\nbudget: medium\nplans_finance: true\n")
+    result = CliRunner().invoke(
+        cli, ["evaluate", str(facts), "--format", "json"], env={"PODEPLOY_POLICIES": str(layer)}
+    )
+    assert result.exit_code == 0, result.output
+    assert [w["code"] for w in json.loads(result.stdout)["warnings"]] == ["low-fit"]
+
+
+def test_schema_facts_includes_a_fact_a_layer_declares() -> None:
+    result = CliRunner().invoke(cli, ["schema", "facts", "--pack", "2025-update"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert schema["$id"] == "urn:podeploy:schema:facts:1"
+    assert schema["properties"]["finance_version"]["pattern"] == r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
+    plain = json.loads(CliRunner().invoke(cli, ["schema", "facts"]).stdout)
+    assert "finance_version" not in plain["properties"]
+
+
+def test_schema_policy_prints_the_shipped_schema() -> None:
+    result = CliRunner().invoke(cli, ["schema", "policy"])
+    assert result.exit_code == 0
+    root = Path(__file__).resolve().parent.parent
+    assert json.loads(result.stdout) == json.loads((root / "schemas" / "policy.schema.json").read_text())
+
+
+def test_an_unknown_pack_suggests_the_closest() -> None:
+    result = CliRunner().invoke(cli, ["capabilities", "--pack", "2025-updat"])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "--pack:1:1: unknown-pack: no pack named '2025-updat' (did you mean '2025-update'?) (packs: 2025-update)\n"
+    )
+
+
+# -- the 2025-update pack ---------------------------------------------------------------------
+
+
+def test_the_pack_is_off_unless_asked_for() -> None:
+    kb = load_knowledge_base()
+    assert "finance_version" not in kb.facts
+    assert kb.type_name("lite") == "Lite deployment - deal to proforma invoicing"
+
+
+@pytest.mark.parametrize(
+    ("type_id", "name"),
+    [
+        ("lite", "Project Operations Core"),
+        ("resource-non-stocked", "Project Operations Integrated with ERP"),
+        ("stocked-production", "Project Operations for manufacturing"),
+    ],
+)
+def test_the_pack_shows_the_2025_names(pack: KnowledgeBase, type_id: str, name: str) -> None:
+    assert pack.type_name(type_id) == name
+
+
+@pytest.mark.parametrize("engine", ["durable", "reference"])
+def test_stocked_products_need_finance_10_0_44_for_resource_non_stocked(pack: KnowledgeBase, engine: str) -> None:
+    facts = "customer: W\nrequirements: [stocked-inventory, project-sales]\nfinance_version: {}\n"
+    before = evaluate(pack, facts.format("10.0.43"), engine)
+    assert [(e["deployment"], e["gaps"]) for e in before["entities"]] == [("stocked-production", ["project-sales"])]
+    after = evaluate(pack, facts.format("10.0.44"), engine)
+    assert [(e["deployment"], e["gaps"]) for e in after["entities"]] == [("resource-non-stocked", [])]
+    assert codes(after) == [("item-requirements-version", "W")]
+    assert codes(after, "notes") == [("stocked-products-feature", "W")]
+    newest = evaluate(pack, facts.format("10.0.46"), engine)
+    assert codes(newest) == []
+
+
+def test_production_orders_stay_stocked_production_whatever_the_version(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: W\nrequirements: [production-orders]\nfinance_version: 10.0.46\n")
+    assert result["deployments"] == ["stocked-production"]
+
+
+def test_without_a_finance_version_the_seed_rules_hold(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: W\nrequirements: [stocked-inventory]\n")
+    assert result["deployments"] == ["stocked-production"]
+
+
+def test_a_bad_finance_version_is_reported(pack: KnowledgeBase) -> None:
+    with pytest.raises(BadInput) as refused:
+        read_facts(pack, parse_document("customer: W\nfinance_version: ten\n", "f.yaml"))
+    assert [str(p) for p in refused.value.problems] == [
+        "f.yaml:2:18: bad-value: finance_version: 'ten' is not a version like 10.0.44"
+    ]
+
+
+def test_psa_customers_are_told_the_upgrade_goes_to_lite_only(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: T\nexisting_solution: project-service-automation\nrequirements: [receipt-ocr]\n")
+    assert result["deployments"] == ["resource-non-stocked"]
+    assert codes(result) == [("psa-upgrade", None), ("psa-upgrade-target", "T")]
+    assert codes(result, "notes") == [("psa-end-of-life", None)]
+    lite = evaluate(pack, "customer: T\nexisting_solution: project-service-automation\n")
+    assert codes(lite) == [("psa-upgrade", None)]
+
+
+def test_finance_customers_hear_of_the_one_way_modern_architecture(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: N\nexisting_solution: finance-project-management\n")
+    assert codes(result, "notes") == [("pma-modern-architecture", None)]
+
+
+@pytest.mark.parametrize(
+    ("region", "warnings", "notes"),
+    [
+        ("japan", [("receipt-ocr-unavailable", "R")], [("region-availability", None)]),
+        ("south-africa", [("receipt-ocr-unavailable", "R")], [("region-availability", None)]),
+        ("germany", [], [("receipt-ocr-english-only", "R"), ("region-availability", None)]),
+        ("united-kingdom", [], [("region-availability", None)]),
+        ("united-states", [], [("region-availability", None)]),
+    ],
+)
+def test_receipt_ocr_by_region(pack: KnowledgeBase, region: str, warnings: list[Any], notes: list[Any]) -> None:
+    result = evaluate(pack, f"customer: R\nrequirements: [receipt-ocr]\nregion: {region}\n")
+    assert codes(result) == warnings
+    assert codes(result, "notes") == notes
+
+
+def test_lighter_alternatives_mention_project_online_retirement(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: L\npm_maturity: low\nplans_finance: true\n")
+    assert codes(result) == [("low-fit", None), ("project-online-retired", None)]
+    retired = [w for w in result["warnings"] if w["code"] == "project-online-retired"][0]
+    assert "2026-09-30" in retired["message"] and "Planner (premium)" in retired["message"]
+
+
+def test_every_pack_rule_cites_a_documentation_path_or_seed(pack: KnowledgeBase) -> None:
+    for rule in pack.rules:
+        if rule.layer == "2025-update":
+            assert rule.source, rule.id
