@@ -226,7 +226,7 @@ def test_receipt_ocr_by_region(pack: KnowledgeBase, region: str, warnings: list[
 def test_lighter_alternatives_mention_project_online_retirement(pack: KnowledgeBase) -> None:
     result = evaluate(pack, "customer: L\npm_maturity: low\nplans_finance: true\n")
     assert codes(result) == [("low-fit", None), ("project-online-retired", None)]
-    retired = [w for w in result["warnings"] if w["code"] == "project-online-retired"][0]
+    retired = next(w for w in result["warnings"] if w["code"] == "project-online-retired")
     assert "2026-09-30" in retired["message"] and "Planner (premium)" in retired["message"]
 
 
