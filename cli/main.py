@@ -159,6 +159,34 @@ def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> 
 
 
 @cli.command()
+@click.argument("facts_paths", nargs=-1, required=True, metavar="FACTS_DIR...")
+@click.option("--base", "base_dirs", multiple=True, metavar="DIR", help="The policy layers to compare against.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@layers_options
+@engine_option
+def diff(
+    facts_paths: Sequence[str],
+    base_dirs: Sequence[str],
+    fmt: str,
+    policy_dirs: Sequence[str],
+    packs: Sequence[str],
+    engine: str,
+) -> None:
+    """Which customers' recommendations, gaps or warnings change from the --base policies to the new ones.
+
+    Both sides load the built-ins; --base adds its folders, --policies and --pack the new ones.
+    """
+    from podeploy.engine.diffing import diff_decisions, diff_json, diff_text
+
+    base = load_knowledge_base(list(base_dirs))
+    new = load_knowledge_base(policy_layers(policy_dirs, packs))
+    diffs = diff_decisions(base, new, facts_paths, engine=engine)
+    click.echo(render.dumps(diff_json(diffs)) if fmt == "json" else diff_text(diffs))
+    if any(d.problems for d in diffs):
+        sys.exit(2)
+
+
+@cli.command()
 @click.argument("which", type=click.Choice(["policy", "facts"]))
 @layers_options
 def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None:

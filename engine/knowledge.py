@@ -157,10 +157,14 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
         paths = policy_paths_in(directory)
         if not paths:
             problems.append(Problem("no-policies", "directory holds no .yaml policy files", Location(directory)))
+        shipped = os.path.realpath(str(resources.files("podeploy.policies")))
         for p in paths:
             if os.path.realpath(p) not in seen:  # a built-in named again is not a second copy
                 seen.add(os.path.realpath(p))
-                sources.append((p, layer, None))
+                real = os.path.realpath(p)
+                # Shipped packs are shown as the repository lays them out, not as installed.
+                shown = "policies/" + os.path.relpath(real, shipped) if real.startswith(shipped + os.sep) else None
+                sources.append((p, layer, shown))
     files: list[PolicyFile] = []
     for path, layer, shown in sources:
         policy, found = read_policy_file(path, layer, shown)
