@@ -12,20 +12,7 @@ from podeploy.cli.main import cli
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
-MEDIUM_IS_SMALL = """\
-    policy: stricter-budget
-    description: Medium budgets are small too.
-    rules:
-      - id: small-budget
-        overrides: small-budget
-        description: Medium and small budgets both warn.
-        source: a partner's own guidance
-        when:
-          - budget: {in: [small, medium]}
-        then:
-          - warning: {code: low-fit}
-        explanation: A budget below large is tight for Project Operations.
-"""
+MEDIUM_IS_SMALL = (Path(__file__).parent / "fixtures" / "stricter-budget.yaml").read_text()
 
 
 def customers(tmp_path: Path) -> Path:

@@ -37,20 +37,7 @@ def write(directory: Path, name: str, text: str) -> Path:
     return directory
 
 
-OVERRIDE = """\
-    policy: stricter-budget
-    description: Medium budgets are small too.
-    rules:
-      - id: small-budget
-        overrides: small-budget
-        description: Medium and small budgets both warn.
-        source: a partner's own guidance
-        when:
-          - budget: {in: [small, medium]}
-        then:
-          - warning: {code: low-fit}
-        explanation: A budget below large is tight for Project Operations.
-"""
+OVERRIDE = (Path(__file__).parent / "fixtures" / "stricter-budget.yaml").read_text()
 
 
 def test_an_override_replaces_the_built_in_rule_and_the_trace_names_its_layer(tmp_path: Path) -> None:
@@ -72,7 +59,7 @@ def test_the_why_trace_says_which_layer_a_rule_came_from(tmp_path: Path) -> None
 
 
 def test_a_collision_without_overrides_is_an_error_naming_the_fix(tmp_path: Path) -> None:
-    text = OVERRIDE.replace("        overrides: small-budget\n", "")
+    text = OVERRIDE.replace("    overrides: small-budget\n", "")
     with pytest.raises(BadInput) as refused:
         load_knowledge_base([str(write(tmp_path / "partner", "budget.yaml", text))])
     (problem,) = refused.value.problems
