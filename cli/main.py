@@ -187,17 +187,30 @@ def diff(
 
 
 @cli.command()
-@click.argument("which", type=click.Choice(["policy", "facts"]))
+@click.argument("which", type=click.Choice(["policy", "facts", "test"]))
 @layers_options
 def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None:
-    """Print the JSON Schema of policy files, or of facts files for the loaded policies."""
+    """Print the JSON Schema of policy files, of facts files for the loaded policies, or of policy test files."""
     from podeploy.engine.facts import facts_schema
     from podeploy.engine.policy import policy_schema
 
     if which == "policy":
         click.echo(render.dumps(policy_schema()))
+    elif which == "test":
+        from podeploy.engine.policytest import test_schema
+
+        click.echo(render.dumps(test_schema()))
     else:
         click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs, packs)))))
+
+
+def _register_authoring_commands() -> None:
+    from podeploy.cli.test_command import test
+
+    cli.add_command(test)
+
+
+_register_authoring_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:

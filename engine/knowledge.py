@@ -36,6 +36,8 @@ from .model import (
 from .policy import PolicyFile, read_policy_file
 
 BUILTIN_LAYER = "built-in"
+# Files a policy folder may hold beside its policies: policy tests and facts files.
+NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
 RESERVED_FACT_KEYS = ("customer", "legal_entities")
 
 
@@ -98,7 +100,7 @@ def builtin_policy_paths() -> list[tuple[str, str]]:
     root = resources.files("podeploy.policies")
     found = []
     for entry in root.iterdir():
-        if entry.is_file() and entry.name.endswith((".yaml", ".yml")) and not entry.name.endswith(".test.yaml"):
+        if entry.is_file() and entry.name.endswith((".yaml", ".yml")) and not entry.name.endswith(NOT_POLICIES):
             found.append((str(entry), f"policies/{entry.name}"))
     return sorted(found, key=lambda p: p[1])
 
@@ -134,7 +136,7 @@ def policy_paths_in(path: str) -> list[str]:
         for base, dirs, names in os.walk(path):
             dirs.sort()
             for name in sorted(names):
-                if name.endswith((".yaml", ".yml")) and not name.endswith((".test.yaml", ".test.yml")):
+                if name.endswith((".yaml", ".yml")) and not name.endswith(NOT_POLICIES):
                     found.append(os.path.join(base, name))
         return found
     return [path]

@@ -1,0 +1,558 @@
+"""`podeploy test`: policy tests (*.test.yaml) beside the policies, their exact output, exit status and coverage."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from podeploy.cli.test_command import test as podeploy_test  # not test*: pytest would collect it
+from podeploy.engine import rete
+from podeploy.engine.errors import BadInput
+from podeploy.engine.knowledge import builtin_policy_paths, load_knowledge_base, pack_path
+from podeploy.engine.loader import load_document
+from podeploy.engine.policytest import (
+    CaseResult,
+    Coverage,
+    RuleRef,
+    builtin_test_paths,
+    compute_coverage,
+    find_test_files,
+    run_tests,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ENGINES = ["reference", *(["durable"] if rete.available() else [])]
+
+# A consultant's layer: one note on a large budget, one warning when Lite meets a large budget.
+LAYER = """\
+policy: consultant-extras
+description: A consultant's own checks.
+codes:
+  - {id: large-budget, kind: note, description: A large budget leaves room for extensions.}
+  - {id: lite-large-budget, kind: warning, description: Lite with a large budget.}
+rules:
+  - id: large-budget-room
+    description: A large budget leaves room for extensions.
+    when:
+      - budget: large
+    then:
+      - note: {code: large-budget}
+    explanation: With a large budget there is room to extend the deployment.
+  - id: lite-with-large-budget
+    description: A large budget on Lite may be better spent on a Finance-based type.
+    when:
+      - budget: large
+      - deployment: {entity: $entity, type: lite}
+    then:
+      - warning: {code: lite-large-budget, entity: $entity}
+    explanation: "{entity} gets lite with a large budget."
+"""
+
+PASSING = """\
+cases:
+  - name: a large budget leaves room
+    facts:
+      customer: Relecloud
+      budget: large
+      requirements: [customer-facing-invoicing]
+    deployments: {Relecloud: resource-non-stocked}
+    notes: [large-budget]
+    fires: [large-budget-room]
+"""
+
+FAILING = """\
+cases:
+  - name: expects the wrong things
+    facts:
+      customer: Relecloud
+      budget: large
+      requirements: [customer-facing-invoicing, project-sales, wbs-planning]
+    deployments: {Relecloud: lite}
+    gaps: {Relecloud: []}
+    warnings: [low-fit]
+    notes: [large-budget, {code: region-availability, about: canada}]
+    fires: [lite-with-large-budget, large-budget-room]
+    does_not_fire: [type-lacks-capability]
+"""
+
+
+def layer(tmp_path: Path, tests: dict[str, str], policy: str = LAYER, name: str = "extras") -> Path:
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "extras.yaml").write_text(policy, "utf-8")
+    for file, text in tests.items():
+        (folder / file).write_text(text, "utf-8")
+    return folder
+
+
+def run(*args: str | Path) -> Result:
+    return CliRunner().invoke(podeploy_test, [str(a) for a in args])
+
+
+def assert_bad_input(result: Result, expected: list[str]) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines() == expected
+    assert result.stdout == ""
+    assert result.exit_code == 2
+
+
+# -- output and exit status ---------------------------------------------------------------------------
+
+
+def test_a_passing_case_prints_pass_and_the_summary(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"extras.test.yaml": PASSING})
+    result = run(folder)
+    assert result.stdout == f"PASS {folder}/extras.test.yaml::a large budget leaves room\n1 passed, 0 failed\n"
+    assert result.stderr == ""
+    assert result.exit_code == 0
+
+
+def test_a_failing_case_prints_expected_and_actual_per_field(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"extras.test.yaml": FAILING})
+    result = run(folder, "--engine", "reference")
+    f = f"{folder}/extras.test.yaml"
+    assert result.stdout == textwrap.dedent(f"""\
+        FAIL {f}::expects the wrong things
+          deployments: Relecloud  ({f}:7:30)
+            expected:   lite
+            actual:     resource-non-stocked
+          gaps: Relecloud  ({f}:8:23)
+            expected:   []
+            actual:     [wbs-planning]
+            unexpected: wbs-planning
+          warnings  ({f}:9:5)
+            expected:   [low-fit]
+            actual:     [capability-gap (entity: Relecloud, type: resource-non-stocked, capability: wbs-planning)]
+            missing:    low-fit
+            unexpected: capability-gap (entity: Relecloud, type: resource-non-stocked, capability: wbs-planning)
+          notes  ({f}:10:5)
+            expected:   [large-budget, region-availability (about: canada)]
+            actual:     [large-budget]
+            missing:    region-availability (about: canada)
+          fires  ({f}:11:5)
+            did not fire: lite-with-large-budget
+          does_not_fire  ({f}:12:5)
+            fired:        type-lacks-capability
+        0 passed, 1 failed
+        """)
+    assert result.exit_code == 1
+
+
+def test_the_summary_is_alone_on_the_last_line_and_counts_every_case(tmp_path: Path) -> None:
+    both = PASSING + FAILING.removeprefix("cases:\n")
+    folder = layer(tmp_path, {"a.test.yaml": both, "b.test.yaml": PASSING})
+    result = run(folder, "--coverage")
+    lines = result.stdout.splitlines()
+    assert lines[-1] == "2 passed, 1 failed"
+    assert [line.split("::")[0] for line in lines if line.startswith(("PASS", "FAIL"))] == [
+        f"PASS {folder}/a.test.yaml",
+        f"FAIL {folder}/a.test.yaml",
+        f"PASS {folder}/b.test.yaml",
+    ]
+    assert result.exit_code == 1
+
+
+def test_facts_file_is_read_relative_to_the_test_file(tmp_path: Path) -> None:
+    # Facts files stay out of the policy folder: every .yaml file there is read as a policy.
+    folder = layer(tmp_path, {})
+    (tmp_path / "customers").mkdir()
+    (tmp_path / "customers" / "relecloud.yaml").write_text("customer: Relecloud\nbudget: large\n", "utf-8")
+    (folder / "cases.test.yaml").write_text(
+        "cases:\n  - name: from a file\n    facts_file: ../customers/relecloud.yaml\n"
+        "    deployments: {Relecloud: lite}\n    warnings: [{code: lite-large-budget, entity: Relecloud}]\n",
+        "utf-8",
+    )
+    result = run(folder)
+    assert result.stdout == f"PASS {folder}/cases.test.yaml::from a file\n1 passed, 0 failed\n"
+
+
+def test_the_seed_contoso_example_as_a_facts_file(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {})
+    (folder / "contoso.test.yaml").write_text(
+        textwrap.dedent(f"""\
+            cases:
+              - name: Contoso
+                facts_file: {ROOT / "examples" / "contoso.yaml"}
+                deployments:
+                  Contoso Manufacturing United States: stocked-production
+                  Contoso Robotics United Kingdom: resource-non-stocked
+                warnings: []
+                notes: [shared-environment, region-availability]
+            """),
+        "utf-8",
+    )
+    assert run(folder).stdout.endswith("1 passed, 0 failed\n")
+
+
+def test_a_code_alone_matches_every_notice_with_that_code_and_keys_narrow_it(tmp_path: Path) -> None:
+    facts = (
+        "    facts:\n      customer: Adatum\n      budget: large\n      legal_entities:\n"
+        "        - {name: Adatum A}\n        - {name: Adatum B}\n"
+    )
+    cases = (
+        f"cases:\n  - name: by code\n{facts}    warnings: [lite-large-budget]\n"
+        f"  - name: by entity\n{facts}    warnings: [{{code: lite-large-budget, entity: Adatum A}}]\n"
+    )
+    folder = layer(tmp_path, {"x.test.yaml": cases})
+    result = run(folder)
+    assert result.stdout.splitlines()[0] == f"PASS {folder}/x.test.yaml::by code"
+    assert result.stdout.splitlines()[1:] == [
+        f"FAIL {folder}/x.test.yaml::by entity",
+        f"  warnings  ({folder}/x.test.yaml:17:5)",
+        "    expected:   [lite-large-budget (entity: Adatum A)]",
+        "    actual:     [lite-large-budget (entity: Adatum A), lite-large-budget (entity: Adatum B)]",
+        "    unexpected: lite-large-budget (entity: Adatum B)",
+        "1 passed, 1 failed",
+    ]
+
+
+# -- coverage ---------------------------------------------------------------------------------------
+
+
+def test_coverage_counts_the_rules_of_the_layer_under_test(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"extras.test.yaml": PASSING})
+    result = run(folder, "--coverage")
+    assert result.stdout == textwrap.dedent(f"""\
+        PASS {folder}/extras.test.yaml::a large budget leaves room
+
+        Coverage (rules fired in at least one case):
+          {folder}/extras.yaml  1/2   50%
+            never fired: lite-with-large-budget ({folder}/extras.yaml:14:5)
+          {"total".ljust(len(f"{folder}/extras.yaml"))}  1/2   50%
+        1 passed, 0 failed
+        """)
+    assert result.exit_code == 0
+
+
+def test_coverage_min_fails_when_coverage_is_below_it(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"extras.test.yaml": PASSING})
+    result = run(folder, "--coverage-min", "75")
+    lines = result.stdout.splitlines()
+    assert lines[-2:] == ["coverage 50% (1/2 rules) is below the minimum of 75%", "1 passed, 0 failed"]
+    assert "Coverage (rules fired in at least one case):" in lines
+    assert result.exit_code == 1
+    passing = run(folder, "--coverage-min", "50")
+    assert passing.exit_code == 0
+    assert "below the minimum" not in passing.stdout
+
+
+def test_coverage_min_rejects_a_percentage_out_of_range() -> None:
+    result = run("--coverage-min", "101")
+    assert result.exit_code == 2
+    assert "--coverage-min" in result.stderr
+
+
+def test_compute_coverage_per_file_and_in_total() -> None:
+    from podeploy.engine.errors import Location
+
+    a1, a2, b1 = (
+        RuleRef("a1", Location("a.yaml", 3, 5)),
+        RuleRef("a2", Location("a.yaml", 9, 5)),
+        RuleRef("b1", Location("b.yaml", 3, 5)),
+    )
+    outside = RuleRef("built", Location("policies/fit.yaml", 8, 5))
+    result = CaseResult("t.test.yaml", "c", Location("t.test.yaml", 2, 5), (), frozenset({a2, b1, outside}), "x")
+    coverage = compute_coverage([a1, a2, b1], [result])
+    assert isinstance(coverage, Coverage)
+    assert [(f.file, f.covered, f.total, f.percent) for f in coverage.files] == [
+        ("a.yaml", 1, 2, 50.0),
+        ("b.yaml", 1, 1, 100.0),
+    ]
+    assert (coverage.covered, coverage.total, coverage.never_fired) == (2, 3, (a1,))
+    assert coverage.below(67) and not coverage.below(66.6)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        coverage.files = ()  # type: ignore[misc]
+
+
+# -- the built-in knowledge base and the pack ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_built_in_tests_pass_at_full_coverage(engine: str) -> None:
+    report = run_tests(engine=engine)
+    assert [c.title for c in report.cases if not c.passed] == []
+    assert report.passed >= 20
+    assert (report.coverage.covered, report.coverage.total) == (20, 20)
+    assert [(f.file, f.covered, f.total) for f in report.coverage.files] == [
+        ("policies/choosing.yaml", 6, 6),
+        ("policies/environment.yaml", 5, 5),
+        ("policies/existing-customers.yaml", 7, 7),
+        ("policies/fit.yaml", 2, 2),
+    ]
+    assert {c.engine for c in report.cases} == {engine}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_pack_tests_pass_at_full_coverage_of_the_pack(engine: str) -> None:
+    report = run_tests(packs=["2025-update"], engine=engine)
+    assert [c.title for c in report.cases if not c.passed] == []
+    assert all(c.file.startswith("policies/packs/2025-update/") for c in report.cases)
+    assert report.coverage.total == 11
+    assert report.coverage.covered == 11
+    assert {r.id for f in report.coverage.files for r in f.rules} >= {
+        "type-lacks-capability",
+        "production-needs-stocked",
+    }
+
+
+def test_podeploy_test_runs_the_built_ins_with_coverage() -> None:
+    result = run("--coverage", "--coverage-min", "100")
+    lines = result.stdout.splitlines()
+    assert lines[-1].endswith(" passed, 0 failed")
+    assert "  policies/choosing.yaml              6/6  100%" in lines
+    assert "  total                             20/20  100%" in lines
+    assert not any(line.startswith("FAIL") for line in lines)
+    assert result.exit_code == 0
+
+
+def test_podeploy_test_pack_runs_the_pack_tests_only() -> None:
+    result = run("--pack", "2025-update", "--coverage-min", "100")
+    cases = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
+    assert cases and all(line.startswith("PASS policies/packs/2025-update/") for line in cases)
+    assert "  total                                                11/11  100%" in result.stdout.splitlines()
+    assert result.exit_code == 0
+
+
+def test_the_pack_folder_given_as_a_path_is_the_pack() -> None:
+    by_path = run_tests([pack_path("2025-update")], engine="reference")
+    by_name = run_tests(packs=["2025-update"], engine="reference")
+    assert [c.title for c in by_path.cases] == [c.title for c in by_name.cases]
+    assert by_path.coverage == by_name.coverage
+
+
+def test_a_single_built_in_test_file_runs_against_the_built_ins() -> None:
+    fit = next(path for path, shown in builtin_test_paths() if shown == "policies/fit.test.yaml")
+    report = run_tests([fit], engine="reference")
+    assert report.cases and all(c.file == "policies/fit.test.yaml" and c.passed for c in report.cases)
+    assert report.coverage.total == 20
+
+
+def test_test_files_are_not_policies_and_every_rule_file_has_a_test_file() -> None:
+    assert not any(shown.endswith(".test.yaml") for _, shown in builtin_policy_paths())
+    tested = {shown.removesuffix(".test.yaml") for _, shown in builtin_test_paths()}
+    with_rules = {f.path.removesuffix(".yaml") for f in load_knowledge_base().files if f.rules}
+    assert with_rules <= tested
+
+
+def test_the_shipped_test_files_match_the_test_file_schema() -> None:
+    import jsonschema
+
+    schema = json.loads((ROOT / "schemas" / "policy-test.schema.json").read_text("utf-8"))
+    jsonschema.Draft202012Validator.check_schema(schema)
+    validator = jsonschema.Draft202012Validator(schema)
+    files = [Path(p) for p, _ in builtin_test_paths()] + [Path(p) for p in find_test_files(pack_path("2025-update"))]
+    assert len(files) >= 8
+    for path in files:
+        assert list(validator.iter_errors(load_document(str(path)).value)) == [], path
+    bad = {"cases": [{"name": "x", "facts": {"customer": "X"}, "facts_file": "f.yaml"}]}
+    assert list(validator.iter_errors(bad))
+    assert list(validator.iter_errors({"cases": [{"name": "x", "facts": {"customer": "X"}}]}))
+
+
+# -- layers --------------------------------------------------------------------------------------------
+
+
+def test_each_path_is_tested_with_the_paths_before_it_loaded(tmp_path: Path) -> None:
+    base = layer(tmp_path, {"extras.test.yaml": PASSING}, name="company")
+    top_policy = textwrap.dedent("""\
+        policy: customer-extras
+        description: Overrides the company's large-budget note.
+        rules:
+          - id: large-budget-room
+            overrides: large-budget-room
+            description: Only with customer-facing invoicing.
+            when:
+              - budget: large
+              - requirements: {entity: $e, value: customer-facing-invoicing}
+            then:
+              - note: {code: large-budget}
+            explanation: Room to extend.
+        """)
+    top = layer(
+        tmp_path,
+        {"top.test.yaml": PASSING.replace("a large budget leaves room", "overridden")},
+        policy=top_policy,
+        name="customer",
+    )
+    result = run(base, top, "--coverage")
+    assert result.stdout.splitlines()[:2] == [
+        f"PASS {base}/extras.test.yaml::a large budget leaves room",
+        f"PASS {top}/top.test.yaml::overridden",
+    ]
+    assert f"    never fired: lite-with-large-budget ({base}/extras.yaml:14:5)" in result.stdout
+    assert f"  {top}/extras.yaml" in result.stdout  # the override counts as the top layer's rule
+    assert result.exit_code == 0
+    # Alone, the top layer overrides a rule that is not there.
+    alone = run(top)
+    assert alone.exit_code == 2
+    assert "unknown-rule: 'large-budget-room' is not a rule of an earlier layer" in alone.stderr
+
+
+# -- bad input -----------------------------------------------------------------------------------------
+
+
+def test_malformed_test_files_are_located_one_line_each(tmp_path: Path) -> None:
+    bad = textwrap.dedent("""\
+        cases:
+          - name: one
+            facts: {customer: X, requirements: [recipt-ocr]}
+            deployments: {X: lite}
+          - name: one
+            facts: {customer: X}
+            deployment: {X: lite}
+          - name: three
+            facts_file: nothere.yaml
+            deployments: {X: lite}
+          - name: four
+            facts: {customer: X}
+            deployments: {Y: lit}
+            gaps: {X: receipt-ocr}
+            warnings: [shared-environment, {code: psa-upgrade, entity: Z, typ: lite}, 5]
+            notes: [nope]
+            fires: [lite-is-fina]
+          - name: five
+            facts: {customer: X}
+            fires: [lite-is-final]
+            does_not_fire: [lite-is-final]
+          - facts: {customer: X}
+            notes: []
+        """)
+    folder = layer(tmp_path, {"bad.test.yaml": bad, "empty.test.yaml": "", "list.test.yaml": "- name: x\n"})
+    f = f"{folder}/bad.test.yaml"
+    assert_bad_input(
+        run(folder),
+        [
+            f"{f}:3:41: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
+            f"{f}:5:5: no-expectations: a case needs at least one of: deployments, gaps, warnings, notes, fires, "
+            "does_not_fire",
+            f"{f}:5:11: duplicate-case: case 'one' appears twice (first at line 2)",
+            f"{f}:7:5: unknown-key: 'deployment' is not allowed here (did you mean 'deployments'?)",
+            f"{f}:9:17: not-found: facts_file: no such facts file: nothere.yaml",
+            f"{f}:13:19: unknown-entity: 'Y' is not a legal entity of this case's facts (legal entities: 'X')",
+            f"{f}:13:22: unknown-type: 'lit' is not a deployment type (did you mean 'lite'?)",
+            f"{f}:14:15: wrong-type: gaps: X: expected a list of capability ids ([] for none), "
+            "got 'receipt-ocr' (text)",
+            f"{f}:15:16: wrong-kind: 'shared-environment' is a note code, not a warning: list it under notes",
+            f"{f}:15:64: unknown-entity: 'Z' is not a legal entity of this case's facts (legal entities: 'X')",
+            f"{f}:15:67: unknown-key: 'typ' is not allowed here (did you mean 'type'?)",
+            f"{f}:15:79: wrong-type: warnings: expected a warning code or {{code: ..., entity: ...}}, got 5 (a number)",
+            f"{f}:16:13: unknown-code: 'nope' is not a note code",
+            f"{f}:17:13: unknown-rule: 'lite-is-fina' is not a rule (did you mean 'lite-is-final'?)",
+            f"{f}:21:21: contradiction: rule 'lite-is-final' is listed under both fires and does_not_fire",
+            f"{f}:22:5: missing-key: 'name' is required: every case has a name",
+            f"{folder}/empty.test.yaml:1:1: empty: test file is empty; it needs 'cases:', a list of cases",
+            f"{folder}/list.test.yaml:1:1: wrong-type: a test file is a mapping with 'cases:' (a list of cases), "
+            "got a list",
+        ],
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "cases: [\n",
+            "2:1: yaml-syntax: while parsing a flow node, did not find expected node content "
+            "(the bracket opened at line 2, column 1)",
+        ),
+        ("cases: []\n", "1:8: wrong-type: cases: expected a list of at least one case, got an empty list"),
+        (
+            "cases: [{name: x, facts: {customer: X}, notes: []}]\ntests: []\n",
+            "2:1: unknown-key: 'tests' is not allowed here (one of: description, cases)",
+        ),
+        (
+            "cases: [{name: x, facts: {customer: X}, deployments: {X: lite}}]\ncases: []\n",
+            "2:1: duplicate-key: key 'cases' appears twice (first at line 1)",
+        ),
+        (
+            "cases:\n  - name: x\n    deployments: {X: lite}\n",
+            "2:5: missing-key: a case needs 'facts' (inline) or 'facts_file' (a path)",
+        ),
+        (
+            "cases:\n  - name: x\n    facts: {customer: X, budgett: small}\n    warnings: []\n",
+            "3:26: unknown-fact: 'budgett' is not a known fact (did you mean 'budget'?)",
+        ),
+        (
+            "cases:\n  - name: x\n    facts: {customer: X}\n    fires: !!python/object:os.system []\n",
+            "4:12: yaml-tag: tag 'tag:yaml.org,2002:python/object:os.system' is not allowed; use plain YAML values",
+        ),
+        (
+            "cases:\n  - name: x\n    facts: {customer: X}\n    deployments: [lite]\n",
+            "4:18: wrong-type: deployments: expected a mapping of entity: deployment type, got a list",
+        ),
+        (
+            "cases:\n  - name: x\n    facts: {customer: X}\n    does_not_fire: []\n",
+            "4:20: wrong-type: does_not_fire: expected a list of rule ids, got an empty list",
+        ),
+        (
+            "cases:\n  - name: x\n    facts: {customer: X}\n    notes: [{entity: X}]\n",
+            "4:13: missing-key: 'code' is required: the note code",
+        ),
+    ],
+)
+def test_one_malformed_test_file(tmp_path: Path, text: str, expected: str) -> None:
+    folder = layer(tmp_path, {"t.test.yaml": text})
+    result = run(folder)
+    assert_bad_input(result, [f"{folder}/t.test.yaml:{expected}"])
+
+
+def test_a_bad_facts_file_is_located_in_the_facts_file(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"t.test.yaml": "cases:\n  - name: x\n    facts_file: f.yaml\n    warnings: []\n"})
+    (folder / "f.yaml").write_text("customer: X\nrequirements: [recipt-ocr]\n", "utf-8")
+    # f.yaml is a facts file, not a policy: keep it out of the layer's policy folder.
+    (folder / "f.yaml").rename(tmp_path / "f.yaml")
+    (folder / "t.test.yaml").write_text("cases:\n  - name: x\n    facts_file: ../f.yaml\n    warnings: []\n")
+    assert_bad_input(
+        run(folder),
+        [f"{tmp_path}/f.yaml:2:16: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)"],
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["nowhere"], "nowhere:1:1: not-found: no such test file or directory"),
+        (
+            ["--pack", "2025-updat"],
+            "--pack:1:1: unknown-pack: no pack named '2025-updat' (did you mean '2025-update'?) (packs: 2025-update)",
+        ),
+    ],
+)
+def test_bad_paths_and_packs(args: list[str], expected: str) -> None:
+    assert_bad_input(run(*args), [expected])
+
+
+def test_a_folder_without_tests_and_a_policy_file_are_refused(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {})
+    assert_bad_input(run(folder), [f"{folder}:1:1: no-tests: directory holds no *.test.yaml files"])
+    assert_bad_input(
+        run(folder / "extras.yaml"),
+        [
+            f"{folder}/extras.yaml:1:1: not-a-test-file: "
+            "a test file is named <anything>.test.yaml; give it or its folder"
+        ],
+    )
+
+
+def test_a_bad_policy_in_the_layer_is_bad_input(tmp_path: Path) -> None:
+    folder = layer(
+        tmp_path, {"t.test.yaml": PASSING}, policy=LAYER.replace("budget: large\n    then", "budgt: large\n    then")
+    )
+    result = run(folder)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert f"{folder}/extras.yaml:" in result.stderr and "budgt" in result.stderr
+
+
+def test_run_tests_raises_located_bad_input(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"t.test.yaml": "cases: 3\n"})
+    with pytest.raises(BadInput) as caught:
+        run_tests([str(folder)])
+    assert [str(p) for p in caught.value.problems] == [
+        f"{folder}/t.test.yaml:1:8: wrong-type: cases: expected a list of at least one case, got 3 (a number)"
+    ]
