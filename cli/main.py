@@ -204,9 +204,31 @@ def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None
         click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs, packs)))))
 
 
+@cli.command("new-policy")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    default="policies",
+    show_default=True,
+    metavar="DIR",
+    help="The folder to write the policy, its tests and the editor schemas to.",
+)
+def new_policy(name: str, directory: str) -> None:
+    """Scaffold a policy file NAME.yaml and its test file, ready for lint and test."""
+    from podeploy.engine.scaffold import new_policy as scaffold
+
+    made = scaffold(name, directory)
+    for path in (made.policy, made.tests, *made.schemas):
+        click.echo(f"created {path}")
+    click.echo(f"next: edit {made.policy}, then run 'podeploy lint {directory}' and 'podeploy test {directory}'")
+
+
 def _register_authoring_commands() -> None:
+    from podeploy.cli.lint_command import lint
     from podeploy.cli.test_command import test
 
+    cli.add_command(lint)
     cli.add_command(test)
 
 

@@ -1,0 +1,59 @@
+"""`podeploy lint [PATH]...`: semantic checks of policy files, one located line per finding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import click
+from podeploy.engine import render
+from podeploy.engine.lint import LintReport
+from podeploy.engine.lint import lint as lint_policies
+
+
+def _counted(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def report_text(report: LintReport, *, verbose: bool = False) -> str:
+    """One line per finding, `file:line:column: severity: code: message`, then the counts."""
+    lines = [str(f) for f in report.shown(verbose=verbose)]
+    summary = f"{_counted(report.errors, 'error')}, {_counted(report.warnings, 'warning')}"
+    if verbose:
+        summary += f", {report.infos} info"
+    lines.append(summary)
+    return "\n".join(lines)
+
+
+def report_json(report: LintReport, *, verbose: bool = False) -> str:
+    data = {
+        "findings": [f.as_json() for f in report.shown(verbose=verbose)],
+        "errors": report.errors,
+        "warnings": report.warnings,
+    }
+    return render.dumps(data)
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--all",
+    "include_all",
+    is_flag=True,
+    help="Also report findings located outside the given paths (in the built-ins they are layered over).",
+)
+@click.option("--verbose", "-v", is_flag=True, help="Also show info findings, such as rules replaced on purpose.")
+@click.pass_context
+def lint(ctx: click.Context, paths: Sequence[str], fmt: str, include_all: bool, verbose: bool) -> None:
+    """Check policy files for mistakes the schema cannot see (the built-ins when no PATH is given).
+
+    Each finding has a code, a severity (error, warning or info) and a location. The exit status is 2
+    when anything is an error, 0 otherwise.
+    """
+    report = lint_policies(paths, include_all=include_all)
+    if fmt == "json":
+        click.echo(report_json(report, verbose=verbose))
+    else:
+        click.echo(report_text(report, verbose=verbose))
+    if report.errors:
+        ctx.exit(2)

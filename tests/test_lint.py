@@ -1,0 +1,704 @@
+"""`podeploy lint`: every finding code on a small policy, with its exact message and location.
+
+Policies are written relative to a temporary working directory, so that locations read as a
+consultant would see them (`layer/policy.yaml:8:9`). HEADER takes the first two lines of every
+written policy: `rules:` is line 3 and the first rule starts at 4:5.
+"""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from podeploy.cli.lint_command import lint as lint_command
+from podeploy.engine import load_knowledge_base
+from podeploy.engine.errors import Location
+from podeploy.engine.knowledge import pack_path
+from podeploy.engine.lint import Finding, LintReport, lint
+from podeploy.engine.rete import Network
+
+FIXTURES = Path(__file__).resolve().parent / "lint_fixtures"
+HEADER = "policy: lint-fixture\ndescription: A policy written to show one kind of finding.\n"
+POLICY = "layer/policy.yaml"
+
+
+@pytest.fixture
+def here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def write(root: Path, body: str, name: str = POLICY) -> str:
+    path = root / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(HEADER + textwrap.dedent(body))
+    return name
+
+
+def rule(when: str, *, rid: str = "r", then: str = "- warning: {code: low-fit}", explanation: str = "") -> str:
+    """One rule whose conditions start at line 8, column 9."""
+    explanation = explanation or ("{e} is why." if "$e" in then else "Why.")
+    return (
+        "rules:\n"
+        f"  - id: {rid}\n"
+        "    description: A rule written for a lint test.\n"
+        "    source: a test\n"
+        "    when:\n"
+        + textwrap.indent(textwrap.dedent(when).strip("\n"), "      ")
+        + "\n    then:\n"
+        + textwrap.indent(then, "      ")
+        + f"\n    explanation: {json.dumps(explanation)}\n"
+    )
+
+
+def found(report: LintReport) -> list[tuple[str, str, str, str]]:
+    return [(f.code, f.severity, str(f.location), f.message) for f in report.findings]
+
+
+def invoke(*args: str) -> Result:
+    return CliRunner().invoke(lint_command, list(args))
+
+
+# -- the shipped policies ------------------------------------------------------------------------
+
+
+def test_the_built_ins_lint_clean() -> None:
+    assert lint([]).findings == ()
+    result = invoke()
+    assert (result.exit_code, result.output) == (0, "0 errors, 0 warnings\n")
+
+
+PACK_OVERRIDES = [
+    (
+        "shadowed",
+        "info",
+        "policies/packs/2025-update/stocked-products.yaml:42:5",
+        "rule 'type-lacks-capability' replaces rule 'type-lacks-capability' at policies/choosing.yaml:8:5 "
+        "(layer built-in), which no longer runs; keep the two in step when that rule changes",
+    ),
+    (
+        "shadowed",
+        "info",
+        "policies/packs/2025-update/stocked-products.yaml:57:5",
+        "rule 'production-needs-stocked' replaces rule 'production-needs-stocked' at policies/choosing.yaml:20:5 "
+        "(layer built-in), which no longer runs; keep the two in step when that rule changes",
+    ),
+]
+
+
+def test_the_2025_pack_lints_clean_its_overrides_are_infos() -> None:
+    report = lint([pack_path("2025-update")])
+    assert found(report) == PACK_OVERRIDES
+    assert (report.errors, report.warnings, report.infos) == (0, 0, 2)
+    quiet = invoke(pack_path("2025-update"))
+    assert (quiet.exit_code, quiet.output) == (0, "0 errors, 0 warnings\n")
+    verbose = invoke("--verbose", pack_path("2025-update"))
+    assert verbose.exit_code == 0
+    assert verbose.output.splitlines() == [
+        *(f"{loc}: {severity}: {code}: {message}" for code, severity, loc, message in PACK_OVERRIDES),
+        "0 errors, 0 warnings, 2 info",
+    ]
+
+
+def test_the_readme_example_policy_lints_clean() -> None:
+    assert lint([str(FIXTURES / "field-service")]).findings == ()
+
+
+def test_the_compiler_never_makes_a_pattern_of_nex_tests_only(here: Path) -> None:
+    """durable-rules mishandles a pattern made only of `$nex` tests; every pattern starts with a test on `k`."""
+    layers = [
+        [],
+        [pack_path("2025-update")],
+        [str(FIXTURES / "field-service")],
+        [write(here, rule("- budget: {not_in: [small]}\n- not:\n    pm_maturity: {not_in: [low]}"))],
+    ]
+    patterns = 0
+    for paths in layers:
+        definition = Network(load_knowledge_base(paths), register=False).definition()
+        for engine_rule in definition.values():
+            for pattern in engine_rule["all"]:
+                ((_, expression),) = pattern.items()
+                tests = expression.get("$and", [expression])
+                assert any(next(iter(t)) != "$nex" for t in tests), pattern
+                patterns += 1
+    assert patterns > 100
+
+
+# -- what the loader refuses, reported as findings ---------------------------------------------------
+
+
+LOADER_CASES = [
+    pytest.param(
+        rule("- budgett: small"),
+        [
+            (
+                "unknown-predicate",
+                "error",
+                "layer/policy.yaml:8:9",
+                "'budgett' is not a declared fact or conclusion (did you mean 'budget'?)",
+            )
+        ],
+        id="unknown-fact",
+    ),
+    pytest.param(
+        rule("- requirements: {entity: $e, value: recipt-ocr}", then="- warning: {code: low-fit, entity: $e}"),
+        [
+            (
+                "unknown-capability",
+                "error",
+                "layer/policy.yaml:8:43",
+                "'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
+            )
+        ],
+        id="unknown-capability",
+    ),
+    pytest.param(
+        rule("- deployment: {entity: $e, type: stocked-prodution}", then="- warning: {code: low-fit, entity: $e}"),
+        [
+            (
+                "unknown-deployment-type",
+                "error",
+                "layer/policy.yaml:8:40",
+                "'stocked-prodution' is not a deployment type (did you mean 'stocked-production'?)",
+            )
+        ],
+        id="unknown-type",
+    ),
+    pytest.param(
+        rule("- budget: small").replace("  - id: r\n", "  - id: r\n    overrides: small-budgett\n"),
+        [
+            (
+                "unknown-rule",
+                "error",
+                "layer/policy.yaml:4:5",
+                "'small-budgett' is not a rule of an earlier layer (did you mean 'small-budget'?)",
+            )
+        ],
+        id="unknown-rule",
+    ),
+    pytest.param(
+        rule("- budget: small", rid="small-budget"),
+        [
+            (
+                "duplicate-id",
+                "error",
+                "layer/policy.yaml:4:5",
+                "rule 'small-budget' is already declared at policies/fit.yaml:8:5; to replace it, add "
+                "'overrides: small-budget'",
+            )
+        ],
+        id="duplicate-rule-id",
+    ),
+    pytest.param(
+        rule(
+            "- entity: {name: $e}\n- not:\n    deployment: {entity: $e}",
+            then="- deployment: {entity: $e, type: lite}",
+            explanation="{e} gets lite.",
+        ),
+        [
+            (
+                "unstratifiable",
+                "error",
+                "layer/policy.yaml:4:5",
+                "rule 'r' depends on the absence (or count) of a conclusion that it helps to derive; break the cycle",
+            )
+        ],
+        id="negative-cycle",
+    ),
+]
+
+
+@pytest.mark.parametrize(("body", "expected"), LOADER_CASES)
+def test_what_the_loader_refuses_is_an_error_finding_with_its_code(
+    here: Path, body: str, expected: list[tuple[str, str, str, str]]
+) -> None:
+    path = write(here, body)
+    report = lint([path])
+    assert [f for f in found(report) if f[2].startswith("layer/")] == expected
+
+
+def test_rules_are_still_checked_one_by_one_when_the_policies_do_not_load(here: Path) -> None:
+    path = write(here, rule("- budgett: small\n- pm_maturity: {eq: low, ne: low}").replace("    source: a test\n", ""))
+    assert found(lint([path])) == [
+        (
+            "missing-source",
+            "warning",
+            "layer/policy.yaml:4:5",
+            "rule 'r' has no 'source'; add the seed section or documentation path it comes from",
+        ),
+        (
+            "unknown-predicate",
+            "error",
+            "layer/policy.yaml:7:9",
+            "'budgett' is not a declared fact or conclusion (did you mean 'budget'?)",
+        ),
+        (
+            "never-fires",
+            "error",
+            "layer/policy.yaml:8:22",
+            "rule 'r' can never fire: no value of 'pm_maturity' passes eq: low, ne: low; correct the test that "
+            "contradicts the others",
+        ),
+    ]
+
+
+def test_a_missing_path_is_an_error() -> None:
+    result = invoke("no/such/folder")
+    assert result.exit_code == 2
+    assert result.output.splitlines() == [
+        "no/such/folder:1:1: error: not-found: no such policy file or directory",
+        "1 error, 0 warnings",
+    ]
+
+
+# -- never-fires ---------------------------------------------------------------------------------------
+
+
+def never(location: str, reason: str, *, case: bool = False) -> list[tuple[str, str, str, str]]:
+    what = "can never fire in this case of its 'any'" if case else "can never fire"
+    return [("never-fires", "error", f"layer/policy.yaml:{location}", f"rule 'r' {what}: {reason}")]
+
+
+def no_value(what: str, tests: str) -> str:
+    return f"no value of {what} passes {tests}; correct the test that contradicts the others"
+
+
+ENTITY_WARNING = "- warning: {code: low-fit, entity: $e}"
+
+NEVER_CASES = [
+    pytest.param(
+        "- budget: small\n- budget: large",
+        never(
+            "9:9",
+            "'budget' holds one value for the customer and each condition matches a different fact, so this "
+            "condition and the one at layer/policy.yaml:8:9 cannot both hold; test 'budget' once (with "
+            "'in: [...]' for alternatives)",
+        ),
+        id="one-customer-fact-twice",
+    ),
+    pytest.param(
+        "- region: {entity: $e, value: europe}\n- region: {entity: $e, value: {ne: europe}}",
+        never(
+            "9:9",
+            "'region' holds one value for each legal entity and each condition matches a different fact, so "
+            "this condition and the one at layer/policy.yaml:8:9 cannot both hold; test 'region' once (with "
+            "'in: [...]' for alternatives)",
+        ),
+        id="one-entity-fact-twice",
+    ),
+    pytest.param(
+        "- requirements: {entity: $e, value: receipt-ocr}\n- requirements: {entity: $e, value: receipt-ocr}",
+        never(
+            "9:9",
+            "this condition asks for the same 'requirements' fact as the one at layer/policy.yaml:8:9, and each "
+            "condition matches a different fact; remove one of them",
+        ),
+        id="the-same-fact-twice",
+    ),
+    pytest.param(
+        "- candidate: {entity: $e, gaps: {lt: 1, gt: 5}}",
+        never("8:39", no_value("'candidate.gaps'", "lt: 1, gt: 5")),
+        id="empty-range",
+    ),
+    pytest.param(
+        "- candidate: {entity: $e, rank: {gte: 2, lt: 2}}",
+        never("8:39", no_value("'candidate.rank'", "gte: 2, lt: 2")),
+        id="empty-half-open-range",
+    ),
+    pytest.param(
+        "- budget: {eq: small, in: [medium, large]}",
+        never("8:17", no_value("'budget'", "eq: small, in: [medium, large]")),
+        id="eq-outside-in",
+    ),
+    pytest.param(
+        "- budget: {in: [small, medium], not_in: [medium, small]}",
+        never("8:17", no_value("'budget'", "in: [small, medium], not_in: [medium, small]")),
+        id="in-all-excluded",
+    ),
+    pytest.param(
+        "- plans_finance: {not_in: [true, false]}",
+        never("8:24", no_value("'plans_finance'", "not_in: [true, false] (its values: false, true)")),
+        id="every-value-excluded",
+    ),
+    pytest.param(
+        "- finance_version: {gte: '10.0.46', lt: '10.0.44'}",
+        never("8:26", no_value("'finance_version'", "gte: 10.0.46, lt: 10.0.44")),
+        id="versions-ordered-as-versions",
+    ),
+    pytest.param(
+        "- candidate: {entity: $e, rank: $r}\n- candidate: {entity: $e, rank: {gt: $r, lte: $r}}",
+        never("9:39", no_value("'candidate.rank'", "gt: $r, lte: $r")),
+        id="variable-both-above-and-below",
+    ),
+    pytest.param(
+        "- any:\n  - budget: {eq: small, ne: small}\n  - pm_maturity: low",
+        never("9:19", no_value("'budget'", "eq: small, ne: small"), case=True),
+        id="one-case-of-any",
+    ),
+]
+
+
+@pytest.mark.parametrize(("when", "expected"), NEVER_CASES)
+def test_conditions_that_can_never_hold(here: Path, when: str, expected: list[tuple[str, str, str, str]]) -> None:
+    paths = [write(here, rule(when, then=ENTITY_WARNING if "$e" in when else "- warning: {code: low-fit}"))]
+    if "finance_version" in when:  # a version fact the pack declares
+        paths.insert(0, pack_path("2025-update"))
+    assert [f for f in found(lint(paths)) if f[2].startswith("layer/")] == expected
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        pytest.param("- budget: small\n- not:\n    budget: small", id="not-looks-past-the-matched-fact"),
+        pytest.param(
+            "- requirements: {entity: $e, value: receipt-ocr}\n- requirements: {entity: $e, value: full-expense}",
+            id="two-items-of-a-list",
+        ),
+        pytest.param("- region: {entity: $e, value: europe}\n- region: {entity: $o, value: asia}", id="two-entities"),
+        pytest.param("- fit: {entity: $e, type: lite}\n- fit: {entity: $e, type: stocked-production}", id="derived"),
+        pytest.param("- candidate: {entity: $e, gaps: {gte: 1, lte: 1, ne: 2}}", id="a-one-value-range"),
+        pytest.param("- budget: {ne: small, not_in: [medium]}", id="one-value-left"),
+    ],
+)
+def test_conditions_that_can_hold_are_not_flagged(here: Path, when: str) -> None:
+    assert (
+        lint([write(here, rule(when, then=ENTITY_WARNING if "$e" in when else "- warning: {code: low-fit}"))]).findings
+        == ()
+    )
+
+
+# -- duplicate-conditions, shadowed, disabled ----------------------------------------------------------------
+
+
+def test_two_rules_with_the_same_conditions_and_kinds_of_conclusion(here: Path) -> None:
+    first = rule("- budget: small\n- pm_maturity: low", rid="first")
+    second = rule("- pm_maturity: low\n- budget: small", rid="second", then="- note: {code: lite-is-final}")
+    third = rule("- pm_maturity: low\n- budget: small", rid="third")
+    path = write(here, first + second.removeprefix("rules:\n") + third.removeprefix("rules:\n"))
+    assert found(lint([path])) == [
+        (
+            "duplicate-conditions",
+            "warning",
+            "layer/policy.yaml:22:5",
+            "rule 'third' has the same conditions as rule 'first' (layer/policy.yaml:4:5) and concludes the same "
+            "kinds of fact (warning); merge the two rules, or correct the conditions of the one that was copied",
+        )
+    ]
+
+
+def test_an_override_is_shadowed_at_info_and_a_disable_is_a_warning(here: Path) -> None:
+    override = rule("- budget: {in: [small, medium]}", rid="small-budget").replace(
+        "  - id: small-budget\n", "  - id: small-budget\n    overrides: small-budget\n"
+    )
+    body = override + "disables:\n  - {rule: low-pm-maturity, reason: The partner assesses maturity itself.}\n"
+    report = lint([write(here, body)])
+    assert found(report) == [
+        (
+            "shadowed",
+            "info",
+            "layer/policy.yaml:4:5",
+            "rule 'small-budget' replaces rule 'small-budget' at policies/fit.yaml:8:5 (layer built-in), which no "
+            "longer runs; keep the two in step when that rule changes",
+        ),
+        (
+            "disabled",
+            "warning",
+            "layer/policy.yaml:14:5",
+            "rule 'low-pm-maturity' at policies/fit.yaml:20:5 (layer built-in) is switched off: The partner "
+            "assesses maturity itself.; its conclusions are no longer drawn: remove this entry to run it again",
+        ),
+    ]
+    assert (report.errors, report.warnings, report.infos) == (0, 1, 1)
+
+
+# -- cycle, contradiction ----------------------------------------------------------------------------------
+
+
+CYCLE = """\
+predicates:
+  - id: ready
+    description: An entity is ready.
+    fields: {entity: {type: string, domain: entity}}
+  - id: planned
+    description: An entity is planned.
+    fields: {entity: {type: string, domain: entity}}
+rules:
+  - id: ready-when-planned
+    description: A planned entity is ready.
+    source: a test
+    when:
+      - planned: {entity: $e}
+    then:
+      - ready: {entity: $e}
+    explanation: "{e} is ready."
+  - id: planned-when-ready
+    description: A ready entity is planned.
+    source: a test
+    when:
+      - ready: {entity: $e}
+    then:
+      - planned: {entity: $e}
+    explanation: "{e} is planned."
+"""
+
+
+def test_a_positive_cycle_among_derived_facts_is_a_warning_at_each_of_its_rules(here: Path) -> None:
+    cycle = "closing a cycle among derived facts"
+    assert found(lint([write(here, CYCLE)])) == [
+        (
+            "cycle",
+            "warning",
+            "layer/policy.yaml:11:5",
+            f"rule 'ready-when-planned' derives 'ready' from 'planned', {cycle}: 'planned' -> 'ready' (rule "
+            "'ready-when-planned'), 'ready' -> 'planned' (rule 'planned-when-ready'); a fact in it can support "
+            "itself: break the cycle unless the recursion is intended",
+        ),
+        (
+            "cycle",
+            "warning",
+            "layer/policy.yaml:19:5",
+            f"rule 'planned-when-ready' derives 'planned' from 'ready', {cycle}: 'ready' -> 'planned' (rule "
+            "'planned-when-ready'), 'planned' -> 'ready' (rule 'ready-when-planned'); a fact in it can support "
+            "itself: break the cycle unless the recursion is intended",
+        ),
+    ]
+
+
+def test_a_rule_that_feeds_itself_is_a_cycle(here: Path) -> None:
+    body = CYCLE.replace(
+        '      - ready: {entity: $e}\n    explanation: "{e} is ready."',
+        '      - planned: {entity: $e}\n    explanation: "{e} is ready."',
+        1,
+    )
+    assert [(f.code, str(f.location), f.message) for f in lint([write(here, body)]).findings] == [
+        (
+            "cycle",
+            "layer/policy.yaml:11:5",
+            "rule 'ready-when-planned' derives 'planned' from 'planned', closing a cycle among derived facts: "
+            "'planned' -> 'planned' (rule 'ready-when-planned'); a fact in it can support itself: break the cycle "
+            "unless the recursion is intended",
+        )
+    ]
+
+
+BACK_TO_CURRENT = rule(
+    "- warning: {code: no-migration-path, entity: $e, type: $t}",
+    rid="migration-sets-current",
+    then="- current-type: {type: $t}",
+    explanation="{e} runs {t} today.",
+)
+
+
+def test_only_findings_in_the_given_paths_unless_all(here: Path) -> None:
+    """A cycle through a built-in rule is reported at the built-in rule too, but shown only with --all."""
+    path = write(here, BACK_TO_CURRENT)
+    mine = lint([path])
+    everything = lint([path], include_all=True)
+    assert [(f.code, str(f.location)) for f in mine.findings] == [("cycle", "layer/policy.yaml:4:5")]
+    assert [(f.code, str(f.location)) for f in everything.findings] == [
+        ("cycle", "layer/policy.yaml:4:5"),
+        ("cycle", "policies/existing-customers.yaml:65:5"),
+    ]
+    assert everything.findings[1].message == (
+        "rule 'no-migration-between-types' derives 'warning' from 'current-type', closing a cycle among derived "
+        "facts: 'current-type' -> 'warning' (rule 'no-migration-between-types'), 'warning' -> 'current-type' "
+        "(rule 'migration-sets-current'); a fact in it can support itself: break the cycle unless the recursion "
+        "is intended"
+    )
+    assert invoke("--all", path).output.count("warning: cycle:") == 2
+    assert invoke(path).output.count("warning: cycle:") == 1
+
+
+def contradiction(rule_id: str, mine: str, other: str, where: str, theirs: str) -> str:
+    return (
+        f"rule '{rule_id}' concludes {mine} and rule '{other}' ({where}) concludes {theirs}, and nothing keeps both "
+        "from holding for one entity; add a condition that tells them apart (a different value of one fact, or "
+        "'not' on the other rule's conclusion)"
+    )
+
+
+def test_two_deployments_or_a_deployment_and_its_exclusion_contradict(here: Path) -> None:
+    large = rule(
+        "- budget: large\n- entity: {name: $e}",
+        rid="large-takes-stocked",
+        then="- deployment: {entity: $e, type: stocked-production}",
+        explanation="{e} takes stocked-production.",
+    )
+    small = rule(
+        "- budget: {in: [small, large]}\n- entity: {name: $e}",
+        rid="small-takes-lite",
+        then="- deployment: {entity: $e, type: lite}",
+        explanation="{e} takes lite.",
+    )
+    report = lint([write(here, large + small.removeprefix("rules:\n"))])
+    finance = "policies/choosing.yaml:36:5"
+    joins = "policies/environment.yaml:8:5"
+    sp, lite, rns = (f"deployment(type: {t})" for t in ("stocked-production", "lite", "resource-non-stocked"))
+    assert found(report) == [
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:11:9",
+            contradiction("large-takes-stocked", sp, "lite-joins-finance-environment", joins, rns),
+        ),
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:20:9",
+            contradiction("small-takes-lite", lite, "finance-later-rules-out-lite", finance, "excluded(type: lite)"),
+        ),
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:20:9",
+            contradiction("small-takes-lite", lite, "large-takes-stocked", "layer/policy.yaml:4:5", sp),
+        ),
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:20:9",
+            contradiction("small-takes-lite", lite, "lite-joins-finance-environment", joins, rns),
+        ),
+    ]
+
+
+def test_conditions_that_exclude_each_other_settle_a_contradiction(here: Path) -> None:
+    """A different value of one customer fact, or `not` on the other rule's conclusion, keeps two rules apart."""
+    large = rule(
+        "- budget: large\n- plans_finance: false\n- entity: {name: $e}\n- not:\n    promoted: {entity: $e}",
+        rid="large-takes-lite",
+        then="- deployment: {entity: $e, type: lite}",
+        explanation="{e} takes lite.",
+    )
+    small = rule(
+        "- budget: small\n- plans_finance: false\n- entity: {name: $e}\n- not:\n    promoted: {entity: $e}",
+        rid="small-takes-stocked",
+        then="- deployment: {entity: $e, type: stocked-production}",
+        explanation="{e} takes stocked-production.",
+    )
+    assert lint([write(here, large + small.removeprefix("rules:\n"))]).findings == ()
+
+
+# -- engine limits --------------------------------------------------------------------------------------
+
+
+CAPABILITIES = [
+    "project-sales",
+    "project-for-the-web-planning",
+    "wbs-planning",
+    "multidimensional-pricing",
+    "resource-management",
+    "time-tracking",
+    "basic-expense",
+    "full-expense",
+    "receipt-ocr",
+    "material-usage",
+    "budgeting-forecasting",
+    "subcontracting",
+    "proforma-invoicing",
+    "customer-facing-invoicing",
+    "revenue-recognition",
+    "production-orders",
+]
+
+
+def test_a_rule_past_durable_rules_limits_is_an_engine_limit_error(here: Path) -> None:
+    when = "\n".join(f"- requirements: {{entity: $e, value: {c}}}" for c in CAPABILITIES)
+    path = write(here, rule(when, then=ENTITY_WARNING, explanation="{e} needs a lot."))
+    assert found(lint([path])) == [
+        (
+            "engine-limit",
+            "error",
+            "layer/policy.yaml:4:5",
+            "rule 'r' matches 16 facts at once; durable-rules takes at most 15: split the rule",
+        )
+    ]
+
+
+# -- the rule's own text ------------------------------------------------------------------------------------
+
+
+def test_a_rule_without_source_with_a_weak_description_and_a_generic_explanation() -> None:
+    report = lint([str(FIXTURES / "sloppy")])
+    where = f"{FIXTURES}/sloppy/sloppy.yaml:4:5"
+    assert found(report) == [
+        (
+            "generic-explanation",
+            "warning",
+            where,
+            "rule 'tiny' concludes about a legal entity, but its explanation names none of its variables; write "
+            "'{entity}' into it so the customer sees which entity it is about",
+        ),
+        (
+            "missing-source",
+            "warning",
+            where,
+            "rule 'tiny' has no 'source'; add the seed section or documentation path it comes from",
+        ),
+        (
+            "weak-description",
+            "warning",
+            where,
+            "rule 'tiny' has a 5-character description; say in a sentence what the rule decides",
+        ),
+    ]
+    assert (report.errors, report.warnings) == (0, 3)
+
+
+# -- the command ---------------------------------------------------------------------------------------------
+
+
+def test_warnings_alone_exit_0_in_text_sorted_by_location_with_a_summary() -> None:
+    result = invoke(str(FIXTURES / "sloppy"))
+    assert result.exit_code == 0
+    where = f"{FIXTURES}/sloppy/sloppy.yaml:4:5"
+    assert result.output.splitlines() == [
+        f"{where}: warning: generic-explanation: rule 'tiny' concludes about a legal entity, but its explanation "
+        "names none of its variables; write '{entity}' into it so the customer sees which entity it is about",
+        f"{where}: warning: missing-source: rule 'tiny' has no 'source'; add the seed section or documentation "
+        "path it comes from",
+        f"{where}: warning: weak-description: rule 'tiny' has a 5-character description; say in a sentence what "
+        "the rule decides",
+        "0 errors, 3 warnings",
+    ]
+
+
+def test_errors_exit_2_and_json_lists_every_finding(here: Path) -> None:
+    path = write(here, rule("- budget: small\n- budget: large"))
+    result = invoke("--format", "json", path)
+    assert result.exit_code == 2
+    data: dict[str, Any] = json.loads(result.output)
+    assert data == {
+        "findings": [
+            {
+                "code": "never-fires",
+                "severity": "error",
+                "message": "rule 'r' can never fire: 'budget' holds one value for the customer and each "
+                "condition matches a different fact, so this condition and the one at layer/policy.yaml:8:9 "
+                "cannot both hold; test 'budget' once (with "
+                "'in: [...]' for alternatives)",
+                "file": "layer/policy.yaml",
+                "line": 9,
+                "column": 9,
+            }
+        ],
+        "errors": 1,
+        "warnings": 0,
+    }
+
+
+def test_json_shows_infos_only_when_verbose() -> None:
+    quiet = json.loads(invoke("--format", "json", pack_path("2025-update")).output)
+    verbose = json.loads(invoke("--format", "json", "-v", pack_path("2025-update")).output)
+    assert quiet == {"findings": [], "errors": 0, "warnings": 0}
+    assert [f["code"] for f in verbose["findings"]] == ["shadowed", "shadowed"]
+
+
+def test_a_finding_prints_on_one_line() -> None:
+    finding = Finding("x", "warning", "two\n  lines", Location("f.yaml", 2, 3))
+    assert str(finding) == "f.yaml:2:3: warning: x: two lines"
+    assert LintReport((finding,)).warnings == 1
