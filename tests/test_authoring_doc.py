@@ -1,0 +1,88 @@
+"""docs/authoring.md is run as written: its files are written, its commands run, their output compared.
+
+Set PODEPLOY_REGENERATE_DOCS=1 to rewrite the outputs in the document from a run instead.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from podeploy.cli.main import cli
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "authoring.md"
+FENCE = re.compile(r"^```(?P<info>[^\n]*)\n(?P<body>.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def run_document(text: str, workdir: Path) -> tuple[str, list[str]]:
+    """Run every block of the tutorial in order; return the document with actual outputs, and mismatches."""
+    mismatches: list[str] = []
+    pieces: list[str] = []
+    last = 0
+    for block in FENCE.finditer(text):
+        info, body = block["info"], block["body"]
+        title = re.search(r'title="([^"]+)"', info)
+        if info.startswith("yaml") and title:
+            path = workdir / title.group(1)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(body)
+        if not info.startswith("console"):
+            continue
+        rebuilt: list[str] = []
+        for command, expected in _commands(body):
+            actual = _run(command, workdir)
+            if actual != expected:
+                mismatches.append(f"$ {command}\n--- expected\n{expected}--- actual\n{actual}")
+            rebuilt.append(f"$ {command}\n{actual}")
+        pieces.append(text[last : block.start("body")])
+        pieces.append("".join(rebuilt))
+        last = block.end("body")
+    pieces.append(text[last:])
+    return "".join(pieces), mismatches
+
+
+def _commands(body: str) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    for line in body.splitlines(keepends=True):
+        if line.startswith("$ "):
+            found.append((line[2:].strip(), ""))
+        elif found:
+            command, output = found[-1]
+            found[-1] = (command, output + line)
+    return found
+
+
+def _run(command: str, workdir: Path) -> str:
+    words = shlex.split(command)
+    assert words[0] == "podeploy", command
+    cwd = os.getcwd()
+    os.chdir(workdir)
+    try:
+        result = CliRunner().invoke(cli, words[1:])
+    finally:
+        os.chdir(cwd)
+    return result.stdout + result.stderr
+
+
+def test_every_command_of_the_authoring_tutorial_prints_what_it_shows(tmp_path: Path) -> None:
+    text = DOC.read_text()
+    updated, mismatches = run_document(text, tmp_path)
+    if os.environ.get("PODEPLOY_REGENERATE_DOCS"):
+        DOC.write_text(updated)
+        pytest.skip("docs/authoring.md rewritten from a run")
+    assert not mismatches, "\n\n".join(mismatches)
+    assert "OUTPUT" not in text
+
+
+def test_the_tutorials_misspelt_fact_gives_the_error_it_shows(tmp_path: Path) -> None:
+    text = DOC.read_text()
+    run_document(text, tmp_path)
+    policy = tmp_path / "my-policies" / "field-service.yaml"
+    policy.write_text(policy.read_text().replace("- field_service: true", "- field-servise: true"))
+    shown = re.search(r"```text\n(my-policies/field-service.yaml:[^\n]+)\n```", text)
+    assert shown is not None
+    assert _run("podeploy validate my-policies", tmp_path) == shown.group(1) + "\n"
