@@ -224,7 +224,8 @@ def new_policy(name: str, directory: str) -> None:
     click.echo(f"next: edit {made.policy}, then run 'podeploy lint {directory}' and 'podeploy test {directory}'")
 
 
-def _register_authoring_commands() -> None:
+def _register_commands() -> None:
+    """Commands that live in modules of their own."""
     from podeploy.cli.lint_command import lint
     from podeploy.cli.test_command import test
 
@@ -232,7 +233,7 @@ def _register_authoring_commands() -> None:
     cli.add_command(test)
 
 
-_register_authoring_commands()
+_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
