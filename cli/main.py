@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from podeploy.engine import PodeployError, load_facts, load_knowledge_base, render
+from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
+from podeploy.engine.errors import did_you_mean
 from podeploy.engine.evaluate import ENGINES
 
 from podeploy import __version__
@@ -104,12 +105,50 @@ def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], packs: Sequence[s
 @cli.command()
 @click.argument("facts", metavar="FACTS")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option("--not", "not_type", metavar="TYPE", help="Every reason TYPE was not recommended.")
+@click.option("--entity", metavar="NAME", help="Only this legal entity.")
 @layers_options
 @engine_option
-def why(facts: str, fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], engine: str) -> None:
-    """Explain each entity's recommendation down to the facts, and why each other type was not chosen."""
+def why(
+    facts: str,
+    fmt: str,
+    not_type: str | None,
+    entity: str | None,
+    policy_dirs: Sequence[str],
+    packs: Sequence[str],
+    engine: str,
+) -> None:
+    """Explain each entity's recommendation down to the facts, and why each other type was not chosen.
+
+    With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
+    """
     kb = load_knowledge_base(policy_layers(policy_dirs, packs))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
+    if entity is not None and entity not in {e.name for e in decision.entities}:
+        names = [e.name for e in decision.entities]
+        raise BadInput(
+            [
+                Problem(
+                    "unknown-entity", f"no legal entity '{entity}'{did_you_mean(entity, names)}", Location("--entity")
+                )
+            ]
+        )
+    if not_type is not None:
+        if not_type not in kb.types:
+            raise BadInput(
+                [
+                    Problem(
+                        "unknown-type",
+                        f"'{not_type}' is not a deployment type{did_you_mean(not_type, kb.types)}",
+                        Location("--not"),
+                    )
+                ]
+            )
+        if fmt == "json":
+            click.echo(render.dumps(render.why_not_type_json(decision, not_type, entity)))
+        else:
+            click.echo(render.why_not_type_text(decision, not_type, entity, _style()))
+        return
     if fmt == "json":
         data = render.decision_json(decision)
         data["why_not"] = {

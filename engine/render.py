@@ -217,29 +217,108 @@ def _explain_fact(
         lines.append(f"{pad}    counted: {counted}")
 
 
+def reasons_against(decision: Decision, entity: EntityDecision, type_id: str) -> list[Firing]:
+    """Every firing that concluded a reason (a why-not fact) against type_id for the entity, in trace order."""
+    against = {pid for pid, p in decision.kb.predicates.items() if p.role == "why-not"}
+    return [
+        firing
+        for firing in decision.trace
+        if any(
+            c.predicate in against and c.get("entity") == entity.name and c.get("type") == type_id
+            for c in firing.conclusions
+        )
+    ]
+
+
+def _cited(firing: Firing) -> str:
+    rule = firing.clause.rule
+    return f"{firing.explanation} (rule {rule.id}, {rule.location}" + (f", {rule.source})" if rule.source else ")")
+
+
 def why_not(decision: Decision, entity: EntityDecision) -> list[tuple[str, str]]:
     """For each type not chosen for the entity, the first recorded reason against it."""
-    kb = decision.kb
     reasons: list[tuple[str, str]] = []
-    against = {pid for pid, p in kb.predicates.items() if p.role == "why-not"}
-    for dtype in kb.types_by_rank():
+    for dtype in decision.kb.types_by_rank():
         if dtype.id == entity.deployment:
             continue
-        reason = None
-        for firing in decision.trace:
-            if any(
-                c.predicate in against and c.get("entity") == entity.name and c.get("type") == dtype.id
-                for c in firing.conclusions
-            ):
-                rule = firing.clause.rule
-                reason = f"{firing.explanation} (rule {rule.id}, {rule.location}" + (
-                    f", {rule.source})" if rule.source else ")"
-                )
-                break
-        if reason is None:
-            reason = _preferred(decision, entity, dtype.id)
-        reasons.append((dtype.id, reason))
+        found = reasons_against(decision, entity, dtype.id)
+        reasons.append((dtype.id, _cited(found[0]) if found else _preferred(decision, entity, dtype.id)))
     return reasons
+
+
+def why_not_type_json(decision: Decision, type_id: str, entity_name: str | None = None) -> dict[str, Any]:
+    """Every reason type_id was not recommended, per entity, with the customer's facts behind each."""
+    entities = []
+    for entity in decision.entities:
+        if entity_name is not None and entity.name != entity_name:
+            continue
+        reasons = []
+        if entity.deployment != type_id:
+            for firing in reasons_against(decision, entity, type_id):
+                rule = firing.clause.rule
+                reasons.append(
+                    {
+                        "rule": rule.id,
+                        "location": str(rule.location),
+                        "layer": rule.layer,
+                        "source": rule.source,
+                        "explanation": firing.explanation,
+                        "facts": [_fact_json(decision, f) for f in _given_behind(decision, firing)],
+                    }
+                )
+            if not reasons:
+                reasons.append({"rule": None, "explanation": _preferred(decision, entity, type_id)})
+        entities.append(
+            {
+                "name": entity.name,
+                "deployment": entity.deployment,
+                "recommended": entity.deployment == type_id,
+                "reasons": reasons,
+            }
+        )
+    return {"customer": decision.customer, "type": type_id, "entities": entities}
+
+
+def _given_behind(decision: Decision, firing: Firing) -> list[Fact]:
+    """The customer's own facts (from the facts file) a firing rests on, directly or through conclusions."""
+    seen: set[Fact] = set()
+    found: list[Fact] = []
+    pending = list(firing.matched)
+    while pending:
+        fact = pending.pop(0)
+        if fact in seen:
+            continue
+        seen.add(fact)
+        step = decision.step_of(fact)
+        if step is not None:
+            pending.extend(decision.trace[step].matched)
+        elif fact.predicate in decision.kb.facts and fact.origin is not None:
+            found.append(fact)
+    return found
+
+
+def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None = None, style: Style = plain) -> str:
+    data = why_not_type_json(decision, type_id, entity_name)
+    lines = [style(f"Why not {type_id} ({decision.kb.type_name(type_id)}) for {decision.customer}?", bold=True)]
+    for entity in data["entities"]:
+        lines.append("")
+        if entity["recommended"]:
+            lines.append(f"{entity['name']}: {type_id} is its recommendation.")
+            continue
+        lines.append(style(f"{entity['name']} (gets {entity['deployment'] or 'no type'}):", bold=True))
+        for number, reason in enumerate(entity["reasons"], 1):
+            if reason["rule"] is None:
+                lines.append(f"  {number}. {reason['explanation']}")
+                continue
+            lines.append(f"  {number}. {reason['explanation']}")
+            where = f"rule {reason['rule']} ({reason['location']})" + (
+                f" [{reason['source']}]" if reason["source"] else ""
+            )
+            lines.append(f"     {where}")
+            for fact in reason["facts"]:
+                values = ", ".join(f"{k}: {_value(v)}" for k, v in fact["values"].items())
+                lines.append(f"     customer's fact: {fact['fact']}({values}) at {fact['location']}")
+    return "\n".join(lines)
 
 
 def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:

@@ -1,0 +1,97 @@
+"""podeploy why --not TYPE: every reason a type was not recommended, not just the first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+from podeploy.cli.main import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTOSO = str(ROOT / "examples" / "contoso.yaml")
+UK = "Contoso Robotics United Kingdom"
+US = "Contoso Manufacturing United States"
+
+
+def why_not(*args: str) -> dict:  # type: ignore[type-arg]
+    result = CliRunner().invoke(cli, ["why", *args, "--format", "json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)  # type: ignore[no-any-return]
+
+
+def test_every_reason_against_lite_is_listed_per_entity_with_the_customers_fact() -> None:
+    data = why_not(CONTOSO, "--not", "lite")
+    assert data["type"] == "lite"
+    reasons = {e["name"]: [(r["rule"], r["explanation"]) for r in e["reasons"]] for e in data["entities"]}
+    assert reasons[UK] == [
+        ("type-lacks-capability", f"{UK} needs customer-facing-invoicing, which lite does not offer."),
+        ("type-lacks-capability", f"{UK} needs receipt-ocr, which lite does not offer."),
+        ("type-lacks-capability", f"{UK} needs revenue-recognition, which lite does not offer."),
+    ]
+    assert [rule for rule, _ in reasons[US]] == ["type-lacks-capability"] * 4 + ["production-needs-stocked"] * 2
+    first = data["entities"][1]["reasons"][0]
+    assert first["location"] == "policies/choosing.yaml:8:5"
+    assert first["source"] == "000_cd059b2c5f1fbec9.txt#deployment-types"
+    assert first["facts"] == [
+        {
+            "fact": "requirements",
+            "values": {"entity": UK, "value": "customer-facing-invoicing"},
+            "location": f"{CONTOSO}:4:16",
+        }
+    ]
+
+
+def test_a_type_that_covers_but_is_heavier_is_explained_by_the_preference() -> None:
+    data = why_not(CONTOSO, "--not", "stocked-production", "--entity", UK)
+    assert data["entities"] == [
+        {
+            "name": UK,
+            "deployment": "resource-non-stocked",
+            "recommended": False,
+            "reasons": [
+                {
+                    "rule": None,
+                    "explanation": "resource-non-stocked was preferred: resource-non-stocked is the lightest "
+                    f"deployment type still open that offers everything {UK} needs. (rule lightest-covering-type, "
+                    "policies/choosing.yaml:68:5, 000_cd059b2c5f1fbec9.txt#deployment-types)",
+                }
+            ],
+        }
+    ]
+
+
+def test_the_recommended_type_has_no_reasons_against_it() -> None:
+    data = why_not(CONTOSO, "--not", "stocked-production", "--entity", US)
+    assert data["entities"] == [{"name": US, "deployment": "stocked-production", "recommended": True, "reasons": []}]
+
+
+def test_text_numbers_the_reasons_and_names_rule_source_and_fact() -> None:
+    result = CliRunner().invoke(cli, ["why", CONTOSO, "--not", "lite", "--entity", UK])
+    assert result.exit_code == 0
+    assert result.stdout.splitlines()[:6] == [
+        "Why not lite (Lite deployment - deal to proforma invoicing) for Contoso?",
+        "",
+        f"{UK} (gets resource-non-stocked):",
+        f"  1. {UK} needs customer-facing-invoicing, which lite does not offer.",
+        "     rule type-lacks-capability (policies/choosing.yaml:8:5) [000_cd059b2c5f1fbec9.txt#deployment-types]",
+        f"     customer's fact: requirements(entity: {UK}, value: customer-facing-invoicing) at {CONTOSO}:4:16",
+    ]
+
+
+def test_plans_finance_is_the_reason_against_lite(tmp_path: Path) -> None:
+    facts = tmp_path / "f.yaml"
+    facts.write_text("customer: F\nplans_finance: true\n")
+    data = why_not(str(facts), "--not", "lite")
+    (reason,) = data["entities"][0]["reasons"]
+    assert reason["rule"] == "finance-later-rules-out-lite"
+    assert reason["facts"] == [{"fact": "plans_finance", "values": {"value": True}, "location": f"{facts}:2:16"}]
+
+
+def test_unknown_type_and_entity_are_bad_input_with_suggestions() -> None:
+    result = CliRunner().invoke(cli, ["why", CONTOSO, "--not", "lyte"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "--not:1:1: unknown-type: 'lyte' is not a deployment type (did you mean 'lite'?)\n"
+    result = CliRunner().invoke(cli, ["why", CONTOSO, "--not", "lite", "--entity", "Contoso Robotics UK"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("--entity:1:1: unknown-entity: no legal entity 'Contoso Robotics UK'")
