@@ -87,24 +87,63 @@ def cli() -> None:
     """Recommend a Dynamics 365 Project Operations deployment type, per legal entity, and explain why."""
 
 
+output_option = click.option(
+    "--output",
+    metavar="FILE",
+    help="Write to FILE (replaced whole, never left half-written) instead of standard output.",
+)
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output is None:
+        click.echo(text)
+    else:
+        from podeploy.engine.report import write_output
+
+        write_output(text, output)
+
+
 @cli.command()
 @click.argument("facts", metavar="FACTS")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "markdown", "html"]),
+    default="text",
+    show_default=True,
+    help="markdown and html give a report to hand to the customer.",
+)
+@output_option
 @layers_options
 @engine_option
-def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], engine: str) -> None:
+def evaluate(
+    facts: str, fmt: str, output: str | None, policy_dirs: Sequence[str], packs: Sequence[str], engine: str
+) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
     kb = load_knowledge_base(policy_layers(policy_dirs, packs))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
-        click.echo(render.dumps(render.decision_json(decision)))
+        text = render.dumps(render.decision_json(decision))
+    elif fmt in ("markdown", "html"):
+        from podeploy.engine.report import report_html, report_markdown
+
+        text = report_markdown(decision) if fmt == "markdown" else report_html(decision)
     else:
-        click.echo(render.decision_text(decision, _style()))
+        text = render.decision_text(decision, _style() if output is None else render.plain)
+    _emit(text, output)
 
 
 @cli.command()
 @click.argument("facts", metavar="FACTS")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "dot", "mermaid"]),
+    default="text",
+    show_default=True,
+    help="dot and mermaid draw the derivation graph.",
+)
+@output_option
 @click.option("--not", "not_type", metavar="TYPE", help="Every reason TYPE was not recommended.")
 @click.option("--entity", metavar="NAME", help="Only this legal entity.")
 @layers_options
@@ -112,6 +151,7 @@ def evaluate(facts: str, fmt: str, policy_dirs: Sequence[str], packs: Sequence[s
 def why(
     facts: str,
     fmt: str,
+    output: str | None,
     not_type: str | None,
     entity: str | None,
     policy_dirs: Sequence[str],
@@ -145,18 +185,25 @@ def why(
                 ]
             )
         if fmt == "json":
-            click.echo(render.dumps(render.why_not_type_json(decision, not_type, entity)))
+            _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output)
         else:
-            click.echo(render.why_not_type_text(decision, not_type, entity, _style()))
+            _emit(
+                render.why_not_type_text(decision, not_type, entity, _style() if output is None else render.plain),
+                output,
+            )
         return
     if fmt == "json":
         data = render.decision_json(decision)
         data["why_not"] = {
             e.name: [{"type": t, "reason": r} for t, r in render.why_not(decision, e)] for e in decision.entities
         }
-        click.echo(render.dumps(data))
+        _emit(render.dumps(data), output)
+    elif fmt in ("dot", "mermaid"):
+        from podeploy.engine.report import derivation_dot, derivation_mermaid
+
+        _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output)
     else:
-        click.echo(render.why_text(decision, _style()))
+        _emit(render.why_text(decision, _style() if output is None else render.plain), output)
 
 
 @cli.command()
