@@ -314,9 +314,11 @@ def _register_commands() -> None:
     """Commands that live in modules of their own."""
     from podeploy.cli.lint_command import lint
     from podeploy.cli.test_command import test
+    from podeploy.cli.whatif_command import what_if
 
     cli.add_command(lint)
     cli.add_command(test)
+    cli.add_command(what_if)
 
 
 _register_commands()

@@ -1,0 +1,505 @@
+"""podeploy what-if: the smallest changes that make a deployment type the recommendation, and the reverse."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+import pytest
+from click.testing import CliRunner
+from podeploy.cli.main import _Group
+from podeploy.cli.whatif_command import what_if
+from podeploy.engine import BadInput, KnowledgeBase, load_knowledge_base
+from podeploy.engine.facts import read_facts
+from podeploy.engine.loader import Document, load_document, parse_document
+from podeploy.engine.whatif import (
+    Change,
+    FactsEditor,
+    change_sets,
+    combinations_count,
+    deciding_facts,
+    search,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+FABRIKAM = str(EXAMPLES / "fabrikam-services.yaml")
+CONTOSO = str(EXAMPLES / "contoso.yaml")
+
+# Needs receipt OCR and plans Finance: Lite takes two changes, one of each.
+WINGTIP = "customer: Wingtip\nrequirements: [time-tracking, receipt-ocr]\nplans_finance: true\n"
+# A plant on stocked/production moves a studio that Lite would serve onto resource/non-stocked.
+PROSEWARE = (
+    "customer: Proseware\n"
+    "legal_entities:\n"
+    "  - name: Proseware Plant\n"
+    "    requirements: [production-orders]\n"
+    "  - name: Proseware Studio\n"
+    "    requirements: [time-tracking]\n"
+)
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge_base()
+
+
+def run(*args: str) -> Any:
+    group = _Group(commands={"what-if": what_if})
+    return CliRunner().invoke(group, ["what-if", *args])
+
+
+def write(tmp_path: Path, text: str, name: str = "facts.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def texts(changes: tuple[Change, ...]) -> list[str]:
+    return [str(c) for c in changes]
+
+
+def test_a_lite_customer_becomes_resource_non_stocked_with_any_one_of_five_changes(kb: KnowledgeBase) -> None:
+    result = search(kb, load_document(FABRIKAM), "resource-non-stocked")
+    assert [texts(s.changes) for s in result.solutions] == [
+        ["add full-expense"],
+        ["add receipt-ocr"],
+        ["add customer-facing-invoicing"],
+        ["add revenue-recognition"],
+        ["set plans_finance=true"],
+    ]
+    assert result.size == 1
+    assert (result.searched_up_to, result.sets, result.evaluations, result.stopped) == (1, 24, 24, None)
+    assert result.left_out == {"budget": "no-effect", "pm_maturity": "no-effect", "region": "no-effect"}
+    finance = result.solutions[-1].entities[0]
+    assert (finance.before, finance.after, finance.gaps) == ("lite", "resource-non-stocked", [])
+    assert finance.decided_by is not None
+    assert (finance.decided_by.rule, finance.decided_by.location) == (
+        "lightest-covering-type",
+        "policies/choosing.yaml:68:5",
+    )
+    assert finance.no_longer is not None and "(rule finance-later-rules-out-lite, policies/choosing.yaml:36:5" in (
+        finance.no_longer
+    )
+
+
+def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() -> None:
+    result = run(FABRIKAM, "--target", "stocked-production", "--engine", "reference")
+    assert result.exit_code == 0, result.output
+    because = (
+        "decided by step 7: rule best-partial-fit (policies/choosing.yaml:82:5): No open deployment type offers"
+        " everything Fabrikam Consulting needs; stocked-production misses the fewest (2),"
+        " so it is the best partial fit."
+    )
+    lacks = (
+        "which lite does not offer. (rule type-lacks-capability, policies/choosing.yaml:8:5,"
+        " 000_cd059b2c5f1fbec9.txt#deployment-types)"
+    )
+    assert result.stdout == "\n".join(
+        [
+            "What makes every legal entity of Fabrikam Consulting stocked-production?"
+            " (1 legal entity: Fabrikam Consulting)",
+            "Now: Fabrikam Consulting lite",
+            "23 possible single changes (not changed: budget, pm_maturity, region cannot change a deployment).",
+            "Exact: 1 change is the fewest; searched all sets of up to 1 change (24 sets, 24 evaluations).",
+            "2 smallest sets of 1 change:",
+            "",
+            " 1. add production-orders",
+            "    Fabrikam Consulting: lite -> stocked-production",
+            "      gaps: project-for-the-web-planning, project-sales",
+            f"      {because}",
+            f"      not lite: Fabrikam Consulting needs production-orders, {lacks}",
+            "",
+            " 2. add stocked-inventory",
+            "    Fabrikam Consulting: lite -> stocked-production",
+            "      gaps: project-for-the-web-planning, project-sales",
+            f"      {because}",
+            f"      not lite: Fabrikam Consulting needs stocked-inventory, {lacks}",
+            "",
+        ]
+    )
+
+
+def test_search_json_shape() -> None:
+    result = run(FABRIKAM, "--target", "resource-non-stocked", "--format", "json", "--engine", "reference")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "search"
+    assert (data["target"], data["entity"], data["scope"], data["entities"]) == (
+        "resource-non-stocked",
+        None,
+        "every-entity",
+        ["Fabrikam Consulting"],
+    )
+    assert data["before"] == [{"name": "Fabrikam Consulting", "deployment": "lite"}]
+    assert data["search"] == {
+        "candidates": 23,
+        "left_out": [
+            {"fact": "budget", "reason": "no-effect"},
+            {"fact": "pm_maturity", "reason": "no-effect"},
+            {"fact": "region", "reason": "no-effect"},
+        ],
+        "max_changes": 3,
+        "budget": 20000,
+        "searched_up_to": 1,
+        "sets": 24,
+        "evaluations": 24,
+        "found": True,
+        "minimal": True,
+        "stopped": None,
+        "message": "exact: 1 change is the fewest; searched all sets of up to 1 change (24 sets, 24 evaluations)",
+    }
+    first = data["solutions"][0]
+    assert first["size"] == 1
+    assert first["changes"] == [
+        {"kind": "add", "fact": "requirements", "value": "full-expense", "entity": None, "text": "add full-expense"}
+    ]
+    assert first["deployments"] == ["resource-non-stocked"]
+    entity = first["entities"][0]
+    assert entity["decided_by"]["rule"] == "lightest-covering-type"
+    assert set(entity["decided_by"]) == {"step", "rule", "location", "layer", "source", "explanation"}
+    assert {
+        "what": "deployment",
+        "entity": "Fabrikam Consulting",
+        "before": "lite",
+        "after": "resource-non-stocked",
+    } in (first["differences"])
+    assert [s["changes"][0]["text"] for s in data["solutions"]][-1] == "set plans_finance=true"
+    assert data["engine"] == "reference"
+
+
+# -- minimality, by brute force -------------------------------------------------------------------
+
+
+def _single_entity_candidates(kb: KnowledgeBase, value: dict[str, Any]) -> list[Change]:
+    """Every change to a facts file without legal entities, written out independently of the module."""
+    have = value.get("requirements", [])
+    out = [Change("drop", "requirements", c) for c in have]
+    out += [Change("add", "requirements", c) for c in kb.capabilities if c not in have]
+    for fid in ("existing_solution", "plans_finance", "budget", "pm_maturity", "region"):
+        decl = kb.facts[fid]
+        now = value.get(fid, decl.default)
+        options: list[Any] = [False, True] if decl.type == "boolean" else list(decl.values)
+        out += [Change("set", fid, v, None) for v in options if v != now or now is None]
+    return out
+
+
+def _edited(value: dict[str, Any], changes: tuple[Change, ...]) -> dict[str, Any]:
+    edited = dict(value)
+    for c in changes:
+        if c.kind == "set":
+            edited[c.fact] = c.value
+        elif c.kind == "add":
+            edited[c.fact] = [*edited.get(c.fact, []), c.value]
+        else:
+            edited[c.fact] = [v for v in edited[c.fact] if v != c.value]
+    return edited
+
+
+def _brute_force(kb: KnowledgeBase, doc: Document, target: str, up_to: int) -> dict[int, list[list[str]]]:
+    """Every set of at most up_to changes (one per slot) that works, by size."""
+    candidates = _single_entity_candidates(kb, doc.value)
+    assert sorted(map(str, candidates)) == sorted(map(str, FactsEditor(kb, doc).candidates()))
+    works: dict[int, list[list[str]]] = {}
+    for size in range(up_to + 1):
+        for combo in itertools.combinations(candidates, size):
+            if len({c.slot for c in combo}) < size:
+                continue
+            facts = read_facts(kb, Document(doc.name, _edited(doc.value, combo)))
+            decision = kb.evaluate(facts, engine="reference")
+            if all(e.deployment == target for e in decision.entities):
+                works.setdefault(size, []).append(sorted(map(str, combo)))
+    return {size: sorted(sets) for size, sets in works.items()}
+
+
+def test_one_change_is_minimal_by_brute_force_over_every_set_of_up_to_two(kb: KnowledgeBase) -> None:
+    doc = parse_document(
+        "customer: Fabrikam Consulting\nrequirements: [project-sales, time-tracking, proforma-invoicing]\n", "f.yaml"
+    )
+    result = search(kb, doc, "resource-non-stocked")
+    found = sorted(sorted(texts(s.changes)) for s in result.solutions)
+    every = _brute_force(kb, doc, "resource-non-stocked", 2)
+    assert min(every) == 1
+    assert found == every[1]
+    assert found == [
+        ["add customer-facing-invoicing"],
+        ["add full-expense"],
+        ["add receipt-ocr"],
+        ["add revenue-recognition"],
+        ["set plans_finance=true"],
+    ]
+
+
+def test_two_changes_are_minimal_by_brute_force_over_every_set_of_up_to_two(kb: KnowledgeBase) -> None:
+    doc = parse_document(WINGTIP, "wingtip.yaml")
+    result = search(kb, doc, "lite")
+    assert [texts(s.changes) for s in result.solutions] == [["drop receipt-ocr", "set plans_finance=false"]]
+    assert result.message == (
+        "exact: 2 changes are the fewest; searched all sets of up to 2 changes (267 sets, 267 evaluations)"
+    )
+    # Every set of up to two changes of every fact, region, budget and pm_maturity included.
+    assert _brute_force(kb, doc, "lite", 2) == {2: [["drop receipt-ocr", "set plans_finance=false"]]}
+
+
+def test_the_facts_left_out_cannot_change_a_deployment(kb: KnowledgeBase) -> None:
+    assert deciding_facts(kb) == {"requirements", "existing_solution", "plans_finance"}
+    doc = load_document(CONTOSO)
+    editor = FactsEditor(kb, doc)
+    before = [e.deployment for e in kb.evaluate(editor.original, engine="reference").entities]
+    left_out = [c for c in editor.candidates() if c.fact not in deciding_facts(kb)]
+    # budget and pm_maturity: the two other values; region: 27 other values at the top level and for the
+    # entity with its own, 28 for the entity without one (setting it pins the entity's region).
+    assert len(left_out) == 2 + 2 + 27 + 27 + 28
+    for change in left_out:
+        after = kb.evaluate(editor.facts((change,)), engine="reference")
+        assert [e.deployment for e in after.entities] == before, change
+
+
+def test_change_sets_hold_one_change_per_slot_and_are_counted_exactly(kb: KnowledgeBase) -> None:
+    candidates = FactsEditor(kb, load_document(CONTOSO)).candidates()
+    for size in (1, 2):
+        assert combinations_count(candidates, size) == sum(1 for _ in change_sets(candidates, size))
+    assert combinations_count(candidates, 3) == sum(
+        1 for combo in itertools.combinations(candidates, 3) if len({c.slot for c in combo}) == 3
+    )
+
+
+# -- entities -------------------------------------------------------------------------------------
+
+
+def test_every_entity_or_one_entity_is_said_and_side_effects_on_others_are_shown(tmp_path: Path) -> None:
+    facts = write(tmp_path, PROSEWARE)
+    every = run(facts, "--target", "lite", "--engine", "reference")
+    assert every.exit_code == 0, every.output
+    lines = every.stdout.splitlines()
+    assert (
+        lines[0]
+        == "What makes every legal entity of Proseware lite? (2 legal entities: Proseware Plant, Proseware Studio)"
+    )
+    assert lines[1] == "Now: Proseware Plant stocked-production, Proseware Studio resource-non-stocked"
+    assert " 1. drop production-orders from Proseware Plant" in lines
+    assert "    Proseware Studio: resource-non-stocked -> lite" in lines
+
+    one = run(facts, "--target", "lite", "--entity", "Proseware Studio", "--format", "json", "--engine", "reference")
+    assert one.exit_code == 0, one.output
+    data = json.loads(one.stdout)
+    assert (data["entity"], data["scope"], data["entities"]) == ("Proseware Studio", "entity", ["Proseware Studio"])
+    assert [[c["text"] for c in s["changes"]] for s in data["solutions"]] == [
+        ["drop production-orders from Proseware Plant"]
+    ]
+    shown = {e["name"]: (e["target"], e["before"], e["after"]) for e in data["solutions"][0]["entities"]}
+    assert shown == {
+        "Proseware Plant": (False, "stocked-production", "lite"),
+        "Proseware Studio": (True, "resource-non-stocked", "lite"),
+    }
+    text = run(facts, "--target", "lite", "--entity", "Proseware Studio", "--engine", "reference").stdout
+    assert (
+        text.splitlines()[0] == "What makes Proseware Studio lite? (a legal entity of Proseware; the others may change)"
+    )
+
+
+def test_entity_level_changes_are_offered_for_listed_entities(kb: KnowledgeBase) -> None:
+    candidates = [str(c) for c in FactsEditor(kb, parse_document(PROSEWARE, "p.yaml")).candidates()]
+    assert candidates[:3] == [
+        "drop production-orders from Proseware Plant",
+        "drop time-tracking from Proseware Studio",
+        "add project-sales",
+    ]
+    assert "add production-orders to Proseware Studio" in candidates
+    assert "add production-orders to Proseware Plant" not in candidates
+    assert "set region=france for Proseware Plant" in candidates
+    assert "set existing_solution=none" not in candidates
+
+
+def test_solutions_are_confirmed_and_traced_on_the_requested_engine() -> None:
+    durable = run(FABRIKAM, "--target", "resource-non-stocked", "--format", "json", "--engine", "durable")
+    reference = run(FABRIKAM, "--target", "resource-non-stocked", "--format", "json", "--engine", "reference")
+    assert durable.exit_code == reference.exit_code == 0, durable.output + reference.output
+    left, right = json.loads(durable.stdout), json.loads(reference.stdout)
+    assert (left["engine"], right["engine"]) == ("durable", "reference")
+    assert left["solutions"] == right["solutions"]
+
+
+def test_already_recommended_needs_no_change() -> None:
+    result = run(FABRIKAM, "--target", "lite", "--engine", "reference")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == (
+        "Already the recommendation: no change is needed; searched all sets of up to 0 changes (1 set, 1 evaluation)."
+    )
+
+
+# -- the bound ------------------------------------------------------------------------------------
+
+
+def test_max_changes_stops_the_search_and_says_so() -> None:
+    result = run(CONTOSO, "--target", "lite", "--max-changes", "1", "--engine", "reference")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-2:] == [
+        "Searched all sets of up to 1 change (58 sets, 51 evaluations); no set found;"
+        " a set of more than 1 change may exist (--max-changes is 1).",
+        "No set of changes found.",
+    ]
+
+
+def test_the_budget_stops_before_a_size_it_cannot_finish(kb: KnowledgeBase) -> None:
+    result = search(kb, load_document(CONTOSO), "lite", budget=1000)
+    assert (result.searched_up_to, result.sets, result.stopped, result.solutions) == (1, 58, "budget", [])
+    assert result.message == (
+        "searched all sets of up to 1 change (58 sets, 51 evaluations); no set found; a set of more than 1 change"
+        " may exist (the 1586 sets of 2 changes would take the search past its budget of 1000 evaluations)"
+    )
+    data = json.loads(run(CONTOSO, "--target", "lite", "--budget", "1000", "--format", "json").stdout)
+    assert (data["search"]["found"], data["search"]["stopped"], data["solutions"]) == (False, "budget", [])
+
+
+# -- the reverse: given changes -------------------------------------------------------------------
+
+
+def test_drop_shows_the_new_recommendation_and_what_changed() -> None:
+    result = run(CONTOSO, "--drop", "production-orders", "--drop", "stocked-inventory", "--engine", "reference")
+    assert result.exit_code == 0, result.output
+    decided = "rule lightest-covering-type (policies/choosing.yaml:68:5): resource-non-stocked is the lightest"
+    assert result.stdout == "\n".join(
+        [
+            "What if, for Contoso: drop production-orders from Contoso Manufacturing United States;"
+            " drop stocked-inventory from Contoso Manufacturing United States",
+            "Deployments on the environment: resource-non-stocked, stocked-production -> resource-non-stocked",
+            "",
+            "  Contoso Manufacturing United States: stocked-production -> resource-non-stocked",
+            f"    decided by step 13: {decided} deployment type still open that offers everything Contoso"
+            " Manufacturing United States needs.",
+            "  Contoso Robotics United Kingdom: resource-non-stocked (unchanged)",
+            f"    decided by step 14: {decided} deployment type still open that offers everything Contoso Robotics"
+            " United Kingdom needs.",
+            "",
+            "What else changes:",
+            "  note shared-environment removed",
+            "",
+        ]
+    )
+
+
+def test_add_and_set_in_json(tmp_path: Path) -> None:
+    result = run(FABRIKAM, "--add", "receipt-ocr", "--set", "budget=small", "--format", "json", "--engine", "reference")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["mode"] == "apply"
+    assert [c["text"] for c in data["changes"]] == ["add receipt-ocr", "set budget=small"]
+    assert data["deployments"] == {"before": ["lite"], "after": ["resource-non-stocked"]}
+    assert data["differences"] == [
+        {"what": "deployment", "entity": "Fabrikam Consulting", "before": "lite", "after": "resource-non-stocked"},
+        {"what": "warning", "entity": None, "before": "absent", "after": "low-fit"},
+        {"what": "note", "entity": "Fabrikam Consulting", "before": "lite-is-final", "after": "absent"},
+    ]
+    assert [w["code"] for w in data["warnings"]] == ["low-fit"]
+    entity = data["entities"][0]
+    assert entity["no_longer"].startswith("Fabrikam Consulting needs receipt-ocr, which lite does not offer.")
+
+
+def test_entity_scoped_changes(tmp_path: Path) -> None:
+    facts = write(tmp_path, PROSEWARE)
+    result = run(facts, "--entity", "Proseware Plant", "--drop", "production-orders", "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["changes"][0]["entity"] == "Proseware Plant"
+    assert data["deployments"]["after"] == ["lite"]
+    added = run(facts, "--entity", "Proseware Studio", "--add", "receipt-ocr", "--set", "region=france")
+    assert added.exit_code == 0, added.output
+    assert added.stdout.splitlines()[0] == (
+        "What if, for Proseware: add receipt-ocr to Proseware Studio; set region=france for Proseware Studio"
+    )
+
+
+# -- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "lines"),
+    [
+        (
+            ["--target", "lte", "--entity", "Contoso Robotics"],
+            [
+                "--target:1:1: unknown-type: 'lte' is not a deployment type (did you mean 'lite'?)"
+                " (types: lite, resource-non-stocked, stocked-production)",
+                "--entity:1:1: unknown-entity: 'Contoso Robotics' is not a legal entity of Contoso (did you mean"
+                " 'Contoso Robotics United Kingdom'?) (legal entities: Contoso Manufacturing United States,"
+                " Contoso Robotics United Kingdom)",
+            ],
+        ),
+        (
+            ["--drop", "recipt-ocr", "--add", "full-expens", "--set", "budgett=small"],
+            [
+                "--drop:1:1: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
+                "--add:1:1: unknown-capability: 'full-expens' is not a capability (did you mean 'full-expense'?)",
+                "--set:1:1: unknown-fact: 'budgett' is not a known fact (did you mean 'budget'?)",
+            ],
+        ),
+        (
+            ["--set", "region=frnce", "--set", "plans_finance=maybe", "--set", "requirements=x"],
+            [
+                "--set:1:1: unknown-value: 'frnce' is not a value of 'region' (did you mean 'france'?)",
+                "--set:1:1: wrong-type: plans_finance: expected true or false, got 'maybe'",
+                "--set:1:1: wrong-type: 'requirements' is a list; change it with --add and --drop, not --set",
+            ],
+        ),
+        (
+            ["--drop", "wbs-planning", "--add", "receipt-ocr", "--set", "budget=medium"],
+            [
+                "--drop:1:1: not-needed: no legal entity of Contoso needs 'wbs-planning'",
+                "--add:1:1: already-needed: Contoso Manufacturing United States and Contoso Robotics United Kingdom"
+                " already need 'receipt-ocr'",
+                "--set:1:1: no-change: budget is already medium",
+            ],
+        ),
+        (
+            ["--entity", "Contoso Robotics United Kingdom", "--drop", "receipt-ocr"],
+            [
+                "--drop:1:1: shared-requirement: 'receipt-ocr' is needed by every legal entity (top level), not by"
+                " Contoso Robotics United Kingdom alone; drop it without --entity"
+            ],
+        ),
+        (
+            ["--target", "lite", "--drop", "receipt-ocr"],
+            ["--target:1:1: conflicting-options: give --target to search, or --drop/--add/--set to apply, not both"],
+        ),
+        (
+            ["--set", "region=france", "--set", "region=spain", "--drop", "receipt-ocr", "--drop", "receipt-ocr"],
+            [
+                "--drop:1:1: conflicting-changes: 'drop receipt-ocr' is given twice",
+                "--set:1:1: conflicting-changes: set region=france and set region=spain change the same fact; give one",
+            ],
+        ),
+        (
+            [],
+            ["--target:1:1: missing-option: give --target TYPE to search, or --drop, --add or --set to apply changes"],
+        ),
+    ],
+)
+def test_bad_input_exits_2_with_one_located_line_per_problem(args: list[str], lines: list[str]) -> None:
+    result = run(CONTOSO, *args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == lines
+
+
+def test_bad_facts_file_is_reported_as_everywhere(tmp_path: Path) -> None:
+    facts = write(tmp_path, "customer: X\nrequirements: [recipt-ocr]\n")
+    result = run(facts, "--target", "lite")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{facts}:2:16: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)\n"
+    )
+
+
+def test_the_search_api_raises_bad_input(kb: KnowledgeBase) -> None:
+    with pytest.raises(BadInput) as caught:
+        search(kb, load_document(FABRIKAM), "stocked")
+    assert [p.code for p in caught.value.problems] == ["unknown-type"]
+
+
+def test_the_command_is_named_what_if() -> None:
+    assert isinstance(what_if, click.Command)
+    assert what_if.name == "what-if"
