@@ -35,6 +35,7 @@ class FactStore:
     def __init__(self, facts: Iterable[Fact] = ()) -> None:
         self.order: dict[Fact, int] = {}
         self.by_predicate: dict[str, list[Fact]] = {}
+        self.by_value: dict[tuple[str, str, Any], list[Fact]] = {}
         for fact in facts:
             self.add(fact)
 
@@ -43,7 +44,25 @@ class FactStore:
             return False
         self.order[fact] = len(self.order)
         self.by_predicate.setdefault(fact.predicate, []).append(fact)
+        for name, value in fact.values:
+            self.by_value.setdefault((fact.predicate, name, _index_key(value)), []).append(fact)
         return True
+
+    def candidates(self, atom: Atom, bindings: Bindings) -> list[Fact]:
+        """The facts that can match atom: those with the value a field must equal, when one is known."""
+        for fp in atom.fields:
+            value: Any = None
+            if fp.bind is not None and fp.bind.name in bindings:
+                value = bindings[fp.bind.name]
+            else:
+                for test in fp.tests:
+                    if test.op == "eq":
+                        operand = test.operand
+                        value = bindings.get(operand.name) if isinstance(operand, Var) else operand
+                        break
+            if value is not None:
+                return self.by_value.get((atom.predicate, fp.field, _index_key(value)), [])
+        return self.by_predicate.get(atom.predicate, [])
 
     def of(self, predicate: str) -> list[Fact]:
         return self.by_predicate.get(predicate, [])
@@ -69,6 +88,11 @@ class Firing:
     @property
     def identity(self) -> tuple[str, tuple[Fact, ...]]:
         return (self.clause.name, self.matched)
+
+
+def _index_key(value: Any) -> tuple[str, Any]:
+    # True == 1 in Python; the index must keep them apart as matching does.
+    return ("b" if isinstance(value, bool) else "s" if isinstance(value, str) else "n", value)
 
 
 def _same_kind(a: Any, b: Any) -> bool:
@@ -118,7 +142,7 @@ def match_atom(atom: Atom, fact: Fact, bindings: Bindings) -> Bindings | None:
 
 
 def matching(atom: Atom, store: FactStore, bindings: Bindings) -> Iterator[Fact]:
-    for fact in store.of(atom.predicate):
+    for fact in store.candidates(atom, bindings):
         if match_atom(atom, fact, bindings) is not None:
             yield fact
 

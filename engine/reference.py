@@ -48,7 +48,7 @@ def _tuples(clause: CompiledClause, store: FactStore) -> Iterator[tuple[tuple[Fa
             if holds_absent(clause.clause.negatives, store, bindings, matched):
                 yield matched, bindings
             return
-        for fact in list(store.of(atoms[i].predicate)):
+        for fact in list(store.candidates(atoms[i], bindings)):
             if fact in matched:
                 continue
             extended = match_atom(atoms[i], fact, bindings)
