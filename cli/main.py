@@ -312,10 +312,12 @@ def new_policy(name: str, directory: str) -> None:
 
 def _register_commands() -> None:
     """Commands that live in modules of their own."""
+    from podeploy.cli.ask_command import ask
     from podeploy.cli.lint_command import lint
     from podeploy.cli.test_command import test
     from podeploy.cli.whatif_command import what_if
 
+    cli.add_command(ask)
     cli.add_command(lint)
     cli.add_command(test)
     cli.add_command(what_if)

@@ -1,0 +1,401 @@
+"""`podeploy ask`: the questionnaire. Asks only what can still change a legal entity's deployment, writes the facts.
+
+On a terminal it converses: the customer's name, its legal entities, then one question at a time, each one
+whose answer can still change some entity's recommendation, until nothing left can (see
+podeploy.engine.questionnaire). `?` leaves a fact unknown (its default applies), `<` goes back one question.
+Piped standard input gives the answers one per line, in the order the questions come; `--answers FILE`
+gives them as a YAML map. The facts file goes to --out (written atomically) or to standard output.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import Any
+
+import click
+import yaml
+from podeploy.engine import render
+from podeploy.engine.errors import BadInput, Location, PodeployError, Problem
+from podeploy.engine.evaluate import ENGINES
+from podeploy.engine.facts import read_facts
+from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.loader import load_document, parse_document
+from podeploy.engine.questionnaire import (
+    ABSENT,
+    BACK_WORDS,
+    YES_WORDS,
+    Answers,
+    Session,
+    Value,
+    analyzer_for,
+    parse_answer,
+    read_answers,
+)
+
+STDIN = "<stdin>"
+HEADER = "# Facts for 'podeploy evaluate', written by 'podeploy ask'.\n"
+
+
+class _Input:
+    """Where answers come from: a person at a terminal, or lines of standard input (located, for errors)."""
+
+    def __init__(self, interactive: bool, err: bool) -> None:
+        self.interactive = interactive
+        self.err = err
+        self.line = 0
+        self.ended = False
+
+    def read(self, prompt: str) -> str | None:
+        """One answer, or None once standard input has ended."""
+        if self.ended:
+            return None
+        if self.interactive:
+            text: str = click.prompt(prompt, default="", show_default=False, err=self.err, prompt_suffix=" ")
+            return text
+        click.echo(prompt + " ", nl=False, err=self.err)
+        line = sys.stdin.readline()
+        if not line:
+            self.ended = True
+            click.echo("", err=self.err)
+            return None
+        self.line += 1
+        text = line.rstrip("\r\n")
+        click.echo(text, err=self.err)
+        return text
+
+    def refuse(self, message: str, question: str) -> None:
+        """A bad answer: asked again on a terminal; from standard input, an error at its line."""
+        if self.interactive:
+            click.echo(f"  {message}", err=self.err)
+            return
+        raise BadInput([Problem("bad-answer", f"{message} (answering: {question})", Location(STDIN, self.line, 1))])
+
+
+def _is_back(text: str) -> bool:
+    return text.strip().lower() in BACK_WORDS
+
+
+def _possible_text(session: Session) -> str:
+    pairs = session.still_possible()
+    shown = [(name, ", ".join(types) or "no recommendation") for name, types in pairs]
+    if len(shown) == 1:
+        return f"Still possible: {shown[0][1]}"
+    return "Still possible: " + "; ".join(f"{name}: {types}" for name, types in shown)
+
+
+def _converse(kb: KnowledgeBase, source: _Input) -> Session:
+    """The setup (customer, legal entities) and the questions, with going back, until nothing can change."""
+    analyzer = analyzer_for(kb)
+    err = source.err
+    customer: str | None = None
+    several: bool | None = None
+    names: list[str] = []
+    names_done = False
+    history: list[str] = []  # the setup steps taken, to go back through; answers are the session's
+    session: Session | None = None
+    shown = ""
+    sampled_said = False
+    if source.interactive:
+        click.echo("Answer each question; ? if you don't know, < to go back one question.", err=err)
+    while True:
+        if customer is None:
+            text = source.read("Customer name:")
+            if text is None:
+                raise BadInput(
+                    [Problem("no-customer", "standard input ended before the customer's name", Location(STDIN))]
+                )
+            if _is_back(text):
+                click.echo("  Nothing to go back to.", err=err)
+            elif not text.strip() or len(text.strip()) > 200:
+                source.refuse("the customer's name is needed (at most 200 characters)", "Customer name")
+            else:
+                customer = text.strip()
+                history.append("customer")
+            continue
+        if several is None:
+            text = source.read("Does the customer have several legal entities? [y/n]")
+            if text is None:
+                several = False
+                history.append("several")
+            elif _is_back(text):
+                history.pop()
+                customer = None
+            elif text.strip().lower() in (*YES_WORDS, "n", "no", "false", "0", "?", ""):
+                several = text.strip().lower() in YES_WORDS
+                history.append("several")
+            else:
+                source.refuse("answer y (yes) or n (no)", "several legal entities")
+            continue
+        if several and not names_done:
+            number = len(names) + 1
+            ending = " (empty line when done)" if number > 2 else ""
+            text = source.read(f"Name of legal entity {number}{ending}:")
+            if text is None:
+                names_done = True
+                if not names:
+                    several = False
+                history.append("names-done")
+            elif _is_back(text):
+                step = history.pop()
+                if step == "entity":
+                    names.pop()
+                else:
+                    several = None
+            elif not text.strip():
+                if number > 2:
+                    names_done = True
+                    history.append("names-done")
+                else:
+                    source.refuse("name at least two legal entities (or < to go back)", "legal entity name")
+            elif text.strip() in names or len(text.strip()) > 200:
+                source.refuse("each legal entity needs its own name (at most 200 characters)", "legal entity name")
+            else:
+                names.append(text.strip())
+                history.append("entity")
+            continue
+        if session is None:
+            session = Session(analyzer, customer, names if several else [])
+        analysis = session.analysis()
+        if not analysis.exact and not sampled_said:
+            click.echo("  (too many possibilities to check them all: the analysis samples them)", err=err)
+            sampled_said = True
+        possible = _possible_text(session)
+        if possible != shown:
+            click.echo(possible, err=err)
+            shown = possible
+        question = session.next_question()
+        if question is None:
+            if not source.interactive or not session.asked:
+                return session
+            # On a terminal, a last chance to correct the answer that settled it.
+            text = source.read("Nothing left to ask can change it. Enter to finish, or < to go back:")
+            if text is None or not _is_back(text):
+                return session
+            session.back()
+            continue
+        if source.ended:
+            session.answer(question, ABSENT)
+            continue
+        text = source.read(f"{question.text} {question.hint}")
+        if text is None:
+            click.echo("  (standard input ended: the remaining questions are left unanswered)", err=err)
+            session.answer(question, ABSENT)
+            continue
+        if _is_back(text):
+            if session.asked:
+                session.back()
+            elif history:  # back into the setup
+                step = history.pop()
+                session = None
+                if step == "names-done":
+                    names_done = False
+                elif step == "several":
+                    several = None
+            else:
+                click.echo("  Nothing to go back to.", err=err)
+            continue
+        try:
+            value = parse_answer(question, text)
+        except ValueError as exc:
+            source.refuse(str(exc), question.text)
+            continue
+        session.answer(question, value)
+
+
+def _from_answers(kb: KnowledgeBase, answers: Answers, err: bool) -> Session:
+    """A session answered from an answers file: each question asked gets its answer there, or '?'."""
+    session = Session(analyzer_for(kb), answers.customer, answers.entities)
+    shown = ""
+    while True:
+        possible = _possible_text(session)
+        if possible != shown:
+            click.echo(possible, err=err)
+            shown = possible
+        question = session.next_question()
+        if question is None:
+            return session
+        value = answers.lookup(question)
+        click.echo(f"{question.text} {question.hint} {_shown(value)}", err=err)
+        session.answer(question, value)
+
+
+def _shown(value: Value) -> str:
+    if value is ABSENT:
+        return "?"
+    if isinstance(value, bool):
+        return "y" if value else "n"
+    return str(value)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Block mappings; lists of plain values on one line, as the shipped examples write them."""
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    flow = all(not isinstance(item, (dict, list)) for item in data)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
+
+
+_Dumper.add_representer(list, _represent_list)
+
+
+def _facts_text(doc: dict[str, Any]) -> str:
+    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
+    return HEADER + body
+
+
+def _check_out(path: str, force: bool) -> None:
+    """Refuse early what the final write would refuse: an existing file without --force, a missing folder."""
+    if os.path.isdir(path):
+        raise BadInput([Problem("not-a-file", "is a directory, not a file", Location(path))])
+    if os.path.lexists(path) and not force:
+        raise BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))])
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise BadInput([Problem("not-found", f"no such directory: {folder}", Location(path))])
+
+
+def write_atomically(path: str, text: str, *, force: bool) -> None:
+    """Write text to path through a temporary file in the same folder and a rename; never a half-written file.
+
+    Without force an existing file is never replaced, even one created while the questions were asked.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".podeploy-ask-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(temporary, 0o666 & ~mask)
+        if force:
+            os.replace(temporary, path)
+        else:
+            try:
+                os.link(temporary, path)  # fails if path exists: no overwrite, atomically
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links
+                if os.path.lexists(path):
+                    raise FileExistsError(path) from None
+                os.replace(temporary, path)
+    except FileExistsError:
+        raise BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))]) from None
+    except OSError as exc:
+        raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
+    finally:
+        if os.path.lexists(temporary):
+            os.unlink(temporary)
+
+
+@click.command("ask")
+@click.option(
+    "--out",
+    "out",
+    metavar="FACTS",
+    default=None,
+    help="Write the facts file here (atomically); without it the facts go to standard output.",
+)
+@click.option("--force", is_flag=True, help="Overwrite the --out file if it exists.")
+@click.option(
+    "--answers",
+    "answers_path",
+    metavar="FILE",
+    default=None,
+    help="Answer from a YAML map (customer, facts, capabilities as yes/no or a requirements list, "
+    "legal_entities) instead of asking; what it leaves out is taken as unknown.",
+)
+@click.option(
+    "--policies",
+    "policy_dirs",
+    multiple=True,
+    metavar="DIR",
+    help="A folder (or file) of policies loaded on top of the built-ins; repeatable. "
+    "PODEPLOY_POLICIES (a path list) adds folders before these.",
+)
+@click.option(
+    "--pack",
+    "packs",
+    multiple=True,
+    metavar="NAME",
+    help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable.",
+)
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="auto",
+    show_default=True,
+    help="The engine of the final recommendation (the questions are chosen with the reference evaluator).",
+)
+@click.pass_context
+def ask(
+    ctx: click.Context,
+    out: str | None,
+    force: bool,
+    answers_path: str | None,
+    policy_dirs: Sequence[str],
+    packs: Sequence[str],
+    engine: str,
+) -> None:
+    """Ask only what can still change each legal entity's deployment type, then write the facts and recommend.
+
+    On a terminal: one question at a time; ? for don't know, < to go back. Piped standard input: one answer
+    per line, in the order the questions come. Conversation goes to standard error when the facts go to
+    standard output (no --out), to standard output otherwise.
+    """
+    try:
+        _ask(out, force, answers_path, policy_dirs, packs, engine)
+    except PodeployError as exc:
+        for line in exc.lines():
+            click.echo(line, err=True)
+        ctx.exit(exc.exit_code)
+
+
+def _ask(
+    out: str | None,
+    force: bool,
+    answers_path: str | None,
+    policy_dirs: Sequence[str],
+    packs: Sequence[str],
+    engine: str,
+) -> None:
+    from podeploy.cli.main import policy_layers
+
+    err = out is None
+    if out is not None:
+        _check_out(out, force)
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
+    extra: dict[str, Value] = {}
+    if answers_path is not None:
+        answers = read_answers(kb, load_document(answers_path))
+        session = _from_answers(kb, answers, err)
+        extra = answers.values
+    else:
+        session = _converse(kb, _Input(sys.stdin.isatty(), err))
+    text = _facts_text(session.document(extra))
+    facts = read_facts(kb, parse_document(text, out or "<stdout>"))
+    decision = kb.evaluate(facts, engine=engine)
+    if out is not None:
+        write_atomically(out, text, force=force)
+        click.echo(f"Wrote {out}.", err=err)
+    else:
+        click.echo(text, nl=False)
+    universe = sum(1 for q in session.questions)
+    asked = len(session.asked)
+    click.echo(
+        f"{asked} question{'' if asked == 1 else 's'} asked, of {universe} this customer could be asked "
+        f"({len(kb.facts)} facts and {len(kb.capabilities)} capabilities in the vocabulary).",
+        err=err,
+    )
+    stream = sys.stderr if err else sys.stdout
+    style = click.style if stream.isatty() else render.plain
+    click.echo("", err=err)
+    click.echo(render.decision_text(decision, style), err=err)

@@ -1,0 +1,591 @@
+"""`podeploy ask`, the questionnaire: it asks only what can still change a deployment, and stops when nothing can.
+
+The analysis is checked against brute force (every completion of the open questions evaluated with the
+reference evaluator, as `podeploy evaluate` would), on the built-ins, the 2025 pack and a policy that
+exercises the generic paths; the seed examples measure how few questions it asks; the command is driven
+through piped standard input, an answers file and a pseudo-terminal.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import pty
+import random
+import select
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from podeploy.cli.ask_command import ask, write_atomically
+from podeploy.engine import BadInput, KnowledgeBase, load_facts, load_knowledge_base
+from podeploy.engine.facts import read_facts
+from podeploy.engine.loader import load_document, parse_document
+from podeploy.engine.questionnaire import (
+    ABSENT,
+    Analyzer,
+    Question,
+    Session,
+    Value,
+    analyzer_for,
+    facts_document,
+    parse_answer,
+    read_answers,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+PACK = str(ROOT / "policies" / "packs" / "2025-update")
+
+# Questions asked on each seed example, answered from the example itself (measured; an upper bound here).
+SEED_QUESTIONS = {
+    "adatum-mixed.json": 9,
+    "contoso.yaml": 5,
+    "fabrikam-finance-later.yaml": 5,
+    "fabrikam-services.yaml": 9,
+    "litware-small.yaml": 9,
+    "northwind-pma.yaml": 6,
+    "tailspin-psa.yaml": 9,
+}
+
+# A policy for the generic paths: an integer fact, an entity choice-list counted by a rule, and a rule that
+# joins two entities on a capability (so most of the built-in chain is no longer local to one entity).
+GENERIC_POLICY = """\
+policy: ask-generic
+description: Exercises the questionnaire on facts and rules the built-ins do not have.
+facts:
+  - id: headcount
+    type: integer
+    description: People working on projects.
+    question: How many people work on projects?
+  - id: channels
+    type: choice-list
+    scope: entity
+    values: [web, phone, partner, retail]
+    description: The sales channels of a legal entity.
+    question: Which sales channels does the customer use?
+predicates:
+  - id: channel-count
+    description: How many sales channels a legal entity uses.
+    fields:
+      entity: {type: string, domain: entity}
+      n: {type: number}
+rules:
+  - id: big-firm-skips-lite
+    description: A big firm does not start on Lite.
+    when:
+      - headcount: {gte: 500}
+      - entity: {name: $entity}
+    then:
+      - excluded: {entity: $entity, type: lite}
+    explanation: "{entity} is part of a big firm."
+  - id: count-channels
+    description: Counts the sales channels of a legal entity.
+    when:
+      - entity: {name: $entity}
+      - count:
+          channels: {entity: $entity}
+        as: $n
+    then:
+      - channel-count: {entity: $entity, n: $n}
+    explanation: "{entity} uses {n} sales channels."
+  - id: many-channels-skip-lite
+    description: Many sales channels need Finance.
+    when:
+      - channel-count: {entity: $entity, n: {gte: 3}}
+    then:
+      - excluded: {entity: $entity, type: lite}
+    explanation: "{entity} sells through many channels."
+  - id: partner-channel-skips-resource
+    description: Partner sales need stocked inventory.
+    when:
+      - channels: {entity: $entity, value: partner}
+    then:
+      - excluded: {entity: $entity, type: resource-non-stocked}
+    explanation: "{entity} sells through partners."
+  - id: shared-subcontracting-skips-lite
+    description: Two entities subcontracting together share Finance.
+    when:
+      - requirements: {entity: $entity, value: subcontracting}
+      - requirements: {entity: $other, value: subcontracting}
+    then:
+      - excluded: {entity: $entity, type: lite}
+    explanation: "{entity} subcontracts with {other}."
+"""
+
+
+@pytest.fixture(scope="module")
+def kb() -> KnowledgeBase:
+    return load_knowledge_base()
+
+
+@pytest.fixture(scope="module")
+def analyzer(kb: KnowledgeBase) -> Analyzer:
+    return analyzer_for(kb)
+
+
+# -- what the analysis knows from the rules alone ------------------------------------------------------
+
+
+def test_only_facts_that_can_reach_a_deployment_are_ever_asked(analyzer: Analyzer) -> None:
+    assert {"requirements", "existing_solution", "plans_finance"} <= analyzer.cone
+    assert not {"budget", "pm_maturity", "region"} & analyzer.cone  # they only bear on warnings and notes
+    # Capabilities every type offers can never change a deployment: never asked.
+    assert {item for _, item in analyzer.inert} == {
+        "resource-management",
+        "time-tracking",
+        "basic-expense",
+        "proforma-invoicing",
+    }
+    # Entities meet only through their fit (a Lite entity joins a Finance-based environment).
+    assert analyzer.interface == ["fit"]
+
+
+def test_interchangeable_capabilities_are_enumerated_by_count(analyzer: Analyzer) -> None:
+    classes = [d.members for d in analyzer.local_dims if d.is_class]
+    assert ("full-expense", "receipt-ocr", "customer-facing-invoicing", "revenue-recognition") in classes
+    assert ("production-orders",) in classes  # named by a rule: on its own
+    assert ("stocked-inventory",) in classes
+
+
+# -- question counts on the seed examples ---------------------------------------------------------------
+
+
+def run_from_answers(kb: KnowledgeBase, path: Path) -> tuple[Session, list[str]]:
+    answers = read_answers(kb, load_document(str(path)))
+    session = Session(analyzer_for(kb), answers.customer, answers.entities)
+    while (question := session.next_question()) is not None:
+        session.answer(question, answers.lookup(question))
+    return session, list(session.asked)
+
+
+def deployments(kb: KnowledgeBase, doc: dict[str, Any]) -> list[str | None]:
+    decision = kb.evaluate(read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
+    return [e.deployment for e in decision.entities]
+
+
+def test_seed_examples_get_their_recommendation_from_fewer_questions(kb: KnowledgeBase) -> None:
+    vocabulary = len(kb.facts) + len(kb.capabilities)
+    report = []
+    for name, most in SEED_QUESTIONS.items():
+        session, asked = run_from_answers(kb, EXAMPLES / name)
+        assert session.analysis().exact
+        full = kb.evaluate(load_facts(kb, str(EXAMPLES / name)), engine="reference")
+        # Only what was asked is written, and it gives every entity the deployment the full facts give.
+        assert deployments(kb, session.document()) == [e.deployment for e in full.entities], name
+        assert len(asked) <= most, (name, asked)
+        assert len(asked) < vocabulary
+        report.append(f"{name}: {len(asked)} of {len(session.questions)} questions ({vocabulary} facts+capabilities)")
+    print("\n".join(report))
+
+
+def test_contoso_is_settled_by_five_questions(kb: KnowledgeBase) -> None:
+    _, asked = run_from_answers(kb, EXAMPLES / "contoso.yaml")
+    assert asked == [
+        "requirements:production-orders@0",
+        "requirements:production-orders@1",
+        "requirements:stocked-inventory@1",
+        "requirements:wbs-planning@1",
+        "existing_solution",
+    ]
+
+
+# -- the analysis against brute force -------------------------------------------------------------------
+
+
+def domain(question: Question) -> list[Value]:
+    """Answers brute force tries for a question (every one for yes/no, booleans and short choices)."""
+    if question.kind == "yes-no":
+        return [True, False]
+    if question.kind == "boolean":
+        return [True, False, ABSENT]
+    if question.kind == "choice":
+        return [*question.choices[:6], ABSENT]
+    if question.kind == "version":
+        return ["10.0.40", "10.0.43", "10.0.44", "10.0.45", "10.0.46", ABSENT]
+    if question.kind == "integer":
+        return [0, 499, 500, 10_000, ABSENT]
+    raise AssertionError(question.kind)
+
+
+def outcome_of(kb: KnowledgeBase, session: Session, answers: dict[str, Value]) -> tuple[str | None, ...]:
+    doc = facts_document(kb, session.customer, session.entities, session.questions, answers)
+    return tuple(deployments(kb, doc))
+
+
+def random_states(kb: KnowledgeBase, session: Session, rng: random.Random, count: int) -> Iterator[list[str]]:
+    """Random full answers with a few questions left open (at most 96 completions): the open keys."""
+    analyzer = session.analyzer
+    for _ in range(count):
+        session.clear()
+        for q in session.questions:
+            values = domain(q)
+            weights = [1 if v is True else 4 for v in values] if q.kind == "yes-no" else None
+            session.answer(q, rng.choices(values, weights=weights)[0])
+        mattering = [q for q in session.questions if analyzer.may_matter(q)]
+        others = [q for q in session.questions if not analyzer.may_matter(q)]
+        open_: list[Question] = []
+        size = 1
+        for q in [*rng.sample(mattering, len(mattering)), *rng.sample(others, 2)]:
+            if size * len(domain(q)) <= 96 and len(open_) < 7:
+                open_.append(q)
+                size *= len(domain(q))
+        for q in open_:
+            session.forget(q)
+        yield [q.key for q in open_]
+
+
+def check_against_brute_force(kb: KnowledgeBase, session: Session, open_keys: list[str]) -> None:
+    analysis = session.analysis()
+    assert analysis.exact
+    questions = [session.question(k) for k in open_keys]
+    outcomes: dict[tuple[Value, ...], tuple[str | None, ...]] = {}
+    for combo in itertools.product(*(domain(q) for q in questions)):
+        outcomes[combo] = outcome_of(kb, session, {**session.answers, **dict(zip(open_keys, combo, strict=True))})
+    seen = set(outcomes.values())
+    assert analysis.done == (len(seen) == 1), (open_keys, seen)
+    lightest = {tuple(types[0] if types else None for types in o) for o in analysis.outcomes}
+    assert lightest == seen
+    truly = set()
+    for i, q in enumerate(questions):
+        for combo, got in outcomes.items():
+            for other in domain(q):
+                changed = (*combo[:i], other, *combo[i + 1 :])
+                if outcomes[changed] != got:
+                    truly.add(q.key)
+    assert set(analysis.relevant) == truly
+    assert truly <= {k for k in open_keys if session.analyzer.may_matter(session.question(k))}
+    if not analysis.done:
+        assert analysis.next is not None and analysis.next.key in truly
+    else:
+        assert analysis.next is None and not truly
+
+
+@pytest.mark.parametrize(
+    ("layers", "entities", "seed"),
+    [
+        pytest.param((), [], 1, id="built-ins-one-entity"),
+        pytest.param((), ["Works", "Services"], 2, id="built-ins-two-entities"),
+        pytest.param((PACK,), ["Works", "Services"], 3, id="2025-pack-two-entities"),
+    ],
+)
+def test_analysis_matches_brute_force(layers: tuple[str, ...], entities: list[str], seed: int) -> None:
+    kb = load_knowledge_base(list(layers))
+    session = Session(analyzer_for(kb), "Woodgrove", entities)
+    for open_keys in random_states(kb, session, random.Random(seed), 6):
+        check_against_brute_force(kb, session, open_keys)
+
+
+def test_analysis_matches_brute_force_on_generic_facts_and_cross_entity_rules(tmp_path: Path) -> None:
+    (tmp_path / "generic.yaml").write_text(GENERIC_POLICY)
+    kb = load_knowledge_base([str(tmp_path)])
+    analyzer = analyzer_for(kb)
+    assert {"headcount", "channels"} <= analyzer.cone
+    assert analyzer.classes["excluded"] == "cross"  # joined across entities by shared subcontracting
+    classes = [d.members for d in analyzer.local_dims if d.is_class and d.decl.id == "channels"]
+    assert sorted(classes) == [("partner",), ("web", "phone", "retail")]
+    session = Session(analyzer, "Woodgrove", ["Works", "Services"])
+    for open_keys in random_states(kb, session, random.Random(4), 5):
+        check_against_brute_force(kb, session, open_keys)
+
+
+def test_relevance_found_by_witnesses_alone_matches_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Answers that leave the odds unchanged but still matter are found by looking for two completions that
+    # differ only in that answer: force that path for every question.
+    monkeypatch.setattr("podeploy.engine.questionnaire._differ", lambda parts: False)
+    kb = load_knowledge_base()
+    session = Session(Analyzer(kb), "Woodgrove", ["Works", "Services"])
+    for open_keys in random_states(kb, session, random.Random(5), 4):
+        check_against_brute_force(kb, session, open_keys)
+
+
+def test_a_fresh_customer_is_not_done_and_everything_in_the_cone_is_open(analyzer: Analyzer) -> None:
+    analysis = Session(analyzer, "Fabrikam").analysis()
+    assert not analysis.done and analysis.exact
+    assert analysis.possible == [["lite", "resource-non-stocked", "stocked-production"]]
+    assert analysis.next is not None and analysis.next.key == "requirements:production-orders@0"
+
+
+def test_going_back_forgets_the_last_answer(analyzer: Analyzer) -> None:
+    session = Session(analyzer, "Fabrikam")
+    first = session.next_question()
+    assert first is not None
+    session.answer(first, True)
+    assert session.still_possible() == [("Fabrikam", ["stocked-production"])]
+    assert session.done
+    assert session.back() == first
+    assert session.next_question() == first and not session.done
+
+
+def test_answers_are_parsed_by_kind(analyzer: Analyzer) -> None:
+    questions = {q.key: q for q in Session(analyzer, "X").questions}
+    assert parse_answer(questions["requirements:receipt-ocr@0"], " Y ") is True
+    assert parse_answer(questions["plans_finance"], "no") is False
+    assert parse_answer(questions["plans_finance"], "?") is ABSENT
+    assert parse_answer(questions["existing_solution"], "finance") == "finance-project-management"
+    assert parse_answer(questions["existing_solution"], "3") == "finance-project-management"
+    assert questions["requirements:receipt-ocr@0"].text == "Does the customer need receipt scanning (OCR)?"
+    with pytest.raises(ValueError, match="one of none"):
+        parse_answer(questions["existing_solution"], "sap")
+    with pytest.raises(ValueError, match="y \\(yes\\)"):
+        parse_answer(questions["plans_finance"], "perhaps")
+
+
+# -- the command: piped standard input, answers files, --out ----------------------------------------------
+
+
+def answer_lines(kb: KnowledgeBase, facts: Path) -> list[str]:
+    """The lines a script pipes in to answer like a facts file (setup, then each question in order)."""
+    answers = read_answers(kb, load_document(str(facts)))
+    lines = [answers.customer]
+    lines += ["y", *answers.entities, ""] if answers.entities else ["n"]
+    session = Session(analyzer_for(kb), answers.customer, answers.entities)
+    while (question := session.next_question()) is not None:
+        value = answers.lookup(question)
+        session.answer(question, value)
+        lines.append("?" if value is ABSENT else ("y" if value is True else "n" if value is False else str(value)))
+    return lines
+
+
+def run_ask(*args: str, input: str | None = None) -> Result:
+    result = CliRunner().invoke(ask, list(args), input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+def test_piped_answers_write_facts_that_evaluate_like_the_example(kb: KnowledgeBase, tmp_path: Path) -> None:
+    lines = answer_lines(kb, EXAMPLES / "contoso.yaml")
+    assert len(lines) == 2 + 3 + 5  # name, several?, two names and the empty line, five questions
+    result = run_ask(input="\n".join(lines) + "\n")
+    assert result.exit_code == 0, result.stderr
+    doc = parse_document(result.stdout, "stdout.yaml").value
+    assert doc["legal_entities"][0]["requirements"] == ["production-orders"]
+    assert deployments(kb, doc) == ["stocked-production", "resource-non-stocked"]
+    assert "5 questions asked, of 40 this customer could be asked (6 facts and 17 capabilities" in result.stderr
+    assert "Deployments on the environment: resource-non-stocked, stocked-production" in result.stderr
+    assert "Still possible: Contoso Manufacturing United States: stocked-production; " in result.stderr
+
+
+def test_piped_back_and_dont_know(kb: KnowledgeBase) -> None:
+    # production orders: no; then back from the next question, no again; everything else: don't know.
+    result = run_ask(input="Fabrikam\nn\nn\n<\nn\n" + "?\n" * 30)
+    assert result.exit_code == 0, result.stderr
+    doc = parse_document(result.stdout, "stdout.yaml").value
+    assert doc == {"customer": "Fabrikam"}
+    assert result.stderr.count("Does the customer need production orders? [y/n/?] n") == 2
+    assert "Does the customer need stocked materials with inventory? [y/n/?] <" in result.stderr
+    assert deployments(kb, doc) == ["lite"]
+
+
+def test_piped_input_that_ends_leaves_the_rest_unknown(kb: KnowledgeBase) -> None:
+    result = run_ask(input="Fabrikam\nn\nn\n")
+    assert result.exit_code == 0, result.stderr
+    assert "standard input ended" in result.stderr
+    assert deployments(kb, parse_document(result.stdout, "stdout.yaml").value) == ["lite"]
+
+
+def test_a_bad_piped_answer_is_located_and_exits_2() -> None:
+    result = run_ask(input="Fabrikam\nn\nmaybe\n")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1] == (
+        "<stdin>:3:1: bad-answer: answer y (yes), n (no) or ? (don't know) "
+        "(answering: Does the customer need production orders?)"
+    )
+
+
+def test_no_customer_on_empty_input_exits_2() -> None:
+    result = run_ask(input="")
+    assert result.exit_code == 2
+    assert "<stdin>:1:1: no-customer: standard input ended before the customer's name" in result.stderr
+
+
+def test_answers_file_keeps_what_it_gives_and_asks_the_rest_as_unknown(kb: KnowledgeBase, tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(
+        "customer: Contoso\nbudget: small\nreceipt-ocr: yes\nlegal_entities:\n"
+        "  - name: Works\n    production-orders: yes\n  - name: Services\n    requirements: [revenue-recognition]\n"
+    )
+    out = tmp_path / "facts.yaml"
+    result = run_ask("--answers", str(answers), "--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr == ""
+    assert f"Wrote {out}." in result.stdout
+    assert "Does Works need production orders? [y/n/?] y" in result.stdout
+    facts = load_facts(kb, str(out))
+    assert facts.values["budget"] == "small"
+    assert [e.values["requirements"] for e in facts.entities] == [
+        ["receipt-ocr", "production-orders"],
+        ["receipt-ocr", "revenue-recognition"],
+    ]
+    decision = kb.evaluate(facts, engine="reference")
+    assert [e.deployment for e in decision.entities] == ["stocked-production", "resource-non-stocked"]
+    assert "low-fit" in result.stdout  # budget was given, so its warning stays
+
+
+def test_bad_answers_file_gives_located_lines_and_exit_2(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(
+        "customer: Contoso\nbudgett: small\nreceipt-ocr: maybe\nlegal_entities:\n"
+        "  - name: Works\n    requirements: [recipt-ocr]\n    plans_finance: true\n"
+    )
+    result = run_ask("--answers", str(answers))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == [
+        f"{answers}:2:1: unknown-fact: 'budgett' is not a known fact or capability (did you mean 'budget'?)",
+        f"{answers}:3:14: wrong-type: receipt-ocr: expected yes, no or '?'",
+        f"{answers}:6:20: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
+        f"{answers}:7:5: unknown-fact: 'plans_finance' is a customer-wide fact: set it at the top level",
+    ]
+
+
+def test_out_is_never_overwritten_without_force(tmp_path: Path) -> None:
+    out = tmp_path / "facts.yaml"
+    out.write_text("keep me\n")
+    result = run_ask("--out", str(out), input="Fabrikam\nn\n")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == f"{out}:1:1: exists: already exists; pass --force to overwrite it"
+    assert out.read_text() == "keep me\n"
+    result = run_ask("--out", str(out), "--force", input="Fabrikam\nn\n")
+    assert result.exit_code == 0, result.stderr
+    assert out.read_text().startswith("# Facts for 'podeploy evaluate'")
+    assert [p.name for p in tmp_path.iterdir()] == ["facts.yaml"]  # no temporary file left behind
+
+
+def test_atomic_write_refuses_a_file_created_meanwhile(tmp_path: Path) -> None:
+    out = tmp_path / "facts.yaml"
+    write_atomically(str(out), "customer: A\n", force=False)
+    with pytest.raises(BadInput, match="already exists"):
+        write_atomically(str(out), "customer: B\n", force=False)
+    assert out.read_text() == "customer: A\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["facts.yaml"]
+
+
+def test_written_facts_are_accepted_by_evaluate(tmp_path: Path) -> None:
+    from podeploy.cli.main import cli
+
+    out = tmp_path / "facts.yaml"
+    assert run_ask("--answers", str(EXAMPLES / "northwind-pma.yaml"), "--out", str(out)).exit_code == 0
+    result = CliRunner().invoke(cli, ["evaluate", str(out)])
+    assert result.exit_code == 0, result.stderr
+    assert "Deployments on the environment: resource-non-stocked, stocked-production" in result.stdout
+
+
+# -- a real session on a pseudo-terminal ---------------------------------------------------------------------
+
+
+class Terminal:
+    """A child process on a pseudo-terminal: wait for text, type a line. Killed if a test fails half-way."""
+
+    def __init__(self, argv: list[str], cwd: Path) -> None:
+        self.master, slave = pty.openpty()
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "TERM": "dumb", "COLUMNS": "200"}
+        self.process = subprocess.Popen(argv, stdin=slave, stdout=slave, stderr=slave, cwd=cwd, env=env)
+        os.close(slave)
+        self.seen = ""
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+        os.close(self.master)
+
+    def expect(self, *texts: str, timeout: float = 20.0) -> tuple[str, str]:
+        """Wait until one of texts appears; (the text, everything up to and including it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            hits = [(self.seen.find(t), t) for t in texts if t in self.seen]
+            if hits:
+                at, text = min(hits)
+                before, self.seen = self.seen[: at + len(text)], self.seen[at + len(text) :]
+                return text, before
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError(f"timed out waiting for {texts!r}; got:\n{self.seen[-2000:]}")
+            ready, _, _ = select.select([self.master], [], [], left)
+            if not ready:
+                continue
+            try:
+                chunk = os.read(self.master, 4096)
+            except OSError:  # the child has closed the terminal
+                chunk = b""
+            if not chunk:
+                raise AssertionError(f"ended before {texts!r}; got:\n{self.seen[-2000:]}")
+            self.seen += chunk.decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def send(self, line: str) -> None:
+        os.write(self.master, (line + "\n").encode())
+
+    def wait(self) -> int:
+        return self.process.wait(timeout=20)
+
+
+def ask_argv() -> list[str]:
+    """`python -m podeploy ask` once the command is registered; the command object itself before that."""
+    from podeploy.cli.main import cli
+
+    if "ask" in cli.commands:
+        return [sys.executable, "-m", "podeploy", "ask"]
+    return [sys.executable, "-c", "from podeploy.cli.ask_command import ask; ask()"]
+
+
+def reply_to(question: str) -> str:
+    """Tailspin's answers, by what the question asks."""
+    if "Finance later" in question:
+        return "?"
+    if "already run" in question:
+        return "none"
+    return "y" if "receipt scanning" in question else "n"
+
+
+def test_a_session_on_a_terminal(tmp_path: Path) -> None:
+    out = tmp_path / "tailspin.yaml"
+    with Terminal([*ask_argv(), "--out", str(out)], tmp_path) as term:
+        term.expect("? if you don't know, < to go back")
+        term.expect("Customer name:")
+        term.send("Tailspin")
+        term.expect("several legal entities? [y/n]")
+        term.send("n")
+        term.expect("Still possible: lite, resource-non-stocked, stocked-production")
+        term.expect("Does the customer need production orders? [y/n/?]")
+        term.send("maybe")
+        term.expect("answer y (yes), n (no) or ? (don't know)")
+        term.expect("Does the customer need production orders? [y/n/?]")
+        term.send("y")
+        term.expect("Still possible: stocked-production")
+        term.expect("Nothing left to ask can change it. Enter to finish, or < to go back:")
+        term.send("<")  # a slip: production orders are not needed after all
+        term.expect("Does the customer need production orders? [y/n/?]")
+        term.send("n")
+        term.expect("Does the customer need stocked materials with inventory? [y/n/?]")
+        term.send("<")
+        term.expect("Does the customer need production orders? [y/n/?]")
+        term.send("n")
+        asked = 1
+        while True:
+            found, before = term.expect("[y/n/?]", "/?]", "Enter to finish")
+            if found == "Enter to finish":
+                break
+            asked += 1
+            term.send(reply_to(before.splitlines()[-1]))
+            assert asked < 15
+        term.send("")
+        term.expect("Wrote")
+        _, summary = term.expect("Deployments on the environment: resource-non-stocked")
+        assert f"{asked} questions asked" in summary
+        assert term.wait() == 0
+    facts = load_document(str(out)).value
+    assert facts["customer"] == "Tailspin"
+    assert facts["requirements"] == ["receipt-ocr"]
+    assert "plans_finance" not in facts  # don't know: left out, its default applies
+    assert asked < len(load_knowledge_base().facts) + 17
