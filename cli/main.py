@@ -57,8 +57,28 @@ def _style() -> Any:
     return click.style if sys.stdout.isatty() else render.plain
 
 
+# Commands that live in modules of their own, imported only when used: start-up stays short.
+LAZY_COMMANDS = {
+    "ask": ("podeploy.cli.ask_command", "ask"),
+    "lint": ("podeploy.cli.lint_command", "lint"),
+    "test": ("podeploy.cli.test_command", "test"),
+    "what-if": ("podeploy.cli.whatif_command", "what_if"),
+}
+
+
 class _Group(click.Group):
     """Turns podeploy's errors into one line per problem and an exit status, never a traceback."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
+            import importlib
+
+            module, name = LAZY_COMMANDS[cmd_name]
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -308,22 +328,6 @@ def new_policy(name: str, directory: str) -> None:
     for path in (made.policy, made.tests, *made.schemas):
         click.echo(f"created {path}")
     click.echo(f"next: edit {made.policy}, then run 'podeploy lint {directory}' and 'podeploy test {directory}'")
-
-
-def _register_commands() -> None:
-    """Commands that live in modules of their own."""
-    from podeploy.cli.ask_command import ask
-    from podeploy.cli.lint_command import lint
-    from podeploy.cli.test_command import test
-    from podeploy.cli.whatif_command import what_if
-
-    cli.add_command(ask)
-    cli.add_command(lint)
-    cli.add_command(test)
-    cli.add_command(what_if)
-
-
-_register_commands()
 
 
 def main(argv: Sequence[str] | None = None) -> None:
