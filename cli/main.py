@@ -60,6 +60,7 @@ def _style() -> Any:
 # Commands that live in modules of their own, imported only when used: start-up stays short.
 LAZY_COMMANDS = {
     "ask": ("podeploy.cli.ask_command", "ask"),
+    "batch": ("podeploy.cli.batch_command", "batch"),
     "lint": ("podeploy.cli.lint_command", "lint"),
     "test": ("podeploy.cli.test_command", "test"),
     "what-if": ("podeploy.cli.whatif_command", "what_if"),
@@ -89,6 +90,11 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
+        except BrokenPipeError:
+            # The reader went away (| head): stop quietly, as other command-line tools do.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("podeploy: interrupted", err=True)
             ctx.exit(130)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -116,8 +117,71 @@ def read_facts(kb: KnowledgeBase, doc: Document) -> FactsInput:
     return _normalise(kb, doc)
 
 
+def conforms(kb: KnowledgeBase, value: Any) -> bool:
+    """True only when value certainly satisfies facts_schema(kb); False sends it to the full validator.
+
+    A hand check of the generated schema, kept strictly narrower than it (tests compare the two on
+    generated documents), so that a good facts file never pays for importing jsonschema.
+    """
+    if not isinstance(value, dict) or not _name_ok(value.get("customer")):
+        return False
+    for key, item in value.items():
+        if key == "legal_entities":
+            if not _entities_ok(kb, item):
+                return False
+        elif key != "customer" and (key not in kb.facts or not _value_ok(kb, kb.facts[key], item)):
+            return False
+    return True
+
+
+def _name_ok(name: Any) -> bool:
+    return isinstance(name, str) and len(name) <= 200 and not name.isspace() and name != ""
+
+
+def _entities_ok(kb: KnowledgeBase, entities: Any) -> bool:
+    if not isinstance(entities, list) or len(entities) > MAX_ENTITIES:
+        return False
+    for entity in entities:
+        if not isinstance(entity, dict) or not _name_ok(entity.get("name")):
+            return False
+        for key, item in entity.items():
+            if key == "name":
+                continue
+            decl = kb.facts.get(key)
+            if decl is None or decl.scope != "entity" or not _value_ok(kb, decl, item):
+                return False
+    return True
+
+
+def _value_ok(kb: KnowledgeBase, decl: FactDecl, value: Any) -> bool:
+    if decl.is_list:
+        return isinstance(value, list) and len(value) <= MAX_LIST and all(_item_ok(kb, decl, v) for v in value)
+    return _item_ok(kb, decl, value)
+
+
+def _item_ok(kb: KnowledgeBase, decl: FactDecl, value: Any) -> bool:
+    kind = decl.type
+    if kind == "capability-list":
+        return isinstance(value, str) and value in kb.capabilities
+    if kind in ("choice", "choice-list"):
+        return isinstance(value, str) and value in decl.values
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind in ("number", "integer"):
+        if isinstance(value, bool) or not isinstance(value, (int, float) if kind == "number" else int):
+            return False
+        low = -NUMBER_LIMIT if decl.minimum is None else max(decl.minimum, -NUMBER_LIMIT)
+        high = NUMBER_LIMIT if decl.maximum is None else min(decl.maximum, NUMBER_LIMIT)
+        return low <= value <= high
+    if kind == "version":
+        return isinstance(value, str) and re.match(VERSION_PATTERN, value) is not None and "\n" not in value
+    return isinstance(value, str) and 1 <= len(value) <= 200
+
+
 def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
-    import jsonschema  # imported here: only validation pays for it
+    if conforms(kb, doc.value):
+        return _entity_names(doc)
+    import jsonschema  # imported here: only a file with a problem pays for it
 
     validator = jsonschema.Draft202012Validator(facts_schema(kb))
     problems = []

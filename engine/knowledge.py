@@ -167,15 +167,25 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
                 # Shipped packs are shown as the repository lays them out, not as installed.
                 shown = "policies/" + os.path.relpath(real, shipped) if real.startswith(shipped + os.sep) else None
                 sources.append((p, layer, shown))
-    files: list[PolicyFile] = []
-    for path, layer, shown in sources:
-        policy, found = read_policy_file(path, layer, shown)
-        problems.extend(found)
-        if policy is not None:
-            files.append(policy)
     if problems:
         raise BadInput(problems_sorted(problems))
-    return assemble(files)
+
+    def build() -> KnowledgeBase:
+        files: list[PolicyFile] = []
+        found_problems: list[Problem] = []
+        for path, layer, shown in sources:
+            policy, found = read_policy_file(path, layer, shown)
+            found_problems.extend(found)
+            if policy is not None:
+                files.append(policy)
+        if found_problems:
+            raise BadInput(problems_sorted(found_problems))
+        return assemble(files)
+
+    from .cache import cached
+
+    kb: KnowledgeBase = cached(sources, build)
+    return kb
 
 
 def assemble(files: list[PolicyFile]) -> KnowledgeBase:

@@ -143,7 +143,11 @@ def parse_document(text: str, name: str) -> Document:
         doc.marks[()] = Location(name, 1, 1)
         return doc
     builder = _Builder(doc)
-    doc.value = builder.build(node, (), 0)
+    try:
+        doc.value = builder.build(node, (), 0)
+    finally:
+        # The shared constructor remembers every node it built; a long batch must not keep them all.
+        _SAFE.constructed_objects.clear()
     return doc
 
 
