@@ -474,6 +474,11 @@ class _Pool:
 
     def _buried(self, w: _Worker) -> None:
         """A worker died: requeue what it held, retry the input it was on once in a fresh worker."""
+        # Results it sent before dying may still be in the pipe: take them first, so that the
+        # input it died on is the first one still in flight.
+        with contextlib.suppress(EOFError, OSError):
+            while w.conn.poll() and self._receive(w):
+                pass
         self.workers.remove(w)
         self.selector.unregister(w.conn)
         self.selector.unregister(w.process.sentinel)
