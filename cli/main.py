@@ -120,13 +120,17 @@ output_option = click.option(
 )
 
 
-def _emit(text: str, output: str | None) -> None:
+def _emit(text: str, output: str | None, facts: str | None = None) -> None:
     if output is None:
         click.echo(text)
-    else:
-        from podeploy.engine.report import write_output
+        return
+    if facts not in (None, "-") and os.path.exists(output) and os.path.samefile(output, str(facts)):
+        raise BadInput(
+            [Problem("would-overwrite", "--output names the facts file itself; choose another file", Location(output))]
+        )
+    from podeploy.engine.report import write_output
 
-        write_output(text, output)
+    write_output(text, output)
 
 
 @cli.command()
@@ -156,7 +160,7 @@ def evaluate(
         text = report_markdown(decision) if fmt == "markdown" else report_html(decision)
     else:
         text = render.decision_text(decision, _style() if output is None else render.plain)
-    _emit(text, output)
+    _emit(text, output, facts)
 
 
 @cli.command()
@@ -211,11 +215,12 @@ def why(
                 ]
             )
         if fmt == "json":
-            _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output)
+            _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output, facts)
         else:
             _emit(
                 render.why_not_type_text(decision, not_type, entity, _style() if output is None else render.plain),
                 output,
+                facts,
             )
         return
     if fmt == "json":
@@ -223,13 +228,13 @@ def why(
         data["why_not"] = {
             e.name: [{"type": t, "reason": r} for t, r in render.why_not(decision, e)] for e in decision.entities
         }
-        _emit(render.dumps(data), output)
+        _emit(render.dumps(data), output, facts)
     elif fmt in ("dot", "mermaid"):
         from podeploy.engine.report import derivation_dot, derivation_mermaid
 
-        _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output)
+        _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts)
     else:
-        _emit(render.why_text(decision, _style() if output is None else render.plain), output)
+        _emit(render.why_text(decision, _style() if output is None else render.plain), output, facts)
 
 
 @cli.command()

@@ -64,17 +64,18 @@ def cached(sources: Sequence[tuple[str, str, str | None]], build: Callable[[], A
     if folder is None or key is None:
         return build()
     path = os.path.join(folder, f"kb-{key}.pickle")
-    try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError, ValueError):
-        pass
+    found = _load(folder, path)
+    if found is not None:
+        return found
     kb = build()  # raises BadInput on any problem: nothing invalid is ever stored
     try:
-        os.makedirs(folder, exist_ok=True)
+        os.makedirs(folder, mode=0o700, exist_ok=True)
+        if not _trusted(folder):
+            return kb
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
+        payload = pickle.dumps(replace(kb, engine_cache={}), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as handle:
-            pickle.dump(replace(kb, engine_cache={}), handle, protocol=pickle.HIGHEST_PROTOCOL)
+            handle.write(FORMAT + b"\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
         os.replace(temp, path)
         _prune(folder)
     except OSError:
@@ -83,6 +84,33 @@ def cached(sources: Sequence[tuple[str, str, str | None]], build: Callable[[], A
 
 
 KEEP = 64
+
+
+def _trusted(folder: str) -> bool:
+    """Only a folder the current user owns, writable by no one else, is read: a pickle can run code."""
+    try:
+        info = os.stat(folder)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o022
+
+
+def _load(folder: str, path: str) -> Any:
+    """The knowledge base stored at path, or None when absent, damaged, or not to be trusted."""
+    if not _trusted(folder):
+        return None
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read()
+        header, digest, payload = data.split(b"\n", 2)
+        if header != FORMAT or hashlib.sha256(payload).hexdigest().encode() != digest:
+            return None
+        from .knowledge import KnowledgeBase
+
+        kb = pickle.loads(payload)
+        return kb if isinstance(kb, KnowledgeBase) else None
+    except Exception:  # a damaged file of any kind costs only the rebuild
+        return None
 
 
 def _prune(folder: str) -> None:

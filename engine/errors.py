@@ -20,7 +20,8 @@ class Location:
     column: int = 1
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.column}"
+        shown = self.file.replace("\n", "\\n").replace("\r", "\\r")  # one problem, one line
+        return f"{shown}:{self.line}:{self.column}"
 
 
 @dataclass(frozen=True, slots=True)

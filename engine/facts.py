@@ -215,7 +215,7 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
     if kind == "enum":
         fact_id = _fact_of(path)
         value = error.instance
-        shown = value if isinstance(value, str) else repr(value)
+        shown = value if isinstance(value, str) else _brief(value)
         if fact_id is not None and fact_id in kb.facts and kb.facts[fact_id].type == "capability-list":
             if not isinstance(value, str):
                 return [Problem("wrong-type", f"{fact_id}: expected a capability id, got {shown}", where)]
@@ -255,11 +255,19 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
     return [Problem("bad-value", f"{label}: {error.message[:200]}", where)]
 
 
+def _brief(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return "a number of more than 30 digits"
+    return repr(value)
+
+
 def _kind(value: Any) -> str:
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):
         return f"{'true' if value else 'false'} (true/false)"
+    if isinstance(value, int) and abs(value) > 10**30:
+        return "a number of more than 30 digits"
     if isinstance(value, (int, float)):
         return f"{value} (a number)"
     if isinstance(value, str):

@@ -85,6 +85,8 @@ def read_text(path: str, *, stdin_name: str = "<stdin>") -> tuple[str, str]:
             raise bad("unreadable", exc.strerror or str(exc), Location(name)) from None
     if len(raw) > MAX_FILE_BYTES:
         raise bad("too-large", f"input is over the limit of {MAX_FILE_BYTES} bytes", Location(name))
+    if raw.startswith((b"\xff\xfe\x00\x00", b"\x00\x00\xfe\xff")):
+        raise bad("encoding", "file is UTF-32; save it as UTF-8", Location(name, 1, 1))
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise bad("encoding", "file is UTF-16; save it as UTF-8", Location(name, 1, 1))
     if b"\x00" in raw:
@@ -121,8 +123,51 @@ def _join_surrogates(text: str) -> str:
     return _SURROGATE_PAIR.sub(joined, text)
 
 
+MAX_PARSER_DEPTH = 1000  # PyYAML's C parser recurses per level and overflows its stack near 30,000
+
+
+def _flow_too_deep(text: str, name: str) -> None:
+    """Refuse nesting the C parser cannot survive, before it sees it: brackets, and block levels per line.
+
+    The builder refuses anything deeper than MAX_DEPTH afterwards; this only has to come first.
+    """
+    for number, row in enumerate(text.splitlines(), 1):
+        stripped = row.lstrip(" ")
+        indent = len(row) - len(stripped)
+        dashes = 0
+        while stripped.startswith(("- ", "-\t")) or stripped == "-":
+            dashes += 1
+            stripped = stripped[2:].lstrip(" \t")
+        if indent // 2 + dashes > MAX_PARSER_DEPTH:
+            raise bad("too-deep", f"nested more than {MAX_DEPTH} levels", Location(name, number, 1))
+    if text.count("[") + text.count("{") <= MAX_PARSER_DEPTH:
+        return
+    depth = 0
+    quote = ""
+    line, column = 1, 0
+    first_too_deep = Location(name, 1, 1)
+    for char in text:
+        column += 1
+        if char == "\n":
+            line, column = line + 1, 0
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "\"'":
+            quote = char
+        elif char in "[{":
+            depth += 1
+            if depth == MAX_DEPTH + 1:
+                first_too_deep = Location(name, line, column)
+            if depth > MAX_PARSER_DEPTH:
+                raise bad("too-deep", f"nested more than {MAX_DEPTH} levels", first_too_deep)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+
+
 def parse_document(text: str, name: str) -> Document:
     """Parse YAML (JSON is a subset) from text, bounded and located."""
+    _flow_too_deep(text, name)
     loader = _Loader(_join_surrogates(text))
     try:
         node = loader.get_single_node()
@@ -206,12 +251,16 @@ class _Builder:
             return node.value  # a date stays the text the author wrote
         try:
             constructed = _SAFE.construct_object(node, deep=True)
-        except (yaml.YAMLError, ValueError, OverflowError) as exc:
-            raise bad("yaml-syntax", f"bad scalar: {exc}", self._loc(node)) from None
+        except Exception:  # PyYAML's constructors raise KeyError, IndexError... on malformed tagged values
+            raise bad(
+                "yaml-syntax", f"'{node.value[:60]}' is not a valid {node.tag.rsplit(':', 1)[-1]}", self._loc(node)
+            ) from None
         if isinstance(constructed, (datetime.date, datetime.datetime)):
             return node.value
         if isinstance(constructed, float) and constructed != constructed:
             raise bad("wrong-type", "NaN is not a usable value", self._loc(node))
+        if isinstance(constructed, int) and not isinstance(constructed, bool) and abs(constructed) > 10**18:
+            raise bad("bad-value", "a number of more than 18 digits; no fact needs one", self._loc(node))
         return constructed
 
     def _mapping(self, node: yaml.MappingNode, path: Path, depth: int) -> dict[str, Any]:
