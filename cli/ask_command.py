@@ -17,6 +17,7 @@ from typing import Any
 
 import click
 import yaml
+from podeploy.cli.options import layers_options, policy_layers
 from podeploy.engine import render
 from podeploy.engine.errors import BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluate import ENGINES
@@ -314,27 +315,13 @@ def write_atomically(path: str, text: str, *, force: bool) -> None:
     "legal_entities) instead of asking; what it leaves out is taken as unknown.",
 )
 @click.option(
-    "--policies",
-    "policy_dirs",
-    multiple=True,
-    metavar="DIR",
-    help="A folder (or file) of policies loaded on top of the built-ins; repeatable. "
-    "PODEPLOY_POLICIES (a path list) adds folders before these.",
-)
-@click.option(
-    "--pack",
-    "packs",
-    multiple=True,
-    metavar="NAME",
-    help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable.",
-)
-@click.option(
     "--engine",
     type=click.Choice(ENGINES),
     default="auto",
     show_default=True,
     help="The engine of the final recommendation (the questions are chosen with the reference evaluator).",
 )
+@layers_options
 @click.pass_context
 def ask(
     ctx: click.Context,
@@ -367,7 +354,6 @@ def _ask(
     packs: Sequence[str],
     engine: str,
 ) -> None:
-    from podeploy.cli.main import policy_layers
 
     err = out is None
     if out is not None:

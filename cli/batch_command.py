@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import IO
 
 import click
+from podeploy.cli.options import engine_option, layers_options
 from podeploy.engine.errors import PodeployError
-from podeploy.engine.evaluate import ENGINES
 
 
 @click.command("batch")
@@ -30,28 +30,8 @@ from podeploy.engine.evaluate import ENGINES
     metavar="N",
     help="Worker processes.  [default: the number of CPUs]",
 )
-@click.option(
-    "--policies",
-    "policy_dirs",
-    multiple=True,
-    metavar="DIR",
-    help="A folder (or file) of policies loaded on top of the built-ins; repeatable. "
-    "PODEPLOY_POLICIES (a path list) adds folders before these.",
-)
-@click.option(
-    "--pack",
-    "packs",
-    multiple=True,
-    metavar="NAME",
-    help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable.",
-)
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="auto",
-    show_default=True,
-    help="durable-rules, or the reference evaluator that specifies it.",
-)
+@layers_options
+@engine_option
 @click.pass_context
 def batch(
     ctx: click.Context,

@@ -8,49 +8,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from podeploy.cli.options import engine_option, layers_options, policy_layers
 from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
 from podeploy.engine.errors import did_you_mean
-from podeploy.engine.evaluate import ENGINES
 
 from podeploy import __version__
-
-policies_option = click.option(
-    "--policies",
-    "policy_dirs",
-    multiple=True,
-    metavar="DIR",
-    help="A folder (or file) of policies loaded on top of the built-ins; repeatable. "
-    "PODEPLOY_POLICIES (a path list) adds folders before these.",
-)
-
-
-def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = ()) -> list[str]:
-    """The policy folders to load over the built-ins: shipped packs, PODEPLOY_POLICIES, then --policies."""
-    from podeploy.engine.knowledge import pack_path
-
-    from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
-    return [*(pack_path(name) for name in packs), *from_env, *policy_dirs]
-
-
-def layers_options(command: Any) -> Any:
-    """--policies and --pack, for every command that loads the knowledge base."""
-    command = policies_option(command)
-    return click.option(
-        "--pack",
-        "packs",
-        multiple=True,
-        metavar="NAME",
-        help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable.",
-    )(command)
-
-
-engine_option = click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="auto",
-    show_default=True,
-    help="durable-rules, or the reference evaluator that specifies it.",
-)
 
 
 def _style() -> Any:

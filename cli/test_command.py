@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
+from podeploy.cli.options import engine_option
 from podeploy.engine.errors import PodeployError
-from podeploy.engine.evaluate import ENGINES
 from podeploy.engine.policytest import coverage_lines, minimum_text, result_lines, run_tests
 
 
@@ -39,13 +39,7 @@ def _style() -> Any:
     metavar="NAME",
     help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable. Without PATH, runs the pack's own tests.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="auto",
-    show_default=True,
-    help="durable-rules, or the reference evaluator that specifies it.",
-)
+@engine_option
 def test(
     paths: Sequence[str], show_coverage: bool, coverage_min: float | None, packs: Sequence[str], engine: str
 ) -> None:

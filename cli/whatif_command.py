@@ -64,7 +64,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
-from podeploy.cli.main import engine_option, layers_options, policy_layers
+from podeploy.cli.options import engine_option, layers_options, policy_layers
 from podeploy.engine import load_knowledge_base, render
 from podeploy.engine.errors import BadInput, Location, Problem
 from podeploy.engine.loader import load_document

@@ -235,43 +235,10 @@ def evaluate_item(
 
 
 def decision_record(decision: Any) -> Record:
-    """`evaluate --format json` without the trace (the costliest part to build), and the number of firings.
+    """`evaluate --format json` without the trace (the costliest part to build), and the number of firings."""
+    from .render import decision_summary
 
-    Kept equal to render.decision_json by tests/test_batch.py.
-    """
-    kb = decision.kb
-
-    def notice(n: Any) -> Record:
-        data: Record = {"code": n.code, "message": n.message}
-        if n.entity is not None:
-            data["entity"] = n.entity
-        for key in ("type", "capability", "about"):
-            if n.fact.get(key) is not None:
-                data[key] = n.fact.get(key)
-        if n.steps:
-            rule = decision.trace[n.steps[0]].clause.rule
-            data["rule"] = rule.id
-            data["source"] = rule.source
-        return data
-
-    return {
-        "customer": decision.customer,
-        "deployments": decision.deployments,
-        "entities": [
-            {
-                "name": e.name,
-                "deployment": e.deployment,
-                "deployment_name": kb.type_name(e.deployment) if e.deployment in kb.types else None,
-                "gaps": e.gaps,
-                "needs": e.needs,
-            }
-            for e in decision.entities
-        ],
-        "warnings": [notice(n) for n in decision.warnings],
-        "notes": [notice(n) for n in decision.notes],
-        "engine": decision.engine,
-        "firings": len(decision.trace),
-    }
+    return {**decision_summary(decision), "firings": len(decision.trace)}
 
 
 def _worker_main(

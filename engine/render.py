@@ -86,7 +86,8 @@ def _fact_json(decision: Decision, fact: Fact) -> dict[str, Any]:
     return data
 
 
-def decision_json(decision: Decision) -> dict[str, Any]:
+def decision_summary(decision: Decision) -> dict[str, Any]:
+    """The decision as `evaluate --format json` gives it, without the trace."""
     kb = decision.kb
 
     def notice(n: Any) -> dict[str, Any]:
@@ -118,8 +119,12 @@ def decision_json(decision: Decision) -> dict[str, Any]:
         "warnings": [notice(n) for n in decision.warnings],
         "notes": [notice(n) for n in decision.notes],
         "engine": decision.engine,
-        "trace": trace_json(decision),
     }
+
+
+def decision_json(decision: Decision) -> dict[str, Any]:
+    """The decision as `evaluate --format json` gives it: the summary and the whole trace."""
+    return {**decision_summary(decision), "trace": trace_json(decision)}
 
 
 def dumps(data: Any) -> str:
