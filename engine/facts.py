@@ -226,7 +226,7 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
             ]
         options = [str(o) for o in error.validator_value]
         if not isinstance(value, str):
-            got = _kind(value) if value is None or isinstance(value, bool) else shown
+            got = describe_value(value) if value is None or isinstance(value, bool) else shown
             return [Problem("wrong-type", f"{fact_id}: expected one of {', '.join(options)}, got {got}", where)]
         hint = did_you_mean(shown, options) or f" (one of: {', '.join(options)})"
         return [Problem("unknown-value", f"'{shown}' is not a value of '{fact_id}'{hint}", where)]
@@ -242,7 +242,7 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
             "integer": "a whole number",
             "number": "a number",
         }.get(str(expected), str(expected))
-        return [Problem("wrong-type", f"{label}: expected {word}, got {_kind(error.instance)}", where)]
+        return [Problem("wrong-type", f"{label}: expected {word}, got {describe_value(error.instance)}", where)]
     label = ".".join(str(p) for p in path) or "facts file"
     if kind == "pattern" and error.validator_value == VERSION_PATTERN:
         return [Problem("bad-value", f"{label}: '{error.instance}' is not a version like 10.0.44", where)]
@@ -261,7 +261,8 @@ def _brief(value: Any) -> str:
     return repr(value)
 
 
-def _kind(value: Any) -> str:
+def describe_value(value: Any) -> str:
+    """A value as a consultant wrote it, for 'expected ..., got ...' messages."""
     if value is None:
         return "nothing (null)"
     if isinstance(value, bool):

@@ -37,7 +37,7 @@ from typing import Any
 
 from .decision import Decision, Notice
 from .errors import BadInput, Location, Problem, did_you_mean
-from .facts import FactsInput, read_facts
+from .facts import FactsInput, describe_value, read_facts
 from .knowledge import BUILTIN_LAYER, KnowledgeBase, load_knowledge_base, pack_path
 from .loader import Document, Path, parse_document, problems_sorted, read_text
 from .model import Rule
@@ -380,18 +380,7 @@ def _renamed(problem: Problem, path: str, name: str) -> Problem:
     return Problem(problem.code, problem.message, Location(name, problem.location.line, problem.location.column))
 
 
-def _shown(value: Any) -> str:
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"{'true' if value else 'false'} (true/false)"
-    if isinstance(value, (int, float)):
-        return f"{value} (a number)"
-    if isinstance(value, str):
-        return f"'{value[:60]}' (text)"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping"
+_shown = describe_value
 
 
 def _text(value: Any) -> bool:

@@ -192,6 +192,21 @@ def _deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
     return found
 
 
+def deciding_step(decision: Decision, entity: EntityDecision) -> int | None:
+    """The step that decides the entity's deployment: the fit behind it, or the rule that moved it there."""
+    for fact in _deployment_facts(decision, entity):
+        step = decision.step_of(fact)
+        if step is None:
+            continue
+        for matched in decision.trace[step].matched:
+            inner = decision.step_of(matched)
+            # Follow the fit behind the deployment only when it chose the same type (not a promotion).
+            if inner is not None and matched.get("type") == entity.deployment:
+                return inner
+        return step
+    return None
+
+
 def _explain_fact(
     decision: Decision, fact: Fact, depth: int, lines: list[str], shown: dict[Fact, int], style: Style
 ) -> None:
@@ -327,17 +342,9 @@ def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None 
 
 
 def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
-    for fact in _deployment_facts(decision, entity):
-        step = decision.step_of(fact)
-        if step is None:
-            continue
+    step = deciding_step(decision, entity)
+    if step is not None:
         firing = decision.trace[step]
-        for matched in firing.matched:
-            inner = decision.step_of(matched)
-            # Follow the fit behind the deployment only when it chose the same type (not a promotion).
-            if inner is not None and matched.get("type") == entity.deployment:
-                firing = decision.trace[inner]
-                break
         rule = firing.clause.rule
         return f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}" + (
             f", {rule.source})" if rule.source else ")"

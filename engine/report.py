@@ -24,7 +24,7 @@ from .decision import Decision, EntityDecision, Notice
 from .derivation import Firing
 from .errors import PodeployError
 from .model import Fact
-from .render import absent_conditions, capabilities_table
+from .render import absent_conditions, capabilities_table, deciding_step
 
 TITLE = "Project Operations deployment plan"
 
@@ -140,17 +140,9 @@ def why_not_all(decision: Decision, entity: EntityDecision) -> list[tuple[str, l
 
 def _preferred(decision: Decision, entity: EntityDecision) -> Reason:
     """Why an open type lost to the recommended one: the rule that chose it (as render.why_not words it)."""
-    for fact in deployment_facts(decision, entity):
-        step = decision.step_of(fact)
-        if step is None:
-            continue
+    step = deciding_step(decision, entity)
+    if step is not None:
         firing = decision.trace[step]
-        for matched in firing.matched:
-            inner = decision.step_of(matched)
-            # Follow the fit behind the deployment only when it chose the same type (not a promotion).
-            if inner is not None and matched.get("type") == entity.deployment:
-                step, firing = inner, decision.trace[inner]
-                break
         reason = _reason(step, firing)
         return Reason(
             f"{entity.deployment} was preferred: {firing.explanation}",

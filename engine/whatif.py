@@ -29,6 +29,7 @@ from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
 from .model import VERSION_PATTERN, Fact, FactDecl, Scalar
+from .render import deciding_step
 
 DEFAULT_BUDGET = 20_000
 DEFAULT_MAX_CHANGES = 3
@@ -514,23 +515,8 @@ def reason_against(decision: Decision, entity: str, type_id: str) -> str | None:
 
 def key_step(decision: Decision, entity: EntityDecision) -> KeyStep | None:
     """The firing that decides the entity's deployment: the fit behind it, or the rule that moved it."""
-    roles = {pid for pid, p in decision.kb.predicates.items() if p.role == "deployment"}
-    for pid in roles:
-        for fact in decision.store.of(pid):
-            if fact.get("entity") != entity.name or fact.get("type") != entity.deployment:
-                continue
-            step = decision.step_of(fact)
-            if step is None:
-                continue
-            firing = decision.trace[step]
-            for matched in firing.matched:
-                inner = decision.step_of(matched)
-                # Follow the fit behind the deployment when it chose the same type (not a promotion).
-                if inner is not None and matched.get("type") == entity.deployment:
-                    step, firing = inner, decision.trace[inner]
-                    break
-            return _key(step, firing)
-    return None
+    step = deciding_step(decision, entity)
+    return None if step is None else _key(step, decision.trace[step])
 
 
 def _key(step: int, firing: Firing) -> KeyStep:
