@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 from collections.abc import Sequence
@@ -27,6 +28,9 @@ LAZY_COMMANDS = {
     "test": ("podeploy.cli.test_command", "test"),
     "what-if": ("podeploy.cli.whatif_command", "what_if"),
 }
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk or quota full while writing
 
 
 class _Group(click.Group):
@@ -61,6 +65,9 @@ class _Group(click.Group):
             click.echo("podeploy: interrupted", err=True)
             ctx.exit(130)
         except Exception as exc:  # a bug: say so in one line, with the details only on request
+            if isinstance(exc, OSError) and exc.errno in _FULL:  # not a bug: nowhere to write
+                click.echo(f"podeploy: cannot write the output: {exc.strerror}", err=True)
+                ctx.exit(1)
             if os.environ.get("PODEPLOY_DEBUG"):
                 raise
             click.echo(

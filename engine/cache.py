@@ -9,14 +9,21 @@ own code, so a changed file, layer or podeploy is always validated again.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import pickle
-import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from . import shipped
+
+if TYPE_CHECKING:
+    from hashlib import sha256
+else:
+    try:  # CPython's own SHA-256: hashlib loads OpenSSL first, which takes longer than the hashing here
+        from _sha256 import sha256
+    except ImportError:  # pragma: no cover - other Pythons
+        from hashlib import sha256
 
 FORMAT = b"podeploy-kb-1"
 
@@ -32,19 +39,19 @@ def cache_dir() -> str | None:
 
 
 def _code_fingerprint() -> bytes:
-    digest = hashlib.sha256(FORMAT)
-    for package in ("podeploy.engine", "podeploy.schemas"):
-        root = resources.files(package)
-        for entry in sorted(root.iterdir(), key=lambda e: e.name):
+    digest = sha256(FORMAT)
+    for package in ("podeploy.engine", shipped.SCHEMAS):
+        for entry in sorted(os.scandir(shipped.folder(package)), key=lambda e: e.name):
             if entry.is_file() and entry.name.endswith((".py", ".json")):
                 digest.update(entry.name.encode())
-                digest.update(entry.read_bytes())
+                with open(entry.path, "rb") as handle:
+                    digest.update(handle.read())
     return digest.digest()
 
 
 def key_of(sources: Sequence[tuple[str, str, str | None]]) -> str | None:
     """The cache key of a list of (path, layer, shown name), or None when a file cannot be read."""
-    digest = hashlib.sha256(_code_fingerprint())
+    digest = sha256(_code_fingerprint())
     try:
         for path, layer, shown in sources:
             with open(path, "rb") as handle:
@@ -72,10 +79,12 @@ def cached(sources: Sequence[tuple[str, str, str | None]], build: Callable[[], A
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if not _trusted(folder):
             return kb
+        import tempfile
+
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
         payload = pickle.dumps(replace(kb, engine_cache={}), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(FORMAT + b"\n" + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+            handle.write(FORMAT + b"\n" + sha256(payload).hexdigest().encode() + b"\n" + payload)
         os.replace(temp, path)
         _prune(folder)
     except OSError:
@@ -103,7 +112,7 @@ def _load(folder: str, path: str) -> Any:
         with open(path, "rb") as handle:
             data = handle.read()
         header, digest, payload = data.split(b"\n", 2)
-        if header != FORMAT or hashlib.sha256(payload).hexdigest().encode() != digest:
+        if header != FORMAT or sha256(payload).hexdigest().encode() != digest:
             return None
         from .knowledge import KnowledgeBase
 

@@ -6,7 +6,6 @@ only place that turns these exceptions into output and an exit status.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -70,6 +69,8 @@ def bad(code: str, message: str, location: Location) -> BadInput:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean ...?)' suffix naming the closest choice, or ''."""
+    import difflib  # only on the way to an error message
+
     options = sorted(set(choices))
     close = difflib.get_close_matches(word, options, n=1, cutoff=0.6)
     if not close:

@@ -7,9 +7,9 @@ import re
 import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from importlib import resources
 from typing import Any
 
+from . import shipped
 from .errors import BadInput, Location, Problem, did_you_mean
 from .loader import problems_sorted
 from .model import (
@@ -97,20 +97,20 @@ class KnowledgeBase:
 
 def builtin_policy_paths() -> list[tuple[str, str]]:
     """(path to read, name to show) for every built-in policy file."""
-    root = resources.files("podeploy.policies")
+    root = shipped.folder(shipped.POLICIES)
     found = []
-    for entry in root.iterdir():
+    for entry in os.scandir(root):
         if entry.is_file() and entry.name.endswith((".yaml", ".yml")) and not entry.name.endswith(NOT_POLICIES):
-            found.append((str(entry), f"policies/{entry.name}"))
+            found.append((entry.path, f"policies/{entry.name}"))
     return sorted(found, key=lambda p: p[1])
 
 
 def pack_names() -> list[str]:
     """The policy packs shipped with podeploy (off unless asked for)."""
-    root = resources.files("podeploy.policies").joinpath("packs")
-    if not root.is_dir():
+    root = os.path.join(shipped.folder(shipped.POLICIES), "packs")
+    if not os.path.isdir(root):
         return []
-    return sorted(entry.name for entry in root.iterdir() if entry.is_dir() and not entry.name.startswith("_"))
+    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("_"))
 
 
 def pack_path(name: str) -> str:
@@ -126,7 +126,7 @@ def pack_path(name: str) -> str:
                 )
             ]
         )
-    return str(resources.files("podeploy.policies").joinpath("packs", name))
+    return os.path.join(shipped.folder(shipped.POLICIES), "packs", name)
 
 
 def policy_paths_in(path: str) -> list[str]:
@@ -159,14 +159,12 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
         paths = policy_paths_in(directory)
         if not paths:
             problems.append(Problem("no-policies", "directory holds no .yaml policy files", Location(directory)))
-        shipped = os.path.realpath(str(resources.files("podeploy.policies")))
         for p in paths:
-            if os.path.realpath(p) not in seen:  # a built-in named again is not a second copy
-                seen.add(os.path.realpath(p))
-                real = os.path.realpath(p)
+            real = os.path.realpath(p)
+            if real not in seen:  # a built-in named again is not a second copy
+                seen.add(real)
                 # Shipped packs are shown as the repository lays them out, not as installed.
-                shown = "policies/" + os.path.relpath(real, shipped) if real.startswith(shipped + os.sep) else None
-                sources.append((p, layer, shown))
+                sources.append((p, layer, shipped.shown_name(real)))
     if problems:
         raise BadInput(problems_sorted(problems))
 

@@ -23,9 +23,9 @@ import string
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from . import shipped
 from .errors import BadInput, Location, Problem
 from .knowledge import (
     KnowledgeBase,
@@ -148,7 +148,7 @@ def _partial(paths: Sequence[str]) -> KnowledgeBase:
     sources: list[tuple[str, str, str | None]] = [(p, "built-in", shown) for p, shown in builtin_policy_paths()]
     for path in paths:
         if os.path.exists(path):
-            sources.extend((p, "", _shipped_name(p)) for p in policy_paths_in(path))
+            sources.extend((p, "", shipped.shown_name(p)) for p in policy_paths_in(path))
     for path, layer, shown in sources:
         real = os.path.realpath(path)
         if real in seen:
@@ -178,21 +178,14 @@ def _partial(paths: Sequence[str]) -> KnowledgeBase:
     return kb
 
 
-def _shipped_root() -> str:
-    return os.path.realpath(str(resources.files("podeploy.policies")))
-
-
-def _shipped_name(path: str) -> str | None:
-    """A shipped policy file (a built-in or a pack's) is shown as the repository lays it out, as the loader does."""
-    real, root = os.path.realpath(path), _shipped_root()
-    return "policies/" + os.path.relpath(real, root).replace(os.sep, "/") if real.startswith(root + os.sep) else None
 
 
 def _inside(location: Location, paths: Sequence[str]) -> bool:
     """Is the location in one of the given files or folders? Shipped files are matched by their real path."""
     name = location.file
-    if name.startswith("policies/") and os.path.exists(os.path.join(_shipped_root(), name[len("policies/") :])):
-        name = os.path.join(_shipped_root(), name[len("policies/") :])
+    if name.startswith("policies/"):
+        inside = os.path.join(shipped.folder(shipped.POLICIES), name[len("policies/") :])
+        name = inside if os.path.exists(inside) else name
     real = os.path.realpath(name)
     for path in paths:
         root = os.path.realpath(path)

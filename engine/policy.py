@@ -6,9 +6,9 @@ import functools
 import json
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from typing import Any
 
+from . import shipped
 from .errors import BadInput, Location, Problem
 from .loader import Document, load_document
 from .model import (
@@ -40,7 +40,7 @@ MAX_CLAUSES = 64
 
 @functools.cache
 def policy_schema() -> dict[str, Any]:
-    text = resources.files("podeploy.schemas").joinpath("policy.schema.json").read_text("utf-8")
+    text = shipped.read_text(shipped.SCHEMAS, "policy.schema.json")
     schema: dict[str, Any] = json.loads(text)
     return schema
 

@@ -32,9 +32,9 @@ import math
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
+from . import shipped
 from .decision import Decision, Notice
 from .errors import BadInput, Location, Problem, did_you_mean
 from .facts import FactsInput, describe_value, read_facts
@@ -262,17 +262,9 @@ def percent(covered: int, total: int) -> float:
 # -- finding tests ------------------------------------------------------------------------------
 
 
-def _shipped_root() -> str:
-    return os.path.realpath(str(resources.files("podeploy.policies")))
-
-
 def shown_path(path: str) -> str:
     """How to name a file: shipped ones as the repository lays them out, others as given."""
-    real = os.path.realpath(path)
-    shipped = _shipped_root()
-    if real.startswith(shipped + os.sep):
-        return "policies/" + os.path.relpath(real, shipped).replace(os.sep, "/")
-    return os.path.normpath(path)
+    return shipped.shown_name(path) or os.path.normpath(path)
 
 
 def is_test_file(name: str) -> bool:
@@ -292,7 +284,7 @@ def find_test_files(directory: str, *, recursive: bool = True) -> list[str]:
 
 def builtin_test_paths() -> list[tuple[str, str]]:
     """(path to read, name to show) for the built-in knowledge base's own test files."""
-    root = _shipped_root()
+    root = shipped.folder(shipped.POLICIES)
     return [(p, shown_path(p)) for p in find_test_files(root, recursive=False)]
 
 
@@ -320,14 +312,14 @@ def find_suites(paths: Sequence[str] = (), packs: Sequence[str] = ()) -> list[Te
     problems: list[Problem] = []
     layers: list[str] = list(pack_dirs)
     suites = []
-    shipped = _shipped_root()
+    builtin_folder = shipped.folder(shipped.POLICIES)
     for path in paths:
         if not os.path.exists(path):
             problems.append(Problem("not-found", "no such test file or directory", Location(path)))
             continue
         if os.path.isdir(path):
             directory = path
-            builtin = os.path.realpath(directory) == shipped
+            builtin = os.path.realpath(directory) == builtin_folder
             found = [(p, shown_path(p)) for p in find_test_files(directory, recursive=not builtin)]
             if not found:
                 problems.append(Problem("no-tests", "directory holds no *.test.yaml files", Location(path)))
@@ -343,7 +335,7 @@ def find_suites(paths: Sequence[str] = (), packs: Sequence[str] = ()) -> list[Te
                 )
                 continue
             directory = os.path.dirname(path) or "."
-            builtin = os.path.realpath(directory) == shipped
+            builtin = os.path.realpath(directory) == builtin_folder
             found = [(path, shown_path(path))]
         if builtin:
             suites.append(TestSuite(BUILTIN_LAYER, tuple(layers), tuple(found)))
@@ -914,6 +906,6 @@ def minimum_text(coverage: Coverage, minimum: float) -> str:
 
 def test_schema() -> dict[str, Any]:
     """The JSON Schema of policy test files, for editors."""
-    text = resources.files("podeploy.schemas").joinpath("policy-test.schema.json").read_text("utf-8")
+    text = shipped.read_text(shipped.SCHEMAS, "policy-test.schema.json")
     schema: dict[str, Any] = json.loads(text)
     return schema

@@ -1,3 +1,3 @@
-from podeploy.cli.main import main
+from podeploy.console import main
 
 main()

@@ -1,0 +1,65 @@
+"""The `podeploy` console command: one process runs one command, then leaves at once.
+
+A command is short-lived, so two costs of a Python process buy it nothing: the cycle collector
+running while modules load (it walks every object created so far, again and again), and the
+interpreter's tear-down at exit (every module and object freed one by one, about as long as
+evaluating a customer). Collection is paused while podeploy loads and the process ends with
+os._exit once the output is flushed. Where something still needs the normal exit (worker
+processes, finalizers registered with atexit), the normal exit runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import os
+import sys
+import weakref
+from collections.abc import Sequence
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    gc.disable()
+    from podeploy.cli.main import cli
+
+    gc.freeze()  # what loading created lives as long as the process: never walk it again
+    gc.enable()
+    try:
+        cli.main(args=list(argv) if argv is not None else None, prog_name="podeploy")
+    except SystemExit as exc:
+        code = exit_status(exc.code)
+    else:
+        code = 0
+    if needs_normal_exit():
+        sys.exit(code)
+    os._exit(flushed(code))
+
+
+def exit_status(code: object) -> int:
+    """SystemExit's code as a process status: a message is printed and means failure, as Python does."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def needs_normal_exit() -> bool:
+    """Whether anything registered work for the interpreter's exit: child processes or finalizers."""
+    return "multiprocessing" in sys.modules or bool(getattr(weakref.finalize, "_registered_with_atexit", False))
+
+
+def flushed(code: int) -> int:
+    """Flush standard output and error. A reader that went away (| head) is not an error; a
+    write that fails (a full disk) is, as it would be at a normal exit."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (BrokenPipeError, ValueError):  # reader gone, or stream closed
+            pass
+        except OSError as exc:
+            with contextlib.suppress(OSError, ValueError):
+                os.write(2, f"podeploy: cannot write the output: {exc.strerror or exc}\n".encode())
+            code = code or 1
+    return code
