@@ -308,15 +308,15 @@ def generate_policies(folder: Path, rules: int) -> None:
 
 def _recorder(host: Any) -> tuple[list[tuple[str, Any]], Any]:
     """Record every assert the podeploy layer makes into durable-rules, to replay them raw."""
-    log: list[tuple[str, Any]] = []
+    log: list[tuple[str, str, Any]] = []
     assert_fact, assert_facts = host.assert_fact, host.assert_facts
 
     def one(ruleset: str, fact: Any, *rest: Any) -> Any:
-        log.append(("one", fact))
+        log.append(("one", ruleset, fact))
         return assert_fact(ruleset, fact, *rest)
 
     def many(ruleset: str, facts: Any, *rest: Any) -> Any:
-        log.append(("many", facts))
+        log.append(("many", ruleset, facts))
         return assert_facts(ruleset, facts, *rest)
 
     host.assert_fact, host.assert_facts = one, many
@@ -327,21 +327,24 @@ def _recorder(host: Any) -> tuple[list[tuple[str, Any]], Any]:
     return log, restore
 
 
-def _replay(network: Any, log: list[tuple[str, Any]], sid: str) -> float:
-    """Raw durable-rules: the same asserts, straight into the same ruleset, one session, no podeploy layer."""
+def _replay(network: Any, log: list[tuple[str, str, Any]], sid: str) -> float:
+    """Raw durable-rules: the same asserts, straight into the same rulesets, no podeploy layer."""
     host = network.host
     prepared = [
-        (kind, {**payload, "sid": sid} if kind == "one" else [{**f, "sid": sid} for f in payload])
-        for kind, payload in log
+        (kind, ruleset, {**payload, "sid": sid} if kind == "one" else [{**f, "sid": sid} for f in payload])
+        for kind, ruleset, payload in log
     ]
-    network.active = None  # the registered actions return at once: no trace, no conclusions
+    used = list(dict.fromkeys(ruleset for _, ruleset, _ in log))
+    for ruleset in network.rulesets:
+        ruleset.active = None  # the registered actions return at once: no trace, no conclusions
     started = time.perf_counter()
-    for kind, payload in prepared:
+    for kind, ruleset, payload in prepared:
         if kind == "one":
-            host.assert_fact(network.name, payload)
+            host.assert_fact(ruleset, payload)
         else:
-            host.assert_facts(network.name, payload)
-    host.delete_state(network.name, sid)
+            host.assert_facts(ruleset, payload)
+    for ruleset in used:
+        host.delete_state(ruleset, sid)
     return time.perf_counter() - started
 
 
@@ -449,10 +452,11 @@ def child_synthetic(policy_dir: str, facts_dir: str, sample: str) -> dict[str, A
         kb.evaluate(facts, engine="reference")
         totals["reference"] += time.perf_counter() - started
         totals["raw"] += _replay(network, log, f"raw{n}")
-    engine_rules = len(network.definition())
+    engine_rules = sum(len(ruleset.definition) for ruleset in network.rulesets)
     return {
         "rules": len(kb.rules),
         "engine_rules": engine_rules,
+        "rulesets": len(network.rulesets),
         "load": t1 - t0,
         "check": t2 - t1,
         "register": t3 - t2,
@@ -763,7 +767,8 @@ def rule_count(rows: list[Row], facts_dir: Path, work: Path, sample: int) -> Non
         rows.append(
             Row(
                 "d",
-                f"+{size:,} synthetic rules ({data['engine_rules']} engine rules, limits checked): load + compile",
+                f"+{size:,} synthetic rules ({data['engine_rules']} engine rules in {data['rulesets']} rulesets, "
+                "limits checked): load + compile",
                 f"{data['load']:.2f} s + {data['check'] + data['register']:.2f} s",
                 f"{base['load']:.2f} s + {base['check'] + base['register']:.2f} s built-ins",
                 f"{setup(data) / setup(base):.1f}x",

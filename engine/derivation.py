@@ -7,6 +7,7 @@ conclusions, explanation) is computed here, once, for both.
 
 from __future__ import annotations
 
+import functools
 import operator
 import string
 from collections.abc import Callable, Iterable, Iterator
@@ -30,12 +31,17 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 
 
 class FactStore:
-    """Every fact known in one evaluation, indexed by predicate, in the order they arrived."""
+    """Every fact known in one evaluation, indexed by predicate, in the order they arrived.
+
+    A predicate's facts are indexed by value too, from the first lookup that can use it on: the
+    durable-rules network matches in the engine and rarely looks facts up here.
+    """
 
     def __init__(self, facts: Iterable[Fact] = ()) -> None:
         self.order: dict[Fact, int] = {}
         self.by_predicate: dict[str, list[Fact]] = {}
         self.by_value: dict[tuple[str, str, Any], list[Fact]] = {}
+        self.indexed: set[str] = set()
         for fact in facts:
             self.add(fact)
 
@@ -44,12 +50,20 @@ class FactStore:
             return False
         self.order[fact] = len(self.order)
         self.by_predicate.setdefault(fact.predicate, []).append(fact)
+        if fact.predicate in self.indexed:
+            self._index(fact)
+        return True
+
+    def _index(self, fact: Fact) -> None:
         for name, value in fact.values:
             self.by_value.setdefault((fact.predicate, name, _index_key(value)), []).append(fact)
-        return True
 
     def candidates(self, atom: Atom, bindings: Bindings) -> list[Fact]:
         """The facts that can match atom: those with the value a field must equal, when one is known."""
+        if atom.predicate not in self.indexed:
+            self.indexed.add(atom.predicate)
+            for fact in self.by_predicate.get(atom.predicate, ()):
+                self._index(fact)
         for fp in atom.fields:
             value: Any = None
             if fp.bind is not None and fp.bind.name in bindings:
@@ -63,6 +77,15 @@ class FactStore:
             if value is not None:
                 return self.by_value.get((atom.predicate, fp.field, _index_key(value)), [])
         return self.by_predicate.get(atom.predicate, [])
+
+    def copy(self) -> FactStore:
+        """A store that starts with these facts and then grows on its own."""
+        other = FactStore()
+        other.order = dict(self.order)
+        other.by_predicate = {k: v.copy() for k, v in self.by_predicate.items()}
+        other.by_value = {k: v.copy() for k, v in self.by_value.items()}
+        other.indexed = set(self.indexed)
+        return other
 
     def of(self, predicate: str) -> list[Fact]:
         return self.by_predicate.get(predicate, [])
@@ -88,6 +111,41 @@ class Firing:
     @property
     def identity(self) -> tuple[str, tuple[Fact, ...]]:
         return (self.clause.name, self.matched)
+
+
+def vocabulary_store(kb: KnowledgeBase) -> FactStore:
+    """The facts the vocabulary gives, indexed once per knowledge base: each evaluation starts from a copy."""
+    store = kb.engine_cache.get("vocabulary-store")
+    if store is None:
+        store = kb.engine_cache["vocabulary-store"] = FactStore(kb.vocabulary_facts)
+        for predicate in store.by_predicate:  # indexed once here rather than in every evaluation
+            store.indexed.add(predicate)
+            for fact in store.by_predicate[predicate]:
+                store._index(fact)
+    assert isinstance(store, FactStore)
+    return store
+
+
+def triggers(kb: KnowledgeBase) -> list[str | None]:
+    """For each clause (by position), a fact of the customer's it cannot fire without, or None.
+
+    Of the facts-file predicates its positive conditions match, the one fewest clauses need: a
+    clause whose trigger the customer did not give is skipped unseen, so rules about facts
+    nobody gave cost nothing per evaluation.
+    """
+    found = kb.engine_cache.get("triggers")
+    if found is None:
+        given = set(kb.facts)
+        needs = [{atom.predicate for atom in c.clause.positives} & given for c in kb.clauses]
+        uses: dict[str, int] = {}
+        for needed in needs:
+            for predicate in needed:
+                uses[predicate] = uses.get(predicate, 0) + 1
+        found = kb.engine_cache["triggers"] = [
+            min(needed, key=lambda p: (uses[p], p)) if needed else None for needed in needs
+        ]
+    assert isinstance(found, list)
+    return found
 
 
 def _index_key(value: Any) -> tuple[str, Any]:
@@ -199,9 +257,14 @@ def complete(
     )
 
 
+@functools.cache
+def _template(text: str) -> tuple[tuple[str, str | None], ...]:
+    return tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(text))
+
+
 def render_explanation(template: str, bindings: Bindings) -> str:
     parts = []
-    for literal, name, _, _ in string.Formatter().parse(template):
+    for literal, name in _template(template):
         parts.append(literal)
         if name is not None:
             value = bindings.get(name, f"{{{name}}}")
@@ -211,34 +274,41 @@ def render_explanation(template: str, bindings: Bindings) -> str:
 
 def canonical_order(firings: Iterable[Firing], given: Iterable[Fact]) -> list[Firing]:
     """Firings in an order both evaluators agree on: stratum, derivation depth, rule order, matched facts."""
-    depth: dict[Fact, int] = {f: 0 for f in given}
-    firing_depth: dict[tuple[str, tuple[Fact, ...]], int] = {}
+    depth: dict[Fact, int] = dict.fromkeys(given, 0)
     pending = list(firings)
+    firing_depth: list[int | None] = [None] * len(pending)
+    # Both engines report a firing after those that derived its facts, so this settles in two
+    # passes; more only when a fact has several derivations of different depths.
     changed = True
     while changed:
         changed = False
-        for firing in pending:
-            needed = [depth.get(f) for f in firing.matched + firing.counted]
-            if any(d is None for d in needed):
-                continue
-            d = 1 + max((n for n in needed if n is not None), default=0)
-            key = firing.identity
-            if firing_depth.get(key, d + 1) > d:
-                firing_depth[key] = d
-                changed = True
-            for fact in firing.conclusions:
-                if depth.get(fact, d + 1) > d:
-                    depth[fact] = d
+        for i, firing in enumerate(pending):
+            d = 0
+            for fact in (*firing.matched, *firing.counted):
+                known = depth.get(fact)
+                if known is None:
+                    break
+                d = max(d, known)
+            else:
+                d += 1
+                current = firing_depth[i]
+                if current is None or current > d:
+                    firing_depth[i] = d
                     changed = True
-    missing = [f for f in pending if f.identity not in firing_depth]
-    if missing:
-        raise EngineError(f"rule '{missing[0].clause.rule.id}' fired on facts that were never derived")
-    return sorted(
-        pending,
-        key=lambda f: (
-            f.clause.stratum,
-            firing_depth[f.identity],
-            f.clause.position,
-            [m.key for m in f.matched],
+                for fact in firing.conclusions:
+                    if depth.get(fact, d + 1) > d:
+                        depth[fact] = d
+                        changed = True
+    for i, firing in enumerate(pending):
+        if firing_depth[i] is None:
+            raise EngineError(f"rule '{firing.clause.rule.id}' fired on facts that were never derived")
+    order = sorted(
+        range(len(pending)),
+        key=lambda i: (
+            pending[i].clause.stratum,
+            firing_depth[i],
+            pending[i].clause.position,
+            [m.key for m in pending[i].matched],
         ),
     )
+    return [pending[i] for i in order]

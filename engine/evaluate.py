@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from . import reference, rete
 from .decision import Decision, decide
-from .derivation import canonical_order
+from .derivation import canonical_order, vocabulary_store
 from .errors import PodeployError
 from .facts import FactsInput
 from .knowledge import KnowledgeBase
@@ -26,10 +26,9 @@ def resolve_engine(engine: str) -> str:
 
 def evaluate(kb: KnowledgeBase, facts: FactsInput, engine: str = "auto") -> Decision:
     chosen = resolve_engine(engine)
-    given = [*kb.vocabulary_facts, *facts.ground]
     if chosen == "durable":
-        store, firings = rete.network_for(kb).run(given)
+        store, firings = rete.network_for(kb).run(facts.ground)
     else:
-        store, firings = reference.run(kb, given)
-    trace = canonical_order(firings, given)
+        store, firings = reference.run(kb, facts.ground, base=vocabulary_store(kb))
+    trace = canonical_order(firings, [*kb.vocabulary_facts, *facts.ground])
     return decide(kb, facts, chosen, store, trace)

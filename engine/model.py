@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from .errors import Location
@@ -240,10 +242,26 @@ class Fact:
     predicate: str
     values: tuple[tuple[str, Scalar], ...]
     origin: Location | None = field(default=None, compare=False, hash=False)
+    _hash: int = field(default=0, init=False, repr=False, compare=False)
+    _key: str = field(default="", init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.predicate, self.values)))
+
+    def __hash__(self) -> int:
+        # Facts key every store, index and trace: hashed once, when made.
+        return self._hash
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # String hashes differ from process to process: a fact read back is made anew.
+        return (Fact, (self.predicate, self.values, self.origin))
 
     @property
     def key(self) -> str:
-        return json.dumps([self.predicate, self.values], separators=(",", ":"), ensure_ascii=False)
+        """A text that orders facts the same way in every run (facts mix strings, numbers and booleans)."""
+        if not self._key:
+            object.__setattr__(self, "_key", compact_json(self.predicate, self.values))
+        return self._key
 
     def get(self, name: str) -> Any:
         for k, v in self.values:
@@ -257,6 +275,29 @@ class Fact:
     def __str__(self) -> str:
         inner = ", ".join(f"{k}: {_show(v)}" for k, v in self.values)
         return f"{self.predicate}({inner})"
+
+
+def compact_json(predicate: str, values: tuple[tuple[str, Scalar], ...]) -> str:
+    """json.dumps([predicate, values], separators=(",", ":"), ensure_ascii=False), character for character.
+
+    Spelled out because json.dumps builds a new encoder on every call with these options, and
+    facts are ordered by this text many times per evaluation; strings are quoted by the json
+    module's own (C) quoting function.
+    """
+    inner = ",".join(f"[{_quote(name)},{_json_scalar(value)}]" for name, value in values)
+    return f"[{_quote(predicate)},[{inner}]]"
+
+
+def _json_scalar(value: Scalar) -> str:
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return _quote(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
+    return repr(value)
 
 
 def make_fact(predicate: str, values: dict[str, Scalar], origin: Location | None = None) -> Fact:

@@ -9,22 +9,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from .derivation import Bindings, FactStore, Firing, complete, holds_absent, match_atom
+from .derivation import Bindings, FactStore, Firing, complete, holds_absent, match_atom, triggers
 from .knowledge import CompiledClause, KnowledgeBase
 from .model import Fact
 
 
-def run(kb: KnowledgeBase, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
-    store = FactStore(given)
-    fired: dict[tuple[str, tuple[Fact, ...]], Firing] = {}
+def run(kb: KnowledgeBase, given: list[Fact], base: FactStore | None = None) -> tuple[FactStore, list[Firing]]:
+    """Run the strata over the given facts, on top of base's facts when given (the vocabulary's, say)."""
+    store = base.copy() if base is not None else FactStore()
+    for fact in given:
+        store.add(fact)
+    in_use = _clauses_for(kb, {fact.predicate for fact in given})
+    fired: dict[tuple[int, tuple[Fact, ...]], Firing] = {}
     for stratum in range(1, kb.strata + 1):
-        clauses = [c for c in kb.clauses if c.stratum == stratum]
+        clauses = [c for c in in_use if c.stratum == stratum]
         changed = True
         while changed:
             changed = False
             for clause in clauses:
                 for matched, bindings in _tuples(clause, store):
-                    key = (clause.name, matched)
+                    key = (clause.position, matched)
                     if key in fired:
                         continue
                     firing = complete(kb, clause, matched, bindings, store)
@@ -33,6 +37,17 @@ def run(kb: KnowledgeBase, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
                         if store.add(fact):
                             changed = True
     return store, list(fired.values())
+
+
+def _clauses_for(kb: KnowledgeBase, present: set[str]) -> list[CompiledClause]:
+    """The clauses that can fire on facts of these predicates, in knowledge-base order."""
+    groups = kb.engine_cache.get("reference-groups")
+    if groups is None:
+        groups = kb.engine_cache["reference-groups"] = {}
+        for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
+            groups.setdefault(trigger, []).append(clause)
+    chosen = [*groups.get(None, ()), *(c for p in present if p is not None and p in groups for c in groups[p])]
+    return sorted(chosen, key=lambda c: c.position)
 
 
 def _tuples(clause: CompiledClause, store: FactStore) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:

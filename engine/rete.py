@@ -5,7 +5,7 @@ What this module guarantees, whatever the policies and facts hold:
 - values are type-tagged before they reach the engine, so its loose comparisons never mix types;
 - a catch-all pattern consumes every fact, so none is "not handled";
 - a start rule fires in every session before anything else, so a session is never deleted untouched;
-- one session at a time, deleted before the next is made;
+- one session at a time in each ruleset, deleted before the next is made;
 - no background timer threads (`Host._run` is disabled);
 - exceptions in actions are recorded and raised after the assert, never swallowed;
 - rule shapes are checked against the engine's C limits before registering (see `limits`);
@@ -21,7 +21,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .derivation import FactStore, Firing, complete, holds_absent, rebind
+from .derivation import FactStore, Firing, complete, holds_absent, rebind, triggers, vocabulary_store
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
 from .limits import EngineLimit, check_limits
@@ -30,6 +30,7 @@ from .model import Atom, Fact, Scalar, Var
 STAGE = "__stage"
 NEVER = "__never"
 STAGE_BUCKET = 200  # clauses sharing one stage pattern; the engine takes at most 255 on one chain
+SHARD_SIZE = 200  # engine rules per ruleset once a knowledge base is split (see Network)
 MAX_VARIANTS = 64
 _names = itertools.count(1)
 _host_lock = threading.Lock()
@@ -78,7 +79,6 @@ def engine_fact(fact: Fact, fid: str, sid: str) -> dict[str, Any]:
 @dataclass(slots=True)
 class _Session:
     sid: str
-    store: FactStore
     ids: dict[str, Fact] = field(default_factory=dict)
     pending: list[tuple[CompiledClause, tuple[Fact, ...]]] = field(default_factory=list)
     errors: list[BaseException] = field(default_factory=list)
@@ -108,55 +108,66 @@ def _get_host() -> Any:
 
 
 class Network:
-    """A knowledge base registered as one durable-rules ruleset."""
+    """A knowledge base registered with durable-rules: one ruleset, or several once it is large.
 
-    def __init__(self, kb: KnowledgeBase, *, register: bool = True) -> None:
+    durable-rules sets up state for every node of a ruleset in every session (state.c), so a
+    session's cost grows with the ruleset, relevant rules or not. A knowledge base of more
+    than SHARD_SIZE engine rules is therefore split: clauses that any customer may need form
+    the core, and every other clause joins the rulesets of the customer fact it needs (of the
+    facts its conditions require, the one fewest clauses use). An evaluation opens a session
+    only in the core and in the rulesets of facts the customer gave; every session gets the
+    facts its clauses read, and what one concludes reaches the others, stratum by stratum.
+    """
+
+    def __init__(self, kb: KnowledgeBase, *, register: bool = True, shard_size: int = SHARD_SIZE) -> None:
         self.kb = kb
-        self.name = f"podeploy{next(_names)}"
-        self.active: _Session | None = None
-        self._sessions = itertools.count(1)
         self.optional = {
             (pid, name) for pid, pred in kb.predicates.items() for name, decl in pred.fields.items() if decl.optional
         }
-        definition = self.definition()
-        check_limits(kb, definition)
+        self.checked_here: dict[int, tuple[bool, tuple[Atom, ...]]] = {}
+        self.rulesets = [Ruleset(self, positions, trigger) for positions, trigger in self.partition(shard_size)]
+        for ruleset in self.rulesets:
+            check_limits(kb, ruleset.definition)
         if not register:
             return
+        # The vocabulary's facts open every session: indexed and encoded once, here.
+        self.vocabulary = vocabulary_store(kb)
         with _host_lock:
             host = _get_host()
-            for action, fn in self._actions().items():
-                host.actions[action] = fn
-            try:
-                # register_rulesets mutates what it is given: hand it a copy.
-                host.register_rulesets(json.loads(json.dumps({self.name: definition})))
-            except Exception as exc:
-                raise EngineError(f"durable-rules refused the compiled rules: {exc}") from None
+            for ruleset in self.rulesets:
+                ruleset.register(host, self.vocabulary)
         self.host = host
+
+    @property
+    def name(self) -> str:
+        """The name of the first (core) ruleset."""
+        return self.rulesets[0].name
 
     # -- compilation ---------------------------------------------------------------------------
 
-    def definition(self) -> dict[str, Any]:
-        """The data-defined ruleset: one durable rule per clause (per value of a positive 'in' list)."""
-        rules: dict[str, Any] = {
-            "start": {"all": [{"m": {"$and": [{"k": STAGE}, {"p_n": encode(0)}]}}], "run": f"{self.name}.start"},
-            "consume-all": {"all": [{"m": {"$ex": {"k": 1}}}, {"n": {"k": NEVER}}], "run": f"{self.name}.never"},
-        }
-        self.buckets: dict[int, set[int]] = {}
-        self.checked_here: dict[int, tuple[bool, tuple[Atom, ...]]] = {}
-        in_stratum: dict[int, int] = {}
-        for position, clause in enumerate(self.kb.clauses):
-            seat = in_stratum.get(clause.stratum, 0)
-            bucket = seat // STAGE_BUCKET
-            variants = self.variants(clause, position, bucket)
-            if (seat + len(variants) - 1) // STAGE_BUCKET != bucket:  # keep a clause's variants in one bucket
-                bucket += 1
-                seat = bucket * STAGE_BUCKET
-                variants = self.variants(clause, position, bucket)
-            in_stratum[clause.stratum] = seat + len(variants)
-            self.buckets.setdefault(clause.stratum, set()).add(bucket)
-            for v, patterns in enumerate(variants):
-                rules[f"c{position}v{v}"] = {"all": patterns, "run": f"{self.name}.c{position}"}
-        return rules
+    def partition(self, shard_size: int) -> list[tuple[list[int], str | None]]:
+        """Clause positions per ruleset, each with the customer fact that puts it in use (None: always)."""
+        clauses = self.kb.clauses
+        sizes = [len(self.variants(clause, position, 0)) for position, clause in enumerate(clauses)]
+        room = max(shard_size - 2, 1)  # every ruleset also has its start and catch-all rules
+        if sum(sizes) <= room:
+            return [(list(range(len(clauses))), None)]
+        groups: dict[str | None, list[int]] = {None: []}
+        for position, trigger in enumerate(triggers(self.kb)):
+            groups.setdefault(trigger, []).append(position)
+        parts: list[tuple[list[int], str | None]] = []
+        for trigger in [None, *sorted(t for t in groups if t is not None)]:
+            chunk: list[int] = []
+            size = 0
+            for position in groups[trigger]:
+                if chunk and size + sizes[position] > room:
+                    parts.append((chunk, trigger))
+                    chunk, size = [], 0
+                chunk.append(position)
+                size += sizes[position]
+            if chunk:
+                parts.append((chunk, trigger))
+        return parts or [([], None)]
 
     def variants(self, clause: CompiledClause, position: int, bucket: int) -> list[list[dict[str, Any]]]:
         """Pattern lists for a clause; a positive atom's 'in' list spreads into one variant per value.
@@ -243,13 +254,114 @@ class Network:
         name = {"ne": "$neq", "lt": "$lt", "lte": "$lte", "gt": "$gt", "gte": "$gte"}[op]
         return {name: {key: right}}
 
+    # -- evaluation ----------------------------------------------------------------------------
+
+    def run(self, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
+        """Evaluate the given facts together with the vocabulary's."""
+        present = {fact.predicate for fact in given}
+        in_use = [r for r in self.rulesets if r.trigger is None or r.trigger in present]
+        with _host_lock:
+            store = self.vocabulary.copy()
+            sessions: list[tuple[Ruleset, _Session]] = []
+            try:
+                for ruleset in in_use:
+                    sessions.append((ruleset, ruleset.open()))
+                fresh = [f for f in given if store.add(f)]
+                for ruleset, session in sessions:
+                    ruleset.send(session, fresh, ruleset.vocabulary_for(session))
+                return store, self._chain(sessions, store)
+            finally:
+                for ruleset, session in sessions:
+                    ruleset.close(session)
+
+    def _chain(self, sessions: list[tuple[Ruleset, _Session]], store: FactStore) -> list[Firing]:
+        firings: dict[tuple[int, tuple[Fact, ...]], Firing] = {}
+        for stratum in range(1, self.kb.strata + 1):
+            for ruleset, session in sessions:
+                ruleset.stage(session, stratum)
+            while True:
+                pending = [item for _, session in sessions for item in session.pending]
+                if not pending:
+                    break
+                for _, session in sessions:
+                    session.pending = []
+                new: list[Fact] = []
+                for clause, matched in pending:
+                    key = (clause.position, matched)
+                    if key in firings:
+                        raise EngineError(f"rule '{clause.rule.id}' fired twice on the same facts")
+                    compares_here, negated_here = self.checked_here[clause.position]
+                    bindings = rebind(clause, matched, strict=not compares_here)
+                    if bindings is None or not holds_absent(negated_here, store, bindings, matched):
+                        continue
+                    firing = complete(self.kb, clause, matched, bindings, store)
+                    firings[key] = firing
+                    new.extend(f for f in firing.conclusions if store.add(f))
+                for ruleset, session in sessions:
+                    ruleset.send(session, new)
+        for ruleset, session in sessions:
+            ruleset.check(session)
+        return list(firings.values())
+
+
+class Ruleset:
+    """Some (or all) of a knowledge base's clauses, registered as one durable-rules ruleset."""
+
+    def __init__(self, network: Network, positions: list[int], trigger: str | None) -> None:
+        self.network = network
+        self.name = f"podeploy{next(_names)}"
+        self.positions = positions
+        self.trigger = trigger  # in use when the customer gives this fact; None: always
+        self.active: _Session | None = None
+        self._sessions = itertools.count(1)
+        clauses = [network.kb.clauses[p] for p in positions]
+        self.reads = {a.predicate for c in clauses for a in (*c.clause.positives, *c.clause.negatives)}
+        self.definition = self._definition()
+
+    def _definition(self) -> dict[str, Any]:
+        """The data-defined ruleset: one durable rule per clause (per value of a positive 'in' list)."""
+        rules: dict[str, Any] = {
+            "start": {"all": [{"m": {"$and": [{"k": STAGE}, {"p_n": encode(0)}]}}], "run": f"{self.name}.start"},
+            "consume-all": {"all": [{"m": {"$ex": {"k": 1}}}, {"n": {"k": NEVER}}], "run": f"{self.name}.never"},
+        }
+        self.buckets: dict[int, set[int]] = {}
+        in_stratum: dict[int, int] = {}
+        for position in self.positions:
+            clause = self.network.kb.clauses[position]
+            seat = in_stratum.get(clause.stratum, 0)
+            bucket = seat // STAGE_BUCKET
+            variants = self.network.variants(clause, position, bucket)
+            if (seat + len(variants) - 1) // STAGE_BUCKET != bucket:  # keep a clause's variants in one bucket
+                bucket += 1
+                seat = bucket * STAGE_BUCKET
+                variants = self.network.variants(clause, position, bucket)
+            in_stratum[clause.stratum] = seat + len(variants)
+            self.buckets.setdefault(clause.stratum, set()).add(bucket)
+            for v, patterns in enumerate(variants):
+                rules[f"c{position}v{v}"] = {"all": patterns, "run": f"{self.name}.c{position}"}
+        return rules
+
+    def register(self, host: Any, vocabulary: FactStore) -> None:
+        first = 2  # the stage fact that starts a session is 1
+        read = [fact for fact in vocabulary.order if fact.predicate in self.reads]
+        self.vocabulary_ids = {str(n): fact for n, fact in enumerate(read, first)}
+        self.vocabulary_payload = [engine_fact(fact, fid, "") for fid, fact in self.vocabulary_ids.items()]
+        for action, fn in self._actions().items():
+            host.actions[action] = fn
+        try:
+            # register_rulesets mutates what it is given: hand it a copy.
+            host.register_rulesets(json.loads(json.dumps({self.name: self.definition})))
+        except Exception as exc:
+            raise EngineError(f"durable-rules refused the compiled rules: {exc}") from None
+        self.host = host
+
     def _actions(self) -> dict[str, Any]:
         actions: dict[str, Any] = {
             f"{self.name}.start": self._on_start,
             f"{self.name}.never": self._on_start,
         }
-        for position, clause in enumerate(self.kb.clauses):
-            actions[f"{self.name}.c{position}"] = self._action(clause)
+        for position in self.positions:
+            actions[f"{self.name}.c{position}"] = self._action(self.network.kb.clauses[position])
         return actions
 
     def _on_start(self, c: Any) -> None:
@@ -272,22 +384,44 @@ class Network:
 
         return fire
 
-    # -- evaluation ----------------------------------------------------------------------------
+    # -- sessions ------------------------------------------------------------------------------
 
-    def run(self, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
-        with _host_lock:
-            sid = f"s{next(self._sessions)}"
-            session = _Session(sid, FactStore())
-            self.active = session
-            try:
-                return self._run(session, given)
-            finally:
-                self.active = None
-                if session.started:
-                    self.host.delete_state(self.name, sid)
+    def open(self) -> _Session:
+        """A new session, started: its start rule has fired."""
+        session = _Session(f"s{next(self._sessions)}")
+        self.active = session
+        self._assert(session, [Fact(STAGE, (("n", 0),))])
+        if not session.started:
+            raise EngineError("durable-rules did not start the session")
+        return session
 
-    def _assert(self, session: _Session, facts: list[Fact]) -> None:
-        batch = []
+    def vocabulary_for(self, session: _Session) -> list[dict[str, Any]]:
+        """The vocabulary's facts this ruleset reads, encoded for the session (they follow the start fact)."""
+        session.ids.update(self.vocabulary_ids)
+        return [{**data, "sid": session.sid} for data in self.vocabulary_payload]
+
+    def send(self, session: _Session, facts: list[Fact], batch: list[dict[str, Any]] | None = None) -> None:
+        """Assert the facts this ruleset reads (after batch, already encoded and numbered)."""
+        self._assert(session, [f for f in facts if f.predicate in self.reads], batch)
+
+    def stage(self, session: _Session, stratum: int) -> None:
+        """Open a stratum: its clauses may fire from now on."""
+        buckets = sorted(self.buckets.get(stratum, ()))
+        self._assert(session, [Fact(STAGE, (("b", b), ("n", stratum))) for b in buckets])
+
+    def check(self, session: _Session) -> None:
+        state = self.host.get_state(self.name, session.sid)
+        if isinstance(state, dict) and state.get("exception"):
+            raise EngineError(f"a rule action failed inside durable-rules: {state['exception']}")
+
+    def close(self, session: _Session) -> None:
+        if self.active is session:
+            self.active = None
+        if session.started:
+            self.host.delete_state(self.name, session.sid)
+
+    def _assert(self, session: _Session, facts: list[Fact], batch: list[dict[str, Any]] | None = None) -> None:
+        batch = batch or []
         for fact in facts:
             fid = str(len(session.ids) + 1)
             session.ids[fid] = fact
@@ -305,43 +439,10 @@ class Network:
             error = session.errors[0]
             raise EngineError(f"a rule action failed: {type(error).__name__}: {error}") from None
 
-    def _run(self, session: _Session, given: list[Fact]) -> tuple[FactStore, list[Firing]]:
-        stage = Fact(STAGE, (("n", 0),))
-        self._assert(session, [stage])
-        if not session.started:
-            raise EngineError("durable-rules did not start the session")
-        store = session.store
-        fresh = [f for f in given if store.add(f)]
-        self._assert(session, fresh)
-        firings: dict[tuple[str, tuple[Fact, ...]], Firing] = {}
-        for stratum in range(1, self.kb.strata + 1):
-            self._assert(
-                session, [Fact(STAGE, (("b", b), ("n", stratum))) for b in sorted(self.buckets.get(stratum, ()))]
-            )
-            while session.pending:
-                pending, session.pending = session.pending, []
-                new: list[Fact] = []
-                for clause, matched in pending:
-                    key = (clause.name, matched)
-                    if key in firings:
-                        raise EngineError(f"rule '{clause.rule.id}' fired twice on the same facts")
-                    compares_here, negated_here = self.checked_here[clause.position]
-                    bindings = rebind(clause, matched, strict=not compares_here)
-                    if bindings is None or not holds_absent(negated_here, store, bindings, matched):
-                        continue
-                    firing = complete(self.kb, clause, matched, bindings, store)
-                    firings[key] = firing
-                    new.extend(f for f in firing.conclusions if store.add(f))
-                self._assert(session, new)
-        state = self.host.get_state(self.name, session.sid)
-        if isinstance(state, dict) and state.get("exception"):
-            raise EngineError(f"a rule action failed inside durable-rules: {state['exception']}")
-        return store, list(firings.values())
 
-
-def check_network(kb: KnowledgeBase) -> None:
+def check_network(kb: KnowledgeBase, *, shard_size: int = SHARD_SIZE) -> None:
     """Compile the knowledge base for durable-rules and check it against the engine's limits, without registering."""
-    Network(kb, register=False)
+    Network(kb, register=False, shard_size=shard_size)
 
 
 def network_for(kb: KnowledgeBase) -> Network:

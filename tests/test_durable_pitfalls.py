@@ -179,8 +179,8 @@ def test_an_exception_inside_a_rule_action_is_raised_as_an_engine_error(tmp_path
     kb = tier_kb(tmp_path)
     real = rete._Session
 
-    def losing_session(sid: str, store: Any) -> Any:
-        session = real(sid, store)
+    def losing_session(sid: str) -> Any:
+        session = real(sid)
         session.ids = _LostFacts()  # the action looks its matched facts up here
         return session
 
@@ -194,13 +194,13 @@ def test_an_exception_inside_a_rule_action_is_raised_as_an_engine_error(tmp_path
 
 def test_an_exception_durable_rules_swallows_into_the_session_state_is_raised(tmp_path: Path,
                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    def exploding_action(self: rete.Network, clause: Any) -> Any:
+    def exploding_action(self: rete.Ruleset, clause: Any) -> Any:
         def fire(c: Any) -> None:
             raise ZeroDivisionError("boom in the action")
 
         return fire
 
-    monkeypatch.setattr(rete.Network, "_action", exploding_action)
+    monkeypatch.setattr(rete.Ruleset, "_action", exploding_action)
     kb = tier_kb(tmp_path / "broken")  # compiled and registered with the exploding action
     for _ in range(2):
         with pytest.raises(EngineError, match=r"^a rule action failed inside durable-rules: .*boom in the action"):
@@ -268,8 +268,9 @@ def test_every_fact_reaches_the_engine_with_an_explicit_id_unique_in_its_session
     ids = Counter((f["ruleset"], f["sid"], f["id"]) for f in spy.facts)
     assert all(isinstance(f["id"], str) and f["id"] for f in spy.facts)
     assert max(ids.values()) == 1
-    stages = [f for f in spy.facts if f["k"] == rete.STAGE]
-    assert len(spy.facts) - len(stages) == len(decision.store) == 6  # customer, 2 entities, 2 tiers, 1 hit
+    assert len(decision.store) == 6  # customer, 2 entities, 2 tiers, 1 hit
+    # Only what some rule reads goes to the engine: the tiers; no rule matches customers, entities or hits.
+    assert sorted(f["k"] for f in spy.facts if f["k"] != rete.STAGE) == ["tier", "tier"]
 
 
 def test_a_thousand_nearly_identical_facts_all_derive_their_conclusions(tmp_path: Path) -> None:
@@ -404,7 +405,8 @@ def test_no_engine_pattern_is_made_only_of_nex_tests(which: str, tmp_path: Path)
     doc: dict[str, Any] = {"customer": "C", "legal_entities": [{"name": "A"}]}
     if which == "features":
         doc["legal_entities"][0]["size"] = 2
-    definition = rete.Network(kb, register=False).definition()
+    [ruleset] = rete.Network(kb, register=False).rulesets
+    definition = ruleset.definition
     patterns = [p for r in definition.values() for p in r["all"]]
     assert "$nex" not in _operators(definition)
     unanchored = []
@@ -552,6 +554,53 @@ def test_the_same_policies_loaded_twice_register_two_rulesets_that_both_evaluate
     assert rete.network_for(first) is rete.network_for(first)  # one registration per knowledge base
 
 
+# -- large knowledge bases are split into rulesets ----------------------------------------------------
+# durable-rules sets up state for every node of a ruleset in each session (state.c): a session's cost grows with
+# the ruleset. Past rete.SHARD_SIZE engine rules, clauses go to rulesets by the customer fact they need.
+
+SIZE = fact_decl("size", "integer")
+
+
+def split_kb(directory: Path, extra: int) -> KnowledgeBase:
+    """tier-a, and `extra` rules each on one value of size: past SHARD_SIZE, size rules get rulesets of their own."""
+    rules = [rule("tier-a", [{"tier": {"entity": "$e", "value": "a"}}], [{"hit": {"entity": "$e", "why": "tier-a"}}])]
+    rules += [rule(f"size-{i}", [{"size": {"entity": "$e", "value": i}}], [{"hit": {"entity": "$e", "why": f"{i}"}}])
+              for i in range(extra)]
+    return load(directory, policy("split", facts=[TIER, SIZE], predicates=[HIT], rules=rules))
+
+
+def test_a_knowledge_base_past_the_ruleset_size_is_split_by_the_fact_its_rules_need(tmp_path: Path) -> None:
+    network = rete.Network(split_kb(tmp_path, 2 * rete.SHARD_SIZE), register=False)
+    shape = [(r.trigger, len(r.positions), len(r.definition)) for r in network.rulesets]
+    room = rete.SHARD_SIZE - 2
+    assert shape == [("size", room, rete.SHARD_SIZE), ("size", room, rete.SHARD_SIZE),
+                     ("size", 2 * rete.SHARD_SIZE - 2 * room, 2 * rete.SHARD_SIZE - 2 * room + 2),
+                     ("tier", 1, 3)]
+    small = rete.Network(split_kb(tmp_path / "small", rete.SHARD_SIZE - 3), register=False)
+    assert [(r.trigger, len(r.positions)) for r in small.rulesets] == [(None, rete.SHARD_SIZE - 2)]
+
+
+def test_a_customer_without_the_fact_opens_no_session_in_its_rulesets(tmp_path: Path,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    kb = split_kb(tmp_path, 2 * rete.SHARD_SIZE)
+    network = rete.network_for(kb)
+    by_trigger = {r.name: r.trigger for r in network.rulesets}
+    spy = _AssertSpy(monkeypatch)
+    decision = kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+    assert derived(decision, "hit") == ["hit(entity: A, why: tier-a)"]
+    assert {by_trigger[ruleset] for _, ruleset, _ in spy.events} == {"tier"}
+    sized = {"customer": "C", "legal_entities": [{"name": "A", "tier": "a", "size": 7}, {"name": "B", "size": 399}]}
+    spy.events.clear()
+    decision = kb.evaluate(facts_of(kb, sized), engine="durable")
+    assert derived(decision, "hit") == ["hit(entity: A, why: 7)", "hit(entity: A, why: tier-a)",
+                                        "hit(entity: B, why: 399)"]
+    assert outcome(decision) == outcome(kb.evaluate(facts_of(kb, sized), engine="reference"))
+    assert sorted({by_trigger[r] for _, r, _ in spy.events}) == ["size", "tier"]
+    # Every session opened is deleted, each in its own ruleset.
+    opened = {(r, sid) for what, r, sid in spy.events if what == "assert"}
+    assert {(r, sid) for what, r, sid in spy.events if what == "delete"} == opened
+
+
 # -- the C limits --------------------------------------------------------------------------------
 
 FACTS = [fact_decl("size", "number"), TIER]
@@ -630,17 +679,46 @@ LIMITS = {
 }
 
 
+# Limits that bind one ruleset of many rules: a knowledge base that large is split into rulesets of at
+# most rete.SHARD_SIZE engine rules, so they bind only a knowledge base compiled whole (shard_size=UNSPLIT).
+LIFTED_BY_SPLITTING = ("identical conditions", "tests under one node", "rules in a ruleset")
+UNSPLIT = 1_000_000
+
+
 @pytest.mark.parametrize("shape", list(LIMITS))
 def test_a_rule_shape_past_a_limit_is_refused_before_registering(shape: str, tmp_path: Path) -> None:
     build, largest, message = LIMITS[shape]
     policies, _, _ = build(largest + 1)
     kb = load(tmp_path, *policies)
     with pytest.raises(BadInput) as refused:
-        rete.check_network(kb)
+        rete.check_network(kb, shard_size=UNSPLIT)
     assert [p.code for p in refused.value.problems] == ["engine-limit"]
     assert message in refused.value.problems[0].message
     assert refused.value.problems[0].location.file.endswith(".yaml")
     assert kb.engine_cache == {}
+
+
+@pytest.mark.parametrize("shape", [s for s in LIMITS if s not in LIFTED_BY_SPLITTING])
+def test_a_rule_shape_past_a_limit_is_refused_split_or_not(shape: str, tmp_path: Path) -> None:
+    build, largest, message = LIMITS[shape]
+    kb = load(tmp_path, *build(largest + 1)[0])
+    with pytest.raises(BadInput) as refused:
+        rete.check_network(kb)
+    assert message in refused.value.problems[0].message
+
+
+@pytest.mark.parametrize("shape", LIFTED_BY_SPLITTING)
+def test_a_rule_shape_past_a_ruleset_limit_is_split_and_evaluates_like_the_reference(
+        shape: str, tmp_path: Path) -> None:
+    build, largest, _ = LIMITS[shape]
+    policies, facts, counts = build(largest + 1)
+    directory = write_policies(tmp_path / "policies", *policies)
+    network = rete.Network(load_knowledge_base([str(directory)], builtin=False), register=False)
+    assert len(network.rulesets) > 1
+    assert max(len(r.definition) for r in network.rulesets) <= rete.SHARD_SIZE
+    result = run_isolated(tmp_path, directory, facts)
+    assert result["equal"] is True
+    assert {k: result["counts"].get(k, 0) for k in counts} == counts
 
 
 @pytest.mark.parametrize("shape", list(LIMITS))

@@ -118,8 +118,8 @@ def test_the_compiler_never_makes_a_pattern_of_nex_tests_only(here: Path) -> Non
     ]
     patterns = 0
     for paths in layers:
-        definition = Network(load_knowledge_base(paths), register=False).definition()
-        for engine_rule in definition.values():
+        rulesets = Network(load_knowledge_base(paths), register=False).rulesets
+        for engine_rule in (r for ruleset in rulesets for r in ruleset.definition.values()):
             for pattern in engine_rule["all"]:
                 ((_, expression),) = pattern.items()
                 tests = expression.get("$and", [expression])
