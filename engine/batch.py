@@ -32,6 +32,7 @@ from multiprocessing.connection import Connection
 from typing import IO, Any
 
 from .errors import BadInput, EngineError, Location, PodeployError, Problem
+from .records import record
 
 Record = dict[str, Any]
 
@@ -46,7 +47,7 @@ CRASH_ENV = "PODEPLOY_TEST_CRASH_ON"  # tests only: a worker kills itself (SIGSE
 CRASH_ATTEMPTS_ENV = "PODEPLOY_TEST_CRASH_ATTEMPTS"  # tests only: ... on its first N attempts (default: all)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class BatchInput:
     """One facts document of a batch: a file, or one line of a JSON-lines file."""
 
@@ -62,7 +63,7 @@ class BatchInput:
         return self.line > 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CrashHook:
     """Test-only: make the worker evaluating `customer` die with SIGSEGV, on its first `attempts` attempts."""
 

@@ -1,4 +1,4 @@
-"""A cache of checked knowledge bases, keyed by the exact bytes of every policy file and of podeploy itself.
+"""A cache of checked knowledge bases, keyed by the exact bytes of every policy file and by podeploy's own code.
 
 Validating and checking the policies costs more than evaluating a customer (importing jsonschema
 alone takes longer than a whole evaluation). A knowledge base is cached only once it has passed
@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -40,12 +41,15 @@ def cache_dir() -> str | None:
 
 def _code_fingerprint() -> bytes:
     digest = sha256(FORMAT)
+    # Pickles hold objects laid out by this interpreter and this code: another Python reads its own.
+    digest.update(f"{sys.implementation.cache_tag} {sys.version}".encode())
+    # podeploy's own files are known by size and modification time, as Python knows a module's
+    # source for its bytecode cache: reading them all would cost more than the lookup saves.
     for package in ("podeploy.engine", shipped.SCHEMAS):
         for entry in sorted(os.scandir(shipped.folder(package)), key=lambda e: e.name):
-            if entry.is_file() and entry.name.endswith((".py", ".json")):
-                digest.update(entry.name.encode())
-                with open(entry.path, "rb") as handle:
-                    digest.update(handle.read())
+            if entry.name.endswith((".py", ".json")) and entry.is_file():
+                info = entry.stat()
+                digest.update(f"{entry.name} {info.st_size} {info.st_mtime_ns}\n".encode())
     return digest.digest()
 
 

@@ -11,12 +11,12 @@ import functools
 import operator
 import string
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
 from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, make_fact
+from .records import record
 
 Bindings = dict[str, Scalar]
 
@@ -97,7 +97,7 @@ class FactStore:
         return len(self.order)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Firing:
     """One rule clause matched one tuple of facts and asserted its conclusions."""
 

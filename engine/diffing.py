@@ -13,11 +13,12 @@ from .facts import read_facts
 from .knowledge import KnowledgeBase
 from .loader import Document, load_document
 from .model import Fact
+from .records import record
 
 FACTS_SUFFIXES = (".yaml", ".yml", ".json")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One difference for one customer: what changed, before and after."""
 
@@ -27,7 +28,7 @@ class Change:
     after: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleDifference:
     rule: str
     location: str

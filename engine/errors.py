@@ -7,10 +7,11 @@ only place that turns these exceptions into output and an exit status.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+
+from .records import record
 
 
-@dataclass(frozen=True, slots=True, order=True)
+@record(order=True)
 class Location:
     """A place in an input file: 1-based line and column."""
 
@@ -23,7 +24,7 @@ class Location:
         return f"{shown}:{self.line}:{self.column}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Problem:
     """One located, coded message about bad input."""
 

@@ -34,6 +34,7 @@ from .model import (
     version_number,
 )
 from .policy import PolicyFile, read_policy_file
+from .records import record
 
 BUILTIN_LAYER = "built-in"
 # Files a policy folder may hold beside its policies: policy tests and facts files.
@@ -41,7 +42,7 @@ NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
 RESERVED_FACT_KEYS = ("customer", "legal_entities")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CompiledClause:
     """One clause of one rule, placed in its stratum."""
 

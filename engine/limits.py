@@ -45,16 +45,21 @@ class _Node:
         return len(equal_props) + others
 
 
+def _literal(value: Any) -> Any:
+    # 1, 1.0, True and "1" are different tests to the engine: keep them apart in the key.
+    return (type(value).__name__, value) if isinstance(value, (str, int, float, bool)) else json.dumps(value)
+
+
 def _test_key(test: dict[str, Any], unique: Callable[[], int]) -> tuple[Any, ...]:
     ((name, value),) = test.items()
     if name in _OPERATORS:
         ((prop, operand),) = value.items()
         if isinstance(operand, dict):
             return ("join", unique())
-        return (name, prop, json.dumps(operand))
+        return (name, prop, _literal(operand))
     if isinstance(value, dict):
         return ("join", unique())
-    return ("eq", name, json.dumps(value))
+    return ("eq", name, _literal(value))
 
 
 def check_limits(kb: Any, definition: dict[str, Any]) -> None:

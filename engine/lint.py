@@ -22,7 +22,6 @@ import re
 import string
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from . import shipped
@@ -36,6 +35,7 @@ from .knowledge import (
 )
 from .model import VERSION_PATTERN, Atom, Clause, Conclusion, Rule, Scalar, Test, Var, version_number
 from .policy import PolicyFile, read_policy_file
+from .records import record
 
 SEVERITIES = ("error", "warning", "info")
 MIN_DESCRIPTION = 10  # characters; shorter descriptions say too little to audit a rule by
@@ -53,7 +53,7 @@ _RELATIONS = {
 }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Finding:
     """One located, coded lint message; `severity` is error, warning or info."""
 
@@ -77,7 +77,7 @@ class Finding:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LintReport:
     """Every finding, sorted by location."""
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass, field
+from dataclasses import field
 from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from .errors import Location
+from .records import record
 
 Scalar = str | int | float | bool
 
@@ -17,7 +18,7 @@ MEMBERSHIP = ("in", "not_in")
 OPERATORS = (*COMPARISONS, *MEMBERSHIP, "as")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Var:
     """A variable in a rule, written `$name` in YAML."""
 
@@ -30,7 +31,7 @@ class Var:
 Operand = Scalar | Var
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Test:
     """One comparison on a field: `op` against a literal, a bound variable or a list of literals."""
 
@@ -38,7 +39,7 @@ class Test:
     operand: Operand | tuple[Scalar, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FieldPattern:
     """What a condition asks of one field of a fact."""
 
@@ -48,7 +49,7 @@ class FieldPattern:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Atom:
     """A condition on one fact or conclusion: `predicate: {field: pattern, ...}`."""
 
@@ -67,7 +68,7 @@ class Atom:
         return names
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Count:
     """`count: atom, as: $n`: how many facts match atom, bound to $n."""
 
@@ -76,7 +77,7 @@ class Count:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Clause:
     """One conjunction of a rule's `when`, after `any` has been spread into clauses.
 
@@ -89,7 +90,7 @@ class Clause:
     counts: tuple[Count, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Conclusion:
     """A fact a rule asserts: `predicate: {field: value-or-$var}`."""
 
@@ -98,7 +99,7 @@ class Conclusion:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rule:
     id: str
     description: str
@@ -114,7 +115,7 @@ class Rule:
     overrides: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DeploymentType:
     id: str
     name: str
@@ -125,7 +126,7 @@ class DeploymentType:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Disable:
     """A policy file switching off a rule of an earlier layer."""
 
@@ -135,7 +136,7 @@ class Disable:
     layer: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Rename:
     """A later name for a deployment type, shown beside its id."""
 
@@ -146,7 +147,7 @@ class Rename:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Capability:
     id: str
     name: str
@@ -155,7 +156,7 @@ class Capability:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Offer:
     """One statement that a deployment type offers capabilities, citing its source line."""
 
@@ -167,7 +168,7 @@ class Offer:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FactDecl:
     """A fact a facts file may hold, with the question a consultant would ask."""
 
@@ -206,14 +207,14 @@ class FactDecl:
         return None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FieldDecl:
     type: str  # string | number | boolean
     domain: str | None  # entity | deployment-type | capability | code | fact:<id>
     optional: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Predicate:
     """A kind of fact rules can match: given (from the facts file or vocabulary) or derived by rules."""
 
@@ -225,7 +226,7 @@ class Predicate:
     location: Location | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Code:
     """A warning or note code that rules may conclude."""
 
@@ -235,7 +236,7 @@ class Code:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Fact:
     """A ground fact: given, or concluded by a rule. Identity is its content."""
 

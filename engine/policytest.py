@@ -31,7 +31,6 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from . import shipped
@@ -41,6 +40,7 @@ from .facts import FactsInput, describe_value, read_facts
 from .knowledge import BUILTIN_LAYER, KnowledgeBase, load_knowledge_base, pack_path
 from .loader import Document, Path, parse_document, problems_sorted, read_text
 from .model import Rule
+from .records import record
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
 EXPECTATIONS = ("deployments", "gaps", "warnings", "notes", "fires", "does_not_fire")
@@ -54,7 +54,7 @@ ENGINE_WARNINGS = ("conflicting-deployments",)
 # -- the model ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RuleRef:
     """A rule as coverage counts it: its id and where it is declared."""
 
@@ -69,7 +69,7 @@ class RuleRef:
         return f"{self.id} ({self.location})"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EntityExpectation:
     """`deployments: {entity: type}` (one value) or `gaps: {entity: [capability, ...]}` (several)."""
 
@@ -78,7 +78,7 @@ class EntityExpectation:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NoticeExpectation:
     """One expected warning or note: its code and, optionally, the keys it must carry."""
 
@@ -97,7 +97,7 @@ class NoticeExpectation:
         return f"{self.code} ({', '.join(f'{k}: {v}' for k, v in self.keys)})"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NoticesExpectation:
     """`warnings:` or `notes:`: exactly these, matched both ways."""
 
@@ -105,7 +105,7 @@ class NoticesExpectation:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class RulesExpectation:
     """`fires:` or `does_not_fire:`: rule ids."""
 
@@ -113,7 +113,7 @@ class RulesExpectation:
     location: Location
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TestCase:
     """One case of a test file, validated against the knowledge base it runs on."""
 
@@ -135,7 +135,7 @@ class TestCase:
         return f"{self.file}::{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Mismatch:
     """One expectation the outcome did not meet: what was expected and what came out."""
 
@@ -148,7 +148,7 @@ class Mismatch:
     unexpected: tuple[str, ...] = ()  # produced, not expected
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CaseResult:
     file: str
     name: str
@@ -166,7 +166,7 @@ class CaseResult:
         return f"{self.file}::{self.name}"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class FileCoverage:
     """The rules one policy file declares and those of them that fired in at least one case."""
 
@@ -192,7 +192,7 @@ class FileCoverage:
         return percent(self.covered, self.total)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Coverage:
     """Rule coverage of the layers under test, per policy file."""
 
@@ -219,7 +219,7 @@ class Coverage:
         return self.covered * 100 < minimum * self.total
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TestSuite:
     """Test files and the knowledge base they run on: the built-ins, then layer_dirs in order."""
 
@@ -230,7 +230,7 @@ class TestSuite:
     files: tuple[tuple[str, str], ...]  # (path to read, name to show)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class TestReport:
     """Every case's result and the rule coverage of the layers under test."""
 

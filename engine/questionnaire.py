@@ -64,6 +64,7 @@ from .model import (
     normal_number,
     version_number,
 )
+from .records import record
 
 
 class _Absent:
@@ -93,7 +94,7 @@ YES_WORDS = ("y", "yes", "true", "1")
 NO_WORDS = ("n", "no", "false", "0")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Limits:
     """Bounds on the work of one analysis; past them completions are sampled and the analysis is not exact."""
 
@@ -106,7 +107,7 @@ class Limits:
     item_odds: tuple[int, int] = (1, 3)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Question:
     """One question: a scalar fact, or one item (capability or choice) of a list fact; customer-wide or per entity."""
 
@@ -132,7 +133,7 @@ class Question:
         return "[text, or ?]"
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Dim:
     """One dimension of the completions: a scalar fact (its representative values) or a class of list items."""
 

@@ -18,12 +18,12 @@ import re
 import secrets
 import stat
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from .decision import Decision, EntityDecision, Notice
 from .derivation import Firing
 from .errors import PodeployError
 from .model import Fact
+from .records import record
 from .render import absent_conditions, capabilities_table, deciding_step
 
 TITLE = "Project Operations deployment plan"
@@ -31,7 +31,7 @@ TITLE = "Project Operations deployment plan"
 # -- what the documents show, computed once for both formats ------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Reason:
     """One reason against a type (or for the chosen one): the firing's explanation and the rule behind it."""
 
@@ -43,7 +43,7 @@ class Reason:
     step: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Step:
     """One firing in an entity's derivation."""
 
@@ -55,7 +55,7 @@ class Step:
         return self.firing.clause.rule.id
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MatrixRow:
     capability: str
     name: str
@@ -634,7 +634,7 @@ def report_html(decision: Decision) -> str:
 # -- the derivation graph ---------------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Node:
     id: str
     fact: Fact
@@ -643,7 +643,7 @@ class Node:
     role: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Edge:
     source: str
     target: str

@@ -125,6 +125,7 @@ class Network:
             (pid, name) for pid, pred in kb.predicates.items() for name, decl in pred.fields.items() if decl.optional
         }
         self.checked_here: dict[int, tuple[bool, tuple[Atom, ...]]] = {}
+        self._variants: dict[tuple[int, int], list[list[dict[str, Any]]]] = {}
         self.rulesets = [Ruleset(self, positions, trigger) for positions, trigger in self.partition(shard_size)]
         for ruleset in self.rulesets:
             check_limits(kb, ruleset.definition)
@@ -170,6 +171,13 @@ class Network:
         return parts or [([], None)]
 
     def variants(self, clause: CompiledClause, position: int, bucket: int) -> list[list[dict[str, Any]]]:
+        """Pattern lists for a clause (see _compile), compiled once per stage bucket."""
+        key = (position, bucket)
+        if key not in self._variants:
+            self._variants[key] = self._compile(clause, position, bucket)
+        return self._variants[key]
+
+    def _compile(self, clause: CompiledClause, position: int, bucket: int) -> list[list[dict[str, Any]]]:
         """Pattern lists for a clause; a positive atom's 'in' list spreads into one variant per value.
 
         Equality joins and literal tests run in the engine. Ordering and inequality comparisons

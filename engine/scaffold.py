@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass
 
 from .errors import BadInput, Location, Problem
+from .records import record
 
 NAME_PATTERN = r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$"
 
@@ -56,7 +56,7 @@ cases:
 """
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Scaffold:
     policy: str
     tests: str

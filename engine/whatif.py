@@ -29,6 +29,7 @@ from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
 from .model import VERSION_PATTERN, Fact, FactDecl, Scalar
+from .records import record
 from .render import deciding_step
 
 DEFAULT_BUDGET = 20_000
@@ -40,7 +41,7 @@ SEARCH_ENGINE = "reference"  # same semantics as durable-rules; used inside the 
 # -- changes -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Change:
     """One edit of a facts document.
 

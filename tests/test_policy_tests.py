@@ -265,8 +265,10 @@ def test_compute_coverage_per_file_and_in_total() -> None:
     ]
     assert (coverage.covered, coverage.total, coverage.never_fired) == (2, 3, (a1,))
     assert coverage.below(67) and not coverage.below(66.6)
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        coverage.files = ()  # type: ignore[misc]
+    # A record: equal by value and hashable; immutable to the type checker (tests/test_records.py).
+    assert coverage == compute_coverage([a1, a2, b1], [result])
+    assert hash(coverage) == hash(compute_coverage([a1, a2, b1], [result]))
+    assert dataclasses.replace(coverage, files=coverage.files[:1]).total == 2
 
 
 # -- the built-in knowledge base and the pack ----------------------------------------------------------
