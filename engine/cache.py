@@ -69,9 +69,20 @@ def key_of(sources: Sequence[tuple[str, str, str | None]]) -> str | None:
 
 
 def cached(sources: Sequence[tuple[str, str, str | None]], build: Callable[[], Any]) -> Any:
-    """The knowledge base for sources: from the cache when its key matches, else built, checked and stored."""
+    """The knowledge base for sources: from the cache when its key matches, else built, checked and stored.
+
+    Its key is kept in its engine_cache as "key": knowledge bases of one key are alike, and share
+    one registration with durable-rules in a process (rete.network_for).
+    """
+    key = key_of(sources)
+    kb = _cached(key, build)
+    if key is not None:
+        kb.engine_cache["key"] = key
+    return kb
+
+
+def _cached(key: str | None, build: Callable[[], Any]) -> Any:
     folder = cache_dir()
-    key = key_of(sources) if folder else None
     if folder is None or key is None:
         return build()
     path = os.path.join(folder, f"kb-{key}.pickle")

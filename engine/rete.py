@@ -453,13 +453,29 @@ def check_network(kb: KnowledgeBase, *, shard_size: int = SHARD_SIZE) -> None:
     Network(kb, register=False, shard_size=shard_size)
 
 
+_networks: dict[str, Network] = {}
+_networks_lock = threading.Lock()
+
+
 def network_for(kb: KnowledgeBase) -> Network:
-    """The knowledge base's network, compiled and registered on first use."""
+    """The knowledge base's network, compiled and registered on first use.
+
+    durable-rules cannot unregister a ruleset, so a process that loads the same policies again
+    (a service reloading them, say) reuses the network of the first load: knowledge bases read
+    from the same files by the same code share a key (cache.cached) and are alike.
+    """
     cache = kb.engine_cache
     if "rete" not in cache:
-        cache["rete"] = Network(kb)
-    network: Network = cache["rete"]
-    return network
+        key = cache.get("key")
+        with _networks_lock:
+            network = _networks.get(key) if isinstance(key, str) else None
+            if network is None:
+                network = Network(kb)
+                if isinstance(key, str):
+                    _networks[key] = network
+        cache["rete"] = network
+    found: Network = cache["rete"]
+    return found
 
 
 def warn_unavailable() -> None:

@@ -541,17 +541,24 @@ def test_without_durable_rules_auto_falls_back_to_the_reference_and_durable_is_r
 # -- one ruleset per load ------------------------------------------------------------------------
 
 
-def test_the_same_policies_loaded_twice_register_two_rulesets_that_both_evaluate(tmp_path: Path) -> None:
-    directory = write_policies(tmp_path, policy("tiers", facts=[TIER], predicates=[HIT], rules=[
-        rule("tier-a", [{"tier": {"entity": "$e", "value": "a"}}], [{"hit": {"entity": "$e", "why": "tier-a"}}])]))
+def test_the_same_policies_loaded_twice_share_one_registration_and_both_evaluate(tmp_path: Path) -> None:
+    tiers = policy("tiers", facts=[TIER], predicates=[HIT], rules=[
+        rule("tier-a", [{"tier": {"entity": "$e", "value": "a"}}], [{"hit": {"entity": "$e", "why": "tier-a"}}])])
+    directory = write_policies(tmp_path / "one", tiers)
     first = load_knowledge_base([str(directory)], builtin=False)
     second = load_knowledge_base([str(directory)], builtin=False)
+    assert first is not second
     one = first.evaluate(facts_of(first, TIER_FACTS), engine="durable")
     two = second.evaluate(facts_of(second, TIER_FACTS), engine="durable")
     assert outcome(one) == outcome(two)
     assert derived(two, "hit") == ["hit(entity: A, why: tier-a)"]
-    assert rete.network_for(first).name != rete.network_for(second).name
-    assert rete.network_for(first) is rete.network_for(first)  # one registration per knowledge base
+    assert rete.network_for(first) is rete.network_for(second)  # durable-rules cannot unregister: reuse
+    # Other files (here, the same policy under another name) are another knowledge base: registered anew.
+    other = load_knowledge_base([str(write_policies(tmp_path / "two", {**tiers, "policy": "tiers-again"}))],
+                                builtin=False)
+    assert rete.network_for(other).name != rete.network_for(first).name
+    assert derived(other.evaluate(facts_of(other, TIER_FACTS), engine="durable"), "hit") == [
+        "hit(entity: A, why: tier-a)"]
 
 
 # -- large knowledge bases are split into rulesets ----------------------------------------------------
@@ -695,7 +702,7 @@ def test_a_rule_shape_past_a_limit_is_refused_before_registering(shape: str, tmp
     assert [p.code for p in refused.value.problems] == ["engine-limit"]
     assert message in refused.value.problems[0].message
     assert refused.value.problems[0].location.file.endswith(".yaml")
-    assert kb.engine_cache == {}
+    assert "rete" not in kb.engine_cache  # nothing was registered
 
 
 @pytest.mark.parametrize("shape", [s for s in LIMITS if s not in LIFTED_BY_SPLITTING])
