@@ -32,6 +32,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = 0
     if needs_normal_exit():
         sys.exit(code)
+    if "logging" in sys.modules:  # durable-rules imports it: flush any handler someone configured
+        import logging
+
+        logging.shutdown()
     os._exit(flushed(code))
 
 
