@@ -65,7 +65,7 @@ def batch(
         from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
         layers = [*(pack_path(name) for name in packs), *from_env, *policy_dirs]
         items = expand_inputs(inputs)
-        bar = ProgressBar(sys.stderr) if sys.stderr.isatty() else None
+        bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 
         def evaluate_into(stream: IO[str]) -> int:
             writer = RecordWriter(stream, fmt)

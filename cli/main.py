@@ -17,7 +17,7 @@ from podeploy import __version__
 
 
 def _style() -> Any:
-    return click.style if sys.stdout.isatty() else render.plain
+    return click.style if sys.stdout is not None and sys.stdout.isatty() else render.plain
 
 
 # Commands that live in modules of their own, imported only when used: start-up stays short.

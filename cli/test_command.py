@@ -13,7 +13,7 @@ from podeploy.engine.policytest import coverage_lines, minimum_text, result_line
 
 
 def _style() -> Any:
-    if sys.stdout.isatty():
+    if sys.stdout is not None and sys.stdout.isatty():
         return click.style
 
     def plain(text: str, **_: Any) -> str:

@@ -12,6 +12,7 @@ import contextlib
 import os
 import pickle
 import sys
+import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -43,13 +44,16 @@ def _code_fingerprint() -> bytes:
     digest = sha256(FORMAT)
     # Pickles hold objects laid out by this interpreter and this code: another Python reads its own.
     digest.update(f"{sys.implementation.cache_tag} {sys.version}".encode())
-    # podeploy's own files are known by size and modification time, as Python knows a module's
-    # source for its bytecode cache: reading them all would cost more than the lookup saves.
+    # podeploy's own files by content, since copies that keep modification times (tar, rsync -a,
+    # builds with fixed times) must not reuse a knowledge base checked by other code. Each file
+    # counts by size and CRC-32: this key guards against accidental staleness, and SHA-256 over
+    # 400 KB of code would cost a millisecond of every start.
     for package in ("podeploy.engine", shipped.SCHEMAS):
         for entry in sorted(os.scandir(shipped.folder(package)), key=lambda e: e.name):
             if entry.name.endswith((".py", ".json")) and entry.is_file():
-                info = entry.stat()
-                digest.update(f"{entry.name} {info.st_size} {info.st_mtime_ns}\n".encode())
+                with open(entry.path, "rb") as handle:
+                    content = handle.read()
+                digest.update(f"{entry.name} {len(content)} {zlib.crc32(content)}\n".encode())
     return digest.digest()
 
 
@@ -75,25 +79,37 @@ def cached(sources: Sequence[tuple[str, str, str | None]], build: Callable[[], A
     one registration with durable-rules in a process (rete.network_for).
     """
     key = key_of(sources)
-    kb = _cached(key, build)
+    kb, key = _cached(sources, key, build)
     if key is not None:
         kb.engine_cache["key"] = key
     return kb
 
 
-def _cached(key: str | None, build: Callable[[], Any]) -> Any:
+def _cached(
+    sources: Sequence[tuple[str, str, str | None]], key: str | None, build: Callable[[], Any]
+) -> tuple[Any, str | None]:
+    """The knowledge base, and the key it is known by (None when its files changed while it was built)."""
     folder = cache_dir()
-    if folder is None or key is None:
-        return build()
-    path = os.path.join(folder, f"kb-{key}.pickle")
-    found = _load(folder, path)
-    if found is not None:
-        return found
+    if key is None:
+        return build(), None
+    if folder is not None:
+        found = _load(folder, os.path.join(folder, f"kb-{key}.pickle"))
+        if found is not None:
+            return found, key
     kb = build()  # raises BadInput on any problem: nothing invalid is ever stored
+    if key_of(sources) != key:  # a file changed between hashing and reading: known by no key
+        return kb, None
+    if folder is not None:
+        _store(folder, key, kb)
+    return kb, key
+
+
+def _store(folder: str, key: str, kb: Any) -> None:
+    path = os.path.join(folder, f"kb-{key}.pickle")
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if not _trusted(folder):
-            return kb
+            return
         import tempfile
 
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
@@ -104,7 +120,6 @@ def _cached(key: str | None, build: Callable[[], Any]) -> Any:
         _prune(folder)
     except OSError:
         pass  # a read-only or full disk only costs the next run its speed
-    return kb
 
 
 KEEP = 64

@@ -40,6 +40,8 @@ BUILTIN_LAYER = "built-in"
 # Files a policy folder may hold beside its policies: policy tests and facts files.
 NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
 RESERVED_FACT_KEYS = ("customer", "legal_entities")
+# Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.
+VOCABULARY_PREDICATES = ("entity", "deployment-type", "capability", "offers")
 
 
 @record
@@ -207,6 +209,13 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
             checker.add(
                 "reserved-name", f"'{name}' is part of every facts file and cannot be declared", facts[name].location
             )
+    for name in VOCABULARY_PREDICATES:
+        if name in facts:
+            checker.add(
+                "reserved-name",
+                f"'{name}' names a predicate every knowledge base has; give the fact another id",
+                facts[name].location,
+            )
     system = system_predicates(kb)
     for pid, pred in declared.items():
         if pid in system:
@@ -274,6 +283,8 @@ def system_predicates(kb: KnowledgeBase) -> dict[str, Predicate]:
         ),
     }
     for decl in kb.facts.values():
+        if decl.id in preds:  # refused by assemble (reserved-name); the vocabulary's predicate stands
+            continue
         value = FieldDecl(decl.runtime_type, decl.domain)
         fields = (
             {"value": value} if decl.scope == "customer" else {"entity": FieldDecl("string", "entity"), "value": value}

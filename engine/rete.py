@@ -15,7 +15,6 @@ What this module guarantees, whatever the policies and facts hold:
 from __future__ import annotations
 
 import itertools
-import json
 import sys
 import threading
 from dataclasses import dataclass, field
@@ -357,8 +356,8 @@ class Ruleset:
         for action, fn in self._actions().items():
             host.actions[action] = fn
         try:
-            # register_rulesets mutates what it is given: hand it a copy.
-            host.register_rulesets(json.loads(json.dumps({self.name: self.definition})))
+            # register_rulesets deletes each rule's "run" (durable/engine.py Ruleset): hand it copies of the rules.
+            host.register_rulesets({self.name: {name: dict(rule) for name, rule in self.definition.items()}})
         except Exception as exc:
             raise EngineError(f"durable-rules refused the compiled rules: {exc}") from None
         self.host = host

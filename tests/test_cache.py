@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from podeploy.engine import BadInput, load_knowledge_base
@@ -64,3 +65,44 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mon
     (name,) = pickles(cache)
     (cache / name).write_bytes(b"not a pickle")
     assert len(load_knowledge_base().rules) == 20
+
+
+def test_the_key_follows_podeploys_code_by_content_not_by_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A same-size edit that keeps the modification time (tar, rsync -a, fixed build times) is another key."""
+    from podeploy.engine import cache
+
+    engine = tmp_path / "engine"
+    engine.mkdir()
+    module = engine / "knowledge.py"
+    module.write_text("need = 1\n")
+    os.utime(module, ns=(1, 1))
+    monkeypatch.setattr(cache.shipped, "folder", lambda package: str(engine if "engine" in package else tmp_path))
+    before = cache._code_fingerprint()
+    module.write_text("need = 2\n")
+    os.utime(module, ns=(1, 1))
+    assert cache._code_fingerprint() != before
+
+
+def test_a_policy_changed_while_it_is_read_is_neither_stored_nor_shared(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from podeploy.engine import cache
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PODEPLOY_CACHE_DIR", str(folder))
+    layer = tmp_path / "partner"
+    layer.mkdir()
+    policy = layer / "budget.yaml"
+    policy.write_text(POLICY.read_text())
+    real_build = cache._cached
+
+    def edited_meanwhile(sources: Any, key: Any, build: Any) -> Any:
+        def build_after_an_edit() -> Any:
+            policy.write_text(POLICY.read_text() + "\n# edited while podeploy was reading\n")
+            return build()
+
+        return real_build(sources, key, build_after_an_edit)
+
+    monkeypatch.setattr(cache, "_cached", edited_meanwhile)
+    kb = load_knowledge_base([str(layer)])
+    assert "key" not in kb.engine_cache
+    assert not folder.exists() or pickles(folder) == []

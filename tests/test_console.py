@@ -112,3 +112,17 @@ def test_batch_runs_to_its_summary_through_the_normal_exit(tmp_path: Path) -> No
     assert done.returncode == 0
     assert done.stderr.decode().startswith("batch: 2 inputs in ")
     assert [line.split(b'"status":')[1][:4] for line in out.read_bytes().splitlines()] == [b'"ok"', b'"ok"']
+
+
+
+@pytest.mark.parametrize(("args", "redirect", "status"), [
+    ("--version", ">&-", 0),
+    ("evaluate missing.yaml", "2>&-", 2),
+    ("evaluate examples/contoso.yaml", ">&-", 0),
+])
+def test_a_closed_standard_stream_changes_nothing_else(args: str, redirect: str, status: int) -> None:
+    """Started with stdout or stderr closed (`>&-`, `2>&-`): the same exit status, and no traceback."""
+    done = subprocess.run(["sh", "-c", f'"$0" -m podeploy {args} {redirect}', sys.executable],
+                          cwd=ROOT, capture_output=True, timeout=60)
+    assert done.returncode == status
+    assert b"Traceback" not in done.stdout + done.stderr

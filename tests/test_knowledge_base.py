@@ -432,3 +432,25 @@ def test_two_deployments_for_one_entity_are_flagged_not_hidden(kb: KnowledgeBase
         "The policies conclude lite, stocked-production for F; lite, the lightest, is shown. "
         "Fix the policies so that one rule decides."
     )
+
+
+@pytest.mark.parametrize("name", ["customer", "entity", "deployment-type", "capability", "offers"])
+def test_a_fact_cannot_take_the_name_of_a_predicate_every_knowledge_base_has(name: str, tmp_path: Path) -> None:
+    from podeploy.engine import BadInput
+
+    (tmp_path / "clash.yaml").write_text(
+        "policy: clash\n"
+        "description: A fact named like a built-in predicate.\n"
+        "facts:\n"
+        f"  - id: {name}\n"
+        "    type: boolean\n"
+        "    scope: customer\n"
+        "    description: Clashes.\n"
+        "    question: Does it clash?\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(BadInput) as refused:
+        load_knowledge_base([str(tmp_path)])
+    reason = ("is part of every facts file and cannot be declared" if name == "customer"
+              else "names a predicate every knowledge base has; give the fact another id")
+    assert [str(p) for p in refused.value.problems] == [f"{tmp_path}/clash.yaml:4:5: reserved-name: '{name}' {reason}"]

@@ -45,7 +45,8 @@ def exit_status(code: object) -> int:
         return 0
     if isinstance(code, int):
         return code
-    print(code, file=sys.stderr)
+    if sys.stderr is not None:
+        print(code, file=sys.stderr)
     return 1
 
 
@@ -58,6 +59,8 @@ def flushed(code: int) -> int:
     """Flush standard output and error. A reader that went away (| head) is not an error; a
     write that fails (a full disk) is, as it would be at a normal exit."""
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # started with the stream closed: nothing was written to it
+            continue
         try:
             stream.flush()
         except (BrokenPipeError, ValueError):  # reader gone, or stream closed
