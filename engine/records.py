@@ -1,14 +1,18 @@
 """`record`: podeploy's immutable value classes (facts, rules, locations, decisions, ...).
 
 To the type checker a record is a frozen dataclass: mypy --strict, run in CI, rejects any
-assignment to a field of one. At run time it is a slotted dataclass with value equality and a
-hash, without frozen's generated `__setattr__` and `__delattr__` and with one `__repr__` shared by
-all: Python 3.11 compiles every generated method of every class on each start, and these cost
-about 4 ms of every start of the command (measured with benchmarks/run.py, section a).
+assignment to a field of one. At run time it is a slotted dataclass whose `__init__` the
+dataclasses module writes, and whose comparisons, hash and repr are the dataclass ones made from
+shared functions over the class's fields (operator.attrgetter) rather than compiled for each
+class. Python 3.11 compiles every method it generates for every dataclass on each start: for
+podeploy's 32 classes on the way to an answer that was about 11 ms, a third of what podeploy adds
+to the libraries it needs (measured with benchmarks/run.py, section a); frozen's `__setattr__`
+and `__delattr__` are left out for the same reason.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any, TypeVar, dataclass_transform, overload
@@ -17,9 +21,45 @@ C = TypeVar("C", bound=type)
 
 
 def _repr(self: Any) -> str:
-    """The dataclass repr, shared by every record rather than compiled for each class."""
+    """The dataclass repr."""
     shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
     return f"{type(self).__qualname__}({shown})"
+
+
+def _values(names: list[str]) -> Callable[[Any], Any]:
+    """The compared fields of a record as one value (a tuple; the value itself for one field)."""
+    if not names:
+        return lambda self: ()
+    return operator.attrgetter(*names)
+
+
+def _comparisons(cls: Any, *, order: bool) -> None:
+    """Equality, a hash and (when asked) ordering over the fields, as dataclass generates them."""
+    compared = _values([f.name for f in fields(cls) if f.compare])
+
+    def __eq__(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return compared(self) == compared(other)
+        return NotImplemented
+
+    cls.__eq__ = __eq__
+    if "__hash__" not in cls.__dict__ or cls.__dict__["__hash__"] is None:  # a class's own hash stays
+        hashed = _values([f.name for f in fields(cls) if (f.compare if f.hash is None else f.hash)])
+        cls.__hash__ = lambda self: hash(hashed(self))
+    if not order:
+        return
+    for name, test in (("__lt__", operator.lt), ("__le__", operator.le), ("__gt__", operator.gt),
+                       ("__ge__", operator.ge)):
+        setattr(cls, name, _ordering(compared, test))
+
+
+def _ordering(compared: Callable[[Any], Any], test: Callable[[Any, Any], bool]) -> Callable[[Any, Any], Any]:
+    def compare(self: Any, other: Any) -> Any:
+        if other.__class__ is self.__class__:
+            return test(compared(self), compared(other))
+        return NotImplemented
+
+    return compare
 
 
 @overload
@@ -29,11 +69,13 @@ def record(*, order: bool = False) -> Callable[[C], C]: ...
 @dataclass_transform(frozen_default=True, field_specifiers=(field,))
 def record(cls: Any = None, /, *, order: bool = False) -> Any:
     def make(c: Any) -> Any:
-        # A class with its own __hash__ keeps it; the others hash their fields, as frozen ones do.
-        own_repr = "__repr__" in c.__dict__
-        made = dataclass(c, slots=True, order=order, repr=False, unsafe_hash="__hash__" not in c.__dict__)
-        if not own_repr:
+        own = {name for name in ("__repr__", "__eq__", "__hash__") if name in c.__dict__}
+        if "__eq__" in own:
+            raise TypeError(f"record {c.__name__} defines __eq__: records compare their fields")
+        made = dataclass(c, slots=True, repr=False, eq=False)
+        if "__repr__" not in own:
             made.__repr__ = _repr
+        _comparisons(made, order=order)
         return made
 
     return make if cls is None else make(cls)

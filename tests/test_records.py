@@ -44,6 +44,51 @@ def test_order_is_by_fields_when_asked() -> None:
         assert Pair("a") < Pair("b")  # type: ignore[operator]
 
 
+@record
+class Noted:
+    value: int
+    note: str = dataclasses.field(default="", compare=False)
+
+
+def test_fields_left_out_of_comparison_are_left_out_of_equality_and_hash() -> None:
+    assert Noted(1, "a") == Noted(1, "b")
+    assert hash(Noted(1, "a")) == hash(Noted(1, "b"))
+    assert Noted(1) != Noted(2)
+
+
+def test_records_of_different_classes_are_never_equal() -> None:
+    @record
+    class Other:
+        left: str
+        right: int = 0
+
+    assert Pair("a", 1) != Other("a", 1)
+    assert Pair("a", 1) != ("a", 1)
+    assert Pair("a", 1).__eq__(("a", 1)) is NotImplemented
+
+
+def test_a_record_compares_its_fields_it_does_not_define_its_own_equality() -> None:
+    with pytest.raises(TypeError, match="defines __eq__"):
+        @record
+        class Odd:
+            x: int
+
+            def __eq__(self, other: object) -> bool:
+                return True
+
+            __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_record_without_fields_equals_its_kind() -> None:
+    @record
+    class Empty:
+        pass
+
+    assert Empty() == Empty()
+    assert hash(Empty()) == hash(Empty())
+    assert repr(Empty()) == "test_a_record_without_fields_equals_its_kind.<locals>.Empty()"
+
+
 def test_a_record_with_its_own_hash_keeps_it() -> None:
     fact = make_fact("region", {"entity": "A", "value": "eu"})
     assert Fact.__hash__ is not object.__hash__
