@@ -211,14 +211,17 @@ def rebind(clause: CompiledClause, matched: tuple[Fact, ...], *, strict: bool = 
     Not strict: a mismatch means a test the engine left to us failed (None). Strict: the
     engine matched what it should not have, which is a bug worth stopping for.
     """
-    bindings: Bindings = {}
+    bindings: Bindings = {}  # extended in place: on a mismatch it is thrown away
     for atom, fact in zip(clause.clause.positives, matched, strict=True):
-        extended = match_atom(atom, fact, bindings)
-        if extended is None:
-            if not strict:
-                return None
-            raise EngineError(f"rule '{clause.rule.id}' fired on {fact}, which does not match {atom.predicate}")
-        bindings = extended
+        if fact.predicate == atom.predicate:
+            for fp in atom.fields:
+                if not match_field(fp, fact, bindings):
+                    break
+            else:
+                continue
+        if not strict:
+            return None
+        raise EngineError(f"rule '{clause.rule.id}' fired on {fact}, which does not match {atom.predicate}")
     return bindings
 
 
