@@ -33,6 +33,18 @@ LAZY_COMMANDS = {
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk or quota full while writing
 
 
+def _reader_gone() -> bool:
+    """Has the reader of standard output gone away? (poll reports an error on a pipe whose reader closed)"""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no usable stdout: assume it went away
+        return True
+
+
 class _Group(click.Group):
     """Turns podeploy's errors into one line per problem and an exit status, never a traceback."""
 
@@ -56,7 +68,12 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
             raise
-        except BrokenPipeError:
+        except BrokenPipeError as exc:
+            if not _reader_gone():  # a pipe of podeploy's own broke: a bug, not `| head`
+                click.echo(
+                    f"podeploy: internal error: BrokenPipeError: {exc} (set PODEPLOY_DEBUG=1 for details)", err=True
+                )
+                ctx.exit(1)
             # The reader went away (| head): stop quietly, as other command-line tools do.
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())

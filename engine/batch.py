@@ -419,8 +419,16 @@ class _Pool:
             if not w.ready:
                 continue
             while len(w.inflight) < PREFETCH and (w.reserved or self.todo):
-                index = w.reserved.popleft() if w.reserved else self.todo.popleft()
-                w.conn.send((index, self.items[index], self.attempts.get(index, 0) + 1))
+                queue = w.reserved if w.reserved else self.todo
+                index = queue.popleft()
+                try:
+                    w.conn.send((index, self.items[index], self.attempts.get(index, 0) + 1))
+                except OSError:
+                    # The worker died since the last look (its end of the pipe is closed): the input
+                    # goes back where it came from, and the worker is buried when select reports it.
+                    queue.appendleft(index)
+                    w.ready = False
+                    break
                 w.inflight.append(index)
 
     def _receive(self, w: _Worker) -> bool:

@@ -318,3 +318,26 @@ def test_a_worker_keeps_nothing_of_the_documents_it_has_read() -> None:
     record = evaluate_item(kb, BatchInput(str(CONTOSO), str(CONTOSO)), "durable")
     assert record["status"] == "ok"
     assert not loader._SAFE.constructed_objects
+
+
+def test_an_input_sent_to_a_worker_that_just_died_goes_back_to_the_queue(tmp_path: Path) -> None:
+    """A worker can die between select and the next send: the send fails, nothing is lost or raised."""
+    from collections import deque
+
+    from podeploy.engine.batch import _Pool, _Worker
+
+    class DeadEnd:
+        def send(self, message: object) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    items = expand_inputs([str(p) for p in customers(tmp_path, 4)])
+    pool = _Pool(items, lambda index, record: None, layers=(), engine="durable", jobs=1, crash_hook=None, tick=None)
+    pool.todo = deque([0, 1, 2])  # 3 is the input a dead worker's replacement retries first
+    fresh = _Worker(process=None, conn=DeadEnd(), ready=True)  # type: ignore[arg-type]
+    retrying = _Worker(process=None, conn=DeadEnd(), reserved=deque([3]), ready=True)  # type: ignore[arg-type]
+    pool.workers += [fresh, retrying]
+    pool._dispatch()
+    assert (list(pool.todo), list(fresh.inflight), fresh.ready) == ([0, 1, 2], [], False)
+    assert (list(retrying.reserved), list(retrying.inflight), retrying.ready) == ([3], [], False)
+    pool._dispatch()  # workers that are not ready get nothing more
+    assert (list(pool.todo), list(retrying.reserved)) == ([0, 1, 2], [3])

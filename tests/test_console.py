@@ -126,3 +126,22 @@ def test_a_closed_standard_stream_changes_nothing_else(args: str, redirect: str,
                           cwd=ROOT, capture_output=True, timeout=60)
     assert done.returncode == status
     assert b"Traceback" not in done.stdout + done.stderr
+
+
+def test_a_pipe_of_podeploys_own_that_breaks_is_an_error_not_a_reader_gone_away() -> None:
+    """Only a closed standard output means `| head`: any other broken pipe must not end the run quietly."""
+    code = (
+        "import sys\n"
+        "import podeploy.cli.main as main\n"
+        "def broken(*args, **kwargs):\n"
+        "    raise BrokenPipeError(32, 'Broken pipe')\n"
+        "main.load_facts = broken\n"
+        "sys.argv = ['podeploy', 'evaluate', sys.argv[1]]\n"
+        "from podeploy.console import main as run\n"
+        "run()\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(CONTOSO)], capture_output=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stdout == b""
+    assert done.stderr == (b"podeploy: internal error: BrokenPipeError: [Errno 32] Broken pipe "
+                           b"(set PODEPLOY_DEBUG=1 for details)\n")
