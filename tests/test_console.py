@@ -100,6 +100,14 @@ def test_worker_processes_get_the_normal_exit(monkeypatch: pytest.MonkeyPatch) -
     assert needs_normal_exit()
 
 
+def test_a_profiler_gets_the_normal_exit_and_writes_its_results(tmp_path: Path) -> None:
+    profile = tmp_path / "evaluate.prof"
+    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "podeploy", "--version"],
+                          capture_output=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"")
+    assert profile.stat().st_size > 0
+
+
 def test_finalizers_get_the_normal_exit(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delitem(sys.modules, "multiprocessing", raising=False)
     monkeypatch.setattr("weakref.finalize._registered_with_atexit", True)

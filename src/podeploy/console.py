@@ -5,7 +5,7 @@ running while modules load (it walks every object created so far, again and agai
 interpreter's tear-down at exit (every module and object freed one by one, about as long as
 evaluating a customer). Collection is paused while podeploy loads and the process ends with
 os._exit once the output is flushed. Where something still needs the normal exit (worker
-processes, finalizers registered with atexit), the normal exit runs.
+processes, finalizers registered with atexit, a tracer or profiler), the normal exit runs.
 """
 
 from __future__ import annotations
@@ -51,8 +51,14 @@ def exit_status(code: object) -> int:
 
 
 def needs_normal_exit() -> bool:
-    """Whether anything registered work for the interpreter's exit: child processes or finalizers."""
-    return "multiprocessing" in sys.modules or bool(getattr(weakref.finalize, "_registered_with_atexit", False))
+    """Whether anything awaits the interpreter's exit: child processes, finalizers, or a tracer or
+    profiler (coverage, cProfile) that writes its results then."""
+    return (
+        "multiprocessing" in sys.modules
+        or bool(getattr(weakref.finalize, "_registered_with_atexit", False))
+        or sys.gettrace() is not None
+        or sys.getprofile() is not None
+    )
 
 
 def flushed(code: int) -> int:
