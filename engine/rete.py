@@ -9,7 +9,8 @@ What this module guarantees, whatever the policies and facts hold:
 - no background timer threads (`Host._run` is disabled);
 - exceptions in actions are recorded and raised after the assert, never swallowed;
 - rule shapes are checked against the engine's C limits before registering (see `limits`);
-- every load registers a ruleset under a new name.
+- rulesets are registered under new names, once per set of policy files in a process
+  (durable-rules cannot unregister one: see `network_for`).
 """
 
 from __future__ import annotations
