@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import sys
@@ -34,14 +35,17 @@ _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk or quota full while 
 
 
 def _reader_gone() -> bool:
-    """Has the reader of standard output gone away? (poll reports an error on a pipe whose reader closed)"""
+    """Has the reader of standard output or error gone away? poll reports an error (Linux) or a
+    hang-up (other systems, sockets) on a pipe whose reader closed."""
     try:
         import select
 
         poller = select.poll()
-        poller.register(sys.stdout.fileno(), select.POLLOUT)
-        return any(events & select.POLLERR for _, events in poller.poll(0))
-    except (AttributeError, OSError, ValueError):  # no poll here, or no usable stdout: assume it went away
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                poller.register(stream.fileno(), select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no poll here, or no usable stream: assume it went away
         return True
 
 
@@ -70,13 +74,21 @@ class _Group(click.Group):
             raise
         except BrokenPipeError as exc:
             if not _reader_gone():  # a pipe of podeploy's own broke: a bug, not `| head`
-                click.echo(
-                    f"podeploy: internal error: BrokenPipeError: {exc} (set PODEPLOY_DEBUG=1 for details)", err=True
-                )
+                if os.environ.get("PODEPLOY_DEBUG"):  # click would swallow it as EPIPE: print it here
+                    import traceback
+
+                    traceback.print_exc()
+                else:
+                    click.echo(
+                        f"podeploy: internal error: BrokenPipeError: {exc} (set PODEPLOY_DEBUG=1 for details)",
+                        err=True,
+                    )
                 ctx.exit(1)
             # The reader went away (| head): stop quietly, as other command-line tools do.
             devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
+            for stream in (sys.stdout, sys.stderr):
+                with contextlib.suppress(AttributeError, OSError, ValueError):
+                    os.dup2(devnull, stream.fileno())
             ctx.exit(0)
         except KeyboardInterrupt:
             click.echo("podeploy: interrupted", err=True)

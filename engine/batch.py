@@ -346,6 +346,8 @@ class _Worker:
     inflight: deque[int] = field(default_factory=deque)
     reserved: deque[int] = field(default_factory=deque)
     ready: bool = False
+    served: int = 0  # inputs it answered: a worker that dies before the first died starting
+    stopped: bool = False  # killed by the pool (its pipe failed): its death is no input's fault
 
 
 class _Pool:
@@ -423,11 +425,15 @@ class _Pool:
                 index = queue.popleft()
                 try:
                     w.conn.send((index, self.items[index], self.attempts.get(index, 0) + 1))
-                except OSError:
-                    # The worker died since the last look (its end of the pipe is closed): the input
-                    # goes back where it came from, and the worker is buried when select reports it.
+                except OSError as exc:
+                    # The input goes back where it came from, and the worker is buried when select
+                    # reports its end. A closed pipe: it died since the last look. Any other error
+                    # may have cut a message short: the pipe is useless, the worker is stopped.
                     queue.appendleft(index)
                     w.ready = False
+                    if not isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+                        w.stopped = True
+                        w.process.kill()
                     break
                 w.inflight.append(index)
 
@@ -444,6 +450,7 @@ class _Pool:
         else:
             _, index, record = message
             w.inflight.remove(index)
+            w.served += 1
             self.remaining -= 1
             self.deliver(index, record)
         return True
@@ -465,7 +472,9 @@ class _Pool:
             w.process.join()
         reason = death_reason(w.process.exitcode)
         retry: deque[int] = deque()
-        if w.inflight:
+        if w.stopped:  # nothing it held is to blame
+            self.todo.extendleft(reversed([*w.inflight, *w.reserved]))
+        elif w.inflight:
             culprit = w.inflight.popleft()
             self.todo.extendleft(reversed([*w.inflight, *w.reserved]))
             self.attempts[culprit] = self.attempts.get(culprit, 0) + 1
@@ -476,9 +485,10 @@ class _Pool:
                 retry.append(culprit)
         else:
             self.todo.extendleft(reversed(w.reserved))
-            self.start_deaths += 1
-            if self.start_deaths > MAX_START_DEATHS:
-                raise EngineError(f"batch workers die as they start ({reason})")
+            if not w.served:
+                self.start_deaths += 1
+                if self.start_deaths > MAX_START_DEATHS:
+                    raise EngineError(f"batch workers die as they start ({reason})")
         if self.remaining and (retry or self.todo or not self.workers):
             self._start(retry)
 

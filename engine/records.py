@@ -30,6 +30,9 @@ def _values(names: list[str]) -> Callable[[Any], Any]:
     """The compared fields of a record as one value (a tuple; the value itself for one field)."""
     if not names:
         return lambda self: ()
+    if len(names) == 1:  # attrgetter would give the bare value: keep a tuple, as dataclass compares
+        (name,) = names
+        return lambda self: (getattr(self, name),)
     return operator.attrgetter(*names)
 
 

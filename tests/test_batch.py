@@ -341,3 +341,31 @@ def test_an_input_sent_to_a_worker_that_just_died_goes_back_to_the_queue(tmp_pat
     assert (list(retrying.reserved), list(retrying.inflight), retrying.ready) == ([3], [], False)
     pool._dispatch()  # workers that are not ready get nothing more
     assert (list(pool.todo), list(retrying.reserved)) == ([0, 1, 2], [3])
+
+
+def test_a_worker_whose_pipe_fails_otherwise_is_stopped_and_blamed_for_nothing(tmp_path: Path) -> None:
+    """An error other than a closed pipe may cut a message short: the worker is killed, its input requeued."""
+    import errno
+    from collections import deque
+
+    from podeploy.engine.batch import _Pool, _Worker
+
+    class Full:
+        def send(self, message: object) -> None:
+            raise OSError(errno.ENOBUFS, "No buffer space available")
+
+    class Process:
+        killed = False
+
+        def kill(self) -> None:
+            self.killed = True
+
+    items = expand_inputs([str(p) for p in customers(tmp_path, 2)])
+    pool = _Pool(items, lambda index, record: None, layers=(), engine="durable", jobs=1, crash_hook=None, tick=None)
+    process = Process()
+    worker = _Worker(process=process, conn=Full(), ready=True)  # type: ignore[arg-type]
+    pool.workers.append(worker)
+    pool._dispatch()
+    assert (list(pool.todo), list(worker.inflight), worker.ready, worker.stopped, process.killed) == (
+        [0, 1], [], False, True, True)
+    assert deque(pool.todo) == deque([0, 1])

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from podeploy import __version__
-from podeploy.console import exit_status, flushed, needs_normal_exit
+from podeploy.console import exit_status, flushed
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
@@ -92,29 +92,20 @@ def test_flushed_keeps_the_status_when_streams_flush() -> None:
     assert flushed(2) == 2
 
 
-def test_worker_processes_get_the_normal_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "multiprocessing", raising=False)
-    monkeypatch.setattr("weakref.finalize._registered_with_atexit", False)
-    assert not needs_normal_exit()
-    monkeypatch.setitem(sys.modules, "multiprocessing", sys)
-    assert needs_normal_exit()
+def test_functions_registered_with_atexit_still_run() -> None:
+    """A sitecustomize, a plugin or a library may register work for the exit: it runs before os._exit."""
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('atexit ran', file=sys.stderr))\n"
+        "from podeploy.console import main\n"
+        "main(['evaluate', sys.argv[1]])\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code, str(CONTOSO)], capture_output=True, timeout=60)
+    assert (done.returncode, done.stderr) == (0, b"atexit ran\n")
+    assert done.stdout.startswith(b"Customer: Contoso\n")
 
 
-def test_a_profiler_gets_the_normal_exit_and_writes_its_results(tmp_path: Path) -> None:
-    profile = tmp_path / "evaluate.prof"
-    done = subprocess.run([sys.executable, "-m", "cProfile", "-o", str(profile), "-m", "podeploy", "--version"],
-                          capture_output=True, timeout=60)
-    assert (done.returncode, done.stderr) == (0, b"")
-    assert profile.stat().st_size > 0
-
-
-def test_finalizers_get_the_normal_exit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delitem(sys.modules, "multiprocessing", raising=False)
-    monkeypatch.setattr("weakref.finalize._registered_with_atexit", True)
-    assert needs_normal_exit()
-
-
-def test_batch_runs_to_its_summary_through_the_normal_exit(tmp_path: Path) -> None:
+def test_batch_joins_its_workers_and_writes_its_summary(tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     done = run("batch", str(CONTOSO), str(ROOT / "examples" / "tailspin-psa.yaml"), "--out", str(out), "--jobs", "2")
     assert done.returncode == 0
@@ -136,20 +127,57 @@ def test_a_closed_standard_stream_changes_nothing_else(args: str, redirect: str,
     assert b"Traceback" not in done.stdout + done.stderr
 
 
+# `podeploy evaluate FACTS` in which reading the facts breaks a pipe of podeploy's own.
+OWN_PIPE_BREAKS = (
+    "import sys\n"
+    "import podeploy.cli.main as main\n"
+    "def broken(*args, **kwargs):\n"
+    "    raise BrokenPipeError(32, 'Broken pipe')\n"
+    "main.load_facts = broken\n"
+    "from podeploy.console import main as run\n"
+    "run(['evaluate', sys.argv[1]])\n"
+)
+
+
 def test_a_pipe_of_podeploys_own_that_breaks_is_an_error_not_a_reader_gone_away() -> None:
     """Only a closed standard output means `| head`: any other broken pipe must not end the run quietly."""
-    code = (
-        "import sys\n"
-        "import podeploy.cli.main as main\n"
-        "def broken(*args, **kwargs):\n"
-        "    raise BrokenPipeError(32, 'Broken pipe')\n"
-        "main.load_facts = broken\n"
-        "sys.argv = ['podeploy', 'evaluate', sys.argv[1]]\n"
-        "from podeploy.console import main as run\n"
-        "run()\n"
-    )
-    done = subprocess.run([sys.executable, "-c", code, str(CONTOSO)], capture_output=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", OWN_PIPE_BREAKS, str(CONTOSO)], capture_output=True, timeout=60)
     assert done.returncode == 1
     assert done.stdout == b""
     assert done.stderr == (b"podeploy: internal error: BrokenPipeError: [Errno 32] Broken pipe "
                            b"(set PODEPLOY_DEBUG=1 for details)\n")
+
+
+def test_a_broken_stderr_pipe_is_a_reader_gone_away_too() -> None:
+    """`podeploy batch ... 2>&1 >/dev/null | true`: the summary's reader is gone; exit 0, quietly."""
+    script = 'set -o pipefail; "$0" -m podeploy batch examples/*.yaml --jobs 1 2>&1 >/dev/null | true'
+    for _ in range(3):
+        done = subprocess.run(["bash", "-c", script, sys.executable], cwd=ROOT, capture_output=True, timeout=120)
+        assert (done.returncode, done.stderr) == (0, b"")
+
+
+def test_a_socket_reader_that_closes_is_a_reader_gone_away(tmp_path: Path) -> None:
+    """Stdout a socket (as some process runners give): its reader closing shows as a hang-up, not an error."""
+    import shutil
+    import socket
+
+    for i in range(120):
+        shutil.copy(CONTOSO, tmp_path / f"customer-{i:03d}.yaml")
+    ours, theirs = socket.socketpair()
+    process = subprocess.Popen([sys.executable, "-m", "podeploy", "batch", str(tmp_path), "--jobs", "1"],
+                               stdout=theirs.fileno(), stderr=subprocess.PIPE)
+    theirs.close()
+    assert ours.recv(4096)
+    ours.close()
+    assert process.stderr is not None
+    error = process.stderr.read()
+    assert (process.wait(timeout=120), error) == (0, b"")
+
+
+def test_podeploy_debug_shows_the_traceback_of_a_broken_pipe_of_its_own() -> None:
+    env = {**os.environ, "PODEPLOY_DEBUG": "1"}
+    done = subprocess.run([sys.executable, "-c", OWN_PIPE_BREAKS, str(CONTOSO)], capture_output=True, timeout=60,
+                          env=env)
+    assert done.returncode == 1
+    assert b"Traceback (most recent call last)" in done.stderr
+    assert done.stderr.rstrip().endswith(b"BrokenPipeError: [Errno 32] Broken pipe")

@@ -126,3 +126,16 @@ def test_the_type_checker_refuses_to_assign_to_a_record(tmp_path: Path) -> None:
         'Property "line" defined in "Location" is read-only  [misc]',
         'Property "predicate" defined in "Fact" is read-only  [misc]',
     ]
+
+
+@record(order=True)
+class One:
+    value: object
+
+
+def test_a_one_field_record_compares_as_the_tuple_of_its_field() -> None:
+    nan = One(float("nan"))
+    assert nan == nan  # tuples compare items by identity first, as dataclass's comparisons do
+    assert hash(One(1)) == hash((1,)) != hash(1)
+    assert One(None) <= One(None)
+    assert sorted([One(2), One(1)]) == [One(1), One(2)]

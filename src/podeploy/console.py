@@ -3,18 +3,18 @@
 A command is short-lived, so two costs of a Python process buy it nothing: the cycle collector
 running while modules load (it walks every object created so far, again and again), and the
 interpreter's tear-down at exit (every module and object freed one by one, about as long as
-evaluating a customer). Collection is paused while podeploy loads and the process ends with
-os._exit once the output is flushed. Where something still needs the normal exit (worker
-processes, finalizers registered with atexit, a tracer or profiler), the normal exit runs.
+evaluating a customer). Collection is paused while podeploy loads, and the process ends with
+os._exit once the functions registered with atexit have run and the output is flushed. Under a
+tracer or profiler, which write their results after the command, the normal exit runs.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import gc
 import os
 import sys
-import weakref
 from collections.abc import Sequence
 
 
@@ -30,12 +30,12 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = exit_status(exc.code)
     else:
         code = 0
-    if needs_normal_exit():
-        sys.exit(code)
-    if "logging" in sys.modules:  # durable-rules imports it: flush any handler someone configured
-        import logging
-
-        logging.shutdown()
+    # What a normal exit runs first, atexit's functions (logging's flush, worker processes joined,
+    # finalizers, coverage's data), runs here too; what follows it, freeing every object, is skipped.
+    run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
+    if run_exit_functions is None or sys.gettrace() is not None or sys.getprofile() is not None:
+        sys.exit(code)  # another Python, or a tracer or profiler that writes its results after the command
+    run_exit_functions()
     os._exit(flushed(code))
 
 
@@ -48,17 +48,6 @@ def exit_status(code: object) -> int:
     if sys.stderr is not None:
         print(code, file=sys.stderr)
     return 1
-
-
-def needs_normal_exit() -> bool:
-    """Whether anything awaits the interpreter's exit: child processes, finalizers, or a tracer or
-    profiler (coverage, cProfile) that writes its results then."""
-    return (
-        "multiprocessing" in sys.modules
-        or bool(getattr(weakref.finalize, "_registered_with_atexit", False))
-        or sys.gettrace() is not None
-        or sys.getprofile() is not None
-    )
 
 
 def flushed(code: int) -> int:
