@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
-from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, make_fact
+from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, normal_number
 from .records import record
 
 Bindings = dict[str, Scalar]
@@ -244,9 +244,9 @@ def complete(
         counted.extend(found)
         bindings[count.var.name] = len(found)
     conclusions = tuple(
-        make_fact(
+        Fact(
             c.predicate,
-            {name: (bindings[v.name] if isinstance(v, Var) else v) for name, v in c.values},
+            tuple(sorted((name, normal_number(bindings[v.name] if isinstance(v, Var) else v)) for name, v in c.values)),
         )
         for c in clause.rule.conclusions
     )
@@ -287,11 +287,12 @@ def canonical_order(firings: Iterable[Firing], given: Iterable[Fact]) -> list[Fi
         changed = False
         for i, firing in enumerate(pending):
             d = 0
-            for fact in (*firing.matched, *firing.counted):
+            for fact in firing.matched + firing.counted if firing.counted else firing.matched:
                 known = depth.get(fact)
                 if known is None:
                     break
-                d = max(d, known)
+                if known > d:
+                    d = known
             else:
                 d += 1
                 current = firing_depth[i]
