@@ -5,7 +5,8 @@ recommendation for `--entity NAME`, or for every legal entity when no entity is 
 drop a requirement (top level, or a legal entity's own), add one (any capability, top level or to a
 listed legal entity), or give a choice or boolean fact another allowed value (`existing_solution`,
 `plans_finance`, `budget`, `pm_maturity`, `region`, and any choice or boolean fact a layer declares;
-number, version and text facts are not changed). The search is breadth-first over the number of
+a number, version or text fact takes the values that make a difference to the rules: see
+engine/whatif.py `open_values`). The search is breadth-first over the number of
 changes and exact: it evaluates every set of 1 change, then every set of 2, ..., and stops at the
 first size that works, so every set it returns is minimal. It never evaluates part of a size: before
 a size whose sets would take it past `--budget` evaluations (default 20,000) or past

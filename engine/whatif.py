@@ -1,7 +1,8 @@
 """What-if: the smallest changes to a facts file that make a deployment type the recommendation, and the reverse.
 
 search() answers "what would make TYPE the recommendation?": it derives every single change the
-vocabulary allows (drop a requirement, add one, give a choice or boolean fact another value), then
+vocabulary allows (drop a requirement, add one, give a choice or boolean fact another value, give a
+number, version or text fact one of the values the rules tell apart), then
 searches breadth-first over change-set size, evaluating every set of 1 change, then every set of 2,
 and so on, and returns every set of the first size that works. They are the minimal ones: no
 smaller set works, so none of them is a superset of a smaller solution. The search is bounded: it
@@ -28,13 +29,13 @@ from .errors import BadInput, EngineError, Location, Problem, did_you_mean
 from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
-from .model import VERSION_PATTERN, Fact, FactDecl, Scalar
+from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, Var
 from .records import record
 from .render import deciding_step
 
 DEFAULT_BUDGET = 20_000
 DEFAULT_MAX_CHANGES = 3
-OPEN_TYPES = ("number", "integer", "version", "text")  # facts the search leaves as they are
+OPEN_TYPES = ("number", "integer", "version", "text")  # facts with no finite set of values: see open_values
 SEARCH_ENGINE = "reference"  # same semantics as durable-rules; used inside the search, never for what is shown
 
 
@@ -146,7 +147,7 @@ class FactsEditor:
         or boolean fact: every other allowed value, at the top level and (for an entity-scoped fact,
         when legal entities are listed) for each legal entity; an entity without its own value may take
         any value, its current one included, which pins it beside a change at the top level. Number,
-        version and text facts have no finite set of values and are left as they are.
+        version and text facts take the values that can make a difference to the rules (open_values).
         """
         places: list[str | None] = [None]
         places.extend(self.entity_index)
@@ -161,8 +162,11 @@ class FactsEditor:
                     written = list(self.own(where).get(decl.id) or [])
                     drops.extend(Change("drop", decl.id, v, where) for v in dict.fromkeys(written))
                     adds.extend(Change("add", decl.id, v, where) for v in allowed if v not in written)
-            elif decl.type in ("choice", "boolean"):
-                values: list[Scalar] = [False, True] if decl.type == "boolean" else list(decl.values)
+            elif decl.type in ("choice", "boolean", *OPEN_TYPES):
+                if decl.type in OPEN_TYPES:
+                    values = open_values(self.kb, decl)
+                else:
+                    values = [False, True] if decl.type == "boolean" else list(decl.values)
                 for where in scoped:
                     here = self.own(where)
                     now = here.get(decl.id, decl.default if where is None else None)
@@ -172,6 +176,89 @@ class FactsEditor:
 
 def _same(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def open_values(kb: KnowledgeBase, decl: FactDecl) -> list[Scalar]:
+    """The values of a number, version or text fact that can make a difference to the rules.
+
+    The rules tell values apart only by the tests with literals they apply to the fact (eq, ne,
+    lt, lte, gt, gte, in, not_in). For a text fact the literals are the values to try. For a
+    number or a version the literals cut the line into stretches in which every test comes out
+    the same: each literal, a value inside each stretch between two of them, one below and one
+    above them all (within the fact's bounds) cover every outcome. Of values that pass the same
+    tests, one is kept, a literal first (the threshold a consultant recognises). A fact the rules
+    test with no literal (only against other facts) has none.
+    """
+    tests: list[tuple[str, Any]] = []
+    for rule in kb.rules:
+        for clause in rule.clauses:
+            for atom in (*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)):
+                if atom.predicate == decl.id:
+                    tests.extend(
+                        (t.op, t.operand)
+                        for fp in atom.fields
+                        if fp.field == "value"
+                        for t in fp.tests
+                        if not isinstance(t.operand, Var)
+                    )
+    literals = {v for _, operand in tests for v in (operand if isinstance(operand, tuple) else (operand,))}
+    if decl.type == "text":
+        tried: list[Any] = sorted(v for v in literals if isinstance(v, str))
+    else:
+        points = sorted(v for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not points:
+            return []
+        whole = decl.type in ("integer", "version")
+        between = [points[0] - 1, points[-1] + 1]
+        for low, high in itertools.pairwise(points):
+            if not whole:
+                between.append(round((low + high) / 2, 6))
+            elif high - low > 1:
+                between.append(low + 1)
+        low_bound = -math.inf if decl.minimum is None else decl.minimum
+        high_bound = math.inf if decl.maximum is None else decl.maximum
+        tried = [v for v in [*points, *sorted(between)] if low_bound <= v <= high_bound]
+        if decl.type == "version":
+            tried = [v for v in tried if _is_version(int(v))]
+    kept: dict[tuple[bool, ...], Any] = {}
+    for value in tried:
+        kept.setdefault(tuple(_passes(op, operand, value) for op, operand in tests), value)
+    values = sorted(kept.values())
+    if decl.type == "version":
+        return [_version_text(int(v)) for v in values]
+    if decl.type == "text":
+        return values
+    return [int(v) if float(v).is_integer() else v for v in values]
+
+
+_TESTS: dict[str, Any] = {
+    "eq": lambda v, o: v == o,
+    "ne": lambda v, o: v != o,
+    "lt": lambda v, o: v < o,
+    "lte": lambda v, o: v <= o,
+    "gt": lambda v, o: v > o,
+    "gte": lambda v, o: v >= o,
+    "in": lambda v, o: v in o,
+    "not_in": lambda v, o: v not in o,
+}
+
+
+def _passes(op: str, operand: Any, value: Any) -> bool:
+    """Does value pass a literal test (numbers with numbers, text with text, as the engines compare)?"""
+    if isinstance(operand, tuple):
+        return bool(_TESTS[op](value, tuple(o for o in operand if isinstance(o, str) == isinstance(value, str))))
+    if isinstance(operand, str) != isinstance(value, str):
+        return op in ("ne", "not_in")
+    return bool(_TESTS[op](value, operand))
+
+
+def _is_version(number: int) -> bool:
+    return number >= 0 and number // 1_000_000 <= 999
+
+
+def _version_text(number: int) -> str:
+    """10000044 as '10.0.44' (the inverse of model.version_number)."""
+    return f"{number // 1_000_000}.{number // 1_000 % 1_000}.{number % 1_000}"
 
 
 # -- the search ---------------------------------------------------------------------------------
@@ -258,7 +345,7 @@ class SearchResult:
     stopped: str | None = None  # None | "max-changes" | "budget" | "exhausted"
     next_size_sets: int = 0  # when stopped by the budget: how many sets the next size holds
     # Facts never changed: "no-effect" (no chain of rules leads from them to a deployment) or
-    # "open-value" (number, version and text facts have no finite set of values to try).
+    # "open-value" (a number, version or text fact the rules test against no literal: nothing to try).
     left_out: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -423,10 +510,10 @@ def search(
     candidates = [c for c in every if c.fact in deciding]
     result = SearchResult(target, entity, targets, original, candidates, max_changes, budget)
     for decl in kb.facts.values():
-        if decl.type in OPEN_TYPES:
-            result.left_out[decl.id] = "open-value"
-        elif decl.id not in deciding:
+        if decl.id not in deciding:
             result.left_out[decl.id] = "no-effect"
+        elif decl.type in OPEN_TYPES and not open_values(kb, decl):
+            result.left_out[decl.id] = "open-value"
     memo: dict[frozenset[Fact], bool] = {}
 
     def works(changes: tuple[Change, ...]) -> bool:
@@ -779,7 +866,9 @@ def search_text(result: SearchResult) -> str:
     if no_effect:
         reasons.append(f"{', '.join(no_effect)} cannot change a deployment")
     if open_value:
-        reasons.append(f"{', '.join(open_value)} {'has' if len(open_value) == 1 else 'have'} no set of values to try")
+        reasons.append(
+            f"{', '.join(open_value)} {'is' if len(open_value) == 1 else 'are'} compared with no value a rule names"
+        )
     left_out = f" (not changed: {'; '.join(reasons)})" if reasons else ""
     lines.append(f"{_n(len(result.candidates), 'possible single change')}{left_out}.")
     lines.append(f"{result.message[0].upper()}{result.message[1:]}.")

@@ -503,3 +503,115 @@ def test_the_search_api_raises_bad_input(kb: KnowledgeBase) -> None:
 def test_the_command_is_named_what_if() -> None:
     assert isinstance(what_if, click.Command)
     assert what_if.name == "what-if"
+
+
+# -- number, version and text facts ------------------------------------------------------------------
+
+PACK = str(ROOT / "policies" / "packs" / "2025-update")
+# Needs project sales (not on stocked/production) and stocked products (on resource/non-stocked from
+# Finance 10.0.44 with the 2025-update pack).
+WOODGROVE = (
+    "customer: Woodgrove\n"
+    "finance_version: 10.0.40\n"
+    "legal_entities:\n"
+    "  - name: Woodgrove Services\n"
+    "    requirements: [project-sales, stocked-inventory, customer-facing-invoicing]\n"
+)
+
+OPEN_FACTS = """\
+policy: open-facts
+description: Facts with no finite set of values, tested against literals.
+facts:
+  - {id: headcount, type: integer, minimum: 0, scope: entity, description: People., question: How many?}
+  - {id: margin, type: number, scope: customer, description: Margin., question: What margin?}
+  - {id: erp, type: text, scope: customer, description: ERP., question: Which ERP?}
+  - {id: since, type: version, scope: customer, description: A version., question: Which version?}
+predicates:
+  - id: sized
+    description: An entity of some size.
+    fields: {entity: {type: string, domain: entity}}
+  - id: flag
+    description: Something the customer's facts show.
+    fields: {why: {type: string}}
+rules:
+  - id: big
+    description: Big entities.
+    when: [{headcount: {entity: $e, value: {gt: 50}}}, {headcount: {entity: $e, value: {lte: 200}}}]
+    then: [{sized: {entity: $e}}]
+    explanation: "{e} is sized."
+  - id: exactly
+    description: One headcount.
+    when: [{headcount: {entity: $e, value: 1}}]
+    then: [{sized: {entity: $e}}]
+    explanation: "{e} is sized."
+  - id: thin
+    description: Thin margins.
+    when: [{margin: {lt: 0.2}}, {since: {gte: "10.1.0"}}]
+    then: [{flag: {why: thin}}]
+    explanation: Thin.
+  - id: erp
+    description: Known ERPs.
+    when: [{erp: {in: [sap, oracle]}}, {not: {erp: netsuite}}]
+    then: [{flag: {why: known}}]
+    explanation: Known.
+"""
+
+
+def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp_path: Path) -> None:
+    from podeploy.engine.whatif import open_values
+
+    (tmp_path / "open.yaml").write_text(OPEN_FACTS, encoding="utf-8")
+    kb = load_knowledge_base([str(tmp_path)], builtin=False)
+    # headcount is tested eq 1, gt 50, lte 200. Tried: the literals, then 0 (below), 2, 51 and 201 (above).
+    # 0 and 2 pass the same tests as 50, 51 the same as 200: one of each kind is kept, the literal.
+    assert open_values(kb, kb.facts["headcount"]) == [1, 50, 200, 201]
+    assert open_values(kb, kb.facts["margin"]) == [-0.8, 0.2]  # below the threshold, and at it
+    assert open_values(kb, kb.facts["erp"]) == ["netsuite", "oracle"]  # sap passes the tests oracle passes
+    assert open_values(kb, kb.facts["since"]) == ["10.0.999", "10.1.0"]
+
+
+def test_the_pack_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
+    from podeploy.engine.whatif import open_values
+
+    kb = load_knowledge_base([PACK])
+    assert open_values(kb, kb.facts["finance_version"]) == ["10.0.43", "10.0.44", "10.0.46"]
+
+
+def test_what_if_finds_an_upgrade_of_finance_among_the_smallest_changes(tmp_path: Path) -> None:
+    kb = load_knowledge_base([PACK])
+    result = search(kb, load_document(write(tmp_path, WOODGROVE)), "resource-non-stocked")
+    assert [[str(c) for c in s.changes] for s in result.solutions] == [
+        ["drop stocked-inventory from Woodgrove Services"],
+        ["set finance_version=10.0.44"],
+        ["set finance_version=10.0.46"],
+    ]
+    assert "finance_version" not in result.left_out
+    # Minimal: nothing smaller works (no change at all), and each is a single change.
+    assert result.original.entities[0].deployment == "stocked-production"
+
+
+def test_a_number_compared_only_with_other_facts_is_left_out_and_named(tmp_path: Path) -> None:
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "sizes.yaml").write_text(
+        "policy: sizes\n"
+        "description: The biggest entity cannot be Lite.\n"
+        "facts:\n"
+        "  - {id: size, type: number, scope: entity, description: Size., question: How big?}\n"
+        "rules:\n"
+        "  - id: biggest\n"
+        "    description: The biggest entity is too big for Lite.\n"
+        "    source: a test\n"
+        "    when:\n"
+        "      - size: {entity: $e, value: $s}\n"
+        "      - not: {size: {entity: {ne: $e}, value: {gt: $s}}}\n"
+        "    then: [{excluded: {entity: $e, type: lite}}]\n"
+        "    explanation: '{e} is the biggest.'\n",
+        encoding="utf-8",
+    )
+    kb = load_knowledge_base([str(policies)])
+    facts = write(tmp_path, "customer: C\nlegal_entities:\n  - {name: A, size: 1}\n  - {name: B, size: 2}\n")
+    result = search(kb, load_document(facts), "lite", entity="B")
+    assert result.left_out["size"] == "open-value"
+    assert "size is compared with no value a rule names" in run(facts, "--target", "lite", "--entity", "B",
+                                                                "--policies", str(policies)).output
