@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 import yaml
-from podeploy.cli.options import layers_options, policy_layers
+from podeploy.cli.options import layers_options, policy_layers, terminal_style
 from podeploy.engine import render
 from podeploy.engine.errors import BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluate import ENGINES
@@ -381,7 +381,6 @@ def _ask(
         f"({len(kb.facts)} facts and {len(kb.capabilities)} capabilities in the vocabulary).",
         err=err,
     )
-    stream = sys.stderr if err else sys.stdout
-    style = click.style if stream.isatty() else render.plain
+    style = terminal_style(sys.stderr if err else sys.stdout)
     click.echo("", err=err)
     click.echo(render.decision_text(decision, style), err=err)

@@ -10,15 +10,16 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from podeploy.cli.options import engine_option, layers_options, policy_layers
+from podeploy.cli.options import engine_option, layers_options, policy_layers, terminal_style
 from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
 from podeploy.engine.errors import did_you_mean
 
 from podeploy import __version__
 
 
-def _style() -> Any:
-    return click.style if sys.stdout is not None and sys.stdout.isatty() else render.plain
+def _style(output: str | None) -> Any:
+    """Terminal colours for standard output, plain text for a file."""
+    return terminal_style() if output is None else render.plain
 
 
 # Commands that live in modules of their own, imported only when used: start-up stays short.
@@ -157,7 +158,7 @@ def evaluate(
 
         text = report_markdown(decision) if fmt == "markdown" else report_html(decision)
     else:
-        text = render.decision_text(decision, _style() if output is None else render.plain)
+        text = render.decision_text(decision, _style(output))
     _emit(text, output, facts)
 
 
@@ -216,7 +217,7 @@ def why(
             _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output, facts)
         else:
             _emit(
-                render.why_not_type_text(decision, not_type, entity, _style() if output is None else render.plain),
+                render.why_not_type_text(decision, not_type, entity, _style(output)),
                 output,
                 facts,
             )
@@ -232,7 +233,7 @@ def why(
 
         _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts)
     else:
-        _emit(render.why_text(decision, _style() if output is None else render.plain), output, facts)
+        _emit(render.why_text(decision, _style(output)), output, facts)
 
 
 @cli.command()

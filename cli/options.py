@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import IO, Any
 
 import click
+from podeploy.engine import render
 from podeploy.engine.evaluate import ENGINES
+
+
+def terminal_style(stream: IO[str] | None = None) -> Any:
+    """click.style when the stream (standard output by default) is a terminal, else plain text."""
+    stream = sys.stdout if stream is None else stream
+    return click.style if stream is not None and stream.isatty() else render.plain
 
 policies_option = click.option(
     "--policies",

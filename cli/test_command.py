@@ -2,24 +2,12 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
-from typing import Any
 
 import click
-from podeploy.cli.options import engine_option
+from podeploy.cli.options import engine_option, terminal_style
 from podeploy.engine.errors import PodeployError
 from podeploy.engine.policytest import coverage_lines, minimum_text, result_lines, run_tests
-
-
-def _style() -> Any:
-    if sys.stdout is not None and sys.stdout.isatty():
-        return click.style
-
-    def plain(text: str, **_: Any) -> str:
-        return text
-
-    return plain
 
 
 @click.command("test")
@@ -56,7 +44,7 @@ def test(
         for line in exc.lines():
             click.echo(line, err=True)
         ctx.exit(exc.exit_code)
-    style = _style()
+    style = terminal_style()
     for result in report.cases:
         lines = result_lines(result)
         word, rest = lines[0].split(" ", 1)

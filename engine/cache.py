@@ -9,6 +9,7 @@ own code, so a changed file, layer or podeploy is always validated again.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import pickle
 import sys
@@ -57,9 +58,13 @@ def _code_fingerprint() -> bytes:
     return digest.digest()
 
 
+# The code running does not change while it runs: its fingerprint is read once per process.
+_code_key = functools.cache(_code_fingerprint)
+
+
 def key_of(sources: Sequence[tuple[str, str, str | None]]) -> str | None:
     """The cache key of a list of (path, layer, shown name), or None when a file cannot be read."""
-    digest = sha256(_code_fingerprint())
+    digest = sha256(_code_key())
     try:
         for path, layer, shown in sources:
             with open(path, "rb") as handle:

@@ -158,7 +158,8 @@ def _same_kind(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and isinstance(a, str) == isinstance(b, str)
 
 
-def _passes(test: Test, value: Any, bindings: Bindings) -> bool:
+def passes(test: Test, value: Any, bindings: Bindings) -> bool:
+    """Does value pass the test (a literal, a bound variable, or a list), comparing like with like?"""
     if test.op in ("in", "not_in"):
         assert isinstance(test.operand, tuple)
         inside = any(_same_kind(value, v) and value == v for v in test.operand)
@@ -177,7 +178,7 @@ def match_field(fp: FieldPattern, fact: Fact, bindings: Bindings) -> bool:
     if value is None:
         return False
     for test in fp.tests:
-        if not _passes(test, value, bindings):
+        if not passes(test, value, bindings):
             return False
     if fp.bind is not None:
         name = fp.bind.name

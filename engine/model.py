@@ -314,6 +314,11 @@ def version_number(text: str) -> int:
     return parts[0] * 1_000_000 + parts[1] * 1_000 + parts[2]
 
 
+def version_text(number: int) -> str:
+    """10000044 as '10.0.44': the inverse of version_number."""
+    return f"{number // 1_000_000}.{number // 1_000 % 1_000}.{number % 1_000}"
+
+
 def normal_number(value: Scalar) -> Scalar:
     """Numbers are kept to six decimals, and a whole float is an int: both engines then see one value."""
     if isinstance(value, float):

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .decision import Decision, EntityDecision
-from .derivation import Firing
+from .derivation import Firing, passes
 from .diffing import Change as Difference
 from .diffing import _changes as differences
 from .errors import BadInput, EngineError, Location, Problem, did_you_mean
 from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
-from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, Var
+from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, Test, Var, version_text
 from .records import record
 from .render import deciding_step
 
@@ -189,19 +189,19 @@ def open_values(kb: KnowledgeBase, decl: FactDecl) -> list[Scalar]:
     tests, one is kept, a literal first (the threshold a consultant recognises). A fact the rules
     test with no literal (only against other facts) has none.
     """
-    tests: list[tuple[str, Any]] = []
+    tests: list[Test] = []
     for rule in kb.rules:
         for clause in rule.clauses:
             for atom in (*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)):
                 if atom.predicate == decl.id:
                     tests.extend(
-                        (t.op, t.operand)
+                        t
                         for fp in atom.fields
                         if fp.field == "value"
                         for t in fp.tests
                         if not isinstance(t.operand, Var)
                     )
-    literals = {v for _, operand in tests for v in (operand if isinstance(operand, tuple) else (operand,))}
+    literals = {v for t in tests for v in (t.operand if isinstance(t.operand, tuple) else (t.operand,))}
     if decl.type == "text":
         tried: list[Any] = sorted(v for v in literals if isinstance(v, str))
     else:
@@ -222,43 +222,18 @@ def open_values(kb: KnowledgeBase, decl: FactDecl) -> list[Scalar]:
             tried = [v for v in tried if _is_version(int(v))]
     kept: dict[tuple[bool, ...], Any] = {}
     for value in tried:
-        kept.setdefault(tuple(_passes(op, operand, value) for op, operand in tests), value)
+        kept.setdefault(tuple(passes(t, value, {}) for t in tests), value)
     values = sorted(kept.values())
     if decl.type == "version":
-        return [_version_text(int(v)) for v in values]
+        return [version_text(int(v)) for v in values]
     if decl.type == "text":
         return values
     return [int(v) if float(v).is_integer() else v for v in values]
 
 
-_TESTS: dict[str, Any] = {
-    "eq": lambda v, o: v == o,
-    "ne": lambda v, o: v != o,
-    "lt": lambda v, o: v < o,
-    "lte": lambda v, o: v <= o,
-    "gt": lambda v, o: v > o,
-    "gte": lambda v, o: v >= o,
-    "in": lambda v, o: v in o,
-    "not_in": lambda v, o: v not in o,
-}
-
-
-def _passes(op: str, operand: Any, value: Any) -> bool:
-    """Does value pass a literal test (numbers with numbers, text with text, as the engines compare)?"""
-    if isinstance(operand, tuple):
-        return bool(_TESTS[op](value, tuple(o for o in operand if isinstance(o, str) == isinstance(value, str))))
-    if isinstance(operand, str) != isinstance(value, str):
-        return op in ("ne", "not_in")
-    return bool(_TESTS[op](value, operand))
-
-
 def _is_version(number: int) -> bool:
     return number >= 0 and number // 1_000_000 <= 999
 
-
-def _version_text(number: int) -> str:
-    """10000044 as '10.0.44' (the inverse of model.version_number)."""
-    return f"{number // 1_000_000}.{number // 1_000 % 1_000}.{number % 1_000}"
 
 
 # -- the search ---------------------------------------------------------------------------------
