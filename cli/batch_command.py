@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO
 
 import click
-from podeploy.cli.options import engine_option, layers_options
+from podeploy.cli.options import engine_option, layers_options, policy_layers
 from podeploy.engine.errors import PodeployError
 
 
@@ -53,7 +53,6 @@ def batch(
     Exit status: 0 every input evaluated, 2 some inputs were bad input, 1 an input failed.
     """
     from podeploy.engine.batch import CrashHook, ProgressBar, RecordWriter, atomic_output, expand_inputs, run_batch
-    from podeploy.engine.knowledge import pack_path
 
     if out is not None:
         folder = os.path.dirname(os.path.abspath(out))
@@ -62,8 +61,7 @@ def batch(
         if not os.path.isdir(folder):
             raise click.BadParameter(f"no folder '{folder}' to write '{out}' in", param_hint="--out")
     try:
-        from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
-        layers = [*(pack_path(name) for name in packs), *from_env, *policy_dirs]
+        layers = policy_layers(policy_dirs, packs)
         items = expand_inputs(inputs)
         bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
-from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, normal_number
+from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, normal_number, show_value
 from .records import record
 
 Bindings = dict[str, Scalar]
@@ -272,7 +272,7 @@ def render_explanation(template: str, bindings: Bindings) -> str:
         parts.append(literal)
         if name is not None:
             value = bindings.get(name, f"{{{name}}}")
-            parts.append(("true" if value else "false") if isinstance(value, bool) else str(value))
+            parts.append(show_value(value))
     return "".join(parts)
 
 

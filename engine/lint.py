@@ -33,7 +33,7 @@ from .knowledge import (
     policy_paths_in,
     system_predicates,
 )
-from .model import VERSION_PATTERN, Atom, Clause, Conclusion, Rule, Scalar, Test, Var, version_number
+from .model import VERSION_PATTERN, Atom, Clause, Conclusion, Rule, Scalar, Test, Var, show_value, version_number
 from .policy import PolicyFile, read_policy_file
 from .records import record
 
@@ -305,16 +305,10 @@ def _key(value: Scalar, version: bool) -> _Key:
     return ("n", value)
 
 
-def _show_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def _show(test: Test) -> str:
     if isinstance(test.operand, tuple):
-        return f"{test.op}: [{', '.join(_show_value(v) for v in test.operand)}]"
-    return f"{test.op}: {_show_value(test.operand)}"
+        return f"{test.op}: [{', '.join(show_value(v) for v in test.operand)}]"
+    return f"{test.op}: {show_value(test.operand)}"
 
 
 def _domain(kb: KnowledgeBase, predicate: str, name: str) -> list[_Key] | None:
@@ -391,7 +385,7 @@ def _impossible(kb: KnowledgeBase, predicate: str, name: str, tests: Sequence[Te
             return shown
     domain = _domain(kb, predicate, name)
     if domain is not None and excluded and not any(k not in excluded and within(k) for k in domain):
-        return f"{shown} (its values: {', '.join(_show_value(v) for _, v in domain)})"
+        return f"{shown} (its values: {', '.join(show_value(v) for _, v in domain)})"
     return None
 
 

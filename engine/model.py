@@ -274,7 +274,7 @@ class Fact:
         return dict(self.values)
 
     def __str__(self) -> str:
-        inner = ", ".join(f"{k}: {_show(v)}" for k, v in self.values)
+        inner = ", ".join(f"{k}: {show_value(v)}" for k, v in self.values)
         return f"{self.predicate}({inner})"
 
 
@@ -328,7 +328,8 @@ def normal_number(value: Scalar) -> Scalar:
     return value
 
 
-def _show(value: Scalar) -> str:
+def show_value(value: Any) -> str:
+    """A value as policies and facts files write it: booleans as true and false."""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

@@ -63,6 +63,7 @@ from .model import (
     make_fact,
     normal_number,
     version_number,
+    version_text,
 )
 from .records import record
 
@@ -433,7 +434,7 @@ class Analyzer:
         if decl.type == "version":
             points = sorted({int(v) for v in numbers} | {0})
             reps = {p + d for p in points for d in (-1, 0, 1) if 0 <= p + d <= 999_999_999}
-            return [_version_text(n) for n in sorted(reps)]
+            return [version_text(n) for n in sorted(reps)]
         low = decl.minimum if decl.minimum is not None else -1e9
         high = decl.maximum if decl.maximum is not None else 1e9
         values: set[float] = set(numbers) or {0.0}
@@ -1101,10 +1102,6 @@ def _ground_value(decl: FactDecl, value: Scalar) -> Scalar:
     if decl.type == "version" and isinstance(value, str):
         return version_number(value)
     return normal_number(value)
-
-
-def _version_text(number: int) -> str:
-    return f"{number // 1_000_000}.{number // 1_000 % 1_000}.{number % 1_000}"
 
 
 def _key(fact: str, item: str | None, entity: int | None) -> str:

@@ -8,7 +8,7 @@ from typing import Any
 from .decision import Decision, EntityDecision
 from .derivation import Firing
 from .knowledge import KnowledgeBase
-from .model import Atom, Fact, Var
+from .model import Atom, Fact, Var, show_value
 
 Style = Any  # a callable like click.style, or plain()
 
@@ -31,21 +31,18 @@ def _atom_text(atom: Atom, bindings: dict[str, Any]) -> str:
     parts = []
     for fp in atom.fields:
         if fp.bind is not None and fp.bind.name in bindings and not fp.tests:
-            parts.append(f"{fp.field}: {_value(bindings[fp.bind.name])}")
+            parts.append(f"{fp.field}: {show_value(bindings[fp.bind.name])}")
         for test in fp.tests:
             operand = test.operand
             if isinstance(operand, Var):
                 operand = bindings.get(operand.name, str(operand))
-            shown = "[" + ", ".join(map(_value, operand)) + "]" if isinstance(operand, tuple) else _value(operand)
+            if isinstance(operand, tuple):
+                shown = "[" + ", ".join(map(show_value, operand)) + "]"
+            else:
+                shown = show_value(operand)
             op = "" if test.op == "eq" else f"{test.op} "
             parts.append(f"{fp.field}: {op}{shown}")
     return f"{atom.predicate}({', '.join(parts)})"
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 def rule_location(firing: Firing) -> str:
@@ -336,7 +333,7 @@ def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None 
             )
             lines.append(f"     {where}")
             for fact in reason["facts"]:
-                values = ", ".join(f"{k}: {_value(v)}" for k, v in fact["values"].items())
+                values = ", ".join(f"{k}: {show_value(v)}" for k, v in fact["values"].items())
                 lines.append(f"     customer's fact: {fact['fact']}({values}) at {fact['location']}")
     return "\n".join(lines)
 

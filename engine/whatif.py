@@ -29,7 +29,7 @@ from .errors import BadInput, EngineError, Location, Problem, did_you_mean
 from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
-from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, Test, Var, version_text
+from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, Test, Var, show_value, version_text
 from .records import record
 from .render import deciding_step
 
@@ -64,7 +64,7 @@ class Change:
         return ("list", self.fact, self.entity, self.value)
 
     def __str__(self) -> str:
-        shown = _shown(self.value)
+        shown = show_value(self.value)
         if self.kind == "set":
             where = f" for {self.entity}" if self.entity else ""
             return f"set {self.fact}={shown}{where}"
@@ -79,12 +79,6 @@ class Change:
 
 def _n(count: int, word: str) -> str:
     return f"{count} {word}{'' if count == 1 else 's'}"
-
-
-def _shown(value: Scalar) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
 
 
 class FactsEditor:
@@ -781,7 +775,7 @@ def _parse_set(
         value = text
     place = where if decl.scope == "entity" else None
     if _same(editor.current(decl, place), value):
-        problems.append(Problem("no-change", f"{name} is already {_shown(value)}", loc))
+        problems.append(Problem("no-change", f"{name} is already {show_value(value)}", loc))
         return None
     return Change("set", name, value, place)
 
