@@ -10,14 +10,10 @@ from podeploy.engine.lint import LintReport
 from podeploy.engine.lint import lint as lint_policies
 
 
-def _counted(n: int, word: str) -> str:
-    return f"{n} {word}{'' if n == 1 else 's'}"
-
-
 def report_text(report: LintReport, *, verbose: bool = False) -> str:
     """One line per finding, `file:line:column: severity: code: message`, then the counts."""
     lines = [str(f) for f in report.shown(verbose=verbose)]
-    summary = f"{_counted(report.errors, 'error')}, {_counted(report.warnings, 'warning')}"
+    summary = f"{render.counted(report.errors, 'error')}, {render.counted(report.warnings, 'warning')}"
     if verbose:
         summary += f", {report.infos} info"
     lines.append(summary)

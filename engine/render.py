@@ -17,6 +17,11 @@ def plain(text: str, **_: Any) -> str:
     return text
 
 
+def counted(n: int, word: str) -> str:
+    """'1 rule', '2 rules'."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _location(fact: Fact) -> str | None:
     return str(fact.origin) if fact.origin is not None else None
 

@@ -31,7 +31,7 @@ from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
 from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, Test, Var, show_value, version_text
 from .records import record
-from .render import deciding_step
+from .render import counted, deciding_step
 
 DEFAULT_BUDGET = 20_000
 DEFAULT_MAX_CHANGES = 3
@@ -75,10 +75,6 @@ class Change:
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "fact": self.fact, "value": self.value, "entity": self.entity, "text": str(self)}
-
-
-def _n(count: int, word: str) -> str:
-    return f"{count} {word}{'' if count == 1 else 's'}"
 
 
 class FactsEditor:
@@ -324,12 +320,13 @@ class SearchResult:
     @property
     def message(self) -> str:
         k = self.searched_up_to
-        done = f"{_n(self.sets, 'set')}, {_n(self.evaluations, 'evaluation')}"
-        searched = f"searched all sets of up to {_n(k, 'change')} ({done})"
+        done = f"{counted(self.sets, 'set')}, {counted(self.evaluations, 'evaluation')}"
+        searched = f"searched all sets of up to {counted(k, 'change')} ({done})"
         if self.solutions:
             if self.size == 0:
                 return f"already the recommendation: no change is needed; {searched}"
-            return f"exact: {_n(self.size or 0, 'change')} {'is' if self.size == 1 else 'are'} the fewest; {searched}"
+            verb = "is" if self.size == 1 else "are"
+            return f"exact: {counted(self.size or 0, 'change')} {verb} the fewest; {searched}"
         if self.stopped == "exhausted":
             return f"{searched}; no set of changes makes it the recommendation"
         if self.stopped == "budget":
@@ -339,7 +336,7 @@ class SearchResult:
             )
         else:
             why = f"--max-changes is {self.max_changes}"
-        return f"{searched}; no set found; a set of more than {_n(k, 'change')} may exist ({why})"
+        return f"{searched}; no set found; a set of more than {counted(k, 'change')} may exist ({why})"
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -466,12 +463,11 @@ def search(
     except BadInput as exc:
         problems.extend(exc.problems)
     try:
-        resolve_entity(editor.original, entity)
+        entity = resolve_entity(editor.original, entity)
     except BadInput as exc:
         problems.extend(exc.problems)
     if problems:
         raise BadInput(problems)
-    entity = resolve_entity(editor.original, entity)
     targets = [entity] if entity is not None else list(editor.entity_names)
     original = kb.evaluate(editor.original, engine=engine)
     deciding = deciding_facts(kb)
@@ -839,7 +835,7 @@ def search_text(result: SearchResult) -> str:
             f"{', '.join(open_value)} {'is' if len(open_value) == 1 else 'are'} compared with no value a rule names"
         )
     left_out = f" (not changed: {'; '.join(reasons)})" if reasons else ""
-    lines.append(f"{_n(len(result.candidates), 'possible single change')}{left_out}.")
+    lines.append(f"{counted(len(result.candidates), 'possible single change')}{left_out}.")
     lines.append(f"{result.message[0].upper()}{result.message[1:]}.")
     if not result.solutions:
         lines.append("No set of changes found.")
