@@ -171,6 +171,7 @@ class Analyzer:
         self.kb = kb
         self.limits = limits or Limits()
         self.outcome_preds = sorted(p for p, pred in kb.predicates.items() if pred.role == "deployment")
+        self.ranks = {t.id: t.rank for t in kb.types.values()}
         self._cone()
         self._classify()
         self.inert = self._inert_items()
@@ -660,7 +661,7 @@ class Analyzer:
         return found
 
     def outcome_of(self, facts_of: Any, names: Sequence[str]) -> Outcome:
-        rank = {t.id: t.rank for t in self.kb.types.values()}
+        rank = self.ranks
         chosen: dict[str, set[str]] = {n: set() for n in names}
         for p in self.outcome_preds:
             for f in facts_of(p):
