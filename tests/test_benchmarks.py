@@ -1,0 +1,47 @@
+"""The benchmark script's measuring children, on a few inputs: they run, and what they report adds up."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def bench() -> Any:
+    spec = importlib.util.spec_from_file_location("podeploy_benchmarks", ROOT / "benchmarks" / "run.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def facts_dir(bench: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("facts")
+    bench.generate_facts(folder, 30)
+    return folder
+
+
+def test_the_profile_covers_an_evaluation_by_stage(bench: Any, facts_dir: Path) -> None:
+    shares = bench.child_profile(str(facts_dir), "30")["shares"]
+    assert list(shares) == [*bench.STAGES, "the rest (driver loop, sessions, stage facts)"]
+    assert sum(shares.values()) == pytest.approx(1.0)
+    assert all(0 <= share < 1 for share in shares.values())
+    assert shares["durable-rules (its Python host and C engine)"] > 0
+
+
+def test_the_raw_replay_runs_on_a_knowledge_base_split_into_rulesets(bench: Any, facts_dir: Path,
+                                                                      tmp_path: Path) -> None:
+    policies = tmp_path / "synthetic"
+    bench.generate_policies(policies, 400)  # past one ruleset's size: split
+    result = bench.child_synthetic(str(policies), str(facts_dir), "10")
+    assert result["rulesets"] > 1
+    assert result["count"] == 10
+    assert result["raw"] > 0 and result["durable"] > 0 and result["reference"] > 0
