@@ -27,6 +27,7 @@ from podeploy.engine.loader import load_document, parse_document
 from podeploy.engine.questionnaire import (
     ABSENT,
     BACK_WORDS,
+    CONVERSATION,
     YES_WORDS,
     Answers,
     Session,
@@ -89,7 +90,7 @@ def _possible_text(session: Session) -> str:
 
 def _converse(kb: KnowledgeBase, source: _Input) -> Session:
     """The setup (customer, legal entities) and the questions, with going back, until nothing can change."""
-    analyzer = analyzer_for(kb)
+    analyzer = analyzer_for(kb, CONVERSATION)
     err = source.err
     customer: str | None = None
     several: bool | None = None
@@ -208,7 +209,7 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
 
 def _from_answers(kb: KnowledgeBase, answers: Answers, err: bool) -> Session:
     """A session answered from an answers file: each question asked gets its answer there, or '?'."""
-    session = Session(analyzer_for(kb), answers.customer, answers.entities)
+    session = Session(analyzer_for(kb, CONVERSATION), answers.customer, answers.entities)
     shown = ""
     while True:
         possible = _possible_text(session)
@@ -330,6 +331,7 @@ def ask(
     answers_path: str | None,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
+    as_of: str | None,
     engine: str,
 ) -> None:
     """Ask only what can still change each legal entity's deployment type, then write the facts and recommend.
@@ -339,7 +341,7 @@ def ask(
     standard output (no --out), to standard output otherwise.
     """
     try:
-        _ask(out, force, answers_path, policy_dirs, packs, engine)
+        _ask(out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine)
     except PodeployError as exc:
         for line in exc.lines():
             click.echo(line, err=True)
@@ -350,15 +352,13 @@ def _ask(
     out: str | None,
     force: bool,
     answers_path: str | None,
-    policy_dirs: Sequence[str],
-    packs: Sequence[str],
+    layers: Sequence[str],
     engine: str,
 ) -> None:
-
     err = out is None
     if out is not None:
         _check_out(out, force)
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
+    kb = load_knowledge_base(layers)
     extra: dict[str, Value] = {}
     if answers_path is not None:
         answers = read_answers(kb, load_document(answers_path))

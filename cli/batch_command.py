@@ -41,6 +41,7 @@ def batch(
     jobs: int | None,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
+    as_of: str | None,
     engine: str,
 ) -> None:
     """Evaluate many facts documents: files, folders, globs, or JSON-lines files (.jsonl, one document a line).
@@ -61,7 +62,7 @@ def batch(
         if not os.path.isdir(folder):
             raise click.BadParameter(f"no folder '{folder}' to write '{out}' in", param_hint="--out")
     try:
-        layers = policy_layers(policy_dirs, packs)
+        layers = policy_layers(policy_dirs, packs, as_of)
         items = expand_inputs(inputs)
         bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+from podeploy.cli.options import as_of_option
 from podeploy.engine import render
 from podeploy.engine.lint import LintReport
 from podeploy.engine.lint import lint as lint_policies
@@ -39,14 +40,17 @@ def report_json(report: LintReport, *, verbose: bool = False) -> str:
     help="Also report findings located outside the given paths (in the built-ins they are layered over).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Also show info findings, such as rules replaced on purpose.")
+@as_of_option
 @click.pass_context
-def lint(ctx: click.Context, paths: Sequence[str], fmt: str, include_all: bool, verbose: bool) -> None:
-    """Check policy files for mistakes the schema cannot see (the built-ins when no PATH is given).
+def lint(
+    ctx: click.Context, paths: Sequence[str], fmt: str, include_all: bool, verbose: bool, as_of: str | None
+) -> None:
+    """Check policy files for mistakes the schema cannot see (the shipped knowledge when no PATH is given).
 
     Each finding has a code, a severity (error, warning or info) and a location. The exit status is 2
     when anything is an error, 0 otherwise.
     """
-    report = lint_policies(paths, include_all=include_all)
+    report = lint_policies(paths, include_all=include_all, as_of=as_of)
     if fmt == "json":
         click.echo(report_json(report, verbose=verbose))
     else:

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from podeploy.cli.options import engine_option, layers_options, policy_layers, terminal_style
+from podeploy.cli.options import as_of_option, engine_option, layers_options, policy_layers, terminal_style
 from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
 from podeploy.engine.errors import did_you_mean
 
@@ -146,10 +146,16 @@ def _emit(text: str, output: str | None, facts: str | None = None) -> None:
 @layers_options
 @engine_option
 def evaluate(
-    facts: str, fmt: str, output: str | None, policy_dirs: Sequence[str], packs: Sequence[str], engine: str
+    facts: str,
+    fmt: str,
+    output: str | None,
+    policy_dirs: Sequence[str],
+    packs: Sequence[str],
+    as_of: str | None,
+    engine: str,
 ) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
@@ -185,13 +191,14 @@ def why(
     entity: str | None,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
+    as_of: str | None,
     engine: str,
 ) -> None:
     """Explain each entity's recommendation down to the facts, and why each other type was not chosen.
 
     With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
     """
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if entity is not None and entity not in {e.name for e in decision.entities}:
         names = [e.name for e in decision.entities]
@@ -238,13 +245,18 @@ def why(
 
 @cli.command()
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-def validate(paths: Sequence[str]) -> None:
-    """Validate policy files (the built-ins when no PATH is given), reporting every problem."""
+@as_of_option
+def validate(paths: Sequence[str], as_of: str | None) -> None:
+    """Validate policy files (the shipped knowledge when no PATH is given), reporting every problem.
+
+    PATHs are loaded over the shipped knowledge: the built-ins and the editions (up to --as-of).
+    """
+    from podeploy.engine.knowledge import edition_dirs, shipped_layer
     from podeploy.engine.rete import check_network
 
-    kb = load_knowledge_base(paths)
+    kb = load_knowledge_base([*edition_dirs(as_of), *paths])
     check_network(kb)
-    files = [f for f in kb.files if f.layer != "built-in"] if paths else kb.files
+    files = [f for f in kb.files if not shipped_layer(f.layer)] if paths else kb.files
     rules = sum(len(f.rules) for f in files)
     click.echo(f"ok: {len(files)} policy file{'s' if len(files) != 1 else ''}, {rules} rule{'s' if rules != 1 else ''}")
 
@@ -252,9 +264,9 @@ def validate(paths: Sequence[str]) -> None:
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @layers_options
-def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None:
+def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Show which deployment type offers which capability."""
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     header, rows = render.capabilities_table(kb)
     if fmt == "json":
         types = header[1:]
@@ -277,25 +289,35 @@ def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> 
 @cli.command()
 @click.argument("facts_paths", nargs=-1, required=True, metavar="FACTS_DIR...")
 @click.option("--base", "base_dirs", multiple=True, metavar="DIR", help="The policy layers to compare against.")
+@click.option(
+    "--base-as-of",
+    metavar="YYYY-MM",
+    default=None,
+    help="The shipped knowledge of the base side, as it stood then (default: as --as-of).",
+)
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @layers_options
 @engine_option
 def diff(
     facts_paths: Sequence[str],
     base_dirs: Sequence[str],
+    base_as_of: str | None,
     fmt: str,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
+    as_of: str | None,
     engine: str,
 ) -> None:
     """Which customers' recommendations, gaps or warnings change from the --base policies to the new ones.
 
-    Both sides load the built-ins; --base adds its folders, --policies and --pack the new ones.
+    Both sides load the shipped knowledge (the built-ins and the editions up to --as-of; the base up
+    to --base-as-of); --base adds its folders, --policies and --pack the new ones.
     """
     from podeploy.engine.diffing import diff_decisions, diff_json, diff_text
+    from podeploy.engine.knowledge import edition_dirs
 
-    base = load_knowledge_base(list(base_dirs))
-    new = load_knowledge_base(policy_layers(policy_dirs, packs))
+    base = load_knowledge_base([*edition_dirs(base_as_of or as_of), *base_dirs])
+    new = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     diffs = diff_decisions(base, new, facts_paths, engine=engine)
     click.echo(render.dumps(diff_json(diffs)) if fmt == "json" else diff_text(diffs))
     if any(d.problems for d in diffs):
@@ -305,7 +327,7 @@ def diff(
 @cli.command()
 @click.argument("which", type=click.Choice(["policy", "facts", "test"]))
 @layers_options
-def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None:
+def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Print the JSON Schema of policy files, of facts files for the loaded policies, or of policy test files."""
     from podeploy.engine.facts import facts_schema
     from podeploy.engine.policy import policy_schema
@@ -317,7 +339,7 @@ def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str]) -> None
 
         click.echo(render.dumps(test_schema()))
     else:
-        click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs, packs)))))
+        click.echo(render.dumps(facts_schema(load_knowledge_base(policy_layers(policy_dirs, packs, as_of)))))
 
 
 @cli.command("new-policy")

@@ -27,23 +27,35 @@ policies_option = click.option(
 )
 
 
-def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = ()) -> list[str]:
-    """The policy folders to load over the built-ins: shipped packs, PODEPLOY_POLICIES, then --policies."""
-    from podeploy.engine.knowledge import pack_path
+def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = (), as_of: str | None = None) -> list[str]:
+    """The policy folders to load over the built-ins: the shipped editions up to as_of, shipped packs,
+    PODEPLOY_POLICIES, then --policies."""
+    from podeploy.engine.knowledge import edition_dirs, pack_path
 
     from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
-    return [*(pack_path(name) for name in packs), *from_env, *policy_dirs]
+    return [*edition_dirs(as_of), *(pack_path(name) for name in packs), *from_env, *policy_dirs]
+
+
+as_of_option = click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM",
+    default=None,
+    help="Use the knowledge as it stood then: 2023-11 is the built-in (seed) knowledge alone. "
+    "Default: the newest shipped knowledge.",
+)
 
 
 def layers_options(command: Any) -> Any:
-    """--policies and --pack, for every command that loads the knowledge base."""
+    """--policies, --pack and --as-of, for every command that loads the knowledge base."""
     command = policies_option(command)
+    command = as_of_option(command)
     return click.option(
         "--pack",
         "packs",
         multiple=True,
         metavar="NAME",
-        help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable.",
+        help="A policy pack or knowledge edition shipped with podeploy; repeatable.",
     )(command)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
-from podeploy.cli.options import engine_option, terminal_style
+from podeploy.cli.options import as_of_option, engine_option, terminal_style
 from podeploy.engine.errors import PodeployError
 from podeploy.engine.policytest import coverage_lines, minimum_text, result_lines, run_tests
 
@@ -27,19 +27,27 @@ from podeploy.engine.policytest import coverage_lines, minimum_text, result_line
     metavar="NAME",
     help="A policy pack shipped with podeploy, e.g. 2025-update; repeatable. Without PATH, runs the pack's own tests.",
 )
+@as_of_option
 @engine_option
 def test(
-    paths: Sequence[str], show_coverage: bool, coverage_min: float | None, packs: Sequence[str], engine: str
+    paths: Sequence[str],
+    show_coverage: bool,
+    coverage_min: float | None,
+    packs: Sequence[str],
+    as_of: str | None,
+    engine: str,
 ) -> None:
-    """Run policy tests: the built-in ones when no PATH is given.
+    """Run policy tests: the shipped ones when no PATH is given.
 
-    PATH is a folder of policies with its *.test.yaml files, or one *.test.yaml file; it is loaded as
-    a layer on top of the built-ins (and any --pack), and its tests are run. Exit status: 0 all
+    Without PATH: the built-in tests on the built-ins alone, then each shipped edition's tests (up to
+    --as-of) over the layers before it. PATH is a folder of policies with its *.test.yaml files, or
+    one *.test.yaml file; it is loaded as a layer on top of the shipped knowledge (and any --pack),
+    and its tests are run. Exit status: 0 all
     passed, 1 a case failed (or coverage is below --coverage-min), 2 bad input.
     """
     ctx = click.get_current_context()
     try:
-        report = run_tests(paths, packs=packs, engine=engine)
+        report = run_tests(paths, packs=packs, engine=engine, as_of=as_of)
     except PodeployError as exc:
         for line in exc.lines():
             click.echo(line, err=True)

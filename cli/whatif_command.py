@@ -108,6 +108,7 @@ def what_if(
     fmt: str,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
+    as_of: str | None,
     engine: str,
 ) -> None:
     """The smallest changes to FACTS that make --target TYPE the recommendation, or the effect of given changes."""
@@ -132,7 +133,7 @@ def what_if(
                 )
             ]
         )
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs))
+    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     doc = load_document(facts)
     if target is not None:
         result = search(kb, doc, target, entity=entity, engine=engine, max_changes=max_changes, budget=budget)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .derivation import FactStore, Firing
 from .errors import Location
@@ -45,6 +46,7 @@ class Decision:
     warnings: list[Notice] = field(default_factory=list)
     notes: list[Notice] = field(default_factory=list)
     concluded_by: dict[Fact, list[int]] = field(default_factory=dict)
+    open_analysis: Any = None  # the open questions, once asked for (podeploy.engine.openquestions)
 
     @property
     def customer(self) -> str:

@@ -35,15 +35,22 @@ class FactsInput:
     values: dict[str, Any]
     entities: list[Entity]
     ground: list[Fact]
+    # What the file says, as (fact, entity name or None for the top level): the rest is unknown, or its default.
+    given: frozenset[tuple[str, str | None]] = frozenset()
+    listed: bool = False  # the file lists legal entities (else one entity is named after the customer)
+    # What the file records as asked but not known ("don't know"): fact or capability ids, with the entity.
+    unknown: frozenset[tuple[str, str | None]] = frozenset()
 
 
 def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a facts file for this knowledge base's vocabulary."""
     entity_props: dict[str, Any] = {
-        "name": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The legal entity's name."}
+        "name": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The legal entity's name."},
+        "unknown": _unknown_schema(kb, "entity"),
     }
     props: dict[str, Any] = {
         "customer": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The customer's name."},
+        "unknown": _unknown_schema(kb, "customer"),
     }
     for decl in kb.facts.values():
         schema = _value_schema(kb, decl)
@@ -64,6 +71,22 @@ def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["customer"],
         "properties": props,
+    }
+
+
+def unknown_names(kb: KnowledgeBase, scope: str) -> list[str]:
+    """What an `unknown:` list may name: facts (entity-scoped ones only under a legal entity) and capabilities."""
+    facts = [d.id for d in kb.facts.values() if scope == "customer" or d.scope == "entity"]
+    return [*facts, *kb.capabilities]
+
+
+def _unknown_schema(kb: KnowledgeBase, scope: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "maxItems": MAX_LIST,
+        "items": {"enum": unknown_names(kb, scope)},
+        "description": "Facts and capabilities that were asked and are not known (don't know): they stay open "
+        "questions. Written by podeploy ask.",
     }
 
 
@@ -129,9 +152,19 @@ def conforms(kb: KnowledgeBase, value: Any) -> bool:
         if key == "legal_entities":
             if not _entities_ok(kb, item):
                 return False
+        elif key == "unknown":
+            if not _unknown_ok(kb, item, "customer"):
+                return False
         elif key != "customer" and (key not in kb.facts or not _value_ok(kb, kb.facts[key], item)):
             return False
     return True
+
+
+def _unknown_ok(kb: KnowledgeBase, items: Any, scope: str) -> bool:
+    if not isinstance(items, list) or len(items) > MAX_LIST:
+        return False
+    names = set(unknown_names(kb, scope))
+    return all(isinstance(item, str) and item in names for item in items)
 
 
 def _name_ok(name: Any) -> bool:
@@ -146,6 +179,10 @@ def _entities_ok(kb: KnowledgeBase, entities: Any) -> bool:
             return False
         for key, item in entity.items():
             if key == "name":
+                continue
+            if key == "unknown":
+                if not _unknown_ok(kb, item, "entity"):
+                    return False
                 continue
             decl = kb.facts.get(key)
             if decl is None or decl.scope != "entity" or not _value_ok(kb, decl, item):
@@ -180,7 +217,7 @@ def _item_ok(kb: KnowledgeBase, decl: FactDecl, value: Any) -> bool:
 
 def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
     if conforms(kb, doc.value):
-        return _entity_names(doc)
+        return [*_entity_names(doc), *_unknown_and_given(kb, doc)]
     import jsonschema  # imported here: only a file with a problem pays for it
 
     validator = jsonschema.Draft202012Validator(facts_schema(kb))
@@ -188,6 +225,35 @@ def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
     for error in validator.iter_errors(doc.value):
         problems.extend(_problem(kb, doc, error))
     problems.extend(_entity_names(doc))
+    problems.extend(_unknown_and_given(kb, doc))
+    return problems
+
+
+def _unknown_and_given(kb: KnowledgeBase, doc: Document) -> list[Problem]:
+    """A fact or capability both given and recorded as unknown, at the same level, is a contradiction."""
+    problems = []
+    sections: list[tuple[tuple[Any, ...], Any]] = [((), doc.value)]
+    entities = doc.value.get("legal_entities")
+    if isinstance(entities, list):
+        sections.extend((("legal_entities", i), e) for i, e in enumerate(entities) if isinstance(e, dict))
+    for path, section in sections:
+        unknown = section.get("unknown")
+        if not isinstance(unknown, list):
+            continue
+        needed: set[str] = set()
+        for decl in kb.facts.values():
+            if decl.type == "capability-list" and isinstance(section.get(decl.id), list):
+                needed.update(x for x in section[decl.id] if isinstance(x, str))
+        for i, item in enumerate(unknown):
+            if not isinstance(item, str):
+                continue
+            where = doc.where((*path, "unknown", i))
+            if item in section and item != "unknown":
+                problems.append(Problem("contradiction", f"'{item}' is given here and also listed as unknown", where))
+            elif item in needed:
+                problems.append(
+                    Problem("contradiction", f"'{item}' is listed as needed here and also as unknown", where)
+                )
     return problems
 
 
@@ -212,6 +278,18 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
     if kind == "required":
         missing = error.message.split("'")[1] if "'" in error.message else "a key"
         return [Problem("missing-key", f"'{missing}' is required", where)]
+    if kind == "enum" and len(path) >= 2 and path[-2] == "unknown":
+        value = error.instance
+        names = list(error.validator_value)
+        if not isinstance(value, str):
+            return [Problem("wrong-type", f"unknown: expected a fact or capability id, got {_brief(value)}", where)]
+        return [
+            Problem(
+                "unknown-fact",
+                f"'{value}' is not a fact or capability that can be unknown here{did_you_mean(value, names)}",
+                where,
+            )
+        ]
     if kind == "enum":
         fact_id = _fact_of(path)
         value = error.instance
@@ -310,10 +388,12 @@ def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
     customer = value["customer"].strip()
     customer_loc = doc.where(("customer",))
     shared: dict[str, Any] = {}
+    given: set[tuple[str, str | None]] = set()
     ground: list[Fact] = [make_fact("customer", {"name": customer}, customer_loc)]
     for decl in kb.facts.values():
         if decl.id in value:
             shared[decl.id] = _dedupe(value[decl.id]) if decl.is_list else value[decl.id]
+            given.add((decl.id, None))
         elif decl.default is not None:
             shared[decl.id] = decl.default
     entities: list[Entity] = []
@@ -329,17 +409,33 @@ def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
             continue
         for i, entity in enumerate(entities):
             own = listed[i].get(decl.id) if listed else None
+            if listed and decl.id in listed[i]:
+                given.add((decl.id, entity.name))
             merged, path_of = _merge(decl, shared.get(decl.id), own, i)
             if merged is None:
                 continue
             entity.values[decl.id] = merged
             ground.extend(_ground(decl, merged, entity.name, doc, path_of, value))
+    unknown: set[tuple[str, str | None]] = {(item, None) for item in value.get("unknown") or ()}
+    for i, entity in enumerate(entities):
+        if listed:
+            unknown.update((item, entity.name) for item in listed[i].get("unknown") or ())
     for entity in entities:
         ground.append(make_fact("entity", {"name": entity.name}, entity.location))
         for decl in kb.facts.values():
             if decl.scope == "customer" and decl.id in shared:
                 entity.values.setdefault(decl.id, shared[decl.id])
-    return FactsInput(doc.name, customer, customer_loc, shared, entities, _unique(ground))
+    return FactsInput(
+        doc.name,
+        customer,
+        customer_loc,
+        shared,
+        entities,
+        _unique(ground),
+        frozenset(given),
+        bool(listed),
+        frozenset(unknown),
+    )
 
 
 def _merge(decl: FactDecl, shared: Any, own: Any, index: int) -> tuple[Any, Any]:

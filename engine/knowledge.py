@@ -24,11 +24,13 @@ from .model import (
     Fact,
     FactDecl,
     FieldDecl,
+    Layer,
     Offer,
     Predicate,
     Rename,
     Rule,
     Scalar,
+    Superseded,
     Var,
     make_fact,
     version_number,
@@ -37,9 +39,14 @@ from .policy import PolicyFile, read_policy_file
 from .records import record
 
 BUILTIN_LAYER = "built-in"
+# The date of the knowledge the built-in policies encode: the seeds (policies/*.yaml say it too).
+BUILTIN_AS_OF = "2023-11"
+# Names --pack still takes for knowledge that an edition has since absorbed.
+PACK_ALIASES = {"2025-update": "docs-2026-08"}
+AS_OF_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
 # Files a policy folder may hold beside its policies: policy tests and facts files.
 NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
-RESERVED_FACT_KEYS = ("customer", "legal_entities")
+RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown")
 # Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.
 VOCABULARY_PREDICATES = ("entity", "deployment-type", "capability", "offers")
 
@@ -78,6 +85,8 @@ class KnowledgeBase:
     display_names: dict[str, Rename] = field(default_factory=dict)
     replaced: dict[str, Rule] = field(default_factory=dict)
     disabled: dict[str, Disable] = field(default_factory=dict)
+    layers: list[Layer] = field(default_factory=list)
+    superseded: dict[str, tuple[Superseded, ...]] = field(default_factory=dict)
 
     def type_name(self, type_id: str) -> str:
         """The name to show for a type: its latest name where a policy renames it."""
@@ -108,16 +117,69 @@ def builtin_policy_paths() -> list[tuple[str, str]]:
     return sorted(found, key=lambda p: p[1])
 
 
-def pack_names() -> list[str]:
-    """The policy packs shipped with podeploy (off unless asked for)."""
-    root = os.path.join(shipped.folder(shipped.POLICIES), "packs")
+def editions() -> list[tuple[str, str, str]]:
+    """(name, as of, folder) of every knowledge edition shipped with podeploy, oldest first.
+
+    An edition is a layer over the built-ins, loaded by default; its folder's name ends with the
+    date of the knowledge it encodes (policies/editions/docs-2026-08).
+    """
+    root = os.path.join(shipped.folder(shipped.POLICIES), "editions")
     if not os.path.isdir(root):
         return []
-    return sorted(entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("_"))
+    found = []
+    for entry in os.scandir(root):
+        dated = re.search(r"([0-9]{4}-[0-9]{2})\Z", entry.name)
+        if entry.is_dir() and dated and not entry.name.startswith("_"):
+            found.append((entry.name, dated.group(1), entry.path))
+    return sorted(found, key=lambda e: (e[1], e[0]))
+
+
+def check_as_of(as_of: str | None) -> str | None:
+    """An --as-of value, checked: YYYY-MM, not before the built-in knowledge."""
+    if as_of is None:
+        return None
+    if not re.match(AS_OF_PATTERN, as_of):
+        raise BadInput([Problem("bad-value", f"'{as_of}' is not a month like 2023-11 (YYYY-MM)", Location("--as-of"))])
+    if as_of < BUILTIN_AS_OF:
+        raise BadInput(
+            [
+                Problem(
+                    "bad-value",
+                    f"podeploy's knowledge begins with its built-in policies of {BUILTIN_AS_OF}; choose {BUILTIN_AS_OF}"
+                    " or later",
+                    Location("--as-of"),
+                )
+            ]
+        )
+    return as_of
+
+
+def edition_dirs(as_of: str | None = None) -> list[str]:
+    """The shipped editions to load over the built-ins: all of them, or those dated up to as_of."""
+    as_of = check_as_of(as_of)
+    return [path for _, dated, path in editions() if as_of is None or dated <= as_of]
+
+
+def shipped_layer(layer: str) -> bool:
+    """Is this the layer of podeploy's own knowledge: the built-ins or a shipped edition?"""
+    return layer == BUILTIN_LAYER or layer in {name for name, _, _ in editions()}
+
+
+def pack_names() -> list[str]:
+    """The policy packs shipped with podeploy: packs (off unless asked for), editions and former pack names."""
+    root = os.path.join(shipped.folder(shipped.POLICIES), "packs")
+    packs = []
+    if os.path.isdir(root):
+        packs = [entry.name for entry in os.scandir(root) if entry.is_dir() and not entry.name.startswith("_")]
+    return sorted({*packs, *(name for name, _, _ in editions()), *PACK_ALIASES})
 
 
 def pack_path(name: str) -> str:
-    """The folder of a shipped pack, by name."""
+    """The folder of a shipped pack or edition, by name."""
+    name = PACK_ALIASES.get(name, name)
+    for edition, _, path in editions():
+        if edition == name:
+            return path
     if name not in pack_names():
         raise BadInput(
             [
@@ -194,7 +256,7 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     checker = _Checker()
     types = checker.unique("deployment type", ((t.id, t, t.location) for f in files for t in f.deployment_types))
     capabilities = checker.unique("capability", ((c.id, c, c.location) for f in files for c in f.capabilities))
-    facts = checker.unique("fact", ((d.id, d, d.location) for f in files for d in f.facts))
+    facts = checker.layered_facts(files)
     codes = checker.unique("code", ((c.id, c, c.location) for f in files for c in f.codes))
     declared = checker.unique(
         "predicate", ((p.id, p, p.location or Location(f.path)) for f in files for p in f.predicates)
@@ -242,7 +304,23 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     kb.vocabulary_facts = vocabulary_facts(kb)
     kb.replaced = checker.replaced
     kb.disabled = checker.disabled
+    kb.layers = layers_of(files)
+    kb.superseded = checker.superseded
     return kb
+
+
+def layers_of(files: Sequence[PolicyFile]) -> list[Layer]:
+    """The knowledge base's layers in load order, each with the latest date and the first title its files give."""
+    dates: dict[str, str | None] = {}
+    titles: dict[str, str | None] = {}
+    for f in files:
+        dates.setdefault(f.layer, None)
+        titles.setdefault(f.layer, None)
+        if f.as_of is not None and (dates[f.layer] is None or str(f.as_of) > str(dates[f.layer])):
+            dates[f.layer] = str(f.as_of)
+        if titles[f.layer] is None and f.edition:
+            titles[f.layer] = " ".join(f.edition.split())
+    return [Layer(name, dates[name], titles[name]) for name in dates]
 
 
 def system_predicates(kb: KnowledgeBase) -> dict[str, Predicate]:
@@ -349,12 +427,66 @@ class _Checker:
         self.problems: list[Problem] = []
         self.replaced: dict[str, Rule] = {}
         self.disabled: dict[str, Disable] = {}
+        self.superseded: dict[str, tuple[Superseded, ...]] = {}
+
+    def layered_facts(self, files: list[PolicyFile]) -> dict[str, FactDecl]:
+        """Facts of all files in layer order; a declaration replaces an earlier layer's only with 'overrides'."""
+        placed: dict[str, FactDecl] = {}
+        for f in files:
+            for decl in f.facts:
+                first = placed.get(decl.id)
+                if decl.overrides is None:
+                    if first is not None:
+                        hint = f"; to replace it, add 'overrides: {decl.id}'" if first.layer != decl.layer else ""
+                        self.add("duplicate-id", f"fact '{decl.id}' is already declared at {first.location}{hint}",
+                                 decl.location)
+                        continue
+                    placed[decl.id] = decl
+                    continue
+                if decl.overrides != decl.id:
+                    self.add(
+                        "bad-value",
+                        f"fact '{decl.id}' overrides '{decl.overrides}': a replacement keeps the id it replaces",
+                        decl.location,
+                    )
+                    continue
+                if first is None or first.layer == decl.layer:
+                    where = "an earlier layer" if first is None else "an earlier layer, not this one"
+                    self.add(
+                        "unknown-fact",
+                        f"'{decl.overrides}' is not a fact of {where}{did_you_mean(decl.overrides, placed)}",
+                        decl.location,
+                    )
+                    continue
+                placed[decl.id] = decl  # keeps the first declaration's place in the vocabulary order
+        return placed
+
+    def supersedes(self, rule: Rule, earlier: dict[str, Rule]) -> None:
+        """Resolve what a rule says it supersedes: an earlier layer's rule, or a cited source line."""
+        found: list[Superseded] = []
+        for item in rule.supersedes:
+            target = earlier.get(item)
+            if target is not None and target.layer != rule.layer:
+                found.append(Superseded(target.id, target.source))
+            elif re.match(r"^[a-z][a-z0-9]*([_-][a-z0-9]+)*\Z", item):
+                self.add(
+                    "unknown-rule",
+                    f"supersedes '{item}', which is not a rule of an earlier layer{did_you_mean(item, earlier)}"
+                    " (or cite the superseded line, as 000_cd059b2c5f1fbec9.txt#pma)",
+                    rule.location,
+                )
+            else:
+                found.append(Superseded(None, item))
+        if found:
+            self.superseded[rule.id] = tuple(found)
 
     def layered_rules(self, files: list[PolicyFile]) -> list[Rule]:
         """Rules of all files in layer order; a rule replaces another only when it says 'overrides'."""
         placed: dict[str, Rule] = {}
+        earlier: dict[str, Rule] = {}  # every rule of the layers so far, replaced or not, for 'supersedes'
         for f in files:
             for rule in f.rules:
+                self.supersedes(rule, earlier)
                 target_id = rule.overrides
                 if target_id is None:
                     if rule.id in placed:
@@ -400,6 +532,8 @@ class _Checker:
                     continue
                 self.disabled[off.rule] = off
                 del placed[off.rule]
+            for rule in f.rules:
+                earlier[rule.id] = rule
         return list(placed.values())
 
     def add(self, code: str, message: str, location: Location) -> None:

@@ -29,6 +29,7 @@ from .errors import BadInput, Location, Problem
 from .knowledge import (
     KnowledgeBase,
     builtin_policy_paths,
+    edition_dirs,
     load_knowledge_base,
     policy_paths_in,
     system_predicates,
@@ -103,21 +104,23 @@ class LintReport:
         return [f for f in self.findings if verbose or f.severity != "info"]
 
 
-def lint(paths: Sequence[str], *, include_all: bool = False) -> LintReport:
-    """Lint the built-in policies, or the given files and folders layered over them.
+def lint(paths: Sequence[str], *, include_all: bool = False, as_of: str | None = None) -> LintReport:
+    """Lint the shipped policies (the built-ins and the editions up to as_of), or the given files and
+    folders layered over them.
 
     With paths, only findings located in them are kept unless include_all; errors are kept
     wherever they are, since any of them stops the knowledge base from loading.
     """
     from .rete import check_network
 
+    layers = [*edition_dirs(as_of), *paths]
     findings: list[Finding] = []
     try:
-        kb = load_knowledge_base(paths)
+        kb = load_knowledge_base(layers)
     except BadInput as exc:
         # The loader's problems, then what can be checked rule by rule in the files that parse.
         findings.extend(_from_problems(exc.problems))
-        kb = _partial(paths)
+        kb = _partial(layers)
         findings.extend(_local_findings(kb, [r for f in kb.files for r in f.rules]))
     else:
         try:
@@ -148,7 +151,8 @@ def _partial(paths: Sequence[str]) -> KnowledgeBase:
     sources: list[tuple[str, str, str | None]] = [(p, "built-in", shown) for p, shown in builtin_policy_paths()]
     for path in paths:
         if os.path.exists(path):
-            sources.extend((p, "", shipped.shown_name(p)) for p in policy_paths_in(path))
+            layer = os.path.basename(os.path.normpath(path))
+            sources.extend((p, layer, shipped.shown_name(p)) for p in policy_paths_in(path))
     for path, layer, shown in sources:
         real = os.path.realpath(path)
         if real in seen:
@@ -169,7 +173,7 @@ def _partial(paths: Sequence[str]) -> KnowledgeBase:
         first((t.id, t) for f in files for t in f.deployment_types),
         first((c.id, c) for f in files for c in f.capabilities),
         [o for f in files for o in f.offers],
-        first((d.id, d) for f in files for d in f.facts),
+        {d.id: d for f in files for d in f.facts},  # a later layer's declaration replaces an earlier one
         {},
         first((c.id, c) for f in files for c in f.codes),
         [],

@@ -113,6 +113,7 @@ class Rule:
     layer: str
     order: int
     overrides: str | None = None
+    supersedes: tuple[str, ...] = ()  # the earlier rules or source statements this rule corrects
 
 
 @record
@@ -166,6 +167,7 @@ class Offer:
     source: str
     assumption: str | None
     location: Location
+    supersedes: tuple[str, ...] = ()
 
 
 @record
@@ -183,6 +185,8 @@ class FactDecl:
     minimum: float | None
     maximum: float | None
     location: Location
+    overrides: str | None = None  # a fact of an earlier layer this declaration replaces (same id)
+    layer: str = ""
 
     @property
     def is_list(self) -> bool:
@@ -205,6 +209,23 @@ class FactDecl:
         if self.type == "version":
             return "version"
         return None
+
+
+@record
+class Layer:
+    """One layer of the knowledge base: the built-ins, a shipped edition or a consultant's folder."""
+
+    name: str
+    as_of: str | None  # the date of the knowledge it encodes, YYYY-MM or YYYY-MM-DD; None when undated
+    title: str | None  # what it encodes, for people
+
+
+@record
+class Superseded:
+    """An earlier statement a rule corrects: a rule of an earlier layer (with its source), or a cited line."""
+
+    rule: str | None
+    source: str | None
 
 
 @record

@@ -54,6 +54,8 @@ class PolicyFile:
     layer: str
     description: str
     location: Location
+    as_of: str | None = None
+    edition: str | None = None
     deployment_types: list[DeploymentType] = field(default_factory=list)
     capabilities: list[Capability] = field(default_factory=list)
     offers: list[Offer] = field(default_factory=list)
@@ -160,6 +162,7 @@ class _PolicyBuilder:
     def build(self) -> PolicyFile:
         v = self.doc.value
         policy = PolicyFile(v["policy"], self.doc.name, self.layer, v["description"], self.at("policy"))
+        policy.as_of, policy.edition = v.get("as_of"), v.get("edition")
         for i, t in enumerate(v.get("deployment_types", [])):
             policy.deployment_types.append(
                 DeploymentType(
@@ -185,6 +188,7 @@ class _PolicyBuilder:
                     o["source"],
                     o.get("assumption"),
                     self.at("offers", i),
+                    _listed(o.get("supersedes")),
                 )
             )
         for i, f in enumerate(v.get("facts", [])):
@@ -241,12 +245,14 @@ class _PolicyBuilder:
             values,
             default,
             scope,
-            f["description"],
-            f["question"],
+            " ".join(f["description"].split()),
+            " ".join(f["question"].split()),
             f.get("source"),
             f.get("minimum"),
             f.get("maximum"),
             loc,
+            f.get("overrides"),
+            self.layer,
         )
 
     def _rule(self, r: dict[str, Any], i: int, policy: str) -> Rule | None:
@@ -277,6 +283,7 @@ class _PolicyBuilder:
             self.layer,
             i,
             r.get("overrides"),
+            _listed(r.get("supersedes")),
         )
 
     def _conditions(self, items: list[Any], path: tuple[str | int, ...]) -> list[list[Any]]:
@@ -343,6 +350,13 @@ class _PolicyBuilder:
 
 class _TooManyBranches(Exception):
     pass
+
+
+def _listed(value: str | list[str] | None) -> tuple[str, ...]:
+    """A key that takes one string or a list of them, as a tuple."""
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
 
 
 def _is_test(body: dict[str, Any]) -> bool:

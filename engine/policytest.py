@@ -37,7 +37,7 @@ from . import shipped
 from .decision import Decision, Notice
 from .errors import BadInput, Location, Problem, did_you_mean
 from .facts import FactsInput, describe_value, read_facts
-from .knowledge import BUILTIN_LAYER, KnowledgeBase, load_knowledge_base, pack_path
+from .knowledge import BUILTIN_LAYER, KnowledgeBase, edition_dirs, load_knowledge_base, pack_path
 from .loader import Document, Path, parse_document, problems_sorted, read_text
 from .model import Rule
 from .records import record
@@ -293,24 +293,28 @@ def _layer_name(directory: str) -> str:
     return os.path.basename(os.path.normpath(directory)) or directory
 
 
-def find_suites(paths: Sequence[str] = (), packs: Sequence[str] = ()) -> list[TestSuite]:
+def find_suites(paths: Sequence[str] = (), packs: Sequence[str] = (), as_of: str | None = None) -> list[TestSuite]:
     """The suites `podeploy test` runs.
 
-    No path: the built-in tests, or, with packs, each pack's tests with the packs up to it loaded.
-    Paths (folders, or single *.test.yaml files): each one's tests with the packs and the paths up to
-    it loaded as layers, in the order given.
+    No path: the built-in tests on the built-ins alone, then each shipped edition's (up to as_of) and
+    each pack's tests with the layers up to it loaded. Paths (folders, or single *.test.yaml files):
+    each one's tests with the editions, the packs and the paths up to it loaded as layers, in the
+    order given.
     """
+    shipped_dirs = edition_dirs(as_of)
     pack_dirs = [pack_path(name) for name in packs]
     if not paths:
-        if not pack_dirs:
-            return [TestSuite(BUILTIN_LAYER, (), tuple(builtin_test_paths()))]
-        suites = []
-        for i, directory in enumerate(pack_dirs):
+        suites = [TestSuite(BUILTIN_LAYER, (), tuple(builtin_test_paths()))]
+        layered: list[str] = []
+        for directory in [*shipped_dirs, *pack_dirs]:
+            if any(os.path.realpath(d) == os.path.realpath(directory) for d in layered):
+                continue
+            layered.append(directory)
             files = tuple((p, shown_path(p)) for p in find_test_files(directory))
-            suites.append(TestSuite(_layer_name(directory), tuple(pack_dirs[: i + 1]), files))
+            suites.append(TestSuite(_layer_name(directory), tuple(layered), files))
         return suites
     problems: list[Problem] = []
-    layers: list[str] = list(pack_dirs)
+    layers: list[str] = [*shipped_dirs, *pack_dirs]
     suites = []
     builtin_folder = shipped.folder(shipped.POLICIES)
     for path in paths:
@@ -337,8 +341,8 @@ def find_suites(paths: Sequence[str] = (), packs: Sequence[str] = ()) -> list[Te
             directory = os.path.dirname(path) or "."
             builtin = os.path.realpath(directory) == builtin_folder
             found = [(path, shown_path(path))]
-        if builtin:
-            suites.append(TestSuite(BUILTIN_LAYER, tuple(layers), tuple(found)))
+        if builtin:  # the built-in tests describe the built-ins alone
+            suites.append(TestSuite(BUILTIN_LAYER, (), tuple(found)))
             continue
         if not any(os.path.realpath(d) == os.path.realpath(directory) for d in layers):
             layers.append(directory)
@@ -827,15 +831,17 @@ def compute_coverage(rules: Iterable[RuleRef], results: Iterable[CaseResult]) ->
     return Coverage(tuple(files))
 
 
-def run_tests(paths: Sequence[str] = (), *, packs: Sequence[str] = (), engine: str = "auto") -> TestReport:
-    """Run the policy tests `podeploy test [PATH ...] [--pack NAME ...]` runs.
+def run_tests(
+    paths: Sequence[str] = (), *, packs: Sequence[str] = (), engine: str = "auto", as_of: str | None = None
+) -> TestReport:
+    """Run the policy tests `podeploy test [PATH ...] [--pack NAME ...] [--as-of YYYY-MM]` runs.
 
     Every test file is read and checked before any case runs: bad input raises BadInput with every
     problem, located in its file.
     """
     planned: list[tuple[TestSuite, KnowledgeBase, list[TestCase]]] = []
     problems: list[Problem] = []
-    for suite in find_suites(paths, packs):
+    for suite in find_suites(paths, packs, as_of):
         kb = load_knowledge_base(list(suite.layer_dirs))
         cases: list[TestCase] = []
         for path, shown in suite.files:

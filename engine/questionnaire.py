@@ -47,19 +47,21 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
-from . import reference
+from .compiled import compiled
 from .errors import BadInput, Problem, did_you_mean
 from .knowledge import KnowledgeBase
 from .loader import Document
 from .model import (
     VERSION_PATTERN,
     Atom,
+    Clause,
     Fact,
     FactDecl,
     FieldPattern,
     Rule,
     Scalar,
     Var,
+    compact_json,
     make_fact,
     normal_number,
     version_number,
@@ -87,7 +89,12 @@ class _Absent:
 
 ABSENT: Final = _Absent()
 Value = Scalar | _Absent
-Outcome = tuple[tuple[str, ...], ...]  # per entity, its deployment types (lightest first)
+# Per entity, its deployment types (lightest first) and, when warnings count, its warnings ('!' and the
+# warning's fields); then one more slot for the customer-wide warnings.
+Outcome = tuple[tuple[str, ...], ...]
+WARNING_MARK = "!"
+ADVICE = "@advice"  # an interface fact of pooled analysis: an entity's advice for one pool
+Change = tuple[Any, ...]
 
 UNKNOWN_WORDS = ("?", "dont know", "don't know", "unknown", "not sure", "skip")
 BACK_WORDS = ("<", "back")
@@ -106,6 +113,11 @@ class Limits:
     # Prior odds (yes : no) of a list item (a capability) being needed, used to choose the next question only:
     # a customer needs a few of the capabilities, not half of them.
     item_odds: tuple[int, int] = (1, 3)
+
+
+# The questionnaire's bounds in a conversation: a question comes within about a second, by sampling
+# the possibilities once they are too many to try (the analysis then says it is not exact).
+CONVERSATION = Limits(solo_evaluations=600, tuples=10_000, samples=600)
 
 
 @record
@@ -162,22 +174,31 @@ class Analysis:
     scores: dict[str, float]  # information (bits) each candidate question's answer gives about it
     exact: bool
     evaluations: int  # engine runs this analysis needed beyond the caches
+    # Per relevant question key, what its answer can change: ('deployment', entity index) or
+    # ('warning', entity index, the warning's fields as JSON); an index past the entities is customer-wide.
+    changes: dict[str, set[Change]] = field(default_factory=dict)
 
 
 class Analyzer:
     """The questionnaire's reasoning over one knowledge base; caches evaluations across sessions."""
 
-    def __init__(self, kb: KnowledgeBase, limits: Limits | None = None) -> None:
+    def __init__(self, kb: KnowledgeBase, limits: Limits | None = None, *, warnings: bool = False) -> None:
         self.kb = kb
         self.limits = limits or Limits()
         self.outcome_preds = sorted(p for p, pred in kb.predicates.items() if pred.role == "deployment")
+        # With warnings, the advice is each entity's deployment and every warning: a question matters
+        # when its answer can change either.
+        roles = ("warning",) if warnings else ()
+        self.warning_preds = sorted(p for p, pred in kb.predicates.items() if pred.role in roles)
         self.ranks = {t.id: t.rank for t in kb.types.values()}
         self._cone()
         self._classify()
+        self._dependencies()
         self.inert = self._inert_items()
         self.customer_dims = self._customer_dims()
         self.local_dims = self._local_dims()
         self._solo: dict[tuple[Any, ...], frozenset[Fact]] = {}
+        self._alone: dict[tuple[Any, ...], tuple[frozenset[Fact], Outcome]] = {}
         self._rep: dict[tuple[Any, ...], tuple[Value, ...]] = {}
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
@@ -191,7 +212,7 @@ class Analyzer:
         for rule in kb.rules:
             for c in rule.conclusions:
                 reads.setdefault(c.predicate, set()).update(a.predicate for a in _atoms(rule))
-        cone = set(self.outcome_preds)
+        cone = {*self.outcome_preds, *self.warning_preds}
         todo = list(cone)
         while todo:
             for p in reads.get(todo.pop(), ()):
@@ -280,7 +301,7 @@ class Analyzer:
         # is an outcome, including facts of cross predicates that local rules conclude (e.g. an exclusion
         # drawn from the entity's own needs, when other rules draw exclusions across entities).
         interface = {a.predicate for r in cross_rules for a in _atoms(r) if cls[a.predicate] != "global"}
-        interface.update(p for p in self.outcome_preds if cls.get(p) != "global")
+        interface.update(p for p in (*self.outcome_preds, *self.warning_preds) if cls.get(p) != "global")
         own = {c.predicate for r in self.solo_rules for c in r.conclusions} | {
             p for p, c in cls.items() if c == "local" and not kb.predicates[p].derived
         }
@@ -296,6 +317,156 @@ class Analyzer:
         self.joint_vocabulary = [f for f in kb.vocabulary_facts if f.predicate in self.cone]
         self.reads_customer = "customer" in self.cone
         self.customer_in_solo = "customer" in solo_reads
+        self.pooled = self._pooled(cls, key)
+        if self.pooled:
+            # Each entity is evaluated alone with every rule, the pooled facts given: see _pooled.
+            self.solo_rules = list(self.rules)
+            self.solo_kb = self.cone_kb
+            self.solo_atoms = [a for r in self.rules for a in _atoms(r) if cls.get(a.predicate) == "global"]
+            self.customer_in_solo = self.reads_customer
+
+    def _pooled(self, cls: Mapping[str, str], key: Mapping[str, str | None]) -> list[str]:
+        """The pooled predicates, when legal entities meet only through them; else none.
+
+        A pooled predicate is a customer-wide conclusion that rules draw from one entity's facts at a time
+        ("some legal entity needs a Finance-based type"). When every other rule reads one entity (and
+        customer-wide facts, pooled ones included), and the rules that pool read nothing that depends on a
+        pooled fact, each entity's advice is a function of its own answers, the customer's and the pooled
+        facts; and the pooled facts are the union of what each entity contributes on its own. Then an
+        entity can be evaluated alone for each set of pooled facts the others can contribute, and no
+        evaluation of all entities together is needed.
+        """
+        kb = self.kb
+        pooled: set[str] = set()
+        for rule in self.rules:
+            if self._rule_kind(rule, cls, key) != "local":
+                continue
+            for c in rule.conclusions:
+                pred = kb.predicates[c.predicate]
+                if pred.derived and not any(f.domain == "entity" for f in pred.fields.values()):
+                    pooled.add(c.predicate)
+        if not pooled:
+            return []
+        as_global = {p: ("global" if p in pooled else c) for p, c in cls.items()}
+        # Re-derive the classes with the pooled predicates taken as customer-wide facts.
+        derived = {p for p, pred in kb.predicates.items() if pred.derived and p not in pooled}
+        base = dict(as_global)
+        for p in derived:  # derived predicates start at their lowest possible class, as in _classify
+            keyed = any(f.domain == "entity" for f in kb.predicates[p].fields.values())
+            base[p] = "local" if keyed else "global"
+        rank = {"global": 0, "local": 1, "cross": 2}
+        changed = True
+        while changed:
+            changed = False
+            for rule in self.rules:
+                for conclusion in rule.conclusions:
+                    if conclusion.predicate not in derived:
+                        continue
+                    got = self._concluded_class(rule, conclusion.predicate, base, key)
+                    if rank[got] > rank[base[conclusion.predicate]]:
+                        base[conclusion.predicate] = got
+                        changed = True
+        if any(self._rule_kind(rule, base, key) == "cross" for rule in self.rules):
+            return []
+        depends = set(pooled)
+        changed = True
+        while changed:
+            changed = False
+            for rule in self.rules:
+                if any(a.predicate in depends for a in _atoms(rule)):
+                    for c in rule.conclusions:
+                        if c.predicate not in depends:
+                            depends.add(c.predicate)
+                            changed = True
+        for rule in self.rules:
+            pools = any(c.predicate in pooled for c in rule.conclusions)
+            if pools and any(a.predicate in depends for a in _atoms(rule)):
+                return []
+        self.classes = base
+        return sorted(pooled)
+
+    def _dependencies(self) -> None:
+        """Which declared facts each rule of the cone depends on, through the conclusions it reads.
+
+        Conclusions of a predicate with a literal `code` (warnings, notes) are told apart by their code:
+        a rule that reads warnings of one code does not depend on the rules concluding another.
+        """
+        kb = self.kb
+        concluded: dict[str, list[tuple[str | None, Rule]]] = {}
+        for rule in self.rules:
+            for c in rule.conclusions:
+                code = dict(c.values).get("code")
+                concluded.setdefault(c.predicate, []).append((code if isinstance(code, str) else None, rule))
+        deps = {r.id: {a.predicate for a in _atoms(r) if a.predicate in kb.facts} for r in self.rules}
+        changed = True
+        while changed:
+            changed = False
+            for rule in self.rules:
+                have = deps[rule.id]
+                size = len(have)
+                for atom in _atoms(rule):
+                    code = _code_literal(atom)
+                    for made, other in concluded.get(atom.predicate, ()):
+                        if code is None or made is None or code == made:
+                            have |= deps[other.id]
+                changed = changed or len(have) != size
+        self.rule_deps = {rid: frozenset(d) for rid, d in deps.items()}
+        # Rules that conclude the same fact: their dependencies meet there (a warning two rules can raise).
+        self.meeting: list[frozenset[str]] = []
+        for made_list in concluded.values():
+            for code, _ in made_list:
+                together = {r.id for c, r in made_list if code is None or c is None or c == code}
+                self.meeting.append(frozenset(together))
+
+    def _independent(self, open_customer: Sequence[int], open_local: set[str]) -> tuple[list[list[int]], set[str]]:
+        """What of the open facts can be analysed apart from the rest, exactly.
+
+        Returns the groups of open customer-wide dimensions that no rule combines with an open fact of a
+        legal entity nor with another group (budget, maturity), and the open facts of legal entities that
+        no rule combines with any other open fact, nor carries from one entity to another (region, when
+        only receipt scanning reads it): each entity's answer to them can be tried on its own.
+        """
+        parent: dict[str, str] = {}
+
+        def find(x: str) -> str:
+            while parent.setdefault(x, x) != x:
+                parent[x] = parent[parent[x]]
+                x = parent[x]
+            return x
+
+        def union(items: Iterable[str]) -> None:
+            first = None
+            for item in items:
+                if first is None:
+                    first = find(item)
+                else:
+                    parent[find(item)] = first
+
+        customer_facts = {self.customer_dims[i].decl.id for i in open_customer}
+        open_facts = customer_facts | open_local
+        for fact in open_facts:
+            find(fact)
+        for rule in self.rules:
+            union(sorted(self.rule_deps[rule.id] & open_facts))
+        for together in self.meeting:
+            union(sorted(set().union(*(self.rule_deps[r] for r in together)) & open_facts))
+        # Facts that reach another entity's advice: through a pooled conclusion, or a rule across entities.
+        carried: set[str] = set()
+        for rule in self.rules:
+            pools = any(c.predicate in self.pooled for c in rule.conclusions)
+            if pools or (not self.pooled and self._rule_kind(rule, self.classes, self.entity_key) == "cross"):
+                carried |= self.rule_deps[rule.id]
+        members: dict[str, set[str]] = {}
+        for fact in open_facts:
+            members.setdefault(find(fact), set()).add(fact)
+        groups: dict[str, list[int]] = {}
+        separable: set[str] = set()
+        for root, facts in members.items():
+            if facts <= customer_facts:
+                groups[root] = [i for i in open_customer if find(self.customer_dims[i].decl.id) == root]
+            elif not facts & customer_facts and not facts & carried:
+                separable |= facts
+        return list(groups.values()), separable
 
     def _rule_kind(self, rule: Rule, cls: Mapping[str, str], key: Mapping[str, str | None]) -> str:
         """global: reads customer-wide facts only; local: anchored on one entity; cross: anything else."""
@@ -362,32 +533,65 @@ class Analyzer:
         return [a for r in self.rules for a in _atoms(r) if a.predicate == decl.id]
 
     def _bound(self, decl: FactDecl) -> bool:
-        """Is the fact's value bound to a variable or compared with one anywhere in the cone?"""
-        for atom in self._value_atoms(decl):
-            for fp in atom.fields:
-                if fp.field == "value" and (fp.bind is not None or any(isinstance(t.operand, Var) for t in fp.tests)):
-                    return True
+        """Is the fact's value compared with a variable, or bound to one that the rule uses, in the cone?
+
+        A variable used only in a rule's explanation does not tell values apart: values that pass the
+        same literal tests then give the same advice, worded differently.
+        """
+        for rule in self.rules:
+            for clause in rule.clauses:
+                for atom in (*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)):
+                    if atom.predicate != decl.id:
+                        continue
+                    for fp in atom.fields:
+                        if fp.field != "value":
+                            continue
+                        if any(isinstance(t.operand, Var) for t in fp.tests):
+                            return True
+                        if fp.bind is not None and _used_beyond(rule, clause, atom, fp.bind.name):
+                            return True
         return False
 
     def _signature(self, decl: FactDecl, value: Value) -> tuple[Any, ...]:
-        """Which literal tests on the fact's value pass: values with one signature are interchangeable."""
-        if value is ABSENT:
-            if decl.default is None:
-                return ("absent",)
+        """How the rules see the fact's value: values (or an absent fact) with one signature are interchangeable.
+
+        Per condition on the fact: whether it matches, and the value itself where the rule uses it beyond
+        its literal tests (bound to a variable that a conclusion or another condition reads, or compared
+        with a variable). A variable only an explanation reads does not tell values apart.
+        """
+        if value is ABSENT and decl.default is not None:
             value = decl.default
-        assert not isinstance(value, _Absent)
-        ground = _ground_value(decl, value)
-        fact = make_fact(decl.id, {"value": ground})
-        out: list[bool] = []
-        for atom in self._value_atoms(decl):
+        fact = None if value is ABSENT else make_fact(decl.id, {"value": _ground_value(decl, value)})  # type: ignore[arg-type]
+        out: list[Any] = []
+        for rule, clause, atom in self._value_conditions(decl):
+            if fact is None:
+                out.append(False)
+                continue
+            seen: Any = True
             for fp in atom.fields:
                 if fp.field != "value":
                     continue
                 literal = FieldPattern(
                     fp.field, None, tuple(t for t in fp.tests if not isinstance(t.operand, Var)), fp.location
                 )
-                out.append(_field_matches(literal, fact))
-        return ("value", *out)
+                if not _field_matches(literal, fact):
+                    seen = False
+                    break
+                compared = any(isinstance(t.operand, Var) for t in fp.tests)
+                if compared or (fp.bind is not None and _used_beyond(rule, clause, atom, fp.bind.name)):
+                    seen = ("value", fact.get("value"))
+            out.append(seen)
+        return tuple(out)
+
+    def _value_conditions(self, decl: FactDecl) -> list[tuple[Rule, Clause, Atom]]:
+        """Every condition of the cone's rules on the fact, with its rule and clause."""
+        found = []
+        for rule in self.rules:
+            for clause in rule.clauses:
+                for atom in (*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)):
+                    if atom.predicate == decl.id:
+                        found.append((rule, clause, atom))
+        return found
 
     def _scalar_dim(self, decl: FactDecl) -> Dim:
         bound = self._bound(decl)
@@ -402,8 +606,6 @@ class Analyzer:
             exact = not bound
         if decl.default is None:
             candidates.append((ABSENT, 1))
-        if bound:
-            return Dim(decl, reps=tuple(candidates), exact=exact)
         grouped: dict[tuple[Any, ...], list[tuple[Value, int]]] = {}
         for value, weight in candidates:
             grouped.setdefault(self._signature(decl, value), []).append((value, weight))
@@ -599,8 +801,21 @@ class Analyzer:
 
     # -- evaluation -----------------------------------------------------------------------------
 
-    def solo(self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str) -> frozenset[Fact]:
-        """The interface facts of one entity in a given local state, evaluated on its own."""
+    def solo(
+        self,
+        view: frozenset[Fact],
+        lkey: tuple[Value, ...],
+        name: str,
+        others: frozenset[frozenset[Fact]] = frozenset(),
+    ) -> frozenset[Fact]:
+        """The interface facts of one entity in a given local state, evaluated on its own.
+
+        With pooled predicates, the interface is what the entity contributes to the pool and, for each
+        pool the other entities can contribute (others), the entity's own advice and the customer-wide
+        warnings: everything the recommendation needs of it.
+        """
+        if self.pooled:
+            return self._pooled_interface(view, lkey, name, others)
         key = (view, lkey, name, self._customer_name)
         found = self._solo.get(key)
         if found is None:
@@ -608,12 +823,93 @@ class Analyzer:
             if self.customer_in_solo:
                 given.append(make_fact("customer", {"name": self._customer_name}))
             given.extend(self.local_facts(name, lkey))
-            store, _ = reference.run(self.solo_kb, given)
+            store = compiled(self.solo_kb).run(given)
             self.evaluations += 1
             found = frozenset(f for p in self.interface for f in store.of(p))
             self._solo[key] = found
             self._rep.setdefault((view, found), lkey)
         return found
+
+    def alone(
+        self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str, pool: frozenset[Fact]
+    ) -> tuple[frozenset[Fact], Outcome]:
+        """One entity evaluated alone with the given pooled facts: what it pools, and its advice."""
+        key = (view, lkey, name, self._customer_name, pool)
+        found = self._alone.get(key)
+        if found is None:
+            given = [*self.joint_vocabulary, *sorted(view, key=lambda f: f.key)]
+            if self.customer_in_solo:
+                given.append(make_fact("customer", {"name": self._customer_name}))
+            given.extend(self.local_facts(name, lkey))
+            given.extend(sorted(pool, key=lambda f: f.key))
+            store = compiled(self.cone_kb).run(given)
+            self.evaluations += 1
+            contributed = frozenset(f for p in self.pooled for f in store.of(p))
+            found = (contributed, self.outcome_of(store.of, [name]))
+            self._alone[key] = found
+        return found
+
+    def pool_of(self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str) -> frozenset[Fact]:
+        """What one entity contributes to the pooled facts on its own."""
+        return self.alone(view, lkey, name, frozenset())[0]
+
+    def _pooled_interface(
+        self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str, others: frozenset[frozenset[Fact]]
+    ) -> frozenset[Fact]:
+        key = (view, lkey, name, self._customer_name, others)
+        found = self._solo.get(key)
+        if found is None:
+            own = self.pool_of(view, lkey, name)
+            parts: set[Fact] = set(own)
+            for other in others or (frozenset(),):
+                pool = own | other
+                # Pooled facts are read only above the rules that pool them: what the entity pools itself
+                # changes nothing when given, so only the others' part is given.
+                _, advice = self.alone(view, lkey, name, pool - own)
+                parts.add(
+                    Fact(
+                        ADVICE,
+                        (("advice", json.dumps(advice)), ("pool", json.dumps(sorted(f.key for f in pool)))),
+                    )
+                )
+            found = frozenset(parts)
+            self._solo[key] = found
+            self._rep.setdefault((view, found), lkey)
+        return found
+
+    def evaluate_states(
+        self, c: tuple[Value, ...], lkeys: Sequence[tuple[Value, ...]], names: tuple[str, ...]
+    ) -> Outcome:
+        """The recommendation for a customer completion and one local state per entity, evaluated together."""
+        key = ("states", c, tuple(lkeys), names, self._customer_name)
+        found = self._joint.get(key)
+        if found is None:
+            given = [*self.joint_vocabulary, *self.customer_facts(c)]
+            if self.reads_customer:
+                given.append(make_fact("customer", {"name": self._customer_name}))
+            for name, lkey in zip(names, lkeys, strict=True):
+                given.extend(self.local_facts(name, lkey))
+            store = compiled(self.cone_kb).run(given)
+            self.evaluations += 1
+            found = self.outcome_of(store.of, names)
+            self._joint[key] = found
+        return found
+
+    def _pooled_joint(self, interfaces: tuple[frozenset[Fact], ...]) -> Outcome | None:
+        """The recommendation from pooled interfaces, or None when one lacks the pool they make together."""
+        pool = frozenset(f for interface in interfaces for f in interface if f.predicate != ADVICE)
+        wanted = json.dumps(sorted(f.key for f in pool))
+        slots: list[tuple[str, ...]] = []
+        wide: tuple[str, ...] = ()
+        for interface in interfaces:
+            found = (f.get("advice") for f in interface if f.predicate == ADVICE and f.get("pool") == wanted)
+            advice = next(found, None)
+            if advice is None:
+                return None
+            own, wide = json.loads(str(advice))[:2] if self.warning_preds else (json.loads(str(advice))[0], [])
+            slots.append(tuple(own))
+            wide = tuple(wide)
+        return (*slots, wide) if self.warning_preds else tuple(slots)
 
     def _order(self, interface: Any) -> str:
         """A stable sort key for an interface (or a pair of them)."""
@@ -639,7 +935,7 @@ class Analyzer:
                 out: list[tuple[str, ...]] = [()] * len(order)
                 for position, i in enumerate(order):
                     out[i] = sorted_outcome[position]
-                return tuple(out)
+                return (*out, *sorted_outcome[len(order) :])
         return self._joint_once(c, interfaces, names)
 
     def _joint_once(
@@ -647,6 +943,10 @@ class Analyzer:
     ) -> Outcome:
         key = (c, interfaces, names, self._customer_name)
         found = self._joint.get(key)
+        if found is None and self.pooled:
+            found = self._pooled_joint(interfaces)
+            if found is not None:
+                self._joint[key] = found
         if found is None:
             view = self._view(c)
             given = [*self.joint_vocabulary, *self.customer_facts(c)]
@@ -654,7 +954,7 @@ class Analyzer:
                 given.append(make_fact("customer", {"name": self._customer_name}))
             for name, interface in zip(names, interfaces, strict=True):
                 given.extend(self.local_facts(name, self._rep[(view, interface)]))
-            store, _ = reference.run(self.cone_kb, given)
+            store = compiled(self.cone_kb).run(given)
             self.evaluations += 1
             found = self.outcome_of(store.of, names)
             self._joint[key] = found
@@ -668,7 +968,18 @@ class Analyzer:
                 entity = f.get("entity")
                 if entity in chosen:
                     chosen[entity].add(str(f.get("type")))
-        return tuple(tuple(sorted(chosen[n], key=lambda t: (rank.get(t, 0), t))) for n in names)
+        per_entity = [sorted(chosen[n], key=lambda t: (rank.get(t, 0), t)) for n in names]
+        if not self.warning_preds:
+            return tuple(tuple(types) for types in per_entity)
+        warned: dict[str, set[str]] = {n: set() for n in names}
+        wide: set[str] = set()
+        for p in self.warning_preds:
+            for f in facts_of(p):
+                entity = f.get("entity")
+                text = WARNING_MARK + compact_json(p, tuple((k, v) for k, v in f.values if k != "entity"))
+                warned.get(entity, wide).add(text)
+        slots = [tuple(types + sorted(warned[n])) for types, n in zip(per_entity, names, strict=True)]
+        return (*slots, tuple(sorted(wide)))
 
     _customer_name = "<customer>"
 
@@ -731,6 +1042,21 @@ class Analyzer:
                     c_answers[i] = value is True
                 else:
                     c_answers[i] = self.rep_of(dim, value)
+        # Open customer-wide facts that no rule combines with the rest (budget, maturity) are settled
+        # here at a stand-in value and analysed on their own below: their answers multiply nothing else.
+        open_local = {
+            dim.decl.id
+            for dim in self.local_dims
+            for e in range(n)
+            if any(_key(dim.decl.id, m, e) not in session.answers for m in (dim.members or (None,)))
+        }
+        groups, separable = self._independent(
+            [i for i in range(len(self.customer_dims)) if i not in c_answers], open_local
+        )
+        for group in groups:
+            for i in group:
+                c_answers[i] = self.customer_dims[i].reps[0][0]
+        apart = [i for i, dim in enumerate(self.local_dims) if dim.decl.id in separable and not dim.is_class]
         completions, sampled = self._customer_completions(c_answers, rng)
         exact = exact and not sampled
         views = {c: self._view(c) for c, _ in completions}
@@ -755,23 +1081,52 @@ class Analyzer:
                     key = _key(dim.decl.id, None, e)
                     if key in session.answers:
                         answers_e[i] = self.rep_of(dim, session.answers[key])
+                    elif i in apart:  # analysed on its own below, at a stand-in value here
+                        answers_e[i] = dim.reps[0][0]
             states, sampled = self.local_states(answers_e, counts, limit, rng)
             exact = exact and not sampled
             all_states.append(states)
             all_counts.append(counts)
-            opened = [
-                (i, dim)
-                for i, dim in enumerate(self.local_dims)
-                if (dim.is_class and counts[i][1] > 0) or (not dim.is_class and i not in answers_e)
-            ]
-            open_dims.append(opened)
+            open_dims.append(
+                [
+                    (i, dim)
+                    for i, dim in enumerate(self.local_dims)
+                    if (dim.is_class and counts[i][1] > 0) or (not dim.is_class and i not in answers_e)
+                ]
+            )
+        pools: dict[frozenset[Fact], list[frozenset[frozenset[Fact]]]] = {}
+
+        def others(e: int, view: frozenset[Fact]) -> frozenset[frozenset[Fact]]:
+            """The pools the other entities can make together, in this view (pooled analysis only)."""
+            if not self.pooled:
+                return frozenset()
+            if n == 1:
+                return frozenset({frozenset()})
+            if view not in pools:
+                made = [
+                    frozenset(self.pool_of(view, lkey, solo_names[x]) for lkey, _ in all_states[x]) for x in range(n)
+                ]
+                empty: frozenset[frozenset[Fact]] = frozenset({frozenset()})
+                before, after = [empty], [empty] * (n + 1)
+                for x in range(n):
+                    before.append(frozenset(a | b for a in before[-1] for b in made[x]))
+                for x in reversed(range(n)):
+                    after[x] = frozenset(a | b for a in after[x + 1] for b in made[x])
+                pools[view] = [frozenset(a | b for a in before[x] for b in after[x + 1]) for x in range(n)]
+            return pools[view][e]
+
+        def iface(view: frozenset[Fact], lkey: tuple[Value, ...], e: int) -> frozenset[Fact]:
+            return self.solo(view, lkey, solo_names[e], others(e, view))
+
+        for e in range(n):
+            states, counts, opened = all_states[e], all_counts[e], open_dims[e]
             h: dict[frozenset[Fact], dict[frozenset[Fact], int]] = {}
             ch: dict[frozenset[Fact], dict[tuple[int, Any], Counter[frozenset[Fact]]]] = {}
             for view in distinct_views:
                 hv: Counter[frozenset[Fact]] = Counter()
                 cv: dict[tuple[int, Any], Counter[frozenset[Fact]]] = {}
                 for lkey, weight in states:
-                    interface = self.solo(view, lkey, solo_names[e])
+                    interface = iface(view, lkey, e)
                     hv[interface] += weight
                     for i, dim in opened:
                         if dim.is_class:
@@ -833,7 +1188,7 @@ class Analyzer:
         outcomes = {o: w for o, w in base.items() if w > 0}
         possible = [
             sorted(
-                {t for o in outcomes for t in o[e]},
+                {t for o in outcomes for t in o[e] if not t.startswith(WARNING_MARK)},
                 key=lambda t: (self.kb.types[t].rank if t in self.kb.types else 0, t),
             )
             for e in range(n)
@@ -841,8 +1196,10 @@ class Analyzer:
         done = len(outcomes) <= 1
         share = max(64, share // 16)  # for each witness search
 
-        def differs(c: tuple[Value, ...], c2: tuple[Value, ...], pairs: list[set[tuple[Any, Any]]]) -> bool:
-            """Is there a choice of one interface pair per entity giving two recommendations?"""
+        def differs(
+            c: tuple[Value, ...], c2: tuple[Value, ...], pairs: list[set[tuple[Any, Any]]]
+        ) -> set[Change] | None:
+            """What two recommendations differ in, for a choice of one interface pair per entity, if any."""
             nonlocal exact
             combos, sampled = _product(
                 [[(p, 1) for p in sorted(ps, key=self._order)] for ps in pairs], share, rng, self.limits.samples
@@ -851,11 +1208,14 @@ class Analyzer:
             for combo, _ in combos:
                 first = tuple(a for a, _ in combo)
                 second = tuple(b for _, b in combo)
-                if (first != second or c != c2) and self.joint(c, first, names) != self.joint(c2, second, names):
-                    return True
-            return False
+                if first == second and c == c2:
+                    continue
+                one, other = self.joint(c, first, names), self.joint(c2, second, names)
+                if one != other:
+                    return _varying([Counter({one: 1}), Counter({other: 1})])
+            return None
 
-        def entity_witness(e: int, i: int, dim: Dim) -> bool:
+        def entity_witness(e: int, i: int, dim: Dim) -> set[Change] | None:
             """Two completions differing only in this entity's answer on dimension i, with two recommendations."""
             for view in distinct_views:
                 changed: set[tuple[Any, Any]] = set()
@@ -864,14 +1224,12 @@ class Analyzer:
                         yes, open_ = all_counts[e][i]
                         if _count(lkey[i]) - yes < open_:
                             other = (*lkey[:i], _count(lkey[i]) + 1, *lkey[i + 1 :])
-                            changed.add((self.solo(view, other, solo_names[e]), self.solo(view, lkey, solo_names[e])))
+                            changed.add((iface(view, other, e), iface(view, lkey, e)))
                     else:
                         for r, _ in dim.reps:
                             if not _same(r, lkey[i]):
                                 other = (*lkey[:i], r, *lkey[i + 1 :])
-                                changed.add(
-                                    (self.solo(view, lkey, solo_names[e]), self.solo(view, other, solo_names[e]))
-                                )
+                                changed.add((iface(view, lkey, e), iface(view, other, e)))
                 changed = {(a, b) for a, b in changed if a != b}
                 if not changed:
                     continue
@@ -880,14 +1238,16 @@ class Analyzer:
                         continue
                     own = given_own[e][c]
                     # Different odds over the same others: surely two recommendations somewhere.
-                    if any(a in own and b in own and own[a] != own[b] for a, b in changed):
-                        return True
+                    for a, b in changed:
+                        if a in own and b in own and own[a] != own[b]:
+                            return _varying([own[a], own[b]])
                     pairs = [changed if x == e else {(k, k) for k in hist[x][view]} for x in range(n)]
-                    if differs(c, c, pairs):
-                        return True
-            return False
+                    found = differs(c, c, pairs)
+                    if found is not None:
+                        return found
+            return None
 
-        def customer_witness(i: int, dim: Dim) -> bool:
+        def customer_witness(i: int, dim: Dim) -> set[Change] | None:
             """Two completions differing only in this customer-wide answer, with two recommendations."""
             present = {c for c, _ in completions}
             for c, _ in completions:
@@ -897,16 +1257,18 @@ class Analyzer:
                         continue
                     pairs = [
                         {
-                            (self.solo(views[c], s, solo_names[e]), self.solo(views[c2], s, solo_names[e]))
+                            (iface(views[c], s, e), iface(views[c2], s, e))
                             for s, _ in all_states[e]
                         }
                         for e in range(n)
                     ]
-                    if differs(c, c2, pairs):
-                        return True
-            return False
+                    found = differs(c, c2, pairs)
+                    if found is not None:
+                        return found
+            return None
 
         scores: dict[str, float] = {}
+        changes: dict[str, set[Change]] = {}
         relevant: list[str] = []
         best: tuple[float, int] | None = None
         chosen: Question | None = None
@@ -918,9 +1280,8 @@ class Analyzer:
                     continue
                 parts = [distribution([(c, w) for c, w in completions if _same(c[i], rep)]) for rep, _ in dim.reps]
                 q = session.question(_key(dim.decl.id, dim.item, None))
-                best, chosen = _consider(
-                    [q], parts, order, scores, relevant, best, chosen, functools.partial(customer_witness, i, dim)
-                )
+                witness = functools.partial(customer_witness, i, dim)
+                best, chosen = _consider([q], parts, order, scores, relevant, changes, best, chosen, witness)
             for e in range(n):
                 for i, dim in open_dims[e]:
                     order += 1
@@ -933,12 +1294,64 @@ class Analyzer:
                     else:
                         qs = [session.question(_key(dim.decl.id, None, e))]
                     best, chosen = _consider(
-                        qs, parts, order, scores, relevant, best, chosen, functools.partial(entity_witness, e, i, dim)
+                        qs,
+                        parts,
+                        order,
+                        scores,
+                        relevant,
+                        changes,
+                        best,
+                        chosen,
+                        functools.partial(entity_witness, e, i, dim),
                     )
-            if chosen is None:
-                # Not settled, yet no single answer was seen to matter: only when the completions were sampled.
-                chosen = session.first_open(self)
-        return Analysis(outcomes, possible, done, chosen, relevant, scores, exact, self.evaluations - start)
+        # The groups set apart: every combination of their answers, the rest at stand-in values.
+        c0 = completions[0][0]
+        states0 = [all_states[e][0][0] for e in range(n)]
+        for group in groups:
+            before = len(relevant)
+            table: dict[tuple[Value, ...], tuple[Outcome, int]] = {}
+            for combo in itertools.product(*(self.customer_dims[i].reps for i in group)):
+                c = list(c0)
+                weight = 1
+                for i, (rep, w) in zip(group, combo, strict=True):
+                    c[i] = rep
+                    weight *= w
+                table[tuple(r for r, _ in combo)] = (self.evaluate_states(tuple(c), states0, names), weight)
+            for position, i in enumerate(group):
+                dim = self.customer_dims[i]
+                q = session.question(_key(dim.decl.id, dim.item, None))
+                parts = _table_parts(table, position, dim)
+                witness = functools.partial(_table_witness, table, position, dim)
+                best, chosen = _consider([q], parts, i + 1, scores, relevant, changes, best, chosen, witness)
+            if len(relevant) > before:
+                done = False
+        for e in range(n):
+            own = [i for i in apart if _key(self.local_dims[i].decl.id, None, e) not in session.answers]
+            if not own:
+                continue
+            before = len(relevant)
+            table = {}
+            for combo in itertools.product(*(self.local_dims[i].reps for i in own)):
+                lkey = list(states0[e])
+                weight = 1
+                for i, (rep, w) in zip(own, combo, strict=True):
+                    lkey[i] = rep
+                    weight *= w
+                lkeys = [*states0[:e], tuple(lkey), *states0[e + 1 :]]
+                table[tuple(r for r, _ in combo)] = (self.evaluate_states(c0, lkeys, names), weight)
+            for position, i in enumerate(own):
+                dim = self.local_dims[i]
+                q = session.question(_key(dim.decl.id, None, e))
+                parts = _table_parts(table, position, dim)
+                witness = functools.partial(_table_witness, table, position, dim)
+                order = len(self.customer_dims) + e * len(self.local_dims) + i + 1
+                best, chosen = _consider([q], parts, order, scores, relevant, changes, best, chosen, witness)
+            if len(relevant) > before:
+                done = False
+        if not done and chosen is None:
+            # Not settled, yet no single answer was seen to matter: only when the completions were sampled.
+            chosen = session.first_open(self)
+        return Analysis(outcomes, possible, done, chosen, relevant, scores, exact, self.evaluations - start, changes)
 
 
 def _consider(
@@ -947,28 +1360,96 @@ def _consider(
     order: int,
     scores: dict[str, float],
     relevant: list[str],
+    changes: dict[str, set[Change]],
     best: tuple[float, int] | None,
     chosen: Question | None,
-    witness: Callable[[], bool],
+    witness: Callable[[], set[Change] | None],
 ) -> tuple[tuple[float, int] | None, Question | None]:
     """Record interchangeable questions as relevant when their answer can change the recommendation; the best so far.
 
     Answers that change the odds of the recommendations surely can change one; otherwise a witness is looked for:
-    two completions that differ only in this answer and are recommended differently.
+    two completions that differ only in this answer and are recommended differently. What the answer can change
+    (each entity's deployment, each warning) is recorded with it.
     """
     parts = [p for p in parts if sum(p.values()) > 0]
+    changed: set[Change] | None
     if _differ(parts):
         score = round(_information(parts), 12)
-    elif witness():
-        score = 0.0
+        changed = _varying(parts)
     else:
-        return best, chosen
+        changed = witness()
+        if changed is None:
+            return best, chosen
+        score = 0.0
     for q in questions:
         relevant.append(q.key)
         scores[q.key] = score
+        changes[q.key] = changed
     if best is None or (score, -order) > best:
         return (score, -order), questions[0]
     return best, chosen
+
+
+def _table_parts(
+    table: Mapping[tuple[Value, ...], tuple[Outcome, int]], position: int, dim: Dim
+) -> list[Counter[Outcome]]:
+    """The weight of each recommendation in an enumerated table, per answer to one of its dimensions."""
+    parts: list[Counter[Outcome]] = []
+    for rep, _ in dim.reps:
+        part: Counter[Outcome] = Counter()
+        for values, (outcome, w) in table.items():
+            if _same(values[position], rep):
+                part[outcome] += w
+        parts.append(part)
+    return parts
+
+
+def _table_witness(
+    table: Mapping[tuple[Value, ...], tuple[Outcome, int]], position: int, dim: Dim
+) -> set[Change] | None:
+    """Two entries of an enumerated table that differ only in one answer and give two recommendations."""
+    for values, (outcome, _) in table.items():
+        for rep, _ in dim.reps:
+            other = (*values[:position], rep, *values[position + 1 :])
+            found = table.get(other)
+            if found is not None and found[0] != outcome:
+                return _varying([Counter({outcome: 1}), Counter({found[0]: 1})])
+    return None
+
+
+def _varying(parts: list[Counter[Outcome]]) -> set[Change]:
+    """What differs between the answers: each part of the recommendation whose odds differ, exact in integers.
+
+    A part is ('deployment', entity index) or ('warning', entity index or None, the warning's fields). When
+    the odds of every part agree (only their combinations differ), every part that is not always there counts.
+    """
+    marginals: list[Counter[Change]] = []
+    totals: list[int] = []
+    for part in parts:
+        counts: Counter[Change] = Counter()
+        for outcome, weight in part.items():
+            for item in _parts_of(outcome):
+                counts[item] += weight
+        marginals.append(counts)
+        totals.append(sum(part.values()))
+    items = set().union(*marginals) if marginals else set()
+    weighed = list(zip(marginals, totals, strict=True))
+    first, first_total = weighed[0] if weighed else (Counter(), 0)
+    found = {item for item in items if any(m.get(item, 0) * first_total != first.get(item, 0) * t for m, t in weighed)}
+    if not found:
+        found = {item for item in items if any(m.get(item, 0) != t for m, t in weighed)}
+    return {("deployment", item[1]) if item[0] == "type" else item for item in found}
+
+
+def _parts_of(outcome: Outcome) -> set[Change]:
+    out: set[Change] = set()
+    for e, slot in enumerate(outcome):
+        for entry in slot:
+            if entry.startswith(WARNING_MARK):
+                out.add(("warning", e, entry[len(WARNING_MARK) :]))
+            else:
+                out.add(("type", e, entry))
+    return out
 
 
 def _differ(parts: list[Counter[Outcome]]) -> bool:
@@ -1031,6 +1512,24 @@ def _product(
                 weight *= w
             sample[key] = weight
     return list(sample.items()), True
+
+
+def _code_literal(atom: Atom) -> str | None:
+    """The code an atom asks for (`warning: {code: low-fit}`), if it names one."""
+    for fp in atom.fields:
+        if fp.field == "code":
+            for t in fp.tests:
+                if t.op == "eq" and isinstance(t.operand, str):
+                    return t.operand
+    return None
+
+
+def _used_beyond(rule: Rule, clause: Clause, atom: Atom, name: str) -> bool:
+    """Is the variable used by the clause other than in this atom, or by a conclusion (the explanation aside)?"""
+    for other in (*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)):
+        if other is not atom and name in other.variables():
+            return True
+    return any(isinstance(v, Var) and v.name == name for c in rule.conclusions for _, v in c.values)
 
 
 def _atoms(rule: Rule) -> Iterator[Atom]:
@@ -1255,19 +1754,34 @@ def facts_document(
     questions: Sequence[Question],
     answers: Mapping[str, Value],
 ) -> dict[str, Any]:
-    """A facts document (as `podeploy evaluate` reads it) holding the answers; unknowns are left out."""
+    """A facts document (as `podeploy evaluate` reads it) holding the answers.
+
+    It records what was answered explicitly: a list fact whose items were asked is written even when
+    empty (nothing needed is an answer), and the facts and capabilities answered "don't know" are listed
+    under `unknown`, so that evaluating it, or resuming the questionnaire on it, knows what was asked.
+    Questions never asked are left out.
+    """
     doc: dict[str, Any] = {"customer": customer}
     own: list[dict[str, Any]] = [{"name": name} for name in entities] if entities else [doc]
     for q in questions:
-        value = answers.get(q.key, ABSENT)
-        if value is ABSENT:
+        if q.key not in answers:
             continue
+        value = answers[q.key]
         target = doc if q.entity is None else own[q.entity]
+        if value is ABSENT:
+            name = q.item if q.item is not None else q.fact
+            if name not in target.setdefault("unknown", []):
+                target["unknown"].append(name)
+            continue
         if q.item is not None:
+            listed = target.setdefault(q.fact, [])
             if value is True:
-                target.setdefault(q.fact, []).append(q.item)
+                listed.append(q.item)
         else:
             target[q.fact] = value
+    for target in own:  # 'unknown' last, after the facts it sits beside
+        if "unknown" in target:
+            target["unknown"] = target.pop("unknown")
     if entities:
         doc["legal_entities"] = own
     return doc
@@ -1440,6 +1954,9 @@ def _section(
         where = doc.where((*path, key))
         if key in reserved:
             continue
+        if key == "unknown":
+            _unknown_answers(kb, doc, raw, (*path, key), scope, cap_fact, out, problems)
+            continue
         if key in kb.facts:
             decl = kb.facts[key]
             if scope == "entity" and decl.scope != "entity":
@@ -1475,6 +1992,37 @@ def _section(
             )
         )
     return out
+
+
+def _unknown_answers(
+    kb: KnowledgeBase,
+    doc: Document,
+    raw: Any,
+    path: tuple[str | int, ...],
+    scope: str,
+    cap_fact: str | None,
+    out: dict[Any, Any],
+    problems: list[Problem],
+) -> None:
+    """`unknown: [fact or capability, ...]`: each was asked and answered "don't know"."""
+    if not isinstance(raw, list):
+        problems.append(Problem("wrong-type", "unknown: expected a list of facts and capabilities", doc.where(path)))
+        return
+    for i, item in enumerate(raw):
+        decl = kb.facts.get(item) if isinstance(item, str) else None
+        if decl is not None and (scope == "customer" or decl.scope == "entity"):
+            out[item] = ABSENT
+        elif isinstance(item, str) and item in kb.capabilities and cap_fact is not None:
+            out[("item", cap_fact, item)] = ABSENT
+        else:
+            known = [*kb.facts, *kb.capabilities]
+            problems.append(
+                Problem(
+                    "unknown-fact",
+                    f"'{item}' is not a fact or capability that can be unknown here{did_you_mean(str(item), known)}",
+                    doc.where((*path, i)),
+                )
+            )
 
 
 def _check_value(
@@ -1567,16 +2115,20 @@ def _fingerprint(kb: KnowledgeBase) -> str:
     return repr(parts)
 
 
-def analyzer_for(kb: KnowledgeBase, limits: Limits | None = None) -> Analyzer:
-    """The knowledge base's analyzer, made once per set of policies so that its caches are shared."""
-    key = "podeploy.questionnaire"
+def analyzer_for(kb: KnowledgeBase, limits: Limits | None = None, *, warnings: bool = True) -> Analyzer:
+    """The knowledge base's analyzer, made once per set of policies so that its caches are shared.
+
+    With warnings (the default), a question matters when its answer can change a deployment or a
+    warning; without, only when it can change a deployment.
+    """
+    key = f"podeploy.questionnaire.{'advice' if warnings else 'deployments'}"
     found = kb.engine_cache.get(key)
     if isinstance(found, Analyzer) and (limits is None or found.limits == limits):
         return found
-    fingerprint = f"{limits!r}|{_fingerprint(kb)}"
+    fingerprint = f"{limits!r}|{warnings}|{_fingerprint(kb)}"
     made = _SHARED.get(fingerprint)
     if made is None:
-        made = Analyzer(kb, limits)
+        made = Analyzer(kb, limits, warnings=warnings)
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.pop(next(iter(_SHARED)))
         _SHARED[fingerprint] = made

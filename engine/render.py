@@ -68,6 +68,7 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
                 "location": str(rule.location),
                 "layer": rule.layer,
                 "source": rule.source,
+                **_supersedes_json(decision.kb, rule.id),
                 "explanation": firing.explanation,
                 "matched": [_fact_json(decision, f) for f in firing.matched],
                 "absent": absent_conditions(firing),
@@ -76,6 +77,14 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
             }
         )
     return steps
+
+
+def _supersedes_json(kb: KnowledgeBase, rule_id: str) -> dict[str, Any]:
+    """`supersedes`, for a step whose rule corrects an earlier statement (absent otherwise)."""
+    found = kb.superseded.get(rule_id)
+    if not found:
+        return {}
+    return {"supersedes": [{"rule": s.rule, "source": s.source} if s.rule else {"source": s.source} for s in found]}
 
 
 def _fact_json(decision: Decision, fact: Fact) -> dict[str, Any]:
@@ -105,6 +114,9 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
             data["source"] = first.clause.rule.source
         return data
 
+    from .openquestions import of_decision
+
+    open_ = of_decision(decision)
     return {
         "customer": decision.customer,
         "deployments": decision.deployments,
@@ -113,6 +125,7 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
                 "name": e.name,
                 "deployment": e.deployment,
                 "deployment_name": kb.type_name(e.deployment) if e.deployment in kb.types else None,
+                "provisional": e.name in open_.provisional,
                 "gaps": e.gaps,
                 "needs": e.needs,
             }
@@ -120,8 +133,25 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
         ],
         "warnings": [notice(n) for n in decision.warnings],
         "notes": [notice(n) for n in decision.notes],
+        "open_questions": [q.as_json() for q in open_.questions],
+        "open_questions_complete": open_.exact,
+        "knowledge": knowledge_json(kb),
         "engine": decision.engine,
     }
+
+
+def knowledge_json(kb: KnowledgeBase) -> list[dict[str, Any]]:
+    """The layers of knowledge a result rests on, each with its date and what it encodes."""
+    return [{"layer": layer.name, "as_of": layer.as_of, "title": layer.title} for layer in kb.layers]
+
+
+def knowledge_text(kb: KnowledgeBase) -> str:
+    """'Knowledge: ...' for people: each layer with its date."""
+    parts = []
+    for layer in kb.layers:
+        date = f"as of {layer.as_of}" if layer.as_of else "undated"
+        parts.append(f"{layer.name}, {date}" + (f" ({layer.title})" if layer.title else ""))
+    return "Knowledge: " + "; ".join(parts)
 
 
 def decision_json(decision: Decision) -> dict[str, Any]:
@@ -137,16 +167,27 @@ def dumps(data: Any) -> str:
 
 
 def decision_text(decision: Decision, style: Style = plain) -> str:
+    from .openquestions import of_decision
+
     kb = decision.kb
-    lines = [style(f"Customer: {decision.customer}", bold=True)]
+    open_ = of_decision(decision)
+    lines = [style(f"Customer: {decision.customer}", bold=True), knowledge_text(kb)]
     names = ", ".join(decision.deployments) or "none"
     lines.append(f"Deployments on the environment: {names}")
+    if open_.questions:
+        lines.append("")
+        lines.append(style("Open questions that could change this advice:", bold=True))
+        for q in open_.questions:
+            lines.append(f"  - {q.question} (could change: {could_change_text(q.could_change)})")
+        if not open_.exact:
+            lines.append("  (found by sampling the possible answers: there may be others)")
     lines.append("")
     width = max((len(e.name) for e in decision.entities), default=0)
     for entity in decision.entities:
         chosen = entity.deployment or "no deployment type fits"
         label = f"  ({kb.type_name(entity.deployment)})" if entity.deployment in kb.types else ""
-        lines.append(f"  {entity.name.ljust(width)}  {style(chosen, fg='green', bold=True)}{label}")
+        mark = f"  {style('provisional', fg='yellow')}" if entity.name in open_.provisional else ""
+        lines.append(f"  {entity.name.ljust(width)}  {style(chosen, fg='green', bold=True)}{label}{mark}")
         if entity.gaps:
             lines.append(f"  {''.ljust(width)}  gaps: {', '.join(entity.gaps)}")
     for title, notices, colour in (("Warnings", decision.warnings, "yellow"), ("Notes", decision.notes, "cyan")):
@@ -160,6 +201,11 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
     lines.append("")
     lines.append(f"{len(decision.trace)} rule firings; run 'podeploy why' for the reasoning.")
     return "\n".join(lines)
+
+
+def could_change_text(could_change: tuple[str, ...]) -> str:
+    """'the deployment, warning low-fit' for people."""
+    return ", ".join("the deployment" if c == "deployment" else f"warning {c}" for c in could_change)
 
 
 def why_text(decision: Decision, style: Style = plain) -> str:
@@ -229,6 +275,9 @@ def _explain_fact(
     lines.append(f"{pad}{fact}")
     arrow = style("<-", fg="blue")
     lines.append(f"{pad}  {arrow} step {step}: rule {style(rule.id, bold=True)} ({rule.location}{layer}){source}")
+    for superseded in decision.kb.superseded.get(rule.id, ()):
+        what = f"rule {superseded.rule} " if superseded.rule else ""
+        lines.append(f"{pad}     supersedes {what}[{superseded.source}]")
     lines.append(f"{pad}     {firing.explanation}")
     for matched in firing.matched:
         _explain_fact(decision, matched, depth + 2, lines, shown, style)

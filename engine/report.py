@@ -22,9 +22,10 @@ from collections.abc import Iterable
 from .decision import Decision, EntityDecision, Notice
 from .derivation import Firing
 from .errors import PodeployError
-from .model import Fact
+from .model import Fact, Layer
+from .openquestions import of_decision
 from .records import record
-from .render import absent_conditions, capabilities_table, deciding_step
+from .render import absent_conditions, capabilities_table, could_change_text, deciding_step
 
 TITLE = "Project Operations deployment plan"
 
@@ -221,6 +222,11 @@ def _notice_about(notice: Notice) -> list[tuple[str, str]]:
     return about
 
 
+def _layer_text(layer: Layer) -> str:
+    date = f"as of {layer.as_of}" if layer.as_of else "undated"
+    return f"{layer.name}, {date}" + (f": {layer.title}" if layer.title else "")
+
+
 def _version() -> str:
     try:
         from podeploy import __version__
@@ -276,9 +282,25 @@ def report_markdown(decision: Decision) -> str:
     lines.append(
         f"- Evaluated by: {md_text(_version())}, engine {md_code(decision.engine)}, {len(decision.trace)} rule firings"
     )
+    lines.append("- Knowledge used:")
+    for layer in kb.layers:
+        lines.append(f"  - {md_text(_layer_text(layer))}")
     lines.append("")
+    open_ = of_decision(decision)
+    if open_.questions:
+        lines += ["## Open questions", "", "Answers to these could still change the advice:", ""]
+        for q in open_.questions:
+            lines.append(f"- {md_text(q.question)} (could change: {md_text(could_change_text(q.could_change))})")
+        if not open_.exact:
+            lines.append("- (found by sampling the possible answers: there may be others)")
+        lines.append("")
 
-    lines += ["## Plan", "", "| Legal entity | Deployment type | Name | Gaps |", "| --- | --- | --- | --- |"]
+    lines += [
+        "## Plan",
+        "",
+        "| Legal entity | Deployment type | Name | Gaps | Status |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for entity in decision.entities:
         name = _type_name(decision, entity.deployment)
         lines.append(
@@ -289,6 +311,7 @@ def report_markdown(decision: Decision) -> str:
                     md_code(entity.deployment, True) if entity.deployment else "no deployment type fits",
                     md_text(name) if name else "-",
                     ", ".join(md_code(g, True) for g in entity.gaps) or "none",
+                    "provisional" if entity.name in open_.provisional else "settled",
                 ]
             )
             + " |"
@@ -451,6 +474,7 @@ def report_html(decision: Decision) -> str:
     """The plan as one self-contained HTML file: inline CSS, no scripts, no external resources, printable."""
     kb = decision.kb
     customer = _e(decision.customer)
+    open_ = of_decision(decision)
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en">',
@@ -474,9 +498,12 @@ def report_html(decision: Decision) -> str:
         + "</dd>",
         f"<dt>Evaluated by</dt><dd>{_e(_version())}, engine <code>{_e(decision.engine)}</code>, "
         f"{len(decision.trace)} rule firings</dd>",
+        "<dt>Knowledge used</dt><dd><ul>" + "".join(f"<li>{_e(_layer_text(layer))}</li>" for layer in kb.layers)
+        + "</ul></dd>",
         "</dl>",
         "</header>",
         '<nav class="toc" aria-label="Contents"><ol>',
+        *(['<li><a href="#open-questions">Open questions</a></li>'] if open_.questions else []),
         '<li><a href="#plan">Plan</a></li>',
         '<li><a href="#capabilities">Capabilities</a></li>',
         '<li><a href="#warnings-notes">Warnings and notes</a></li>',
@@ -485,12 +512,25 @@ def report_html(decision: Decision) -> str:
         "</ol></nav>",
     ]
 
+    if open_.questions:
+        out += [
+            '<section id="open-questions">',
+            "<h2>Open questions</h2>",
+            "<p>Answers to these could still change the advice:</p>",
+            "<ul>",
+        ]
+        for q in open_.questions:
+            changes = _e(could_change_text(q.could_change))
+            out.append(f'<li>{_e(q.question)} <span class="changes">(could change: {changes})</span></li>')
+        if not open_.exact:
+            out.append("<li>(found by sampling the possible answers: there may be others)</li>")
+        out += ["</ul>", "</section>"]
     out += [
         '<section id="plan">',
         "<h2>Plan</h2>",
         '<table class="plan">',
         '<thead><tr><th scope="col">Legal entity</th><th scope="col">Deployment type</th>'
-        '<th scope="col">Name</th><th scope="col">Gaps</th></tr></thead>',
+        '<th scope="col">Name</th><th scope="col">Gaps</th><th scope="col">Status</th></tr></thead>',
         "<tbody>",
     ]
     for index, entity in enumerate(decision.entities):
@@ -504,7 +544,8 @@ def report_html(decision: Decision) -> str:
         out.append(
             f'<tr class="entity" data-entity="{_e(entity.name)}"><th scope="row">'
             f'<a href="#entity-{index + 1}">{_e(entity.name)}</a></th>'
-            f"<td>{chosen}</td><td>{_e(name) if name else '-'}</td><td>{gaps}</td></tr>"
+            f"<td>{chosen}</td><td>{_e(name) if name else '-'}</td><td>{gaps}</td>"
+            f"<td>{'provisional' if entity.name in open_.provisional else 'settled'}</td></tr>"
         )
     out += ["</tbody>", "</table>", "</section>"]
 

@@ -1,0 +1,262 @@
+"""A compiled form of the reference evaluator for search: the same conclusions, no explanations, no trace.
+
+The questionnaire, the open questions and what-if evaluate one knowledge base thousands of times on
+facts that differ in one answer. This evaluator has the reference evaluator's semantics (the
+differential tests compare the facts both derive) and skips what only a shown result needs:
+firings, bindings, counted facts and explanations. Each clause is compiled once into its join:
+positive conditions matched in the order written through value indexes, negations and counts
+checked once they are bound. Within a stratum a clause runs again only when one of its positive
+conditions' predicates gained facts since it last ran; the vocabulary's facts are indexed once.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from .derivation import passes, triggers
+from .knowledge import KnowledgeBase
+from .model import Atom, Fact, Scalar, Var, normal_number
+
+Bindings = dict[str, Scalar]
+_NONE: list[Fact] = []
+_Key = tuple[str, str, str, Any]
+
+
+def _tag(value: Any) -> Any:
+    # True == 1 in Python; matching keeps them apart, and so must the index. Numbers are normalised
+    # (a whole float is an int) before they reach a store, so an int and a float are never equal.
+    return value.__class__
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and a.__class__ is b.__class__
+
+
+class _Index:
+    """Facts by predicate and by (predicate, field, value)."""
+
+    __slots__ = ("by_key", "by_predicate", "values")
+
+    def __init__(self) -> None:
+        self.by_predicate: dict[str, list[Fact]] = {}
+        self.by_key: dict[_Key, list[Fact]] = {}
+        self.values: dict[Fact, dict[str, Scalar]] = {}
+
+    def add(self, fact: Fact) -> bool:
+        if fact in self.values:
+            return False
+        values = dict(fact.values)
+        self.values[fact] = values
+        self.by_predicate.setdefault(fact.predicate, []).append(fact)
+        for name, value in fact.values:
+            self.by_key.setdefault((fact.predicate, name, value.__class__, value), []).append(fact)
+        return True
+
+
+class Store:
+    """The facts of one evaluation: the vocabulary's (shared, read-only) and this run's."""
+
+    __slots__ = ("base", "own")
+
+    def __init__(self, base: _Index) -> None:
+        self.base = base
+        self.own = _Index()
+
+    def add(self, fact: Fact) -> bool:
+        if fact in self.base.values:
+            return False
+        return self.own.add(fact)
+
+    def of(self, predicate: str) -> list[Fact]:
+        return [*self.base.by_predicate.get(predicate, ()), *self.own.by_predicate.get(predicate, ())]
+
+    def count(self, predicate: str) -> int:
+        return len(self.base.by_predicate.get(predicate, ())) + len(self.own.by_predicate.get(predicate, ()))
+
+    def values_of(self, fact: Fact) -> dict[str, Scalar]:
+        found = self.own.values.get(fact)
+        return found if found is not None else self.base.values[fact]
+
+    def lookup(self, predicate: str, keys: list[tuple[str, Any]]) -> Iterable[Fact]:
+        """The facts of predicate with every value keys give: the smallest of their index entries."""
+        if not keys:
+            return itertools.chain(self.base.by_predicate.get(predicate, ()), self.own.by_predicate.get(predicate, ()))
+        best: tuple[list[Fact], list[Fact]] | None = None
+        size = -1
+        base, own = self.base.by_key, self.own.by_key
+        for field, value in keys:
+            k = (predicate, field, value.__class__, value)
+            found = (base.get(k, _NONE), own.get(k, _NONE))
+            n = len(found[0]) + len(found[1])
+            if best is None or n < size:
+                best, size = found, n
+                if n == 0:
+                    break
+        assert best is not None
+        return itertools.chain(*best)
+
+
+# A compiled condition: (predicate, index field chooser, field checks).
+_Check = tuple[str, tuple[Any, ...], Var | None]
+
+
+class _Atom:
+    """One condition, compiled: which index to look in and what each field must satisfy."""
+
+    __slots__ = ("checks", "predicate", "probes")
+
+    def __init__(self, atom: Atom) -> None:
+        self.predicate = atom.predicate
+        self.checks: list[tuple[str, tuple[Any, ...], str | None]] = []
+        # Fields whose value is known before matching (a literal eq, or an already bound variable).
+        self.probes: list[tuple[str, Scalar | None, str | None]] = []
+        for fp in atom.fields:
+            bind = fp.bind.name if fp.bind is not None else None
+            self.checks.append((fp.field, fp.tests, bind))
+            for test in fp.tests:
+                if test.op == "eq":
+                    if isinstance(test.operand, Var):
+                        self.probes.append((fp.field, None, test.operand.name))
+                    else:
+                        self.probes.append((fp.field, test.operand, None))  # type: ignore[arg-type]
+            if bind is not None:
+                self.probes.append((fp.field, None, bind))
+
+    def keys(self, bindings: Bindings) -> list[tuple[str, Any]]:
+        """The values some fields must have, known before matching."""
+        out = []
+        for field, literal, name in self.probes:
+            if name is None:
+                out.append((field, literal))
+            elif name in bindings:
+                out.append((field, bindings[name]))
+        return out
+
+    def match(self, values: dict[str, Scalar], bindings: Bindings) -> Bindings | None:
+        """bindings extended by this fact's values, or None (bindings itself is left as it was)."""
+        extended: Bindings | None = None
+        for field, tests, bind in self.checks:
+            value = values.get(field)
+            if value is None:
+                return None
+            env = bindings if extended is None else extended
+            for test in tests:
+                if not passes(test, value, env):
+                    return None
+            if bind is not None:
+                if bind in env:
+                    if not _same(env[bind], value):
+                        return None
+                else:
+                    if extended is None:
+                        extended = dict(bindings)
+                    extended[bind] = value
+        return bindings if extended is None else extended
+
+    def matching(self, store: Store, bindings: Bindings) -> Iterator[tuple[Fact, Bindings]]:
+        for fact in store.lookup(self.predicate, self.keys(bindings)):
+            got = self.match(store.values_of(fact), bindings)
+            if got is not None:
+                yield fact, got
+
+
+class _Clause:
+    """One clause of one rule, compiled."""
+
+    __slots__ = ("conclusions", "counts", "negatives", "positives", "reads", "trigger")
+
+    def __init__(self, clause: Any, trigger: str | None) -> None:
+        self.positives = [_Atom(a) for a in clause.clause.positives]
+        self.negatives = [_Atom(a) for a in clause.clause.negatives]
+        self.counts = [(_Atom(c.atom), c.var.name) for c in clause.clause.counts]
+        self.reads = {a.predicate for a in clause.clause.positives}
+        self.trigger = trigger
+        self.conclusions: list[tuple[str, list[tuple[str, Scalar | None, str | None]]]] = []
+        for c in clause.rule.conclusions:
+            fields = sorted(c.values, key=lambda item: item[0])
+            self.conclusions.append(
+                (
+                    c.predicate,
+                    [(name, None, v.name) if isinstance(v, Var) else (name, v, None) for name, v in fields],
+                )
+            )
+
+    def run(self, store: Store, add: Callable[[Fact], bool]) -> bool:
+        """Match the clause over the store and add what it concludes; whether anything was new."""
+        new = False
+        for _, bindings in self._tuples(store, 0, (), {}):
+            for count, name in self.counts:
+                bindings = {**bindings, name: sum(1 for _ in count.matching(store, bindings))}
+            for predicate, fields in self.conclusions:
+                values = tuple(
+                    (field, normal_number(bindings[var] if var is not None else literal))  # type: ignore[arg-type]
+                    for field, literal, var in fields
+                )
+                if add(Fact(predicate, values)):
+                    new = True
+        return new
+
+    def _tuples(
+        self, store: Store, i: int, matched: tuple[Fact, ...], bindings: Bindings
+    ) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:
+        if i == len(self.positives):
+            for negative in self.negatives:
+                for fact, _ in negative.matching(store, bindings):
+                    if fact not in matched:
+                        return
+            yield matched, bindings
+            return
+        for fact, extended in list(self.positives[i].matching(store, bindings)):
+            if fact in matched:
+                continue
+            yield from self._tuples(store, i + 1, (*matched, fact), extended)
+
+
+class Compiled:
+    """A knowledge base compiled for fast evaluation: conclusions only."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.base = _Index()
+        for fact in kb.vocabulary_facts:
+            self.base.add(fact)
+        by_stratum: dict[int, list[_Clause]] = {}
+        for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
+            by_stratum.setdefault(clause.stratum, []).append(_Clause(clause, trigger))
+        self.strata = [by_stratum[s] for s in sorted(by_stratum)]
+
+    def run(self, given: Iterable[Fact]) -> Store:
+        """Every fact the rules derive from the given ones (with the vocabulary's)."""
+        store = Store(self.base)
+        present: set[str] = set()
+        for fact in given:
+            store.add(fact)
+            present.add(fact.predicate)
+        for clauses in self.strata:
+            in_use = [c for c in clauses if c.trigger is None or c.trigger in present]
+            changed: set[str] | None = None  # None: the first pass runs every clause
+            while True:
+                grown: set[str] = set()
+
+                def add(fact: Fact, grown: set[str] = grown) -> bool:
+                    if store.add(fact):
+                        grown.add(fact.predicate)
+                        return True
+                    return False
+
+                for clause in in_use:
+                    if changed is None or clause.reads & changed:
+                        clause.run(store, add)
+                if not grown:
+                    break
+                changed = grown
+        return store
+
+
+def compiled(kb: KnowledgeBase) -> Compiled:
+    """The knowledge base's compiled form, made once per knowledge base."""
+    found = kb.engine_cache.get("compiled")
+    if not isinstance(found, Compiled):
+        found = kb.engine_cache["compiled"] = Compiled(kb)
+    return found
