@@ -179,12 +179,12 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
             session.back()
             continue
         if source.ended:
-            session.answer(question, ABSENT)
+            session.pass_over(question)
             continue
         text = source.read(f"{question.text} {question.hint}")
         if text is None:
             click.echo("  (standard input ended: the remaining questions are left unanswered)", err=err)
-            session.answer(question, ABSENT)
+            session.pass_over(question)
             continue
         if _is_back(text):
             if session.asked:
@@ -375,7 +375,7 @@ def _ask(
     else:
         click.echo(text, nl=False)
     universe = sum(1 for q in session.questions)
-    asked = len(session.asked)
+    asked = sum(1 for key in session.asked if key not in session.passed)
     click.echo(
         f"{asked} question{'' if asked == 1 else 's'} asked, of {universe} this customer could be asked "
         f"({len(kb.facts)} facts and {len(kb.capabilities)} capabilities in the vocabulary).",

@@ -271,7 +271,7 @@ def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], as_
     if fmt == "json":
         types = header[1:]
         data = {
-            "types": [{"id": t.id, "name": t.name, "rank": t.rank} for t in kb.types_by_rank()],
+            "types": [{"id": t.id, "name": kb.type_name(t.id), "rank": t.rank} for t in kb.types_by_rank()],
             "capabilities": [
                 {
                     "id": row[0],
@@ -319,7 +319,13 @@ def diff(
     base = load_knowledge_base([*edition_dirs(base_as_of or as_of), *base_dirs])
     new = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     diffs = diff_decisions(base, new, facts_paths, engine=engine)
-    click.echo(render.dumps(diff_json(diffs)) if fmt == "json" else diff_text(diffs))
+    if fmt == "json":
+        knowledge = {"base": render.knowledge_json(base), "new": render.knowledge_json(new)}
+        click.echo(render.dumps({**diff_json(diffs), "knowledge": knowledge}))
+    else:
+        base_line, new_line = render.knowledge_text(base), render.knowledge_text(new)
+        click.echo(f"Base {base_line[0].lower()}{base_line[1:]}\nNew {new_line[0].lower()}{new_line[1:]}")
+        click.echo(diff_text(diffs))
     if any(d.problems for d in diffs):
         sys.exit(2)
 

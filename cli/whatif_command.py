@@ -63,6 +63,7 @@ JSON of apply::
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import click
 from podeploy.cli.options import engine_option, layers_options, policy_layers
@@ -137,7 +138,15 @@ def what_if(
     doc = load_document(facts)
     if target is not None:
         result = search(kb, doc, target, entity=entity, engine=engine, max_changes=max_changes, budget=budget)
-        click.echo(render.dumps(result.as_json()) if fmt == "json" else search_text(result))
+        click.echo(_with_knowledge(kb, result.as_json(), search_text(result), fmt))
     else:
         applied = apply(kb, doc, drops=drops, adds=adds, sets=sets, entity=entity, engine=engine)
-        click.echo(render.dumps(applied.as_json()) if fmt == "json" else apply_text(applied))
+        click.echo(_with_knowledge(kb, applied.as_json(), apply_text(applied), fmt))
+
+
+def _with_knowledge(kb: Any, data: dict[str, Any], text: str, fmt: str) -> str:
+    """The output, saying which knowledge it rests on: a `knowledge` key, or a line after the first."""
+    if fmt == "json":
+        return render.dumps({**data, "knowledge": render.knowledge_json(kb)})
+    first, _, rest = text.partition("\n")
+    return f"{first}\n{render.knowledge_text(kb)}" + (f"\n{rest}" if rest else "")

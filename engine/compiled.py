@@ -21,7 +21,7 @@ from .model import Atom, Fact, Scalar, Var, normal_number
 
 Bindings = dict[str, Scalar]
 _NONE: list[Fact] = []
-_Key = tuple[str, str, str, Any]
+_Key = tuple[str, str, type, Any]
 
 
 def _tag(value: Any) -> Any:
@@ -246,7 +246,7 @@ class Compiled:
                     return False
 
                 for clause in in_use:
-                    if changed is None or clause.reads & changed:
+                    if (changed is None or clause.reads & changed) and all(store.count(p) for p in clause.reads):
                         clause.run(store, add)
                 if not grown:
                     break

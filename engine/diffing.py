@@ -9,7 +9,7 @@ from typing import Any
 
 from .decision import Decision
 from .errors import BadInput, Problem
-from .facts import read_facts
+from .facts import read_facts, unknown_names, value_fits
 from .knowledge import KnowledgeBase
 from .loader import Document, load_document
 from .model import Fact
@@ -86,18 +86,33 @@ def diff_decisions(
 
 
 def _known_to(kb: KnowledgeBase, doc: Document) -> Document:
-    """The facts document without the facts kb does not declare (a new layer may add facts)."""
+    """The facts document without what kb does not know (a new layer may add facts, capabilities and
+    values, or let a legal entity hold a fact of its own): the base side evaluates what it can read."""
     value = doc.value
     if not isinstance(value, dict):
         return doc
-    known = {"customer", "legal_entities", *kb.facts}
-    kept: dict[str, Any] = {k: v for k, v in value.items() if k in known}
+
+    def section(mapping: dict[str, Any], scope: str) -> dict[str, Any]:
+        kept: dict[str, Any] = {}
+        for key, item in mapping.items():
+            decl = kb.facts.get(key)
+            if key in ("customer", "name", "legal_entities"):
+                kept[key] = item
+            elif key == "unknown" and isinstance(item, list):
+                names = set(unknown_names(kb, scope))
+                kept[key] = [x for x in item if isinstance(x, str) and x in names]
+            elif decl is None or (scope == "entity" and decl.scope != "entity"):
+                continue
+            elif decl.is_list and isinstance(item, list):
+                kept[key] = [x for x in item if value_fits(kb, decl, [x])]
+            elif value_fits(kb, decl, item):
+                kept[key] = item
+        return kept
+
+    kept = section(value, "customer")
     entities = kept.get("legal_entities")
     if isinstance(entities, list):
-        entity_keys = {"name", *(d.id for d in kb.facts.values() if d.scope == "entity")}
-        kept["legal_entities"] = [
-            {k: v for k, v in e.items() if k in entity_keys} if isinstance(e, dict) else e for e in entities
-        ]
+        kept["legal_entities"] = [section(e, "entity") if isinstance(e, dict) else e for e in entities]
     return Document(doc.name, kept, doc.marks, doc.key_marks)
 
 

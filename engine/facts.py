@@ -190,6 +190,11 @@ def _entities_ok(kb: KnowledgeBase, entities: Any) -> bool:
     return True
 
 
+def value_fits(kb: KnowledgeBase, decl: FactDecl, value: Any) -> bool:
+    """Does the value certainly fit the fact's declaration in this knowledge base?"""
+    return _value_ok(kb, decl, value)
+
+
 def _value_ok(kb: KnowledgeBase, decl: FactDecl, value: Any) -> bool:
     if decl.is_list:
         return isinstance(value, list) and len(value) <= MAX_LIST and all(_item_ok(kb, decl, v) for v in value)
@@ -244,8 +249,9 @@ def _unknown_and_given(kb: KnowledgeBase, doc: Document) -> list[Problem]:
         for decl in kb.facts.values():
             if decl.type == "capability-list" and isinstance(section.get(decl.id), list):
                 needed.update(x for x in section[decl.id] if isinstance(x, str))
+        allowed = set(unknown_names(kb, "customer" if not path else "entity"))
         for i, item in enumerate(unknown):
-            if not isinstance(item, str):
+            if not isinstance(item, str) or item not in allowed:
                 continue
             where = doc.where((*path, "unknown", i))
             if item in section and item != "unknown":
@@ -283,6 +289,9 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
         names = list(error.validator_value)
         if not isinstance(value, str):
             return [Problem("wrong-type", f"unknown: expected a fact or capability id, got {_brief(value)}", where)]
+        if value in kb.facts and len(path) > 2:
+            message = f"'{value}' is a customer-wide fact: list it as unknown at the top level"
+            return [Problem("unknown-fact", message, where)]
         return [
             Problem(
                 "unknown-fact",

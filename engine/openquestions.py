@@ -53,16 +53,15 @@ def session_for(kb: KnowledgeBase, facts: FactsInput) -> Session:
     """A questionnaire session holding every answer the facts file gives (the rest open)."""
     names = [e.name for e in facts.entities] if facts.listed else []
     session = Session(analyzer_for(kb), facts.customer, names)
-    entities = facts.entities
     listed_anywhere = {fact for fact, _ in facts.given if kb.facts[fact].is_list}
     for q in session.questions:
-        value = _answer(kb, facts, q, entities, listed_anywhere)
+        value = _answer(kb, facts, q, listed_anywhere)
         if value is not ABSENT:
             session.answers[q.key] = value
     return session
 
 
-def _answer(kb: KnowledgeBase, facts: FactsInput, q: Question, entities: list[object], listed: set[str]) -> Value:
+def _answer(kb: KnowledgeBase, facts: FactsInput, q: Question, listed: set[str]) -> Value:
     decl = kb.facts[q.fact]
     entity_name = facts.entities[q.entity].name if q.entity is not None else None
     said_unknown = {q.item or q.fact}
@@ -82,7 +81,7 @@ def _answer(kb: KnowledgeBase, facts: FactsInput, q: Question, entities: list[ob
         value = entity.values.get(q.fact, [] if decl.is_list else None)
     if q.item is not None:
         return q.item in (value or [])
-    return ABSENT if value is None else value  # type: ignore[no-any-return]
+    return ABSENT if value is None else value
 
 
 def open_questions(kb: KnowledgeBase, facts: FactsInput) -> OpenQuestions:
@@ -113,7 +112,7 @@ def _reachable(kb: KnowledgeBase, facts: FactsInput, session: Session, first: li
     names = [e.name for e in facts.entities]
     questions: list[OpenQuestion] = []
     seen: set[tuple[str, int | None]] = set()
-    ordered = sorted(session.questions, key=lambda q: q.fact not in first)
+    ordered = sorted(session.questions, key=lambda q: q.fact not in first)  # the unknown lists first
     for q in ordered:
         group = (q.fact, q.entity)
         if q.key in session.answers or group in seen or not analyzer.may_matter(q):
@@ -130,7 +129,8 @@ def _reachable(kb: KnowledgeBase, facts: FactsInput, session: Session, first: li
         deployments = tuple(names) if "deployment" in reach else ()
         questions.append(OpenQuestion(q.fact, entity, text, reach, deployments))
     provisional = {name for q in questions for name in q.deployments_of}
-    return OpenQuestions(questions, provisional, exact=False)
+    # Every fact that could matter is listed (what it could change may be less than said): complete.
+    return OpenQuestions(_deciding_first(questions), provisional, exact=True)
 
 
 def reached(analyzer: Analyzer, fact: str) -> tuple[str, ...]:
@@ -176,7 +176,8 @@ def _grouped(kb: KnowledgeBase, facts: FactsInput, session: Session, analysis: A
     names = [e.name for e in facts.entities]
     order: list[tuple[str, int | None]] = []
     changes: dict[tuple[str, int | None], set[tuple[object, ...]]] = {}
-    for key in analysis.relevant:
+    position = {q.key: i for i, q in enumerate(session.questions)}
+    for key in sorted(analysis.relevant, key=position.__getitem__):  # in the vocabulary's order
         q = session.question(key)
         group = (q.fact, q.entity)
         if group not in changes:
@@ -191,12 +192,17 @@ def _grouped(kb: KnowledgeBase, facts: FactsInput, session: Session, analysis: A
         text = " ".join(decl.question.split())
         if entity is not None:
             text = f"{entity}: {text}"
-        deployments = sorted({names[c[1]] for c in changes[(fact, index)] if c[0] == "deployment"})
+        deployments = sorted({names[int(str(c[1]))] for c in changes[(fact, index)] if c[0] == "deployment"})
         provisional.update(deployments)
         questions.append(
             OpenQuestion(fact, entity, text, _could_change(changes[(fact, index)]), tuple(deployments))
         )
-    return OpenQuestions(questions, provisional, analysis.exact)
+    return OpenQuestions(_deciding_first(questions), provisional, analysis.exact)
+
+
+def _deciding_first(questions: list[OpenQuestion]) -> list[OpenQuestion]:
+    """The questions that could change a deployment first, then those that could change a warning."""
+    return sorted(questions, key=lambda q: "deployment" not in q.could_change)
 
 
 def _could_change(changes: Iterable[tuple[object, ...]]) -> tuple[str, ...]:

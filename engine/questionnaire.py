@@ -198,7 +198,7 @@ class Analyzer:
         self.customer_dims = self._customer_dims()
         self.local_dims = self._local_dims()
         self._solo: dict[tuple[Any, ...], frozenset[Fact]] = {}
-        self._alone: dict[tuple[Any, ...], tuple[frozenset[Fact], Outcome]] = {}
+        self._alone: dict[tuple[Any, ...], tuple[frozenset[Fact], Outcome, frozenset[Fact]]] = {}
         self._rep: dict[tuple[Any, ...], tuple[Value, ...]] = {}
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
@@ -337,6 +337,8 @@ class Analyzer:
         evaluation of all entities together is needed.
         """
         kb = self.kb
+        self.pool_read: frozenset[str] = frozenset()
+        self.pool_read_positively = False
         pooled: set[str] = set()
         for rule in self.rules:
             if self._rule_kind(rule, cls, key) != "local":
@@ -383,6 +385,16 @@ class Analyzer:
             if pools and any(a.predicate in depends for a in _atoms(rule)):
                 return []
         self.classes = base
+        # What the rules that read the pool conclude, and whether they read it only positively: then a
+        # pool that adds nothing there at its largest adds nothing at any size (see _pooled_interface).
+        readers = [r for r in self.rules if any(a.predicate in pooled for a in _atoms(r))]
+        self.pool_read = frozenset(c.predicate for r in readers for c in r.conclusions)
+        self.pool_read_positively = all(
+            a.predicate not in pooled
+            for r in readers
+            for c in r.clauses
+            for a in (*c.negatives, *(k.atom for k in c.counts))
+        )
         return sorted(pooled)
 
     def _dependencies(self) -> None:
@@ -444,7 +456,7 @@ class Analyzer:
 
         customer_facts = {self.customer_dims[i].decl.id for i in open_customer}
         open_facts = customer_facts | open_local
-        for fact in open_facts:
+        for fact in sorted(open_facts):
             find(fact)
         for rule in self.rules:
             union(sorted(self.rule_deps[rule.id] & open_facts))
@@ -457,7 +469,7 @@ class Analyzer:
             if pools or (not self.pooled and self._rule_kind(rule, self.classes, self.entity_key) == "cross"):
                 carried |= self.rule_deps[rule.id]
         members: dict[str, set[str]] = {}
-        for fact in open_facts:
+        for fact in sorted(open_facts):
             members.setdefault(find(fact), set()).add(fact)
         groups: dict[str, list[int]] = {}
         separable: set[str] = set()
@@ -466,7 +478,7 @@ class Analyzer:
                 groups[root] = [i for i in open_customer if find(self.customer_dims[i].decl.id) == root]
             elif not facts & customer_facts and not facts & carried:
                 separable |= facts
-        return list(groups.values()), separable
+        return sorted(groups.values()), separable
 
     def _rule_kind(self, rule: Rule, cls: Mapping[str, str], key: Mapping[str, str | None]) -> str:
         """global: reads customer-wide facts only; local: anchored on one entity; cross: anything else."""
@@ -832,8 +844,9 @@ class Analyzer:
 
     def alone(
         self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str, pool: frozenset[Fact]
-    ) -> tuple[frozenset[Fact], Outcome]:
-        """One entity evaluated alone with the given pooled facts: what it pools, and its advice."""
+    ) -> tuple[frozenset[Fact], Outcome, frozenset[Fact]]:
+        """One entity evaluated alone with the given pooled facts: what it pools, its advice, and what the
+        rules that read the pool concluded."""
         key = (view, lkey, name, self._customer_name, pool)
         found = self._alone.get(key)
         if found is None:
@@ -845,7 +858,8 @@ class Analyzer:
             store = compiled(self.cone_kb).run(given)
             self.evaluations += 1
             contributed = frozenset(f for p in self.pooled for f in store.of(p))
-            found = (contributed, self.outcome_of(store.of, [name]))
+            read = frozenset(f for p in self.pool_read for f in store.of(p))
+            found = (contributed, self.outcome_of(store.of, [name]), read)
             self._alone[key] = found
         return found
 
@@ -859,13 +873,19 @@ class Analyzer:
         key = (view, lkey, name, self._customer_name, others)
         found = self._solo.get(key)
         if found is None:
-            own = self.pool_of(view, lkey, name)
+            own, alone_advice, alone_read = self.alone(view, lkey, name, frozenset())
             parts: set[Fact] = set(own)
+            largest = frozenset().union(*others) - own if others else frozenset()
+            settled = False
+            if largest and self.pool_read_positively:
+                # The rules that read the pool read it only positively: if even the largest pool makes them
+                # conclude nothing new, no smaller one can, and the advice is the same for every pool.
+                settled = self.alone(view, lkey, name, largest)[2] == alone_read
             for other in others or (frozenset(),):
                 pool = own | other
                 # Pooled facts are read only above the rules that pool them: what the entity pools itself
                 # changes nothing when given, so only the others' part is given.
-                _, advice = self.alone(view, lkey, name, pool - own)
+                advice = alone_advice if settled else self.alone(view, lkey, name, pool - own)[1]
                 parts.add(
                     Fact(
                         ADVICE,
@@ -1311,12 +1331,12 @@ class Analyzer:
             before = len(relevant)
             table: dict[tuple[Value, ...], tuple[Outcome, int]] = {}
             for combo in itertools.product(*(self.customer_dims[i].reps for i in group)):
-                c = list(c0)
+                picked: list[Value] = list(c0)
                 weight = 1
                 for i, (rep, w) in zip(group, combo, strict=True):
-                    c[i] = rep
+                    picked[i] = rep
                     weight *= w
-                table[tuple(r for r, _ in combo)] = (self.evaluate_states(tuple(c), states0, names), weight)
+                table[tuple(r for r, _ in combo)] = (self.evaluate_states(tuple(picked), states0, names), weight)
             for position, i in enumerate(group):
                 dim = self.customer_dims[i]
                 q = session.question(_key(dim.decl.id, dim.item, None))
@@ -1332,12 +1352,12 @@ class Analyzer:
             before = len(relevant)
             table = {}
             for combo in itertools.product(*(self.local_dims[i].reps for i in own)):
-                lkey = list(states0[e])
+                state: list[Value] = list(states0[e])
                 weight = 1
                 for i, (rep, w) in zip(own, combo, strict=True):
-                    lkey[i] = rep
+                    state[i] = rep
                     weight *= w
-                lkeys = [*states0[:e], tuple(lkey), *states0[e + 1 :]]
+                lkeys = [*states0[:e], tuple(state), *states0[e + 1 :]]
                 table[tuple(r for r, _ in combo)] = (self.evaluate_states(c0, lkeys, names), weight)
             for position, i in enumerate(own):
                 dim = self.local_dims[i]
@@ -1667,6 +1687,7 @@ class Session:
     answers: dict[str, Value] = field(default_factory=dict)
     asked: list[str] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
+    passed: set[str] = field(default_factory=set)  # questions passed over, not answered
     _by_key: dict[str, Question] = field(default_factory=dict)
     _analysis: Analysis | None = None
 
@@ -1713,6 +1734,7 @@ class Session:
             self.asked.remove(key)
         self.answers[key] = value
         self.asked.append(key)
+        self.passed.discard(key)
         self._analysis = None
 
     def back(self) -> Question | None:
@@ -1721,6 +1743,7 @@ class Session:
             return None
         key = self.asked.pop()
         del self.answers[key]
+        self.passed.discard(key)
         self._analysis = None
         return self._by_key[key]
 
@@ -1730,21 +1753,33 @@ class Session:
         if key in self.answers:
             del self.answers[key]
             self.asked.remove(key)
+            self.passed.discard(key)
             self._analysis = None
 
     def clear(self) -> None:
         """Take back every answer."""
         self.answers.clear()
         self.asked.clear()
+        self.passed.clear()
         self._analysis = None
 
     def still_possible(self) -> list[tuple[str, list[str]]]:
         return list(zip(self.entity_names, self.analysis().possible, strict=True))
 
     def document(self, extra: Mapping[str, Value] | None = None) -> dict[str, Any]:
-        """The facts file for the answers (and extra answers, e.g. given but never asked)."""
-        answers = {**(extra or {}), **self.answers}
+        """The facts file for the answers (and extra answers, e.g. given but never asked).
+
+        Questions passed over without an answer (standard input ended) are left out, not recorded as
+        "don't know".
+        """
+        answers = {**(extra or {}), **{k: v for k, v in self.answers.items() if k not in self.passed}}
         return facts_document(self.analyzer.kb, self.customer, self.entities, self.questions, answers)
+
+    def pass_over(self, question: Question | str) -> None:
+        """Leave a question unanswered, moving on (standard input ended): it is not a "don't know"."""
+        key = question if isinstance(question, str) else question.key
+        self.answer(key, ABSENT)
+        self.passed.add(key)
 
 
 def facts_document(
@@ -1779,7 +1814,7 @@ def facts_document(
                 listed.append(q.item)
         else:
             target[q.fact] = value
-    for target in own:  # 'unknown' last, after the facts it sits beside
+    for target in {id(t): t for t in (doc, *own)}.values():  # 'unknown' after the facts it sits beside
         if "unknown" in target:
             target["unknown"] = target.pop("unknown")
     if entities:

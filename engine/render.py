@@ -210,7 +210,7 @@ def could_change_text(could_change: tuple[str, ...]) -> str:
 
 def why_text(decision: Decision, style: Style = plain) -> str:
     """The why-trace: for each entity, its deployment down to the facts, and why each other type was not chosen."""
-    lines: list[str] = [style(f"Customer: {decision.customer}", bold=True)]
+    lines: list[str] = [style(f"Customer: {decision.customer}", bold=True), knowledge_text(decision.kb)]
     shown: dict[Fact, int] = {}
     for entity in decision.entities:
         lines.append("")
@@ -347,7 +347,12 @@ def why_not_type_json(decision: Decision, type_id: str, entity_name: str | None 
                 "reasons": reasons,
             }
         )
-    return {"customer": decision.customer, "type": type_id, "entities": entities}
+    return {
+        "customer": decision.customer,
+        "type": type_id,
+        "entities": entities,
+        "knowledge": knowledge_json(decision.kb),
+    }
 
 
 def _given_behind(decision: Decision, firing: Firing) -> list[Fact]:
@@ -370,7 +375,10 @@ def _given_behind(decision: Decision, firing: Firing) -> list[Fact]:
 
 def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None = None, style: Style = plain) -> str:
     data = why_not_type_json(decision, type_id, entity_name)
-    lines = [style(f"Why not {type_id} ({decision.kb.type_name(type_id)}) for {decision.customer}?", bold=True)]
+    lines = [
+        style(f"Why not {type_id} ({decision.kb.type_name(type_id)}) for {decision.customer}?", bold=True),
+        knowledge_text(decision.kb),
+    ]
     for entity in data["entities"]:
         lines.append("")
         if entity["recommended"]:

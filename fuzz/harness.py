@@ -9,8 +9,9 @@ from the command line). Five strategies draw inputs:
 - `mutated_facts`: a shipped example (`examples/*.yaml`, `*.json`) after one to four mutations
   (drop, duplicate or rename a key, change a value's type, swap two values, insert a capability,
   drop or repeat a list item, add a key or a legal entity);
-- `mutated_policies`: a policy layer after the same mutations, loaded with `--policies` over the
-  built-ins: the 2025-update pack, or a built-in policy file's rules turned into `overrides:`.
+- `mutated_policies`: a policy layer after the same mutations, loaded with `--policies`: a copy of
+  the shipped documentation edition over the built-ins alone (`--as-of 2023-11`), or a built-in
+  policy file's rules turned into `overrides:` over the shipped knowledge.
 
 The contract (README, "Exit status and errors"): exit 0 with a result, or exit 2 with nothing on
 standard output and every standard-error line `file:line:column: code: message`. A traceback, a
@@ -44,7 +45,7 @@ from hypothesis import strategies as st
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted([*(ROOT / "examples").glob("*.yaml"), *(ROOT / "examples").glob("*.json")])
 BUILTIN_POLICIES = sorted(p for p in (ROOT / "policies").glob("*.yaml") if not p.name.endswith(".test.yaml"))
-PACK = ROOT / "policies" / "packs" / "2025-update"
+EDITION = ROOT / "policies" / "editions" / "docs-2026-08"
 
 # One problem line: a file, its line and column, a code and a message (README, "Exit status and errors").
 LOCATED = re.compile(r"^(?P<file>.+?):(?P<line>[1-9]\d*):(?P<column>[1-9]\d*): (?P<code>[a-z][a-z0-9-]*): \S.*$")
@@ -82,9 +83,10 @@ def known_bug(broken: ContractBroken) -> str | None:
 
 
 def _builtins() -> Any:
-    from podeploy.engine.knowledge import load_knowledge_base
+    """The shipped knowledge as the commands load it by default: the built-ins and the editions."""
+    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base
 
-    return load_knowledge_base()
+    return load_knowledge_base(edition_dirs())
 
 
 BUILTINS = _builtins()
@@ -475,17 +477,17 @@ def _override_layer(path: Path) -> tuple[str, Any]:
                                         "rules": rules}
 
 
-def _policy_layers() -> list[dict[str, Any]]:
-    """The layers policy mutations start from; each loads cleanly over the built-ins as it is."""
+def _policy_layers() -> list[tuple[dict[str, Any], tuple[str, ...]]]:
+    """The layers policy mutations start from, each with the options under which it loads cleanly as it is."""
     from podeploy.engine.loader import parse_document
 
-    pack = {p.name: parse_document(p.read_text("utf-8"), p.name).value
-            for p in sorted(PACK.glob("*.yaml")) if not p.name.endswith(".test.yaml")}
-    layers = [pack]
+    edition = {p.name: parse_document(p.read_text("utf-8"), p.name).value
+               for p in sorted(EDITION.glob("*.yaml")) if not p.name.endswith(".test.yaml")}
+    layers: list[tuple[dict[str, Any], tuple[str, ...]]] = [(edition, ("--as-of", "2023-11"))]
     for path in BUILTIN_POLICIES:
         name, doc = _override_layer(path)
         if doc["rules"]:
-            layers.append({name: doc})
+            layers.append(({name: doc}, ()))
     return layers
 
 
@@ -494,7 +496,8 @@ POLICY_LAYERS = _policy_layers()
 
 @st.composite
 def mutated_policies(draw: Any) -> Case:
-    layer = copy.deepcopy(draw(st.sampled_from(POLICY_LAYERS)))
+    chosen, options = draw(st.sampled_from(POLICY_LAYERS))
+    layer = copy.deepcopy(chosen)
     name = draw(st.sampled_from(sorted(layer)))
     holder = [to_tree(layer[name])]
     ops = [mutate(draw, holder, POLICY_POOLS) for _ in range(draw(st.integers(1, 3)))]
@@ -502,7 +505,8 @@ def mutated_policies(draw: Any) -> Case:
     files[name] = yaml_text(holder[0], flow=draw(st.sampled_from([False, None])), unicode=True).encode("utf-8")
     example = draw(st.sampled_from(EXAMPLES))
     return Case("mutated-policies", example.name, example.read_bytes(), policies=files,
-                args=draw(st.sampled_from(COMMANDS[:3] + COMMANDS[4:5])), note=f"{name}: {', '.join(ops)}")
+                args=(*draw(st.sampled_from(COMMANDS[:3] + COMMANDS[4:5])), *options),
+                note=f"{name}: {', '.join(ops)}")
 
 
 STRATEGIES: dict[str, Callable[[], st.SearchStrategy[Case]]] = {
@@ -601,8 +605,12 @@ class InProcess:
     def _cached_builtins(self) -> Iterator[None]:
         real = self.main.load_knowledge_base
 
+        from podeploy.engine.knowledge import edition_dirs
+
+        shipped = list(edition_dirs())
+
         def load(layers: Sequence[str] = (), **kwargs: Any) -> Any:
-            return self.builtins if not layers and not kwargs else real(layers, **kwargs)
+            return self.builtins if list(layers) == shipped and not kwargs else real(layers, **kwargs)
 
         self.main.load_knowledge_base = load
         try:

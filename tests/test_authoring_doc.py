@@ -78,6 +78,17 @@ def test_every_command_of_the_authoring_tutorial_prints_what_it_shows(tmp_path: 
     assert "OUTPUT" not in text
 
 
+def test_the_tutorial_shows_the_default_knowledge() -> None:
+    """No command of the tutorial picks older knowledge; what it shows is what a consultant gets today."""
+    blocks = [block["body"] for block in FENCE.finditer(DOC.read_text()) if block["info"].startswith("console")]
+    commands = [command for body in blocks for command, _ in _commands(body)]
+    assert len(commands) == 7
+    assert not [command for command in commands if "--as-of" in command or "--pack" in command]
+    shown = DOC.read_text()
+    assert "\nKnowledge: built-in, as of 2023-11 (" in shown
+    assert "; docs-2026-08, as of 2026-08 (" in shown
+
+
 def test_the_tutorials_misspelt_fact_gives_the_error_it_shows(tmp_path: Path) -> None:
     text = DOC.read_text()
     run_document(text, tmp_path)

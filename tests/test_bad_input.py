@@ -233,6 +233,56 @@ FACTS_CASES = [
         id="every-problem-is-reported-at-once-in-file-order",
     ),
     pytest.param(
+        "facts.yaml", "customer: Contoso\nbudget: small\nunknown: [budget]\n",
+        ["facts.yaml:3:11: contradiction: 'budget' is given here and also listed as unknown"],
+        id="fact-given-and-listed-as-unknown-is-a-contradiction",
+    ),
+    pytest.param(
+        "facts.yaml", "customer: Contoso\nrequirements: [receipt-ocr]\nunknown: [receipt-ocr]\n",
+        ["facts.yaml:3:11: contradiction: 'receipt-ocr' is listed as needed here and also as unknown"],
+        id="capability-needed-and-listed-as-unknown-is-a-contradiction",
+    ),
+    pytest.param(
+        "facts.yaml",
+        "customer: Contoso\nlegal_entities:\n  - name: Contoso US\n    ledger: other-erp\n    unknown: [ledger]\n",
+        ["facts.yaml:5:15: contradiction: 'ledger' is given here and also listed as unknown"],
+        id="entity-fact-given-and-listed-as-unknown-under-the-same-entity-is-a-contradiction",
+    ),
+    pytest.param(
+        "facts.yaml", "customer: Contoso\nunknown: [budgett]\n",
+        ["facts.yaml:2:11: unknown-fact: 'budgett' is not a fact or capability that can be unknown here "
+         "(did you mean 'budget'?)"],
+        id="misspelt-fact-in-the-unknown-list-suggests-closest-name",
+    ),
+    pytest.param(
+        "facts.yaml", "customer: Contoso\nlegal_entities:\n  - name: Contoso US\n    unknown: [budget]\n",
+        ["facts.yaml:4:15: unknown-fact: 'budget' is a customer-wide fact: list it as unknown at the top level"],
+        id="customer-wide-fact-in-a-legal-entitys-unknown-list-is-refused",
+    ),
+    pytest.param(
+        "facts.yaml",
+        "customer: Contoso\nlegal_entities:\n  - name: Contoso US\n    budget: small\n    unknown: [budget]\n",
+        ["facts.yaml:4:5: unknown-fact: 'budget' is not a known fact ('budget' is a customer-wide fact: set it at "
+         "the top level)",
+         "facts.yaml:5:15: unknown-fact: 'budget' is a customer-wide fact: list it as unknown at the top level"],
+        id="customer-wide-fact-given-and-listed-as-unknown-under-an-entity-is-refused-but-no-contradiction",
+    ),
+    pytest.param(
+        "facts.yaml", "customer: Contoso\nunknown: [customer]\n",
+        ["facts.yaml:2:11: unknown-fact: 'customer' is not a fact or capability that can be unknown here"],
+        id="a-name-that-cannot-be-unknown-is-refused-once-not-also-as-a-contradiction",
+    ),
+    pytest.param(
+        "facts.yaml", "customer: Contoso\nunknown: budget\n",
+        ["facts.yaml:2:10: wrong-type: unknown: expected a list, got 'budget' (text)"],
+        id="unknown-as-text-instead-of-a-list-is-the-wrong-type",
+    ),
+    pytest.param(
+        "facts.yaml", "customer: Contoso\nunknown: [3]\n",
+        ["facts.yaml:2:11: wrong-type: unknown: expected a fact or capability id, got 3"],
+        id="number-in-the-unknown-list-is-the-wrong-type",
+    ),
+    pytest.param(
         "facts.yaml", "",
         ["facts.yaml:1:1: empty: facts file is empty; it needs at least 'customer'"],
         id="empty-file-asks-for-a-customer",
@@ -514,7 +564,14 @@ def test_a_real_process_reports_a_missing_file_without_a_traceback(tmp_path: Pat
 def test_a_real_process_evaluates_stdin(tmp_path: Path) -> None:
     done = _run_module(["evaluate", "-"], tmp_path, stdin=b"customer: Fabrikam\n")
     assert done.stderr == b""
-    assert done.stdout.decode().startswith("Customer: Fabrikam\nDeployments on the environment: lite\n")
+    assert done.stdout.decode().startswith(
+        "Customer: Fabrikam\n"
+        'Knowledge: built-in, as of 2023-11 (The seeds, read literally: Microsoft Learn, "Determine your deployment '
+        'type" (2023-11-06), and Advisicon, "What is Dynamics 365 Project Operations?" (2023-09)); docs-2026-08, '
+        "as of 2026-08 (Microsoft's Dynamics 365 Project Operations documentation, as read on 2026-08-21)\n"
+        "Deployments on the environment: lite\n"
+    )
+    assert done.stdout.decode() == invoke(["evaluate", "-"], stdin="customer: Fabrikam\n").stdout
     assert done.returncode == 0
 
 
@@ -655,10 +712,29 @@ POLICY_CASES = [
         id="duplicate-rule-id-across-files-names-the-first",
     ),
     pytest.param(
-        {"extra.yaml": rule_file(rule_id="small-budget")},
-        ["pol/extra.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at policies/fit.yaml:8:5; "
-         "to replace it, add 'overrides: small-budget'"],
+        {"extra.yaml": rule_file(rule_id="lightest-covering-type")},
+        ["pol/extra.yaml:4:5: duplicate-id: rule 'lightest-covering-type' is already declared at "
+         "policies/choosing.yaml:69:5; to replace it, add 'overrides: lightest-covering-type'"],
         id="rule-id-of-a-built-in-rule-is-a-duplicate-that-names-the-fix",
+    ),
+    pytest.param(
+        # docs-2026-08's fit.yaml overrides the seed's small-budget: the declaration in force is named
+        {"extra.yaml": rule_file(rule_id="small-budget")},
+        ["pol/extra.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at "
+         "policies/editions/docs-2026-08/fit.yaml:20:5; to replace it, add 'overrides: small-budget'"],
+        id="rule-id-of-a-built-in-rule-the-edition-overrides-names-the-editions-rule",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(rule_id="books-outside-finance")},
+        ["pol/extra.yaml:4:5: duplicate-id: rule 'books-outside-finance' is already declared at "
+         "policies/editions/docs-2026-08/books.yaml:9:5; to replace it, add 'overrides: books-outside-finance'"],
+        id="rule-id-of-a-rule-of-the-current-knowledge-is-a-duplicate-that-names-the-fix",
+    ),
+    pytest.param(
+        {"extra.yaml": "policy: consultant\ndescription: A fact named unknown.\nfacts:\n  - id: unknown\n"
+                       "    type: boolean\n    description: Clashes.\n    question: Does it clash?\n"},
+        ["pol/extra.yaml:4:5: reserved-name: 'unknown' is part of every facts file and cannot be declared"],
+        id="a-fact-named-unknown-is-reserved",
     ),
     pytest.param(
         {"extra.yaml": "policy: consultant\ndescription: [unfinished\n"},
@@ -718,6 +794,35 @@ def test_malformed_policy_directory_exits_2_with_located_lines(
             match = PROBLEM_LINE.match(line)
             assert match, line
             assert match["file"].startswith("pol")
+
+
+def test_facts_and_rule_ids_of_the_current_knowledge_are_free_under_the_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # --as-of 2023-11 loads the built-ins alone: ledger is not a fact, books-outside-finance not a rule.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "facts.yaml").write_text("customer: Contoso\nunknown: [ledger]\n")
+    assert_bad_input(
+        invoke(["evaluate", "--as-of", "2023-11", "facts.yaml"]),
+        ["facts.yaml:2:11: unknown-fact: 'ledger' is not a fact or capability that can be unknown here"],
+    )
+    (tmp_path / "pol").mkdir()
+    (tmp_path / "pol" / "extra.yaml").write_text(rule_file(rule_id="books-outside-finance"))
+    result = invoke(["validate", "--as-of", "2023-11", "pol"])
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "ok: 1 policy file, 1 rule\n", "")
+
+
+def test_a_rule_id_the_edition_overrides_names_the_built_in_rule_under_the_seeds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "pol").mkdir()
+    (tmp_path / "pol" / "extra.yaml").write_text(rule_file(rule_id="small-budget"))
+    assert_bad_input(
+        invoke(["validate", "--as-of", "2023-11", "pol"]),
+        ["pol/extra.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at policies/fit.yaml:9:5; "
+         "to replace it, add 'overrides: small-budget'"],
+    )
 
 
 def test_missing_policy_directory_is_reported(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

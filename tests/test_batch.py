@@ -69,26 +69,56 @@ def test_records_come_in_input_order_with_two_workers(tmp_path: Path) -> None:
     assert result.stderr.splitlines()[0].endswith(": 22 evaluated, 0 bad input, 0 failed")
 
 
-@pytest.mark.parametrize("packs", [[], ["2025-update"]])
-def test_a_record_is_the_evaluate_json_without_the_trace(packs: list[str]) -> None:
-    from podeploy.engine import load_facts, load_knowledge_base
-    from podeploy.engine.knowledge import pack_path
+# The shipped examples that use only the seed's facts (README, "The facts file"); the others need the edition's.
+SEED_EXAMPLES = [
+    "adatum-mixed.json",
+    "contoso.yaml",
+    "fabrikam-finance-later.yaml",
+    "fabrikam-services.yaml",
+    "litware-small.yaml",
+    "northwind-pma.yaml",
+    "tailspin-psa.yaml",
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "edition"),
+    [
+        pytest.param([], True, id="default"),
+        pytest.param(["--pack", "2025-update"], True, id="former-pack-is-the-edition"),
+        pytest.param(["--as-of", "2023-11"], False, id="as-of-2023-11"),
+        pytest.param(["--as-of", "2023-11", "--pack", "2025-update"], True, id="as-of-2023-11-with-pack"),
+    ],
+)
+def test_a_record_is_the_evaluate_json_without_the_trace(args: list[str], edition: bool) -> None:
+    from podeploy.engine import BadInput, load_facts, load_knowledge_base
+    from podeploy.engine.knowledge import edition_dirs
     from podeploy.engine.render import decision_json
 
     examples = sorted((ROOT / "examples").iterdir())
-    result = run([str(ROOT / "examples"), "--jobs", "2", *(a for p in packs for a in ("--pack", p))])
-    assert result.exit_code == 0, result.stderr
-    kb = load_knowledge_base([pack_path(p) for p in packs])
+    result = run([str(ROOT / "examples"), "--jobs", "2", *args])
+    kb = load_knowledge_base(edition_dirs() if edition else [])
     expected = []
     for path in examples:
-        data = decision_json(kb.evaluate(load_facts(kb, str(path))))
+        try:
+            data = decision_json(kb.evaluate(load_facts(kb, str(path))))
+        except BadInput as exc:
+            expected.append({"input": str(path), "status": "bad-input", "errors": exc.lines()})
+            continue
         firings = len(data.pop("trace"))
         expected.append({"input": str(path), "status": "ok", **data, "firings": firings})
-    assert records(result) == expected
+    got = records(result)
+    assert got == expected
+    # On the built-ins alone only the seed's examples load; the edition's knowledge loads every example.
+    ok = [r for r in got if r["status"] == "ok"]
+    assert [Path(r["input"]).name for r in ok] == ([p.name for p in examples] if edition else SEED_EXAMPLES)
+    assert result.exit_code == (0 if edition else 2), result.stderr
+    layers = ("built-in", "docs-2026-08") if edition else ("built-in",)
+    assert {tuple(k["layer"] for k in r["knowledge"]) for r in ok} == {layers}
 
 
 def test_the_summary_counts_entities_warnings_and_notes() -> None:
-    result = run([str(CONTOSO), str(ROOT / "examples" / "adatum-mixed.json"), "--jobs", "1"])
+    result = run([str(CONTOSO), str(ROOT / "examples" / "adatum-mixed.json"), "--jobs", "1", "--as-of", "2023-11"])
     assert result.stderr.splitlines()[1:] == [
         "  legal entities per deployment type: resource-non-stocked 3, stocked-production 2",
         "  warnings per code: capability-gap 2, entity-promoted 2",
@@ -181,7 +211,7 @@ def test_csv_output_header_and_rows(tmp_path: Path) -> None:
     typo = tmp_path / "typo.yaml"
     typo.write_text("customer: Typo\nrequirements: [recipt-ocr]\n", encoding="utf-8")
     adatum = ROOT / "examples" / "adatum-mixed.json"
-    result = run([str(CONTOSO), str(typo), str(adatum), "--format", "csv", "--jobs", "2"])
+    result = run([str(CONTOSO), str(typo), str(adatum), "--format", "csv", "--jobs", "2", "--as-of", "2023-11"])
     assert result.exit_code == 2
     assert result.stdout.split("\n") == [
         ",".join(CSV_HEADER),

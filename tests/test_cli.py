@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -31,9 +32,42 @@ SHARED_NOTE = ("Stocked/production order and resource/non-stocked legal entities
 LITE_IS_FINAL = ("{entity} gets lite; there is no out-of-box migration from lite to a Finance-based type, so if "
                  "Dynamics 365 Finance may come later, set plans_finance and choose resource-non-stocked now.")
 LACKS = "{entity} needs {capability}, which {type} does not offer."
-TYPE_LACKS_RULE = "(rule type-lacks-capability, policies/choosing.yaml:8:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+TYPE_LACKS_RULE = "(rule type-lacks-capability, policies/choosing.yaml:9:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
 LIGHTEST = "{type} is the lightest deployment type still open that offers everything {entity} needs."
-LIGHTEST_RULE = "(rule lightest-covering-type, policies/choosing.yaml:68:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+LIGHTEST_RULE = "(rule lightest-covering-type, policies/choosing.yaml:69:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+
+# The knowledge editions: the seeds alone (--as-of 2023-11), and the default (the seeds + docs-2026-08).
+SEED = ("--as-of", "2023-11")
+SEED_TITLE = ('The seeds, read literally: Microsoft Learn, "Determine your deployment type" (2023-11-06), and '
+              'Advisicon, "What is Dynamics 365 Project Operations?" (2023-09)')
+DOCS_TITLE = "Microsoft's Dynamics 365 Project Operations documentation, as read on 2026-08-21"
+KNOWLEDGE_SEED = f"Knowledge: built-in, as of 2023-11 ({SEED_TITLE})"
+KNOWLEDGE_CURRENT = f"{KNOWLEDGE_SEED}; docs-2026-08, as of 2026-08 ({DOCS_TITLE})"
+SEED_KNOWLEDGE_JSON = [{"layer": "built-in", "as_of": "2023-11", "title": SEED_TITLE}]
+CURRENT_KNOWLEDGE_JSON = [*SEED_KNOWLEDGE_JSON, {"layer": "docs-2026-08", "as_of": "2026-08", "title": DOCS_TITLE}]
+CORE = "Project Operations Core"
+INTEGRATED = "Project Operations Integrated with ERP"
+MANUFACTURING = "Project Operations for manufacturing"
+
+# The seed's questions (policies/vocabulary.yaml), as open questions.
+OPEN_QUESTIONS = "Open questions that could change this advice:"
+Q_REQUIREMENTS = "Which Project Operations capabilities does the customer need?"
+Q_EXISTING = ("Does the customer already run Project Service Automation, Finance's Project management and accounting, "
+              "or a Project Operations deployment?")
+Q_PLANS_FINANCE = "Will the customer adopt Dynamics 365 Finance later, even if not now?"
+Q_BUDGET = "Is the customer's budget for the project system small, medium or large? (could change: warning low-fit)"
+Q_MATURITY = ("How mature is the customer's project-management practice (low, medium, high)? "
+              "(could change: warning low-fit)")
+# The documentation's (policies/editions/docs-2026-08/vocabulary.yaml).
+Q_LEDGER = ("After go-live, which system keeps the books (ledger, receivables, tax) - Dynamics 365 Finance, another "
+            "ERP, or none?")
+Q_READY = ("Is the customer ready to align and improve its processes around Project Operations? "
+           "(could change: warning low-fit)")
+FINANCE_REQUIRED = ("{type} runs on Dynamics 365 Finance, which becomes the ERP of {entity}, keeping its ledger, "
+                    "receivables and tax: the plan includes adopting and licensing Finance (another ERP would mean "
+                    "Project Operations Core instead).")
+FINANCE_REGION = ("{entity} runs on Dynamics 365 Finance: check in the same report that Finance, not only Project "
+                  "Operations, is offered in {region}.")
 
 
 def lacks_reason(entity: str, capability: str, type_id: str) -> str:
@@ -113,8 +147,9 @@ def lines_from(text: str, *starts: str) -> list[str]:
 
 
 def test_evaluate_contoso_prints_one_deployment_per_legal_entity() -> None:
-    assert ok("evaluate", str(CONTOSO)) == "\n".join([
+    assert ok("evaluate", *SEED, str(CONTOSO)) == "\n".join([
         "Customer: Contoso",
+        KNOWLEDGE_SEED,
         "Deployments on the environment: resource-non-stocked, stocked-production",
         "",
         f"  Contoso Manufacturing United States  stocked-production  ({STOCKED})",
@@ -130,12 +165,54 @@ def test_evaluate_contoso_prints_one_deployment_per_legal_entity() -> None:
     ])
 
 
+def test_evaluate_contoso_on_the_current_knowledge_leaves_the_books_open() -> None:
+    us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
+    ledger_could_change = "(could change: the deployment, warning ledger-outside-finance)"
+    assert ok("evaluate", str(CONTOSO)) == "\n".join([
+        "Customer: Contoso",
+        KNOWLEDGE_CURRENT,
+        "Deployments on the environment: resource-non-stocked, stocked-production",
+        "",
+        OPEN_QUESTIONS,
+        f"  - {us}: {Q_LEDGER} {ledger_could_change}",
+        f"  - {uk}: {Q_LEDGER} {ledger_could_change}",
+        f"  - {Q_READY}",
+        "",
+        f"  {us}  stocked-production  ({MANUFACTURING})  provisional",
+        f"  {uk}      resource-non-stocked  ({INTEGRATED})  provisional",
+        "",
+        "Notes:",
+        "  - region-availability: " + REGION_NOTE.format(region="united-states") + " "
+        + FINANCE_REGION.format(entity=us, region="united-states"),
+        "  - region-availability: " + REGION_NOTE.format(region="united-kingdom") + " "
+        + FINANCE_REGION.format(entity=uk, region="united-kingdom"),
+        "  - shared-environment: " + SHARED_NOTE,
+        f"  - finance-required [{us}]: " + FINANCE_REQUIRED.format(type="stocked-production", entity=us),
+        f"  - finance-required [{uk}]: " + FINANCE_REQUIRED.format(type="resource-non-stocked", entity=uk),
+        "",
+        "34 rule firings; run 'podeploy why' for the reasoning.",
+        "",
+    ])
+
+
 def test_evaluate_without_legal_entities_names_the_entity_after_the_customer(facts_dir: Path) -> None:
-    assert ok("evaluate", "fabrikam-new.yaml") == "\n".join([
+    # No requirements anywhere: they, and every fact that could change the advice, are open questions.
+    assert ok("evaluate", *SEED, "fabrikam-new.yaml") == "\n".join([
         "Customer: Fabrikam",
+        KNOWLEDGE_SEED,
         "Deployments on the environment: lite",
         "",
-        f"  Fabrikam  lite  ({LITE})",
+        OPEN_QUESTIONS,
+        f"  - {Q_REQUIREMENTS} (could change: the deployment, warning capability-gap, warning entity-promoted, "
+        "warning no-migration-path)",
+        f"  - {Q_EXISTING} (could change: the deployment, warning capability-gap, warning entity-promoted, "
+        "warning finance-pma-continue, warning no-migration-path, warning psa-upgrade)",
+        f"  - {Q_PLANS_FINANCE} (could change: the deployment, warning capability-gap, warning entity-promoted, "
+        "warning no-migration-path)",
+        f"  - {Q_BUDGET}",
+        f"  - {Q_MATURITY}",
+        "",
+        f"  Fabrikam  lite  ({LITE})  provisional",
         "",
         "Notes:",
         "  - lite-is-final [Fabrikam]: " + LITE_IS_FINAL.format(entity="Fabrikam"),
@@ -146,9 +223,18 @@ def test_evaluate_without_legal_entities_names_the_entity_after_the_customer(fac
 
 
 def test_evaluate_lists_the_gaps_under_the_entity_and_warns_of_each(facts_dir: Path) -> None:
-    assert ok("evaluate", "tailspin-gap.yaml") == "\n".join([
+    # The open questions could change warnings only: the entity is not provisional, and they come in the
+    # vocabulary's order.
+    assert ok("evaluate", *SEED, "tailspin-gap.yaml") == "\n".join([
         "Customer: Tailspin",
+        KNOWLEDGE_SEED,
         "Deployments on the environment: stocked-production",
+        "",
+        OPEN_QUESTIONS,
+        f"  - {Q_EXISTING} (could change: warning finance-pma-continue, warning no-migration-path, "
+        "warning psa-upgrade)",
+        f"  - {Q_BUDGET}",
+        f"  - {Q_MATURITY}",
         "",
         f"  Tailspin  stocked-production  ({STOCKED})",
         "            gaps: project-sales",
@@ -163,11 +249,20 @@ def test_evaluate_lists_the_gaps_under_the_entity_and_warns_of_each(facts_dir: P
 
 
 def test_evaluate_says_why_a_lite_entity_is_promoted(facts_dir: Path) -> None:
-    assert ok("evaluate", "adatum-promoted.yaml") == "\n".join([
+    # The question that could change a deployment first, then those that could change only a warning.
+    assert ok("evaluate", *SEED, "adatum-promoted.yaml") == "\n".join([
         "Customer: Adatum",
+        KNOWLEDGE_SEED,
         "Deployments on the environment: resource-non-stocked, stocked-production",
         "",
-        f"  Adatum Services  resource-non-stocked  ({RESOURCE})",
+        OPEN_QUESTIONS,
+        f"  - {Q_EXISTING} (could change: the deployment, warning entity-promoted, warning finance-pma-continue, "
+        "warning no-migration-path, warning psa-upgrade)",
+        f"  - {Q_PLANS_FINANCE} (could change: warning entity-promoted)",
+        f"  - {Q_BUDGET}",
+        f"  - {Q_MATURITY}",
+        "",
+        f"  Adatum Services  resource-non-stocked  ({RESOURCE})  provisional",
         f"  Adatum Factory   stocked-production  ({STOCKED})",
         "",
         "Warnings:",
@@ -183,10 +278,60 @@ def test_evaluate_says_why_a_lite_entity_is_promoted(facts_dir: Path) -> None:
     ])
 
 
+def test_evaluate_promotes_a_core_entity_only_while_its_books_may_be_in_finance(facts_dir: Path) -> None:
+    # The current knowledge: with the books of each entity unknown, the promotion is provisional.
+    text = ok("evaluate", "adatum-promoted.yaml")
+    assert lines_from(text, "Knowledge:", "  Adatum", "  - entity-promoted") == [
+        KNOWLEDGE_CURRENT,
+        f"  Adatum Services  resource-non-stocked  ({INTEGRATED})  provisional",
+        f"  Adatum Factory   stocked-production  ({MANUFACTURING})  provisional",
+        "  - entity-promoted [Adatum Services]: Adatum Services would fit Project Operations Core on its own, but "
+        "another legal entity needs stocked-production on Dynamics 365 Finance; as Finance keeps or may keep its "
+        "books too, it joins the Finance-connected environment on Integrated with ERP rather than a Core "
+        "environment of its own.",
+    ]
+    assert lines_from(text, "  - Adatum Services: After go-live") == [
+        f"  - Adatum Services: {Q_LEDGER} (could change: the deployment, warning entity-promoted, "
+        "warning finance-pma-continue, warning no-migration-path, warning psa-upgrade)",
+    ]
+    # Once the books of Adatum Services are known to stay in another ERP, it keeps a Core environment of its own.
+    (facts_dir / "adatum-books-elsewhere.yaml").write_text(
+        FACTS["adatum-promoted.yaml"].replace("  - name: Adatum Services\n",
+                                              "  - name: Adatum Services\n    ledger: other-erp\n")
+    )
+    books_elsewhere = ok_json("evaluate", "adatum-books-elsewhere.yaml")
+    assert [(e["name"], e["deployment"]) for e in books_elsewhere["entities"]] == [
+        ("Adatum Services", "lite"), ("Adatum Factory", "stocked-production"),
+    ]
+    assert [w["code"] for w in books_elsewhere["warnings"]] == []
+    assert ("separate-core-environment", "Adatum Services") in [
+        (n["code"], n.get("entity")) for n in books_elsewhere["notes"]
+    ]
+
+
+@pytest.mark.parametrize("as_of", [SEED, ()], ids=["seed", "current"])
+def test_open_questions_come_in_the_same_order_in_every_process(facts_dir: Path, as_of: tuple[str, ...]) -> None:
+    # Budget and maturity fall into a group of their own: the groups' order must not follow string hashing.
+    outputs = {
+        subprocess.run([sys.executable, "-m", "podeploy", "evaluate", *as_of, "adatum-promoted.yaml"],
+                       capture_output=True, timeout=60, env={**os.environ, "PYTHONHASHSEED": seed},
+                       check=True).stdout.decode()
+        for seed in ("0", "1")
+    }
+    assert len(outputs) == 1, outputs
+    [text] = outputs
+    assert OPEN_QUESTIONS in text.splitlines()
+
+
 def test_evaluate_warns_existing_lite_customer_there_is_no_migration(facts_dir: Path) -> None:
-    assert ok("evaluate", "woodgrove-moves.yaml") == "\n".join([
+    assert ok("evaluate", *SEED, "woodgrove-moves.yaml") == "\n".join([
         "Customer: Woodgrove",
+        KNOWLEDGE_SEED,
         "Deployments on the environment: resource-non-stocked",
+        "",
+        OPEN_QUESTIONS,
+        f"  - {Q_BUDGET}",
+        f"  - {Q_MATURITY}",
         "",
         f"  Woodgrove  resource-non-stocked  ({RESOURCE})",
         "",
@@ -207,12 +352,12 @@ def test_evaluate_output_has_no_colour_codes_when_not_a_terminal() -> None:
 
 
 def test_evaluate_json_of_contoso_has_customer_deployments_and_entities() -> None:
-    data = ok_json("evaluate", str(CONTOSO))
+    data = ok_json("evaluate", *SEED, str(CONTOSO))
     assert data["customer"] == "Contoso"
     assert data["deployments"] == ["resource-non-stocked", "stocked-production"]
-    assert [(e["name"], e["deployment"], e["gaps"]) for e in data["entities"]] == [
-        ("Contoso Manufacturing United States", "stocked-production", []),
-        ("Contoso Robotics United Kingdom", "resource-non-stocked", []),
+    assert [(e["name"], e["deployment"], e["gaps"], e["provisional"]) for e in data["entities"]] == [
+        ("Contoso Manufacturing United States", "stocked-production", [], False),
+        ("Contoso Robotics United Kingdom", "resource-non-stocked", [], False),
     ]
     assert [e["deployment_name"] for e in data["entities"]] == [STOCKED, RESOURCE]
     assert data["warnings"] == []
@@ -220,16 +365,50 @@ def test_evaluate_json_of_contoso_has_customer_deployments_and_entities() -> Non
         ("region-availability", "united-states"), ("region-availability", "united-kingdom"),
         ("shared-environment", None),
     ]
+    assert data["open_questions"] == []
+    assert data["open_questions_complete"] is True
+    assert data["knowledge"] == SEED_KNOWLEDGE_JSON
     assert data["engine"] == "durable"
     assert len(data["trace"]) == 24
 
 
+def test_evaluate_json_of_contoso_on_the_current_knowledge_has_open_questions() -> None:
+    us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
+    data = ok_json("evaluate", str(CONTOSO))
+    assert data["deployments"] == ["resource-non-stocked", "stocked-production"]
+    assert [(e["name"], e["deployment"], e["deployment_name"], e["gaps"], e["provisional"])
+            for e in data["entities"]] == [
+        (us, "stocked-production", MANUFACTURING, [], True),
+        (uk, "resource-non-stocked", INTEGRATED, [], True),
+    ]
+    assert data["warnings"] == []
+    assert [(n["code"], n.get("entity"), n.get("about"), n["rule"]) for n in data["notes"]] == [
+        ("region-availability", None, "united-states", "check-region-availability"),
+        ("region-availability", None, "united-kingdom", "check-region-availability"),
+        ("shared-environment", None, None, "stocked-and-non-stocked-share-environment"),
+        ("finance-required", us, None, "finance-is-the-erp"),
+        ("finance-required", uk, None, "finance-is-the-erp"),
+    ]
+    assert data["open_questions"] == [
+        {"fact": "ledger", "entity": us, "question": f"{us}: {Q_LEDGER}",
+         "could_change": ["deployment", "ledger-outside-finance"]},
+        {"fact": "ledger", "entity": uk, "question": f"{uk}: {Q_LEDGER}",
+         "could_change": ["deployment", "ledger-outside-finance"]},
+        {"fact": "process_change_ready",
+         "question": "Is the customer ready to align and improve its processes around Project Operations?",
+         "could_change": ["low-fit"]},
+    ]
+    assert data["open_questions_complete"] is True
+    assert data["knowledge"] == CURRENT_KNOWLEDGE_JSON
+    assert len(data["trace"]) == 34
+
+
 def test_evaluate_json_trace_steps_name_their_rule_and_where_it_is() -> None:
-    trace = ok_json("evaluate", str(CONTOSO))["trace"]
+    trace = ok_json("evaluate", *SEED, str(CONTOSO))["trace"]
     assert [step["step"] for step in trace] == list(range(len(trace)))
     first = trace[0]
     assert first["rule"] == "type-lacks-capability"
-    assert first["location"] == "policies/choosing.yaml:8:5"
+    assert first["location"] == "policies/choosing.yaml:9:5"
     assert first["layer"] == "built-in"
     assert first["explanation"] == LACKS.format(entity="Contoso Manufacturing United States",
                                                 capability="customer-facing-invoicing", type="lite")
@@ -239,52 +418,127 @@ def test_evaluate_json_trace_steps_name_their_rule_and_where_it_is() -> None:
         "location": f"{CONTOSO}:4:16",
     }
     assert first["absent"] == ["offers(type: lite, capability: customer-facing-invoicing)"]
+    assert not any("supersedes" in step for step in trace)
 
 
+def test_evaluate_json_trace_step_of_a_documentation_rule_names_the_seed_rule_it_supersedes(
+    facts_dir: Path,
+) -> None:
+    trace = ok_json("evaluate", "adatum-promoted.yaml")["trace"]
+    [step] = [s for s in trace if "supersedes" in s]
+    assert (step["rule"], step["location"], step["layer"], step["source"], step["supersedes"]) == (
+        "lite-joins-finance-environment",
+        "policies/editions/docs-2026-08/environment.yaml:22:5",
+        "docs-2026-08",
+        "environment/resource-configure-integration-per-legal-entity.md",
+        [{"rule": "lite-joins-finance-environment", "source": "000_cd059b2c5f1fbec9.txt#deployment-types"}],
+    )
+    assert step["concluded"][1] == {"fact": "deployment",
+                                    "values": {"entity": "Adatum Services", "type": "resource-non-stocked"}}
+
+
+# Seed behaviour (--as-of 2023-11): (name, deployment, gaps, provisional) per entity, the warning codes, and the
+# facts of the open questions (customer-wide ones with entity None).
 JSON_CASES = [
-    pytest.param("fabrikam-new.yaml", "Fabrikam", ["lite"], [("Fabrikam", "lite", [])], [],
+    pytest.param("fabrikam-new.yaml", "Fabrikam", ["lite"], [("Fabrikam", "lite", [], True)], [],
+                 ["requirements", "existing_solution", "plans_finance", "budget", "pm_maturity"],
                  id="new-customer-gets-lite"),
     pytest.param("tailspin-gap.yaml", "Tailspin", ["stocked-production"],
-                 [("Tailspin", "stocked-production", ["project-sales"])], ["capability-gap"],
+                 [("Tailspin", "stocked-production", ["project-sales"], False)], ["capability-gap"],
+                 ["existing_solution", "budget", "pm_maturity"],
                  id="production-orders-decide-the-type-and-the-rest-is-a-gap"),
     pytest.param("adatum-promoted.yaml", "Adatum", ["resource-non-stocked", "stocked-production"],
-                 [("Adatum Services", "resource-non-stocked", []), ("Adatum Factory", "stocked-production", [])],
-                 ["entity-promoted"], id="lite-entity-joins-the-finance-environment"),
+                 [("Adatum Services", "resource-non-stocked", [], True),
+                  ("Adatum Factory", "stocked-production", [], False)],
+                 ["entity-promoted"], ["existing_solution", "plans_finance", "budget", "pm_maturity"],
+                 id="lite-entity-joins-the-finance-environment"),
     pytest.param("litware-psa.yaml", "Litware", ["resource-non-stocked"],
-                 [("Litware", "resource-non-stocked", [])], ["psa-upgrade"], id="psa-customer-is-told-to-upgrade"),
+                 [("Litware", "resource-non-stocked", [], False)], ["psa-upgrade"], ["budget", "pm_maturity"],
+                 id="psa-customer-is-told-to-upgrade"),
     pytest.param("northwind-pma.yaml", "Northwind", ["stocked-production"],
-                 [("Northwind", "stocked-production", [])], ["finance-pma-continue"],
+                 [("Northwind", "stocked-production", [], True)], ["finance-pma-continue"],
+                 ["requirements", "plans_finance", "budget", "pm_maturity"],
                  id="pma-customer-keeps-stocked-production"),
     pytest.param("fabrikam-finance-later.yaml", "Fabrikam", ["resource-non-stocked"],
-                 [("Fabrikam", "resource-non-stocked", [])], [], id="finance-later-rules-out-lite"),
-    pytest.param("litware-small.yaml", "Litware", ["lite"], [("Litware", "lite", [])], ["low-fit"],
+                 [("Fabrikam", "resource-non-stocked", [], True)], [],
+                 ["requirements", "existing_solution", "budget", "pm_maturity"], id="finance-later-rules-out-lite"),
+    pytest.param("litware-small.yaml", "Litware", ["lite"], [("Litware", "lite", [], True)], ["low-fit"],
+                 ["requirements", "existing_solution", "plans_finance"],
                  id="small-budget-and-low-maturity-warn-of-a-low-fit"),
     pytest.param("woodgrove-moves.yaml", "Woodgrove", ["resource-non-stocked"],
-                 [("Woodgrove", "resource-non-stocked", [])], ["no-migration-path"],
+                 [("Woodgrove", "resource-non-stocked", [], False)], ["no-migration-path"], ["budget", "pm_maturity"],
                  id="changing-type-warns-there-is-no-migration"),
     pytest.param("adatum.json", "Adatum", ["resource-non-stocked"],
-                 [("Adatum Services", "resource-non-stocked", [])], [], id="json-facts-file"),
+                 [("Adatum Services", "resource-non-stocked", [], True)], [],
+                 ["existing_solution", "budget", "pm_maturity"], id="json-facts-file"),
 ]
 
 
-@pytest.mark.parametrize(("facts", "customer", "deployments", "entities", "warnings"), JSON_CASES)
+@pytest.mark.parametrize(("facts", "customer", "deployments", "entities", "warnings", "open_facts"), JSON_CASES)
 def test_evaluate_json_gives_the_decision(
     facts_dir: Path, facts: str, customer: str, deployments: list[str],
-    entities: list[tuple[str, str, list[str]]], warnings: list[str],
+    entities: list[tuple[str, str, list[str], bool]], warnings: list[str], open_facts: list[str],
 ) -> None:
-    data = ok_json("evaluate", facts)
+    data = ok_json("evaluate", *SEED, facts)
     assert data["customer"] == customer
     assert data["deployments"] == deployments
-    assert [(e["name"], e["deployment"], e["gaps"]) for e in data["entities"]] == entities
+    assert [(e["name"], e["deployment"], e["gaps"], e["provisional"]) for e in data["entities"]] == entities
     assert [w["code"] for w in data["warnings"]] == warnings
     assert {w["code"] for w in data["warnings"]} <= WARNING_CODES
     assert data["deployments"] == sorted({e["deployment"] for e in data["entities"]})
+    # the seed's facts are customer-wide: no open question names an entity; those that could change a
+    # deployment come first, then those that could change only a warning, each in the vocabulary's order
+    assert [(q["fact"], q.get("entity")) for q in data["open_questions"]] == [(f, None) for f in open_facts]
+    assert data["open_questions_complete"] is True
+    assert data["knowledge"] == SEED_KNOWLEDGE_JSON
     assert isinstance(data["trace"], list)
     assert data["trace"]
 
 
+# The same facts on the current knowledge (the default): (name, deployment, gaps, provisional), warnings, notes.
+CURRENT_JSON_CASES = [
+    pytest.param("fabrikam-new.yaml", [("Fabrikam", "lite", [], True)], [], ["lite-is-final"],
+                 id="new-customer-gets-core"),
+    pytest.param("tailspin-gap.yaml", [("Tailspin", "stocked-production", [], True)], [], ["finance-required"],
+                 id="project-quotations-count-as-project-sales-on-manufacturing"),
+    pytest.param("adatum-promoted.yaml",
+                 [("Adatum Services", "resource-non-stocked", [], True),
+                  ("Adatum Factory", "stocked-production", [], True)],
+                 ["entity-promoted"], ["finance-required", "shared-environment", "finance-required"],
+                 id="core-entity-whose-books-may-be-in-finance-joins-the-finance-environment"),
+    pytest.param("litware-psa.yaml", [("Litware", "resource-non-stocked", [], True)], ["no-migration-path"],
+                 ["psa-end-of-life", "finance-required"], id="psa-upgrades-to-core-only"),
+    pytest.param("northwind-pma.yaml", [("Northwind", "stocked-production", [], True)], ["finance-pma-continue"],
+                 [], id="pma-customer-keeps-manufacturing"),
+    pytest.param("fabrikam-finance-later.yaml", [("Fabrikam", "resource-non-stocked", [], True)], [], [],
+                 id="finance-later-rules-out-core"),
+    pytest.param("litware-small.yaml", [("Litware", "lite", [], True)], ["low-fit"],
+                 ["project-online-retired", "lite-is-final"], id="low-fit-says-project-online-retires"),
+    pytest.param("woodgrove-moves.yaml", [("Woodgrove", "resource-non-stocked", [], True)], ["no-migration-path"],
+                 ["finance-required"], id="core-to-integrated-has-no-migration"),
+    pytest.param("adatum.json", [("Adatum Services", "resource-non-stocked", [], True)], [],
+                 ["region-availability", "receipt-ocr-english-only", "finance-required"],
+                 id="receipt-ocr-reads-english-only-in-the-eu"),
+]
+
+
+@pytest.mark.parametrize(("facts", "entities", "warnings", "notes"), CURRENT_JSON_CASES)
+def test_evaluate_json_gives_the_decision_on_the_current_knowledge(
+    facts_dir: Path, facts: str, entities: list[tuple[str, str, list[str], bool]], warnings: list[str],
+    notes: list[str],
+) -> None:
+    data = ok_json("evaluate", facts)
+    assert [(e["name"], e["deployment"], e["gaps"], e["provisional"]) for e in data["entities"]] == entities
+    assert [w["code"] for w in data["warnings"]] == warnings
+    assert [n["code"] for n in data["notes"]] == notes
+    assert data["deployments"] == sorted({e["deployment"] for e in data["entities"]})
+    assert data["knowledge"] == CURRENT_KNOWLEDGE_JSON
+    # every entity is provisional, so some open question could change its deployment
+    assert any("deployment" in q["could_change"] for q in data["open_questions"])
+
+
 def test_evaluate_json_warning_names_its_entity_type_capability_and_rule(facts_dir: Path) -> None:
-    [warning] = ok_json("evaluate", "tailspin-gap.yaml")["warnings"]
+    [warning] = ok_json("evaluate", *SEED, "tailspin-gap.yaml")["warnings"]
     assert warning == {
         "code": "capability-gap",
         "message": "Tailspin needs project-sales, which stocked-production does not offer: plan an extension, a "
@@ -310,8 +564,9 @@ def test_evaluate_json_entity_needs_are_shared_plus_its_own(facts_dir: Path) -> 
 
 def test_why_contoso_starts_each_entity_with_its_deployment() -> None:
     text = ok("why", str(CONTOSO))
-    assert text.splitlines()[:4] == [
+    assert text.splitlines()[:5] == [
         "Customer: Contoso",
+        KNOWLEDGE_CURRENT,
         "",
         "Contoso Manufacturing United States: stocked-production",
         "  deployment(entity: Contoso Manufacturing United States, type: stocked-production)",
@@ -328,7 +583,7 @@ def test_why_contoso_starts_each_entity_with_its_deployment() -> None:
 
 def test_why_contoso_says_why_each_other_type_was_not_chosen() -> None:
     us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
-    assert lines_from(ok("why", str(CONTOSO)), "  not ") == [
+    assert lines_from(ok("why", *SEED, str(CONTOSO)), "  not ") == [
         "  not lite: " + lacks_reason(us, "customer-facing-invoicing", "lite"),
         "  not resource-non-stocked: " + lacks_reason(us, "production-orders", "resource-non-stocked"),
         "  not lite: " + lacks_reason(uk, "customer-facing-invoicing", "lite"),
@@ -337,17 +592,34 @@ def test_why_contoso_says_why_each_other_type_was_not_chosen() -> None:
     ]
 
 
+def test_why_contoso_on_the_current_knowledge_names_the_documentation_rules() -> None:
+    # type-lacks-capability is replaced by the documentation's (which counts what a Finance version adds);
+    # stocked inventory comes with current Finance, production orders still rule Integrated with ERP out.
+    us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
+    lacks_rule = ("(rule type-lacks-capability, policies/editions/docs-2026-08/books.yaml:86:5, "
+                  "000_cd059b2c5f1fbec9.txt#deployment-types)")
+    assert lines_from(ok("why", str(CONTOSO)), "  not ") == [
+        f"  not lite: {LACKS.format(entity=us, capability='customer-facing-invoicing', type='lite')} {lacks_rule}",
+        "  not resource-non-stocked: "
+        f"{LACKS.format(entity=us, capability='production-orders', type='resource-non-stocked')} {lacks_rule}",
+        f"  not lite: {LACKS.format(entity=uk, capability='customer-facing-invoicing', type='lite')} {lacks_rule}",
+        "  not stocked-production: resource-non-stocked was preferred: "
+        f"{LIGHTEST.format(type='resource-non-stocked', entity=uk)} {LIGHTEST_RULE}",
+    ]
+
+
 def test_why_traces_the_deployment_down_to_the_facts_file() -> None:
-    text = ok("why", str(CONTOSO))
-    assert "    <- step 21: rule entity-keeps-its-fit (policies/environment.yaml:28:5)  " \
+    text = ok("why", *SEED, str(CONTOSO))
+    assert "    <- step 21: rule entity-keeps-its-fit (policies/environment.yaml:29:5)  " \
            "[000_cd059b2c5f1fbec9.txt#deployment-types]" in text.splitlines()
     assert f"              entity(name: Contoso Manufacturing United States)  ({CONTOSO}:11:11)" in text.splitlines()
 
 
 def test_why_says_finance_later_rules_out_lite(facts_dir: Path) -> None:
-    text = ok("why", "fabrikam-finance-later.yaml")
-    assert text.splitlines()[:4] == [
+    text = ok("why", *SEED, "fabrikam-finance-later.yaml")
+    assert text.splitlines()[:5] == [
         "Customer: Fabrikam",
+        KNOWLEDGE_SEED,
         "",
         "Fabrikam: resource-non-stocked",
         "  deployment(entity: Fabrikam, type: resource-non-stocked)",
@@ -355,14 +627,23 @@ def test_why_says_finance_later_rules_out_lite(facts_dir: Path) -> None:
     assert lines_from(text, "  not ") == [
         "  not lite: The customer plans to adopt Dynamics 365 Finance and there is no supported migration from lite to "
         "a Finance-based type, so Fabrikam starts on a Finance-based type now. (rule finance-later-rules-out-lite, "
-        "policies/choosing.yaml:36:5, 000_cd059b2c5f1fbec9.txt#pma)",
+        "policies/choosing.yaml:37:5, 000_cd059b2c5f1fbec9.txt#pma)",
         "  not stocked-production: resource-non-stocked was preferred: "
         f"{LIGHTEST.format(type='resource-non-stocked', entity='Fabrikam')} {LIGHTEST_RULE}",
     ]
 
 
+def test_why_says_finance_later_rules_out_core_on_the_current_knowledge(facts_dir: Path) -> None:
+    # The documentation's finance-later-rules-out-lite overrides the seed's, citing the PSA end-of-life FAQ.
+    assert lines_from(ok("why", "fabrikam-finance-later.yaml"), "  not lite") == [
+        "  not lite: The customer will adopt Dynamics 365 Finance and there is no supported move from "
+        "Project Operations Core to Integrated with ERP later, so Fabrikam starts on a Finance-based type now. "
+        "(rule finance-later-rules-out-lite, policies/editions/docs-2026-08/books.yaml:46:5, psa/psa-eol-faq.md)",
+    ]
+
+
 def test_why_for_a_new_customer_says_lite_was_preferred(facts_dir: Path) -> None:
-    text = ok("why", "fabrikam-new.yaml")
+    text = ok("why", *SEED, "fabrikam-new.yaml")
     preferred = f"lite was preferred: {LIGHTEST.format(type='lite', entity='Fabrikam')} {LIGHTEST_RULE}"
     assert lines_from(text, "  not ") == [
         f"  not resource-non-stocked: {preferred}",
@@ -372,7 +653,7 @@ def test_why_for_a_new_customer_says_lite_was_preferred(facts_dir: Path) -> None
 
 
 def test_why_for_a_promoted_entity_says_why_lite_was_not_kept(facts_dir: Path) -> None:
-    text = ok("why", "adatum-promoted.yaml")
+    text = ok("why", *SEED, "adatum-promoted.yaml")
     assert lines_from(text, "Adatum ") == [
         "Adatum Services: resource-non-stocked",
         "Adatum Factory: stocked-production",
@@ -381,19 +662,33 @@ def test_why_for_a_promoted_entity_says_why_lite_was_not_kept(facts_dir: Path) -
         "  not lite: Adatum Services would fit lite on its own, but Adatum Factory needs stocked-production, which "
         "runs on Dynamics 365 Finance; legal entities share one environment, so Adatum Services takes "
         "resource-non-stocked. "
-        "(rule lite-joins-finance-environment, policies/environment.yaml:8:5, "
+        "(rule lite-joins-finance-environment, policies/environment.yaml:9:5, "
         "000_cd059b2c5f1fbec9.txt#deployment-types)",
+    ]
+    assert "supersedes" not in text
+
+
+def test_why_shows_the_seed_rule_a_documentation_rule_supersedes(facts_dir: Path) -> None:
+    lines = ok("why", "adatum-promoted.yaml").splitlines()
+    assert lines[:3] == ["Customer: Adatum", KNOWLEDGE_CURRENT, ""]
+    assert lines[5:7] == [
+        "    <- step 17: rule lite-joins-finance-environment (policies/editions/docs-2026-08/environment.yaml:22:5 "
+        "in layer docs-2026-08)  [environment/resource-configure-integration-per-legal-entity.md]",
+        "       supersedes rule lite-joins-finance-environment [000_cd059b2c5f1fbec9.txt#deployment-types]",
     ]
 
 
-def test_why_not_for_a_promoted_entity_does_not_contradict_its_deployment(facts_dir: Path) -> None:
-    [line] = lines_from(ok("why", "adatum-promoted.yaml"), "  not stocked-production: resource-non-stocked")
+@pytest.mark.parametrize("as_of", [SEED, ()], ids=["seed", "current"])
+def test_why_not_for_a_promoted_entity_does_not_contradict_its_deployment(
+    facts_dir: Path, as_of: tuple[str, ...],
+) -> None:
+    [line] = lines_from(ok("why", *as_of, "adatum-promoted.yaml"), "  not stocked-production: resource-non-stocked")
     assert "lite is the lightest" not in line
     assert "rule lite-joins-finance-environment" in line
 
 
 def test_why_json_has_why_not_for_every_entity_and_other_type() -> None:
-    data = ok_json("why", str(CONTOSO))
+    data = ok_json("why", *SEED, str(CONTOSO))
     assert data["customer"] == "Contoso"
     assert data["deployments"] == ["resource-non-stocked", "stocked-production"]
     us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
@@ -423,7 +718,12 @@ def test_why_json_is_evaluate_json_plus_why_not() -> None:
 
 
 def test_validate_without_paths_checks_the_built_in_policies() -> None:
-    assert ok("validate") == "ok: 6 policy files, 20 rules\n"
+    assert ok("validate", *SEED) == "ok: 6 policy files, 20 rules\n"
+
+
+def test_validate_without_paths_checks_the_shipped_knowledge_by_default() -> None:
+    # the 6 built-in files (20 rules) and the 10 policy files of docs-2026-08 (42 rules)
+    assert ok("validate") == "ok: 16 policy files, 62 rules\n"
 
 
 def test_validate_a_directory_counts_only_the_consultants_policies(tmp_path: Path) -> None:
@@ -452,7 +752,7 @@ def test_consultant_policy_adds_its_note_to_the_decision(tmp_path: Path) -> None
 
 
 def test_capabilities_prints_which_type_offers_what() -> None:
-    assert ok("capabilities") == "\n".join([
+    assert ok("capabilities", *SEED) == "\n".join([
         "capability                    lite  resource-non-stocked  stocked-production",
         "project-sales                 yes   yes                   -",
         "project-for-the-web-planning  yes   yes                   -",
@@ -475,26 +775,88 @@ def test_capabilities_prints_which_type_offers_what() -> None:
     ])
 
 
+def test_capabilities_on_the_current_knowledge_add_what_the_documentation_says() -> None:
+    # policies/editions/docs-2026-08/capabilities.yaml: a WBS in every type; Project management and
+    # accounting's quotations, forecasts and budgets, purchase orders and item consumption; the nine
+    # Finance-era capabilities (investment projects on Integrated with ERP depend on the Finance version, so
+    # the fixed matrix has them on manufacturing only).
+    assert ok("capabilities") == "\n".join([
+        "capability                     lite  resource-non-stocked  stocked-production",
+        "project-sales                  yes   yes                   yes",
+        "project-for-the-web-planning   yes   yes                   -",
+        "wbs-planning                   yes   yes                   yes",
+        "multidimensional-pricing       yes   yes                   -",
+        "resource-management            yes   yes                   yes",
+        "time-tracking                  yes   yes                   yes",
+        "basic-expense                  yes   yes                   yes",
+        "full-expense                   -     yes                   yes",
+        "receipt-ocr                    -     yes                   yes",
+        "material-usage                 yes   yes                   yes",
+        "budgeting-forecasting          yes   yes                   yes",
+        "subcontracting                 yes   yes                   yes",
+        "proforma-invoicing             yes   yes                   yes",
+        "customer-facing-invoicing      -     yes                   yes",
+        "revenue-recognition            -     yes                   yes",
+        "production-orders              -     -                     yes",
+        "stocked-inventory              -     -                     yes",
+        "intercompany-invoicing         -     yes                   yes",
+        "sales-tax                      -     yes                   yes",
+        "date-effective-exchange-rates  -     yes                   yes",
+        "non-project-expenses           -     yes                   yes",
+        "expense-reimbursement          -     yes                   yes",
+        "investment-projects            -     -                     yes",
+        "subscription-billing           -     -                     yes",
+        "funding-limits                 -     -                     yes",
+        "grants                         -     -                     yes",
+        "",
+    ])
+
+
+SEED_CAPABILITIES = [
+    "project-sales", "project-for-the-web-planning", "wbs-planning", "multidimensional-pricing",
+    "resource-management", "time-tracking", "basic-expense", "full-expense", "receipt-ocr", "material-usage",
+    "budgeting-forecasting", "subcontracting", "proforma-invoicing", "customer-facing-invoicing",
+    "revenue-recognition", "production-orders", "stocked-inventory",
+]
+
+
 def test_capabilities_json_lists_types_by_rank_and_who_offers_each_capability() -> None:
-    data = ok_json("capabilities")
+    data = ok_json("capabilities", *SEED)
     assert data["types"] == [
         {"id": "lite", "name": LITE, "rank": 1},
         {"id": "resource-non-stocked", "name": RESOURCE, "rank": 2},
         {"id": "stocked-production", "name": STOCKED, "rank": 3},
     ]
     offered = {c["id"]: c["offered_by"] for c in data["capabilities"]}
-    assert list(offered) == [
-        "project-sales", "project-for-the-web-planning", "wbs-planning", "multidimensional-pricing",
-        "resource-management", "time-tracking", "basic-expense", "full-expense", "receipt-ocr", "material-usage",
-        "budgeting-forecasting", "subcontracting", "proforma-invoicing", "customer-facing-invoicing",
-        "revenue-recognition", "production-orders", "stocked-inventory",
-    ]
+    assert list(offered) == SEED_CAPABILITIES
     assert offered["receipt-ocr"] == ["resource-non-stocked", "stocked-production"]
     assert offered["production-orders"] == ["stocked-production"]
     assert offered["time-tracking"] == DEPLOYMENT_TYPES
     assert offered["project-sales"] == ["lite", "resource-non-stocked"]
+    assert offered["wbs-planning"] == ["stocked-production"]
     assert data["capabilities"][8] == {"id": "receipt-ocr", "name": "Receipt scanning (OCR)",
                                        "offered_by": ["resource-non-stocked", "stocked-production"]}
+
+
+def test_capabilities_json_on_the_current_knowledge() -> None:
+    data = ok_json("capabilities")
+    # the types by their current names (policies/editions/docs-2026-08/renames.yaml)
+    assert data["types"] == [
+        {"id": "lite", "name": CORE, "rank": 1},
+        {"id": "resource-non-stocked", "name": INTEGRATED, "rank": 2},
+        {"id": "stocked-production", "name": MANUFACTURING, "rank": 3},
+    ]
+    offered = {c["id"]: c["offered_by"] for c in data["capabilities"]}
+    assert list(offered) == [
+        *SEED_CAPABILITIES, "intercompany-invoicing", "sales-tax", "date-effective-exchange-rates",
+        "non-project-expenses", "expense-reimbursement", "investment-projects", "subscription-billing",
+        "funding-limits", "grants",
+    ]
+    assert offered["wbs-planning"] == DEPLOYMENT_TYPES
+    assert offered["project-sales"] == DEPLOYMENT_TYPES
+    assert offered["sales-tax"] == ["resource-non-stocked", "stocked-production"]
+    assert offered["grants"] == ["stocked-production"]
+    assert data["capabilities"][-1] == {"id": "grants", "name": "Grants", "offered_by": ["stocked-production"]}
 
 
 # -- version, module, engines --------------------------------------------------------------------------

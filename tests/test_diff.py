@@ -23,6 +23,29 @@ def customers(tmp_path: Path) -> Path:
     return folder
 
 
+def knowledge_lines(base_as_of: str | None = None, new_as_of: str | None = None, *new_layers: str) -> list[str]:
+    """The two lines a diff starts with: the knowledge of each side (the layers as `evaluate` names them)."""
+    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.render import knowledge_text
+
+    base = knowledge_text(load_knowledge_base(edition_dirs(base_as_of)))
+    new = knowledge_text(load_knowledge_base([*edition_dirs(new_as_of), *new_layers]))
+    return [f"Base k{base[1:]}", f"New k{new[1:]}"]
+
+
+def test_a_diff_says_which_knowledge_each_side_used(tmp_path: Path) -> None:
+    folder = customers(tmp_path)
+    result = CliRunner().invoke(cli, ["diff", "--base-as-of", "2023-11", str(folder)])
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Base knowledge: built-in, as of 2023-11 (The seeds, read literally")
+    assert "docs-2026-08" not in lines[0]
+    assert lines[1].startswith("New knowledge: built-in, as of 2023-11") and "; docs-2026-08, as of 2026-08" in lines[1]
+    as_json = CliRunner().invoke(cli, ["diff", "--base-as-of", "2023-11", str(folder), "--format", "json"])
+    data = json.loads(as_json.stdout)
+    assert [k["layer"] for k in data["knowledge"]["base"]] == ["built-in"]
+    assert [k["layer"] for k in data["knowledge"]["new"]] == ["built-in", "docs-2026-08"]
+
+
 def test_diff_reports_only_the_customers_that_change_with_the_rule_behind_it(tmp_path: Path) -> None:
     layer = tmp_path / "partner"
     layer.mkdir()
@@ -30,7 +53,7 @@ def test_diff_reports_only_the_customers_that_change_with_the_rule_behind_it(tmp
     folder = customers(tmp_path)
     result = CliRunner().invoke(cli, ["diff", "--policies", str(layer), str(folder)])
     assert result.exit_code == 0, result.output
-    assert result.stdout == (
+    assert result.stdout == "\n".join(knowledge_lines(None, None, str(layer))) + "\n" + (
         f"{folder}/a-medium.yaml (Medium Co):\n"
         "  warning low-fit added\n"
         f"  because rule small-budget ({layer}/budget.yaml:4:5, layer partner) now fires\n"
@@ -55,30 +78,137 @@ def test_diff_against_a_base_layer_shows_what_goes_away(tmp_path: Path) -> None:
     ]
 
 
-def test_diff_of_the_2025_pack_over_the_shipped_examples() -> None:
-    result = CliRunner().invoke(cli, ["diff", "--pack", "2025-update", str(EXAMPLES), "--format", "json"])
+# The shipped examples that use only the seeds' facts and capabilities (README, "The facts file").
+SEED_EXAMPLES = [
+    "adatum-mixed.json",
+    "contoso.yaml",
+    "fabrikam-finance-later.yaml",
+    "fabrikam-services.yaml",
+    "litware-small.yaml",
+    "northwind-pma.yaml",
+    "tailspin-psa.yaml",
+]
+
+
+def seed_examples(tmp_path: Path) -> Path:
+    folder = tmp_path / "examples"
+    folder.mkdir()
+    for name in SEED_EXAMPLES:
+        (folder / name).write_text((EXAMPLES / name).read_text())
+    return folder
+
+
+def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
+    """The former 2025-update pack is the docs-2026-08 edition: over the seeds alone, what it changes."""
+    folder = seed_examples(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["diff", "--as-of", "2023-11", "--pack", "2025-update", str(folder), "--format", "json"]
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
+    assert (data["changed"], data["total"]) == (5, 7)
     changed = {
-        Path(c["file"]).name: [(x["what"], x["after"]) for x in c["changes"]] for c in data["customers"] if c["changed"]
+        Path(c["file"]).name: [(x["what"], x["entity"], x["before"], x["after"]) for x in c["changes"]]
+        for c in data["customers"]
+        if c["changed"]
     }
+    factory, design, services = "Adatum Factory", "Adatum Design", "Adatum Services"
+    us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
     assert changed == {
-        "litware-small.yaml": [("warning", "project-online-retired")],
-        "northwind-pma.yaml": [("note", "pma-modern-architecture")],
-        "tailspin-psa.yaml": [("note", "psa-end-of-life")],
+        # The manufacturing type has project quotations; a WBS is built in Project for the web on Integrated.
+        "adatum-mixed.json": [
+            ("gaps", factory, "project-sales", "none"),
+            ("gaps", design, "wbs-planning", "none"),
+            ("warning", design, "capability-gap", "absent"),
+            ("warning", factory, "capability-gap", "absent"),
+            ("note", design, "absent", "finance-required"),
+            ("note", factory, "absent", "finance-required"),
+            ("note", services, "absent", "finance-required"),
+            ("note", design, "absent", "project-for-the-web-limits"),
+        ],
+        "contoso.yaml": [("note", us, "absent", "finance-required"), ("note", uk, "absent", "finance-required")],
+        "litware-small.yaml": [("note", None, "absent", "project-online-retired")],
+        # The advisory entity moves through the modern architecture: not "no migration".
+        "northwind-pma.yaml": [
+            ("warning", "Northwind Manufacturing", "absent", "finance-pma-continue"),
+            ("warning", "Northwind Advisory", "absent", "pma-modern-architecture"),
+            ("warning", None, "finance-pma-continue", "absent"),
+            ("warning", "Northwind Advisory", "no-migration-path", "absent"),
+        ],
+        # Core covers Tailspin: the upgrade, per legal entity, with the end of life and the 3.x path.
+        "tailspin-psa.yaml": [
+            ("warning", "Tailspin Toys", "absent", "psa-upgrade"),
+            ("warning", None, "psa-upgrade", "absent"),
+            ("note", "Tailspin Toys", "absent", "lite-is-final"),
+            ("note", "Tailspin Toys", "absent", "psa-end-of-life"),
+            ("note", "Tailspin Toys", "absent", "psa-version-path"),
+        ],
     }
+    litware = next(c for c in data["customers"] if c["file"].endswith("litware-small.yaml"))
+    assert litware["rules"][0] == {
+        "rule": "project-online-retires",
+        "location": "policies/editions/docs-2026-08/fit.yaml:47:5",
+        "layer": "docs-2026-08",
+        "fires_only_under": "new",
+    }
+    # The same comparison, as the README puts it: the shipped knowledge against its 2023-11 state.
+    base_as_of = CliRunner().invoke(cli, ["diff", "--base-as-of", "2023-11", str(folder), "--format", "json"])
+    assert (base_as_of.exit_code, base_as_of.stdout) == (0, result.stdout)
+
+
+def test_the_pack_over_the_default_knowledge_changes_nothing(tmp_path: Path) -> None:
+    """The edition is loaded by default; naming it again as a pack loads it once."""
+    folder = seed_examples(tmp_path)
+    result = CliRunner().invoke(cli, ["diff", "--pack", "2025-update", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "0 of 7 customers change."
 
 
 def test_deployment_changes_are_shown_before_and_after(tmp_path: Path) -> None:
     folder = tmp_path / "customers"
     folder.mkdir()
     (folder / "w.yaml").write_text("customer: W\nrequirements: [stocked-inventory]\nfinance_version: 10.0.46\n")
-    result = CliRunner().invoke(cli, ["diff", "--pack", "2025-update", str(folder)])
+    result = CliRunner().invoke(cli, ["diff", "--as-of", "2023-11", "--pack", "2025-update", str(folder)])
     assert result.exit_code == 0, result.output
-    assert "  W: deployment stocked-production -> resource-non-stocked\n" in result.stdout
-    assert "  because rule stocked-products-in-integrated (policies/packs/2025-update/stocked-products.yaml" in (
-        result.stdout
-    )
+    edition = "policies/editions/docs-2026-08/stocked-products.yaml"
+    assert result.stdout.splitlines() == [
+        *knowledge_lines("2023-11"),
+        f"{folder}/w.yaml (W):",
+        "  W: deployment stocked-production -> resource-non-stocked",
+        "  W: note finance-required added",
+        "  W: note stocked-products-feature added",
+        f"  because rule stocked-products-in-integrated ({edition}:32:5, layer docs-2026-08) now fires",
+        "  because rule type-still-open (policies/choosing.yaml:52:5, layer built-in) now fires",
+        "  because rule lightest-covering-type (policies/choosing.yaml:69:5, layer built-in) now fires",
+        "  because rule finance-environment (policies/editions/docs-2026-08/environment.yaml:10:5, layer docs-2026-08)"
+        " now fires",
+        "  because rule entity-keeps-its-fit (policies/environment.yaml:29:5, layer built-in) now fires",
+        "  because rule finance-is-the-erp (policies/editions/docs-2026-08/books.yaml:134:5, layer docs-2026-08) now "
+        "fires",
+        f"  because rule stocked-products-need-feature-flags ({edition}:67:5, layer docs-2026-08) now fires",
+        "  because rule type-lacks-capability (policies/choosing.yaml:9:5, layer built-in) no longer fires",
+        "  because rule production-needs-stocked (policies/choosing.yaml:21:5, layer built-in) no longer fires",
+        "  because rule lightest-covering-type (policies/choosing.yaml:69:5, layer built-in) no longer fires",
+        "  because rule entity-keeps-its-fit (policies/environment.yaml:29:5, layer built-in) no longer fires",
+        "1 of 1 customers change.",
+    ]
+
+
+def test_facts_only_the_new_side_declares_are_ignored_on_the_base_side(tmp_path: Path) -> None:
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "wingtip-sap.yaml").write_text((EXAMPLES / "wingtip-sap.yaml").read_text())
+    result = CliRunner().invoke(cli, ["diff", "--base-as-of", "2023-11", str(folder)])
+    assert result.exit_code == 0, result.output
+    # Books that stay in SAP: Core, with invoicing and revenue recognition left to that system.
+    assert result.stdout.splitlines()[:6] == [
+        *knowledge_lines("2023-11"),
+        f"{folder}/wingtip-sap.yaml (Wingtip Toys):",
+        "  Wingtip Toys: deployment resource-non-stocked -> lite",
+        "  Wingtip Toys: gaps none -> customer-facing-invoicing, revenue-recognition",
+        "  Wingtip Toys: warning ledger-outside-finance added",
+    ]
+    assert result.stdout.splitlines()[-1] == "1 of 1 customers change."
 
 
 def test_a_bad_facts_file_is_reported_and_the_rest_still_diffed(tmp_path: Path) -> None:

@@ -2,10 +2,12 @@
 
 Two thousand generated customers (legal entity names shared between them, the same name with other
 needs, every fact and value) evaluated one after another in one process give, byte for byte, the
-JSON that a fresh `python -m podeploy evaluate` gives for each (checked on a sample of 30, one fresh
-process each), in whatever order they are evaluated. Within one customer, an entity's recommendation
-depends on the other entities only through the rules that say so. `podeploy batch --jobs 2` gives the
-same records. No run modifies an input, and an output file is written whole or not at all.
+JSON that a fresh `python -m podeploy evaluate --as-of 2023-11` gives for each (checked on a sample of
+30, one fresh process each), in whatever order they are evaluated. (The customers use the seed's facts
+and are evaluated on the built-in knowledge alone, which is what `--as-of 2023-11` loads.) Nothing
+depends on the process's hash seed. Within one customer, an entity's recommendation
+depends on the other entities only through the rules that say so. `podeploy batch --as-of 2023-11 --jobs 2` gives
+the same records. No run modifies an input, and an output file is written whole or not at all.
 """
 
 from __future__ import annotations
@@ -169,7 +171,8 @@ def test_a_fresh_process_per_customer_gives_the_same_bytes(customers: Path,
     env = {k: v for k, v in os.environ.items() if k not in ("PODEPLOY_DEBUG", "PODEPLOY_POLICIES")}
     fresh: dict[str, bytes] = {}
     for pair in (sample[i:i + 2] for i in range(0, FRESH, 2)):  # two processes at a time, one per customer
-        runs = {name: subprocess.Popen([sys.executable, "-m", "podeploy", "evaluate", name, "--format", "json"],
+        runs = {name: subprocess.Popen([sys.executable, "-m", "podeploy", "evaluate", name, "--format", "json",
+                                        "--as-of", "2023-11"],
                                        cwd=customers, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
                 for name in pair}
         for name, run in runs.items():
@@ -177,6 +180,27 @@ def test_a_fresh_process_per_customer_gives_the_same_bytes(customers: Path,
             assert (run.returncode, err) == (0, b""), err
             fresh[name] = out
     assert fresh == {name: in_one_process["forwards"][name].encode("utf-8") for name in sample}
+
+
+@pytest.mark.parametrize("knowledge", [["--as-of", "2023-11"], []], ids=["as-of-2023-11", "default"])
+@pytest.mark.parametrize("example", ["adatum-mixed.json", "fabrikam-finance-later.yaml", "tailspin-psa.yaml"])
+def test_the_json_does_not_depend_on_the_process_s_hash_seed(example: str, knowledge: list[str]) -> None:
+    """Python salts the hash of every string per process (PYTHONHASHSEED): no output may follow a set's order.
+
+    These three leave several seed facts unanswered (their open questions fall into groups the analysis
+    takes one after another); among seeds 1, 5, 7 and 8 each meets the groups' facts in more than one order.
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("PODEPLOY_DEBUG", "PODEPLOY_POLICIES")}
+    outputs = set()
+    for seed in ("1", "5", "7", "8"):
+        done = subprocess.run(
+            [sys.executable, "-m", "podeploy", "evaluate", str(ROOT / "examples" / example), "--format", "json",
+             *knowledge],
+            capture_output=True, timeout=120, check=False, env={**env, "PYTHONHASHSEED": seed},
+        )
+        assert (done.returncode, done.stderr) == (0, b""), done.stderr
+        outputs.add(done.stdout)
+    assert len(outputs) == 1, [json.loads(o)["open_questions"] for o in outputs]
 
 
 def test_an_entity_gets_the_same_plan_beside_two_hundred_others_as_on_its_own(tmp_path: Path) -> None:
@@ -206,7 +230,7 @@ def test_batch_with_two_workers_gives_the_records_of_one_process(customers: Path
     if cli.get_command(click.Context(cli), "batch") is None:
         pytest.skip("'podeploy batch' is not a command yet (cli/main.py does not register it)")
     monkeypatch.chdir(customers)
-    result = CliRunner().invoke(cli, ["batch", "--jobs", "2", *names(customers)],
+    result = CliRunner().invoke(cli, ["batch", "--as-of", "2023-11", "--jobs", "2", *names(customers)],
                                 env={"PODEPLOY_POLICIES": "", "PODEPLOY_TEST_CRASH_ON": ""})
     assert result.exit_code == 0, result.stderr[-2000:]
     records = [json.loads(line) for line in result.stdout.splitlines()]

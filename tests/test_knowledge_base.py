@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from podeploy.engine import load_facts, load_knowledge_base
 from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import KnowledgeBase
+from podeploy.engine.knowledge import KnowledgeBase, edition_dirs
 from podeploy.engine.loader import parse_document
 from podeploy.engine.render import decision_json, why_not
 
@@ -19,6 +19,12 @@ ENGINES = ["durable", "reference"]
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
     return load_knowledge_base()
+
+
+@pytest.fixture(scope="module")
+def current_kb() -> KnowledgeBase:
+    """The built-ins with the shipped editions over them: what the command line loads by default."""
+    return load_knowledge_base(edition_dirs())
 
 
 def evaluate(kb: KnowledgeBase, text: str, engine: str = "durable") -> dict[str, Any]:
@@ -294,6 +300,23 @@ def test_low_fit_names_the_lighter_alternatives(kb: KnowledgeBase) -> None:
     assert warning["source"] == "003_93bb5cf298cac590.txt#what-project-operations-is-not"
 
 
+def test_low_fit_on_the_current_knowledge_names_planner_as_project_online_retires(current_kb: KnowledgeBase) -> None:
+    # policies/editions/docs-2026-08/fit.yaml: low-pm-maturity supersedes the seed's, and Project Online retires.
+    result = evaluate(current_kb, "customer: Litware\npm_maturity: low\n")
+    assert result["warnings"] == [{
+        "code": "low-fit",
+        "message": "With a low project-management maturity Project Operations may be too big a step; start with "
+        "Planner (premium plans, the former Project for the web) and come back to it later.",
+        "rule": "low-pm-maturity",
+        "source": "003_93bb5cf298cac590.txt#recommendations-on-when-to-use-project-operations",
+    }]
+    assert [(n["code"], n["message"]) for n in result["notes"] if n["code"] == "project-online-retired"] == [(
+        "project-online-retired",
+        "Project Online retires on 2026-09-30: the lighter starting points are Planner (premium plans, the former "
+        "Project for the web), and Teams or SharePoint lists.",
+    )]
+
+
 def test_promotion_says_why(kb: KnowledgeBase) -> None:
     result = evaluate(
         kb, "customer: A\nlegal_entities:\n  - {name: S}\n  - {name: F, requirements: [production-orders]}\n"
@@ -350,7 +373,7 @@ def test_why_not_gives_first_reason_for_each_type_not_chosen(kb: KnowledgeBase) 
     assert "(rule finance-later-rules-out-lite, policies/choosing.yaml:" in reasons["lite"]
     assert reasons["stocked-production"] == (
         "F needs project-sales, which stocked-production does not offer. (rule type-lacks-capability, "
-        "policies/choosing.yaml:8:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+        "policies/choosing.yaml:9:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
     )
 
 
@@ -400,14 +423,58 @@ def test_every_policy_statement_cites_a_source(kb: KnowledgeBase) -> None:
     assert per_type == {"lite": 10, "resource-non-stocked": 12, "stocked-production": 9}
 
 
-@pytest.mark.parametrize("example", sorted(p.name for p in (ROOT / "examples").iterdir()))
-def test_every_shipped_example_evaluates_identically_on_both_engines(kb: KnowledgeBase, example: str) -> None:
-    facts = load_facts(kb, str(ROOT / "examples" / example))
-    durable = decision_json(kb.evaluate(facts, engine="durable"))
-    reference = decision_json(kb.evaluate(facts, engine="reference"))
+# The shipped examples that use only the seed's facts (README, "The facts file"); the others use facts that
+# only the current knowledge (policies/editions/docs-2026-08) declares.
+SEED_EXAMPLES = ["adatum-mixed.json", "contoso.yaml", "fabrikam-finance-later.yaml", "fabrikam-services.yaml",
+                 "litware-small.yaml", "northwind-pma.yaml", "tailspin-psa.yaml"]
+EXAMPLES = sorted(p.name for p in (ROOT / "examples").iterdir())
+
+
+@pytest.mark.parametrize(
+    ("example", "knowledge"),
+    [*((e, "built-in") for e in SEED_EXAMPLES), *((e, "current") for e in EXAMPLES)],
+)
+def test_every_shipped_example_evaluates_identically_on_both_engines(
+    kb: KnowledgeBase, current_kb: KnowledgeBase, example: str, knowledge: str
+) -> None:
+    base = kb if knowledge == "built-in" else current_kb
+    facts = load_facts(base, str(ROOT / "examples" / example))
+    durable = decision_json(base.evaluate(facts, engine="durable"))
+    reference = decision_json(base.evaluate(facts, engine="reference"))
     assert durable.pop("engine") == "durable" and reference.pop("engine") == "reference"
     assert durable == reference
     assert durable["trace"]
+
+
+UNKNOWN_LEDGER = "unknown-fact: 'ledger' is not a known fact"
+UNKNOWN_READY = "unknown-fact: 'process_change_ready' is not a known fact"
+CURRENT_EXAMPLES = {
+    "coho-stocked.yaml": [f"5:1: {UNKNOWN_LEDGER}", f"9:1: {UNKNOWN_READY}"],
+    "fourth-coffee-eto.yaml": [f"4:1: {UNKNOWN_LEDGER}", f"8:1: {UNKNOWN_READY}"],
+    "lucerne-receipts.yaml": [f"4:1: {UNKNOWN_LEDGER}", f"8:1: {UNKNOWN_READY}"],
+    "northwind-modern.yaml": [f"6:1: {UNKNOWN_LEDGER}", "7:1: unknown-fact: 'finance_version' is not a known fact",
+                              f"10:1: {UNKNOWN_READY}"],
+    "relecloud-finance.yaml": [f"4:1: {UNKNOWN_LEDGER}", f"8:1: {UNKNOWN_READY}",
+                               "9:87: unknown-capability: 'intercompany-invoicing' is not a capability "
+                               "(did you mean 'customer-facing-invoicing'?)"],
+    "wingtip-sap.yaml": [f"5:1: {UNKNOWN_LEDGER}", f"9:1: {UNKNOWN_READY}"],
+}
+
+
+def test_the_examples_are_the_seed_ones_and_the_current_ones() -> None:
+    assert sorted([*SEED_EXAMPLES, *CURRENT_EXAMPLES]) == EXAMPLES
+
+
+@pytest.mark.parametrize(("example", "problems"), CURRENT_EXAMPLES.items())
+def test_examples_of_the_current_knowledge_are_refused_by_the_built_ins_alone(
+    kb: KnowledgeBase, example: str, problems: list[str]
+) -> None:
+    from podeploy.engine import BadInput
+
+    path = str(ROOT / "examples" / example)
+    with pytest.raises(BadInput) as refused:
+        load_facts(kb, path)
+    assert [str(p) for p in refused.value.problems] == [f"{path}:{problem}" for problem in problems]
 
 
 def test_two_deployments_for_one_entity_are_flagged_not_hidden(kb: KnowledgeBase, tmp_path: Path) -> None:

@@ -66,41 +66,84 @@ def invoke(*args: str) -> Result:
 # -- the shipped policies ------------------------------------------------------------------------
 
 
-def test_the_built_ins_lint_clean() -> None:
-    assert lint([]).findings == ()
-    result = invoke()
-    assert (result.exit_code, result.output) == (0, "0 errors, 0 warnings\n")
-
-
-PACK_OVERRIDES = [
+EDITION = "policies/editions/docs-2026-08"
+# (file:line:column in the edition, the replacing rule, the built-in rule it replaces, where that one is in policies/)
+EDITION_REPLACES = [
+    ("books.yaml:46:5", "finance-later-rules-out-lite", "finance-later-rules-out-lite", "choosing.yaml:37:5"),
+    ("books.yaml:65:5", "production-needs-stocked", "production-needs-stocked", "choosing.yaml:21:5"),
+    ("books.yaml:86:5", "type-lacks-capability", "type-lacks-capability", "choosing.yaml:9:5"),
+    ("books.yaml:118:5", "gap-in-deployment", "gap-in-deployment", "environment.yaml:40:5"),
+    (
+        "environment.yaml:22:5",
+        "lite-joins-finance-environment",
+        "lite-joins-finance-environment",
+        "environment.yaml:9:5",
+    ),
+    (
+        "existing-customers.yaml:11:5",
+        "runs-a-project-operations-type",
+        "current-type-is-deployed-type",
+        "existing-customers.yaml:48:5",
+    ),
+    ("existing-customers.yaml:24:5", "runs-pma", "current-type-of-pma", "existing-customers.yaml:57:5"),
+    ("existing-customers.yaml:53:5", "pma-keeps-stocked", "pma-keeps-stocked", "existing-customers.yaml:31:5"),
+    ("existing-customers.yaml:70:5", "pma-can-continue", "pma-can-continue", "existing-customers.yaml:20:5"),
+    (
+        "existing-customers.yaml:114:5",
+        "no-migration-between-types",
+        "no-migration-between-types",
+        "existing-customers.yaml:66:5",
+    ),
+    ("existing-customers.yaml:134:5", "psa-has-upgrade-path", "psa-has-upgrade-path", "existing-customers.yaml:9:5"),
+    ("existing-customers.yaml:186:5", "lite-is-final", "lite-is-final", "existing-customers.yaml:78:5"),
+    ("fit.yaml:20:5", "small-budget", "small-budget", "fit.yaml:9:5"),
+    ("fit.yaml:34:5", "low-pm-maturity", "low-pm-maturity", "fit.yaml:21:5"),
+]
+EDITION_OVERRIDES = [
     (
         "shadowed",
         "info",
-        "policies/packs/2025-update/stocked-products.yaml:42:5",
-        "rule 'type-lacks-capability' replaces rule 'type-lacks-capability' at policies/choosing.yaml:8:5 "
-        "(layer built-in), which no longer runs; keep the two in step when that rule changes",
-    ),
-    (
-        "shadowed",
-        "info",
-        "policies/packs/2025-update/stocked-products.yaml:57:5",
-        "rule 'production-needs-stocked' replaces rule 'production-needs-stocked' at policies/choosing.yaml:20:5 "
-        "(layer built-in), which no longer runs; keep the two in step when that rule changes",
-    ),
+        f"{EDITION}/{loc}",
+        f"rule '{new}' replaces rule '{old}' at policies/{where} (layer built-in), which no longer runs; keep the "
+        "two in step when that rule changes",
+    )
+    for loc, new, old, where in EDITION_REPLACES
 ]
 
 
-def test_the_2025_pack_lints_clean_its_overrides_are_infos() -> None:
-    report = lint([pack_path("2025-update")])
-    assert found(report) == PACK_OVERRIDES
-    assert (report.errors, report.warnings, report.infos) == (0, 0, 2)
-    quiet = invoke(pack_path("2025-update"))
+def test_the_shipped_knowledge_lints_clean_its_overrides_are_infos() -> None:
+    report = lint([])
+    assert found(report) == EDITION_OVERRIDES
+    assert (report.errors, report.warnings, report.infos) == (0, 0, 14)
+    quiet = invoke()
     assert (quiet.exit_code, quiet.output) == (0, "0 errors, 0 warnings\n")
-    verbose = invoke("--verbose", pack_path("2025-update"))
+    verbose = invoke("--verbose")
     assert verbose.exit_code == 0
     assert verbose.output.splitlines() == [
-        *(f"{loc}: {severity}: {code}: {message}" for code, severity, loc, message in PACK_OVERRIDES),
-        "0 errors, 0 warnings, 2 info",
+        *(f"{loc}: {severity}: {code}: {message}" for code, severity, loc, message in EDITION_OVERRIDES),
+        "0 errors, 0 warnings, 14 info",
+    ]
+
+
+def test_the_built_ins_lint_clean() -> None:
+    assert lint([], as_of="2023-11").findings == ()
+    result = invoke("--as-of", "2023-11")
+    assert (result.exit_code, result.output) == (0, "0 errors, 0 warnings\n")
+    verbose = invoke("--as-of", "2023-11", "--verbose")
+    assert (verbose.exit_code, verbose.output) == (0, "0 errors, 0 warnings, 0 info\n")
+
+
+def test_the_edition_through_the_2025_pack_name_lints_clean_its_overrides_are_infos() -> None:
+    for report in (lint([pack_path("2025-update")], as_of="2023-11"), lint([pack_path("2025-update")])):
+        assert found(report) == EDITION_OVERRIDES
+        assert (report.errors, report.warnings, report.infos) == (0, 0, 14)
+    quiet = invoke("--as-of", "2023-11", pack_path("2025-update"))
+    assert (quiet.exit_code, quiet.output) == (0, "0 errors, 0 warnings\n")
+    verbose = invoke("--as-of", "2023-11", "--verbose", pack_path("2025-update"))
+    assert verbose.exit_code == 0
+    assert verbose.output.splitlines() == [
+        *(f"{loc}: {severity}: {code}: {message}" for code, severity, loc, message in EDITION_OVERRIDES),
+        "0 errors, 0 warnings, 14 info",
     ]
 
 
@@ -187,7 +230,8 @@ LOADER_CASES = [
                 "duplicate-id",
                 "error",
                 "layer/policy.yaml:4:5",
-                "rule 'small-budget' is already declared at policies/fit.yaml:8:5; to replace it, add "
+                # the declaration in force: docs-2026-08's, which overrides the seed's (policies/fit.yaml:9:5)
+                f"rule 'small-budget' is already declared at {EDITION}/fit.yaml:20:5; to replace it, add "
                 "'overrides: small-budget'",
             )
         ],
@@ -395,24 +439,45 @@ def test_an_override_is_shadowed_at_info_and_a_disable_is_a_warning(here: Path) 
         "  - id: small-budget\n", "  - id: small-budget\n    overrides: small-budget\n"
     )
     body = override + "disables:\n  - {rule: low-pm-maturity, reason: The partner assesses maturity itself.}\n"
-    report = lint([write(here, body)])
-    assert found(report) == [
-        (
+    path = write(here, body)
+
+    def shadowed(where: str) -> tuple[str, str, str, str]:
+        return (
             "shadowed",
             "info",
             "layer/policy.yaml:4:5",
-            "rule 'small-budget' replaces rule 'small-budget' at policies/fit.yaml:8:5 (layer built-in), which no "
-            "longer runs; keep the two in step when that rule changes",
-        ),
+            f"rule 'small-budget' replaces rule 'small-budget' at {where}, which no longer runs; keep the two in "
+            "step when that rule changes",
+        )
+
+    switched_off = (
+        "is switched off: The partner assesses maturity itself.; its conclusions are no longer drawn: remove this "
+        "entry to run it again"
+    )
+    # Over the shipped knowledge, the rules replaced and switched off are the edition's small-budget and
+    # low-pm-maturity, which replaced the seed's.
+    report = lint([path])
+    assert found(report) == [
+        shadowed(f"{EDITION}/fit.yaml:20:5 (layer docs-2026-08)"),
         (
             "disabled",
             "warning",
             "layer/policy.yaml:14:5",
-            "rule 'low-pm-maturity' at policies/fit.yaml:20:5 (layer built-in) is switched off: The partner "
-            "assesses maturity itself.; its conclusions are no longer drawn: remove this entry to run it again",
+            f"rule 'low-pm-maturity' at {EDITION}/fit.yaml:34:5 (layer docs-2026-08) {switched_off}",
         ),
     ]
     assert (report.errors, report.warnings, report.infos) == (0, 1, 1)
+    seeds = lint([path], as_of="2023-11")
+    assert found(seeds) == [
+        shadowed("policies/fit.yaml:9:5 (layer built-in)"),
+        (
+            "disabled",
+            "warning",
+            "layer/policy.yaml:14:5",
+            f"rule 'low-pm-maturity' at policies/fit.yaml:21:5 (layer built-in) {switched_off}",
+        ),
+    ]
+    assert (seeds.errors, seeds.warnings, seeds.infos) == (0, 1, 1)
 
 
 # -- cycle, contradiction ----------------------------------------------------------------------------------
@@ -496,12 +561,12 @@ BACK_TO_CURRENT = rule(
 def test_only_findings_in_the_given_paths_unless_all(here: Path) -> None:
     """A cycle through a built-in rule is reported at the built-in rule too, but shown only with --all."""
     path = write(here, BACK_TO_CURRENT)
-    mine = lint([path])
-    everything = lint([path], include_all=True)
+    mine = lint([path], as_of="2023-11")
+    everything = lint([path], include_all=True, as_of="2023-11")
     assert [(f.code, str(f.location)) for f in mine.findings] == [("cycle", "layer/policy.yaml:4:5")]
     assert [(f.code, str(f.location)) for f in everything.findings] == [
         ("cycle", "layer/policy.yaml:4:5"),
-        ("cycle", "policies/existing-customers.yaml:65:5"),
+        ("cycle", "policies/existing-customers.yaml:66:5"),
     ]
     assert everything.findings[1].message == (
         "rule 'no-migration-between-types' derives 'warning' from 'current-type', closing a cycle among derived "
@@ -509,8 +574,16 @@ def test_only_findings_in_the_given_paths_unless_all(here: Path) -> None:
         "(rule 'migration-sets-current'); a fact in it can support itself: break the cycle unless the recursion "
         "is intended"
     )
-    assert invoke("--all", path).output.count("warning: cycle:") == 2
-    assert invoke(path).output.count("warning: cycle:") == 1
+    assert invoke("--as-of", "2023-11", "--all", path).output.count("warning: cycle:") == 2
+    assert invoke("--as-of", "2023-11", path).output.count("warning: cycle:") == 1
+
+
+def test_no_cycle_where_the_edition_replaced_the_rule_it_ran_through(here: Path) -> None:
+    """The edition's no-migration-between-types reads runs-today, not current-type: the loop is gone."""
+    path = write(here, BACK_TO_CURRENT)
+    assert lint([path]).findings == ()
+    assert [f.code for f in lint([path], include_all=True).findings] == ["shadowed"] * 14
+    assert invoke("--all", path).output == "0 errors, 0 warnings\n"
 
 
 def contradiction(rule_id: str, mine: str, other: str, where: str, theirs: str) -> str:
@@ -534,10 +607,46 @@ def test_two_deployments_or_a_deployment_and_its_exclusion_contradict(here: Path
         then="- deployment: {entity: $e, type: lite}",
         explanation="{e} takes lite.",
     )
-    report = lint([write(here, large + small.removeprefix("rules:\n"))])
-    finance = "policies/choosing.yaml:36:5"
-    joins = "policies/environment.yaml:8:5"
+    path = write(here, large + small.removeprefix("rules:\n"))
     sp, lite, rns = (f"deployment(type: {t})" for t in ("stocked-production", "lite", "resource-non-stocked"))
+    excluded = "excluded(type: lite)"
+    joins = f"{EDITION}/environment.yaml:22:5"
+    assert found(lint([path])) == [
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:11:9",
+            contradiction("large-takes-stocked", sp, "lite-joins-finance-environment", joins, rns),
+        ),
+        *(
+            (
+                "contradiction",
+                "warning",
+                "layer/policy.yaml:20:9",
+                contradiction("small-takes-lite", lite, other, where, excluded),
+            )
+            for other, where in [
+                ("books-in-finance-rule-out-lite", f"{EDITION}/books.yaml:34:5"),
+                ("finance-books-today-rule-out-lite", f"{EDITION}/existing-customers.yaml:37:5"),
+                ("finance-later-rules-out-lite", f"{EDITION}/books.yaml:46:5"),
+            ]
+        ),
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:20:9",
+            contradiction("small-takes-lite", lite, "large-takes-stocked", "layer/policy.yaml:4:5", sp),
+        ),
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:20:9",
+            contradiction("small-takes-lite", lite, "lite-joins-finance-environment", joins, rns),
+        ),
+    ]
+    report = lint([path], as_of="2023-11")
+    finance = "policies/choosing.yaml:37:5"
+    joins = "policies/environment.yaml:9:5"
     assert found(report) == [
         (
             "contradiction",
@@ -580,7 +689,22 @@ def test_conditions_that_exclude_each_other_settle_a_contradiction(here: Path) -
         then="- deployment: {entity: $e, type: stocked-production}",
         explanation="{e} takes stocked-production.",
     )
-    assert lint([write(here, large + small.removeprefix("rules:\n"))]).findings == ()
+    path = write(here, large + small.removeprefix("rules:\n"))
+    assert lint([path], as_of="2023-11").findings == ()
+    # The edition rules Core out on facts these rules do not test (the books, what the entity runs today).
+    edition = "policies/editions/docs-2026-08"
+    assert found(lint([path])) == [
+        (
+            "contradiction",
+            "warning",
+            "layer/policy.yaml:14:9",
+            contradiction("large-takes-lite", "deployment(type: lite)", other, where, "excluded(type: lite)"),
+        )
+        for other, where in [
+            ("books-in-finance-rule-out-lite", f"{edition}/books.yaml:34:5"),
+            ("finance-books-today-rule-out-lite", f"{edition}/existing-customers.yaml:37:5"),
+        ]
+    ]
 
 
 # -- engine limits --------------------------------------------------------------------------------------
@@ -695,7 +819,10 @@ def test_json_shows_infos_only_when_verbose() -> None:
     quiet = json.loads(invoke("--format", "json", pack_path("2025-update")).output)
     verbose = json.loads(invoke("--format", "json", "-v", pack_path("2025-update")).output)
     assert quiet == {"findings": [], "errors": 0, "warnings": 0}
-    assert [f["code"] for f in verbose["findings"]] == ["shadowed", "shadowed"]
+    assert [(f["code"], f["severity"], f"{f['file']}:{f['line']}:{f['column']}") for f in verbose["findings"]] == [
+        (code, severity, location) for code, severity, location, _ in EDITION_OVERRIDES
+    ]
+    assert (verbose["errors"], verbose["warnings"]) == (0, 0)
 
 
 def test_a_finding_prints_on_one_line() -> None:

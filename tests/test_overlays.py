@@ -1,4 +1,4 @@
-"""Consultants' policy layers over the built-ins, and the shipped 2025-update pack."""
+"""Consultants' policy layers over the built-ins, and the shipped docs-2026-08 edition (once the 2025-update pack)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, load_knowledge_base
 from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import KnowledgeBase, pack_path
+from podeploy.engine.knowledge import KnowledgeBase, edition_dirs, pack_path
 from podeploy.engine.loader import parse_document
 from podeploy.engine.render import decision_json, why_text
 
@@ -28,6 +28,7 @@ def codes(result: dict[str, Any], key: str = "warnings") -> list[tuple[str, str 
 
 @pytest.fixture(scope="module")
 def pack() -> KnowledgeBase:
+    """The built-ins and the docs-2026-08 edition, through the former pack's name (an alias of the edition)."""
     return load_knowledge_base([pack_path("2025-update")])
 
 
@@ -65,7 +66,7 @@ def test_a_collision_without_overrides_is_an_error_naming_the_fix(tmp_path: Path
     (problem,) = refused.value.problems
     assert str(problem) == (
         f"{tmp_path}/partner/budget.yaml:4:5: duplicate-id: rule 'small-budget' is already declared at "
-        "policies/fit.yaml:8:5; to replace it, add 'overrides: small-budget'"
+        "policies/fit.yaml:9:5; to replace it, add 'overrides: small-budget'"
     )
 
 
@@ -104,13 +105,27 @@ def test_podeploy_policies_adds_layers_from_the_environment(tmp_path: Path) -> N
 
 
 def test_schema_facts_includes_a_fact_a_layer_declares() -> None:
-    result = CliRunner().invoke(cli, ["schema", "facts", "--pack", "2025-update"])
+    result = CliRunner().invoke(cli, ["schema", "facts", "--as-of", "2023-11", "--pack", "2025-update"])
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert schema["$id"] == "urn:podeploy:schema:facts:1"
     assert schema["properties"]["finance_version"]["pattern"] == r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
-    plain = json.loads(CliRunner().invoke(cli, ["schema", "facts"]).stdout)
-    assert "finance_version" not in plain["properties"]
+    seeds = json.loads(CliRunner().invoke(cli, ["schema", "facts", "--as-of", "2023-11"]).stdout)
+    assert sorted(seeds["properties"]) == [
+        "budget", "customer", "existing_solution", "legal_entities", "plans_finance", "pm_maturity", "region",
+        "requirements", "unknown",
+    ]
+
+
+def test_schema_facts_includes_the_editions_facts_by_default() -> None:
+    result = CliRunner().invoke(cli, ["schema", "facts"])
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert sorted(schema["properties"]) == [
+        "budget", "customer", "existing_solution", "finance_version", "ledger", "legal_entities", "plans_finance",
+        "pm_maturity", "process_change_ready", "region", "requirements", "runs_dataverse_apps", "unknown",
+    ]
+    assert schema["properties"]["finance_version"]["pattern"] == r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
 
 
 def test_schema_policy_prints_the_shipped_schema() -> None:
@@ -124,17 +139,29 @@ def test_an_unknown_pack_suggests_the_closest() -> None:
     result = CliRunner().invoke(cli, ["capabilities", "--pack", "2025-updat"])
     assert result.exit_code == 2
     assert result.stderr == (
-        "--pack:1:1: unknown-pack: no pack named '2025-updat' (did you mean '2025-update'?) (packs: 2025-update)\n"
+        "--pack:1:1: unknown-pack: no pack named '2025-updat' (did you mean '2025-update'?)"
+        " (packs: 2025-update, docs-2026-08)\n"
     )
 
 
-# -- the 2025-update pack ---------------------------------------------------------------------
+# -- the docs-2026-08 edition, which absorbed the 2025-update pack ------------------------------
 
 
-def test_the_pack_is_off_unless_asked_for() -> None:
+def test_the_former_pack_name_is_the_edition() -> None:
+    assert Path(pack_path("2025-update")) == Path(pack_path("docs-2026-08"))
+    assert Path(pack_path("2025-update")).parts[-2:] == ("editions", "docs-2026-08")
+
+
+def test_the_library_loads_the_edition_only_when_asked() -> None:
     kb = load_knowledge_base()
     assert "finance_version" not in kb.facts
     assert kb.type_name("lite") == "Lite deployment - deal to proforma invoicing"
+    assert edition_dirs("2023-11") == []
+    (edition,) = edition_dirs()
+    assert Path(edition) == Path(pack_path("docs-2026-08"))
+    current = load_knowledge_base(edition_dirs())
+    assert "finance_version" in current.facts
+    assert current.type_name("lite") == "Project Operations Core"
 
 
 @pytest.mark.parametrize(
@@ -153,13 +180,18 @@ def test_the_pack_shows_the_2025_names(pack: KnowledgeBase, type_id: str, name: 
 def test_stocked_products_need_finance_10_0_44_for_resource_non_stocked(pack: KnowledgeBase, engine: str) -> None:
     facts = "customer: W\nrequirements: [stocked-inventory, project-sales]\nfinance_version: {}\n"
     before = evaluate(pack, facts.format("10.0.43"), engine)
-    assert [(e["deployment"], e["gaps"]) for e in before["entities"]] == [("stocked-production", ["project-sales"])]
+    # The manufacturing type has project quotations (prod-pma/project-quotations.md): no project-sales gap.
+    assert [(e["deployment"], e["gaps"]) for e in before["entities"]] == [("stocked-production", [])]
+    assert codes(before) == []
+    assert codes(before, "notes") == [("finance-required", "W")]
     after = evaluate(pack, facts.format("10.0.44"), engine)
     assert [(e["deployment"], e["gaps"]) for e in after["entities"]] == [("resource-non-stocked", [])]
-    assert codes(after) == [("item-requirements-version", "W")]
-    assert codes(after, "notes") == [("stocked-products-feature", "W")]
+    assert codes(after) == [("inventory-reservation-version", "W"), ("item-requirements-version", "W")]
+    assert codes(after, "notes") == [("finance-required", "W"), ("stocked-products-feature", "W")]
     newest = evaluate(pack, facts.format("10.0.46"), engine)
+    assert [(e["deployment"], e["gaps"]) for e in newest["entities"]] == [("resource-non-stocked", [])]
     assert codes(newest) == []
+    assert codes(newest, "notes") == [("finance-required", "W"), ("stocked-products-feature", "W")]
 
 
 def test_production_orders_stay_stocked_production_whatever_the_version(pack: KnowledgeBase) -> None:
@@ -167,9 +199,24 @@ def test_production_orders_stay_stocked_production_whatever_the_version(pack: Kn
     assert result["deployments"] == ["stocked-production"]
 
 
-def test_without_a_finance_version_the_seed_rules_hold(pack: KnowledgeBase) -> None:
-    result = evaluate(pack, "customer: W\nrequirements: [stocked-inventory]\n")
+def test_without_a_finance_version_a_new_customer_is_taken_to_be_on_the_current_release(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: W\nexisting_solution: none\nrequirements: [stocked-inventory]\n")
+    assert result["deployments"] == ["resource-non-stocked"]
+    assert codes(result) == []
+    assert codes(result, "notes") == [
+        ("finance-required", "W"), ("finance-version-assumed", "W"), ("stocked-products-feature", "W")
+    ]
+    assert [(q["fact"], q.get("entity")) for q in result["open_questions"] if q["fact"] == "finance_version"] == [
+        ("finance_version", None)
+    ]
+
+
+def test_without_a_finance_version_an_entity_on_finance_today_keeps_the_seed_rules(pack: KnowledgeBase) -> None:
+    result = evaluate(pack, "customer: W\nexisting_solution: resource-non-stocked\nrequirements: [stocked-inventory]\n")
     assert result["deployments"] == ["stocked-production"]
+    assert [(w["code"], w.get("entity"), w.get("type")) for w in result["warnings"]] == [
+        ("no-migration-path", "W", "stocked-production")
+    ]
 
 
 def test_a_bad_finance_version_is_reported(pack: KnowledgeBase) -> None:
@@ -181,43 +228,96 @@ def test_a_bad_finance_version_is_reported(pack: KnowledgeBase) -> None:
 
 
 def test_psa_customers_are_told_the_upgrade_goes_to_lite_only(pack: KnowledgeBase) -> None:
+    # Receipt OCR needs a Finance-based type: no upgrade, one warning of a new implementation (never both).
     result = evaluate(pack, "customer: T\nexisting_solution: project-service-automation\nrequirements: [receipt-ocr]\n")
     assert result["deployments"] == ["resource-non-stocked"]
-    assert codes(result) == [("psa-upgrade", None), ("psa-upgrade-target", "T")]
-    assert codes(result, "notes") == [("psa-end-of-life", None)]
-    lite = evaluate(pack, "customer: T\nexisting_solution: project-service-automation\n")
-    assert codes(lite) == [("psa-upgrade", None)]
+    assert [(w["code"], w.get("entity"), w.get("type")) for w in result["warnings"]] == [
+        ("no-migration-path", "T", "resource-non-stocked")
+    ]
+    assert codes(result, "notes") == [("finance-required", "T"), ("psa-end-of-life", "T")]
+    lite = evaluate(pack, "customer: T\nexisting_solution: project-service-automation\nrequirements: [project-sales]\n")
+    assert lite["deployments"] == ["lite"]
+    assert codes(lite) == [("psa-upgrade", "T")]
+    assert codes(lite, "notes") == [("lite-is-final", "T"), ("psa-end-of-life", "T"), ("psa-version-path", "T")]
 
 
 def test_finance_customers_hear_of_the_one_way_modern_architecture(pack: KnowledgeBase) -> None:
-    result = evaluate(pack, "customer: N\nexisting_solution: finance-project-management\n")
-    assert codes(result, "notes") == [("pma-modern-architecture", None)]
+    pma = "customer: N\nexisting_solution: finance-project-management\n"
+    covered = evaluate(pack, pma + "requirements: [customer-facing-invoicing]\n")
+    assert covered["deployments"] == ["stocked-production"]
+    assert codes(covered) == [("finance-pma-continue", "N")]
+    assert "Moving to the modern architecture later is possible, one way." in covered["warnings"][0]["message"]
+    facts = (
+        "customer: N\nexisting_solution: finance-project-management\nfinance_version: {}\n"
+        "requirements: [project-for-the-web-planning, customer-facing-invoicing]\n"
+    )
+    moving = evaluate(pack, facts.format("10.0.45"))
+    assert moving["deployments"] == ["resource-non-stocked"]
+    assert [(w["code"], w.get("entity"), w.get("type")) for w in moving["warnings"]] == [
+        ("pma-modern-architecture", "N", "resource-non-stocked")
+    ]
+    assert "older than 10.0.43" not in moving["warnings"][0]["message"]
+    old = evaluate(pack, facts.format("10.0.42"))
+    assert codes(old) == [("pma-modern-architecture", "N")]
+    assert "older than 10.0.43: upgrade Finance" in old["warnings"][0]["message"]
+
+
+# expense/match-receipt-expense-ocr.md: receipts from these regions are read; in the EU, English ones only.
+OCR_READS = ["united-states", "canada", "united-kingdom", "australia"]
+OCR_EU_ENGLISH_ONLY = ["europe", "france", "germany", "italy", "spain", "poland", "sweden"]
+OCR_UNAVAILABLE = [
+    "south-america", "brazil", "mexico", "switzerland", "norway", "asia-pacific", "asia", "japan", "india", "korea",
+    "singapore", "new-zealand", "south-africa", "africa", "united-arab-emirates", "qatar", "israel",
+]
+
+
+def test_the_receipt_ocr_regions_cover_the_vocabulary(pack: KnowledgeBase) -> None:
+    assert sorted(OCR_READS + OCR_EU_ENGLISH_ONLY + OCR_UNAVAILABLE) == sorted(pack.facts["region"].values)
 
 
 @pytest.mark.parametrize(
     ("region", "warnings", "notes"),
     [
-        ("japan", [("receipt-ocr-unavailable", "R")], [("region-availability", None)]),
-        ("south-africa", [("receipt-ocr-unavailable", "R")], [("region-availability", None)]),
-        ("germany", [], [("receipt-ocr-english-only", "R"), ("region-availability", None)]),
-        ("united-kingdom", [], [("region-availability", None)]),
-        ("united-states", [], [("region-availability", None)]),
+        *((r, [], [("finance-required", "R"), ("region-availability", None)]) for r in OCR_READS),
+        *(
+            (r, [], [("finance-required", "R"), ("receipt-ocr-english-only", "R"), ("region-availability", None)])
+            for r in OCR_EU_ENGLISH_ONLY
+        ),
+        *(
+            (r, [("receipt-ocr-unavailable", "R")], [("finance-required", "R"), ("region-availability", None)])
+            for r in OCR_UNAVAILABLE
+        ),
     ],
 )
 def test_receipt_ocr_by_region(pack: KnowledgeBase, region: str, warnings: list[Any], notes: list[Any]) -> None:
     result = evaluate(pack, f"customer: R\nrequirements: [receipt-ocr]\nregion: {region}\n")
+    assert result["deployments"] == ["resource-non-stocked"]
     assert codes(result) == warnings
     assert codes(result, "notes") == notes
+    if warnings:
+        (warning,) = result["warnings"]
+        assert warning["capability"] == "receipt-ocr"
+        assert f"does not read receipts from {region}" in warning["message"] and "Expense Agent" in warning["message"]
 
 
-def test_lighter_alternatives_mention_project_online_retirement(pack: KnowledgeBase) -> None:
-    result = evaluate(pack, "customer: L\npm_maturity: low\nplans_finance: true\n")
-    assert codes(result) == [("low-fit", None), ("project-online-retired", None)]
-    retired = next(w for w in result["warnings"] if w["code"] == "project-online-retired")
-    assert "2026-09-30" in retired["message"] and "Planner (premium)" in retired["message"]
+@pytest.mark.parametrize("signal", ["pm_maturity: low", "budget: small", "process_change_ready: false"])
+def test_lighter_alternatives_mention_project_online_retirement(pack: KnowledgeBase, signal: str) -> None:
+    result = evaluate(pack, f"customer: L\n{signal}\nplans_finance: true\n")
+    assert codes(result) == [("low-fit", None)]
+    assert codes(result, "notes") == [("project-online-retired", None)]
+    (retired,) = result["notes"]
+    assert "2026-09-30" in retired["message"] and "Planner (premium" in retired["message"]
 
 
-def test_every_pack_rule_cites_a_documentation_path_or_seed(pack: KnowledgeBase) -> None:
-    for rule in pack.rules:
-        if rule.layer == "2025-update":
-            assert rule.source, rule.id
+def test_a_low_maturity_names_planner_not_project_online(pack: KnowledgeBase) -> None:
+    (low_fit,) = evaluate(pack, "customer: L\npm_maturity: low\nplans_finance: true\n")["warnings"]
+    assert low_fit["rule"] == "low-pm-maturity"
+    assert "Planner (premium plans, the former Project for the web)" in low_fit["message"]
+    assert "Project Online" not in low_fit["message"]
+
+
+def test_every_edition_rule_cites_a_documentation_path_or_seed(pack: KnowledgeBase) -> None:
+    edition = [rule for rule in pack.rules if rule.layer == "docs-2026-08"]
+    assert len(edition) > 30
+    for rule in edition:
+        assert rule.source, rule.id

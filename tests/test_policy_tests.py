@@ -26,6 +26,9 @@ from podeploy.engine.policytest import (
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ["reference", *(["durable"] if rete.available() else [])]
+# The runner's own tests pin what the layer's cases meet in the seeds' knowledge alone.
+SEEDS = ("--as-of", "2023-11")
+EDITION = "policies/editions/docs-2026-08/"
 
 # A consultant's layer: one note on a large budget, one warning when Lite meets a large budget.
 LAYER = """\
@@ -106,7 +109,7 @@ def assert_bad_input(result: Result, expected: list[str]) -> None:
 
 def test_a_passing_case_prints_pass_and_the_summary(tmp_path: Path) -> None:
     folder = layer(tmp_path, {"extras.test.yaml": PASSING})
-    result = run(folder)
+    result = run(folder, *SEEDS)
     assert result.stdout == f"PASS {folder}/extras.test.yaml::a large budget leaves room\n1 passed, 0 failed\n"
     assert result.stderr == ""
     assert result.exit_code == 0
@@ -114,7 +117,7 @@ def test_a_passing_case_prints_pass_and_the_summary(tmp_path: Path) -> None:
 
 def test_a_failing_case_prints_expected_and_actual_per_field(tmp_path: Path) -> None:
     folder = layer(tmp_path, {"extras.test.yaml": FAILING})
-    result = run(folder, "--engine", "reference")
+    result = run(folder, "--engine", "reference", *SEEDS)
     f = f"{folder}/extras.test.yaml"
     assert result.stdout == textwrap.dedent(f"""\
         FAIL {f}::expects the wrong things
@@ -143,10 +146,52 @@ def test_a_failing_case_prints_expected_and_actual_per_field(tmp_path: Path) -> 
     assert result.exit_code == 1
 
 
+def test_a_layer_is_tested_over_the_current_knowledge_by_default(tmp_path: Path) -> None:
+    """The same cases meet the docs-2026-08 edition: a WBS on Integrated with ERP, Finance as the ERP."""
+    folder = layer(tmp_path, {"extras.test.yaml": PASSING + FAILING.removeprefix("cases:\n")})
+    result = run(folder, "--engine", "reference")
+    f = f"{folder}/extras.test.yaml"
+    both = "finance-required (entity: Relecloud), project-for-the-web-limits (entity: Relecloud)"
+    assert result.stdout == textwrap.dedent(f"""\
+        FAIL {f}::a large budget leaves room
+          notes  ({f}:8:5)
+            expected:   [large-budget]
+            actual:     [large-budget, finance-required (entity: Relecloud)]
+            unexpected: finance-required (entity: Relecloud)
+        FAIL {f}::expects the wrong things
+          deployments: Relecloud  ({f}:15:30)
+            expected:   lite
+            actual:     resource-non-stocked
+          warnings  ({f}:17:5)
+            expected:   [low-fit]
+            actual:     []
+            missing:    low-fit
+          notes  ({f}:18:5)
+            expected:   [large-budget, region-availability (about: canada)]
+            actual:     [large-budget, {both}]
+            missing:    region-availability (about: canada)
+            unexpected: finance-required (entity: Relecloud)
+            unexpected: project-for-the-web-limits (entity: Relecloud)
+          fires  ({f}:19:5)
+            did not fire: lite-with-large-budget
+          does_not_fire  ({f}:20:5)
+            fired:        type-lacks-capability
+        0 passed, 2 failed
+        """)
+    assert result.exit_code == 1
+    current = PASSING.replace("[large-budget]", "[large-budget, {code: finance-required, entity: Relecloud}]")
+    folder = layer(tmp_path, {"current.test.yaml": current}, name="current")
+    assert run(folder).stdout == f"PASS {folder}/current.test.yaml::a large budget leaves room\n1 passed, 0 failed\n"
+    # The seeds have no such note code: the test file does not fit that knowledge.
+    assert_bad_input(
+        run(folder, *SEEDS), [f"{folder}/current.test.yaml:8:34: unknown-code: 'finance-required' is not a note code"]
+    )
+
+
 def test_the_summary_is_alone_on_the_last_line_and_counts_every_case(tmp_path: Path) -> None:
     both = PASSING + FAILING.removeprefix("cases:\n")
     folder = layer(tmp_path, {"a.test.yaml": both, "b.test.yaml": PASSING})
-    result = run(folder, "--coverage")
+    result = run(folder, "--coverage", *SEEDS)
     lines = result.stdout.splitlines()
     assert lines[-1] == "2 passed, 1 failed"
     assert [line.split("::")[0] for line in lines if line.startswith(("PASS", "FAIL"))] == [
@@ -171,22 +216,35 @@ def test_facts_file_is_read_relative_to_the_test_file(tmp_path: Path) -> None:
     assert result.stdout == f"PASS {folder}/cases.test.yaml::from a file\n1 passed, 0 failed\n"
 
 
+CONTOSO_CASE = f"""\
+cases:
+  - name: Contoso
+    facts_file: {ROOT / "examples" / "contoso.yaml"}
+    deployments:
+      Contoso Manufacturing United States: stocked-production
+      Contoso Robotics United Kingdom: resource-non-stocked
+    warnings: []
+    notes: [shared-environment, region-availability]
+"""
+
+
 def test_the_seed_contoso_example_as_a_facts_file(tmp_path: Path) -> None:
-    folder = layer(tmp_path, {})
-    (folder / "contoso.test.yaml").write_text(
-        textwrap.dedent(f"""\
-            cases:
-              - name: Contoso
-                facts_file: {ROOT / "examples" / "contoso.yaml"}
-                deployments:
-                  Contoso Manufacturing United States: stocked-production
-                  Contoso Robotics United Kingdom: resource-non-stocked
-                warnings: []
-                notes: [shared-environment, region-availability]
-            """),
-        "utf-8",
+    folder = layer(tmp_path, {"contoso.test.yaml": CONTOSO_CASE})
+    result = run(folder, *SEEDS)
+    assert result.stdout == f"PASS {folder}/contoso.test.yaml::Contoso\n1 passed, 0 failed\n"
+
+
+def test_the_seed_contoso_example_over_the_current_knowledge(tmp_path: Path) -> None:
+    """The same deployments; where the books are is open, so each entity is told it takes Finance as its ERP."""
+    current = CONTOSO_CASE.replace(
+        "notes: [shared-environment, region-availability]",
+        "notes:\n      - shared-environment\n      - region-availability\n"
+        "      - {code: finance-required, entity: Contoso Manufacturing United States}\n"
+        "      - {code: finance-required, entity: Contoso Robotics United Kingdom}",
     )
-    assert run(folder).stdout.endswith("1 passed, 0 failed\n")
+    folder = layer(tmp_path, {"contoso.test.yaml": current})
+    result = run(folder)
+    assert result.stdout == f"PASS {folder}/contoso.test.yaml::Contoso\n1 passed, 0 failed\n"
 
 
 def test_a_code_alone_matches_every_notice_with_that_code_and_keys_narrow_it(tmp_path: Path) -> None:
@@ -216,7 +274,7 @@ def test_a_code_alone_matches_every_notice_with_that_code_and_keys_narrow_it(tmp
 
 def test_coverage_counts_the_rules_of_the_layer_under_test(tmp_path: Path) -> None:
     folder = layer(tmp_path, {"extras.test.yaml": PASSING})
-    result = run(folder, "--coverage")
+    result = run(folder, "--coverage", *SEEDS)
     assert result.stdout == textwrap.dedent(f"""\
         PASS {folder}/extras.test.yaml::a large budget leaves room
 
@@ -231,12 +289,12 @@ def test_coverage_counts_the_rules_of_the_layer_under_test(tmp_path: Path) -> No
 
 def test_coverage_min_fails_when_coverage_is_below_it(tmp_path: Path) -> None:
     folder = layer(tmp_path, {"extras.test.yaml": PASSING})
-    result = run(folder, "--coverage-min", "75")
+    result = run(folder, "--coverage-min", "75", *SEEDS)
     lines = result.stdout.splitlines()
     assert lines[-2:] == ["coverage 50% (1/2 rules) is below the minimum of 75%", "1 passed, 0 failed"]
     assert "Coverage (rules fired in at least one case):" in lines
     assert result.exit_code == 1
-    passing = run(folder, "--coverage-min", "50")
+    passing = run(folder, "--coverage-min", "50", *SEEDS)
     assert passing.exit_code == 0
     assert "below the minimum" not in passing.stdout
 
@@ -271,60 +329,131 @@ def test_compute_coverage_per_file_and_in_total() -> None:
     assert dataclasses.replace(coverage, files=coverage.files[:1]).total == 2
 
 
-# -- the built-in knowledge base and the pack ----------------------------------------------------------
+# -- the built-in knowledge base and the docs-2026-08 edition (once the 2025-update pack) --------------
+
+BUILT_IN_FILES = [
+    ("policies/choosing.yaml", 6, 6),
+    ("policies/environment.yaml", 5, 5),
+    ("policies/existing-customers.yaml", 7, 7),
+    ("policies/fit.yaml", 2, 2),
+]
+EDITION_FILES = [
+    (f"{EDITION}books.yaml", 9, 9),
+    (f"{EDITION}environment.yaml", 4, 4),
+    (f"{EDITION}existing-customers.yaml", 13, 13),
+    (f"{EDITION}fit.yaml", 6, 6),
+    (f"{EDITION}planning.yaml", 1, 1),
+    (f"{EDITION}receipt-ocr.yaml", 2, 2),
+    (f"{EDITION}stocked-products.yaml", 7, 7),
+]
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_the_built_in_tests_pass_at_full_coverage(engine: str) -> None:
-    report = run_tests(engine=engine)
+    report = run_tests(engine=engine, as_of="2023-11")
     assert [c.title for c in report.cases if not c.passed] == []
-    assert report.passed >= 20
+    assert (report.passed, len(report.cases)) == (27, 27)
+    assert all(c.file.startswith("policies/") and not c.file.startswith(EDITION) for c in report.cases)
     assert (report.coverage.covered, report.coverage.total) == (20, 20)
-    assert [(f.file, f.covered, f.total) for f in report.coverage.files] == [
-        ("policies/choosing.yaml", 6, 6),
-        ("policies/environment.yaml", 5, 5),
-        ("policies/existing-customers.yaml", 7, 7),
-        ("policies/fit.yaml", 2, 2),
-    ]
+    assert [(f.file, f.covered, f.total) for f in report.coverage.files] == BUILT_IN_FILES
     assert {c.engine for c in report.cases} == {engine}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_the_pack_tests_pass_at_full_coverage_of_the_pack(engine: str) -> None:
-    report = run_tests(packs=["2025-update"], engine=engine)
+def test_the_shipped_tests_pass_at_full_coverage_built_ins_then_the_edition(engine: str) -> None:
+    report = run_tests(engine=engine)
     assert [c.title for c in report.cases if not c.passed] == []
-    assert all(c.file.startswith("policies/packs/2025-update/") for c in report.cases)
-    assert report.coverage.total == 11
-    assert report.coverage.covered == 11
-    assert {r.id for f in report.coverage.files for r in f.rules} >= {
+    assert (report.passed, len(report.cases)) == (64, 64)
+    edition = [c for c in report.cases if c.file.startswith(EDITION)]
+    assert len(edition) == 37
+    assert report.cases[: 64 - 37] == run_tests(engine=engine, as_of="2023-11").cases  # the built-ins' first
+    assert (report.coverage.covered, report.coverage.total) == (62, 62)
+    assert [(f.file, f.covered, f.total) for f in report.coverage.files] == sorted(BUILT_IN_FILES + EDITION_FILES)
+    assert {c.engine for c in report.cases} == {engine}
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_the_pack_name_runs_the_edition_tests_once(engine: str) -> None:
+    default = run_tests(engine=engine)
+    by_name = run_tests(packs=["2025-update"], engine=engine)
+    with_seeds = run_tests(packs=["2025-update"], engine=engine, as_of="2023-11")
+    for report in (by_name, with_seeds):
+        assert [c.title for c in report.cases] == [c.title for c in default.cases]
+        assert all(c.passed for c in report.cases)
+        assert report.coverage == default.coverage
+    assert {r.id for f in default.coverage.files if f.file.startswith(EDITION) for r in f.rules} >= {
         "type-lacks-capability",
         "production-needs-stocked",
+        "psa-has-no-upgrade-to-finance",
+        "receipt-ocr-not-in-region",
     }
 
 
 def test_podeploy_test_runs_the_built_ins_with_coverage() -> None:
+    result = run("--coverage", "--coverage-min", "100", *SEEDS)
+    lines = result.stdout.splitlines()
+    assert lines[-8:] == [
+        "",
+        "Coverage (rules fired in at least one case):",
+        "  policies/choosing.yaml              6/6  100%",
+        "  policies/environment.yaml           5/5  100%",
+        "  policies/existing-customers.yaml    7/7  100%",
+        "  policies/fit.yaml                   2/2  100%",
+        "  total                             20/20  100%",
+        "27 passed, 0 failed",
+    ]
+    cases = [line for line in lines if line.startswith(("PASS", "FAIL"))]
+    assert len(cases) == 27 and all(line.startswith("PASS policies/") for line in cases)
+    assert not any(line.startswith(f"PASS {EDITION}") for line in cases)
+    assert result.exit_code == 0
+
+
+SHIPPED_COVERAGE = [
+    "",
+    "Coverage (rules fired in at least one case):",
+    "  policies/choosing.yaml                                    6/6  100%",
+    "  policies/editions/docs-2026-08/books.yaml                 9/9  100%",
+    "  policies/editions/docs-2026-08/environment.yaml           4/4  100%",
+    "  policies/editions/docs-2026-08/existing-customers.yaml  13/13  100%",
+    "  policies/editions/docs-2026-08/fit.yaml                   6/6  100%",
+    "  policies/editions/docs-2026-08/planning.yaml              1/1  100%",
+    "  policies/editions/docs-2026-08/receipt-ocr.yaml           2/2  100%",
+    "  policies/editions/docs-2026-08/stocked-products.yaml      7/7  100%",
+    "  policies/environment.yaml                                 5/5  100%",
+    "  policies/existing-customers.yaml                          7/7  100%",
+    "  policies/fit.yaml                                         2/2  100%",
+    "  total                                                   62/62  100%",
+    "64 passed, 0 failed",
+]
+
+
+def test_podeploy_test_runs_the_built_ins_and_the_edition_with_coverage() -> None:
     result = run("--coverage", "--coverage-min", "100")
     lines = result.stdout.splitlines()
-    assert lines[-1].endswith(" passed, 0 failed")
-    assert "  policies/choosing.yaml              6/6  100%" in lines
-    assert "  total                             20/20  100%" in lines
-    assert not any(line.startswith("FAIL") for line in lines)
+    assert lines[-len(SHIPPED_COVERAGE) :] == SHIPPED_COVERAGE
+    cases = [line for line in lines if line.startswith(("PASS", "FAIL"))]
+    assert len(cases) == 64 and all(line.startswith("PASS policies/") for line in cases)
+    assert sum(line.startswith(f"PASS {EDITION}") for line in cases) == 37
     assert result.exit_code == 0
 
 
-def test_podeploy_test_pack_runs_the_pack_tests_only() -> None:
-    result = run("--pack", "2025-update", "--coverage-min", "100")
-    cases = [line for line in result.stdout.splitlines() if line.startswith(("PASS", "FAIL"))]
-    assert cases and all(line.startswith("PASS policies/packs/2025-update/") for line in cases)
-    assert "  total                                                11/11  100%" in result.stdout.splitlines()
+def test_podeploy_test_pack_runs_the_edition_tests_after_the_built_ins() -> None:
+    result = run("--pack", "2025-update", "--coverage-min", "100", *SEEDS)
+    lines = result.stdout.splitlines()
+    cases = [line for line in lines if line.startswith(("PASS", "FAIL"))]
+    assert len(cases) == 64 and all(line.startswith("PASS policies/") for line in cases)
+    assert [line.startswith(f"PASS {EDITION}") for line in cases] == [False] * 27 + [True] * 37
+    assert lines[-len(SHIPPED_COVERAGE) :] == SHIPPED_COVERAGE
     assert result.exit_code == 0
 
 
-def test_the_pack_folder_given_as_a_path_is_the_pack() -> None:
+def test_the_edition_folder_given_as_a_path_runs_the_edition_tests_alone() -> None:
     by_path = run_tests([pack_path("2025-update")], engine="reference")
     by_name = run_tests(packs=["2025-update"], engine="reference")
-    assert [c.title for c in by_path.cases] == [c.title for c in by_name.cases]
-    assert by_path.coverage == by_name.coverage
+    assert [c.title for c in by_path.cases] == [c.title for c in by_name.cases if c.file.startswith(EDITION)]
+    assert all(c.passed for c in by_path.cases)
+    assert [(f.file, f.covered, f.total) for f in by_path.coverage.files] == EDITION_FILES
+    assert run_tests([pack_path("docs-2026-08")], engine="reference", as_of="2023-11").cases == by_path.cases
 
 
 def test_a_single_built_in_test_file_runs_against_the_built_ins() -> None:
@@ -348,7 +477,7 @@ def test_the_shipped_test_files_match_the_test_file_schema() -> None:
     jsonschema.Draft202012Validator.check_schema(schema)
     validator = jsonschema.Draft202012Validator(schema)
     files = [Path(p) for p, _ in builtin_test_paths()] + [Path(p) for p in find_test_files(pack_path("2025-update"))]
-    assert len(files) >= 8
+    assert len(files) == 11
     for path in files:
         assert list(validator.iter_errors(load_document(str(path)).value)) == [], path
     bad = {"cases": [{"name": "x", "facts": {"customer": "X"}, "facts_file": "f.yaml"}]}
@@ -381,7 +510,7 @@ def test_each_path_is_tested_with_the_paths_before_it_loaded(tmp_path: Path) -> 
         policy=top_policy,
         name="customer",
     )
-    result = run(base, top, "--coverage")
+    result = run(base, top, "--coverage", *SEEDS)
     assert result.stdout.splitlines()[:2] == [
         f"PASS {base}/extras.test.yaml::a large budget leaves room",
         f"PASS {top}/top.test.yaml::overridden",
@@ -521,7 +650,8 @@ def test_a_bad_facts_file_is_located_in_the_facts_file(tmp_path: Path) -> None:
         (["nowhere"], "nowhere:1:1: not-found: no such test file or directory"),
         (
             ["--pack", "2025-updat"],
-            "--pack:1:1: unknown-pack: no pack named '2025-updat' (did you mean '2025-update'?) (packs: 2025-update)",
+            "--pack:1:1: unknown-pack: no pack named '2025-updat' (did you mean '2025-update'?) "
+            "(packs: 2025-update, docs-2026-08)",
         ),
     ],
 )

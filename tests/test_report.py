@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base, render, report
-from podeploy.engine.knowledge import pack_path
+from podeploy.engine.knowledge import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -33,11 +33,36 @@ legal_entities:
   - name: "Plain [link](http://example.com) *star* _under_ ; end --> x"
 """
 EXAMPLE_FILES = sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".json"))
+# The examples that use only the seed's facts (README, "The facts file"): they load on the built-ins alone.
+SEED_EXAMPLE_FILES = [
+    "adatum-mixed.json",
+    "contoso.yaml",
+    "fabrikam-finance-later.yaml",
+    "fabrikam-services.yaml",
+    "litware-small.yaml",
+    "northwind-pma.yaml",
+    "tailspin-psa.yaml",
+]
+# Every example on the knowledge it is written for: the seeds' seven on the built-ins, and all of them on the
+# built-ins and the docs-2026-08 edition (podeploy's default knowledge).
+EXAMPLES_ON_KNOWLEDGE = [
+    *(pytest.param("kb", name, id=f"seeds-{name}") for name in SEED_EXAMPLE_FILES),
+    *(pytest.param("edition_kb", name, id=f"docs-2026-08-{name}") for name in EXAMPLE_FILES),
+]
+SEEDS_KNOWLEDGE = (
+    '  - built-in, as of 2023-11: The seeds, read literally: Microsoft Learn, "Determine your deployment type"'
+    ' (2023-11-06), and Advisicon, "What is Dynamics 365 Project Operations?" (2023-09)'
+)
 
 
 @pytest.fixture(scope="module")
 def kb() -> KnowledgeBase:
     return load_knowledge_base()
+
+
+@pytest.fixture(scope="module")
+def edition_kb() -> KnowledgeBase:
+    return load_knowledge_base(edition_dirs())
 
 
 def decide(kb: KnowledgeBase, path: Path | str) -> Decision:
@@ -90,12 +115,14 @@ def test_markdown_plan_names_each_entitys_type_and_its_display_name(contoso: Dec
     assert "- Customer: Contoso" in lines
     assert "- Facts: `examples/contoso.yaml`" in lines
     assert "- Deployments on the environment: `resource-non-stocked`, `stocked-production`" in lines
+    assert lines[lines.index("- Knowledge used:") + 1 :][:2] == [SEEDS_KNOWLEDGE, ""]
+    assert "## Open questions" not in lines  # Contoso answers everything the seeds ask
     assert section(md, "## Plan") == [
         "",
-        "| Legal entity | Deployment type | Name | Gaps |",
-        "| --- | --- | --- | --- |",
-        f"| {US} | `stocked-production` | {STOCKED} | none |",
-        f"| {UK} | `resource-non-stocked` | {RESOURCE} | none |",
+        "| Legal entity | Deployment type | Name | Gaps | Status |",
+        "| --- | --- | --- | --- | --- |",
+        f"| {US} | `stocked-production` | {STOCKED} | none | settled |",
+        f"| {UK} | `resource-non-stocked` | {RESOURCE} | none | settled |",
         "",
     ]
     assert not md.endswith("\n")
@@ -119,8 +146,8 @@ def test_markdown_matrix_has_a_row_per_capability_with_needs_marked(contoso: Dec
 def test_markdown_marks_gaps_in_plan_matrix_and_warnings(adatum: Decision) -> None:
     md = report.report_markdown(adatum)
     plan = section(md, "## Plan")
-    assert f"| Adatum Factory | `stocked-production` | {STOCKED} | `project-sales` |" in plan
-    assert f"| Adatum Design | `resource-non-stocked` | {RESOURCE} | `wbs-planning` |" in plan
+    assert f"| Adatum Factory | `stocked-production` | {STOCKED} | `project-sales` | settled |" in plan
+    assert f"| Adatum Design | `resource-non-stocked` | {RESOURCE} | `wbs-planning` | settled |" in plan
     factory = section(md, "### Adatum Factory")
     assert "| `project-sales` Project sales on Dynamics 365 Sales | **gap** | yes | yes | - |" in factory
     assert "| `production-orders` Production orders | needed | - | - | yes |" in factory
@@ -132,6 +159,27 @@ def test_markdown_marks_gaps_in_plan_matrix_and_warnings(adatum: Decision) -> No
     ) in warnings
     assert sum(line.startswith("- **entity-promoted**") for line in warnings) == 2
     assert "Gaps: `project-sales`." in section(md, "### Adatum Factory: `stocked-production`")
+
+
+def test_markdown_open_questions_say_what_each_answer_could_change(adatum: Decision) -> None:
+    md = report.report_markdown(adatum)
+    # Adatum leaves out existing_solution, plans_finance, budget and pm_maturity: none could change a deployment.
+    assert section(md, "## Open questions") == [
+        "",
+        "Answers to these could still change the advice:",
+        "",
+        "- Does the customer already run Project Service Automation, Finance's Project management and accounting,"
+        " or a Project Operations deployment? (could change: warning finance-pma-continue, warning"
+        " no-migration-path, warning psa-upgrade)",
+        "- Will the customer adopt Dynamics 365 Finance later, even if not now? (could change: warning"
+        " entity-promoted)",
+        "- Is the customer's budget for the project system small, medium or large? (could change: warning low-fit)",
+        "- How mature is the customer's project-management practice (low, medium, high)? (could change: warning"
+        " low-fit)",
+        "",
+    ]
+    lines = md.splitlines()
+    assert lines.index("## Open questions") < lines.index("## Plan")
 
 
 def test_markdown_notes_and_empty_warnings(contoso: Decision) -> None:
@@ -148,7 +196,7 @@ def test_markdown_notes_and_empty_warnings(contoso: Decision) -> None:
 
 def test_markdown_why_derivation_summary(contoso: Decision) -> None:
     why = section(report.report_markdown(contoso), f"### {US}: `stocked-production`")
-    rule = f"`policies/environment.yaml:28:5`, source `{SEED}#deployment-types`"
+    rule = f"`policies/environment.yaml:29:5`, source `{SEED}#deployment-types`"
     assert "Needs: `customer-facing-invoicing`, `receipt-ocr`, `production-orders`, `stocked-inventory`." in why
     assert why[why.index("How the recommendation was derived:") + 2].startswith(
         f"1. Step 15: stocked-production is open for {US} and misses 0 of its needs. (rule `type-still-open`"
@@ -157,14 +205,14 @@ def test_markdown_why_derivation_summary(contoso: Decision) -> None:
     assert f"   - absent: `promoted(entity: {US})`" in why
     assert f"- `entity(name: {US})` at `examples/contoso.yaml:11:11`" in why
     assert "- `deployment-type(finance: true, id: stocked-production, rank: 3)` at " \
-        "`policies/deployment-types.yaml:20:5`" in why
+        "`policies/deployment-types.yaml:24:5`" in why
 
 
 def test_markdown_why_not_lists_every_reason(contoso: Decision) -> None:
     why = section(report.report_markdown(contoso), f"### {US}: `stocked-production`")
     lite = why.index("- Not `lite` (Lite deployment - deal to proforma invoicing):")
     rns = why.index(f"- Not `resource-non-stocked` ({RESOURCE}):")
-    lacks = f"(rule `type-lacks-capability`, `policies/choosing.yaml:8:5`, source `{SEED}#deployment-types`)"
+    lacks = f"(rule `type-lacks-capability`, `policies/choosing.yaml:9:5`, source `{SEED}#deployment-types`)"
     assert why[lite + 1 : rns] == [
         f"  - {US} needs customer-facing-invoicing, which lite does not offer. {lacks}",
         f"  - {US} needs production-orders, which lite does not offer. {lacks}",
@@ -172,21 +220,24 @@ def test_markdown_why_not_lists_every_reason(contoso: Decision) -> None:
         f"  - {US} needs stocked-inventory, which lite does not offer. {lacks}",
         f"  - {US} needs production-orders; lite has no production orders or stocked inventory, so it is ruled out "
         f"even if it would cover more of the other needs. (rule `production-needs-stocked`, "
-        f"`policies/choosing.yaml:20:5`, source `{SEED}#pma`)",
+        f"`policies/choosing.yaml:21:5`, source `{SEED}#pma`)",
         f"  - {US} needs stocked-inventory; lite has no production orders or stocked inventory, so it is ruled out "
         f"even if it would cover more of the other needs. (rule `production-needs-stocked`, "
-        f"`policies/choosing.yaml:20:5`, source `{SEED}#pma`)",
+        f"`policies/choosing.yaml:21:5`, source `{SEED}#pma`)",
     ]
     uk = section(report.report_markdown(contoso), f"### {UK}: `resource-non-stocked`")
     assert uk[uk.index(f"- Not `stocked-production` ({STOCKED}):") + 1] == (
         f"  - resource-non-stocked was preferred: resource-non-stocked is the lightest deployment type still open "
-        f"that offers everything {UK} needs. (rule `lightest-covering-type`, `policies/choosing.yaml:68:5`, "
+        f"that offers everything {UK} needs. (rule `lightest-covering-type`, `policies/choosing.yaml:69:5`, "
         f"source `{SEED}#deployment-types`)"
     )
 
 
-@pytest.mark.parametrize("name", EXAMPLE_FILES)
-def test_why_not_all_holds_every_why_not_firing_and_agrees_with_render(kb: KnowledgeBase, name: str) -> None:
+@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
+def test_why_not_all_holds_every_why_not_firing_and_agrees_with_render(
+    knowledge: str, name: str, request: pytest.FixtureRequest
+) -> None:
+    kb: KnowledgeBase = request.getfixturevalue(knowledge)
     decision = decide(kb, EXAMPLES / name)
     against = {pid for pid, p in kb.predicates.items() if p.role == "why-not"}
     for entity in decision.entities:
@@ -220,8 +271,11 @@ def test_sources_lists_every_source_cited_by_a_fired_rule(contoso: Decision) -> 
     ]
 
 
-@pytest.mark.parametrize("name", EXAMPLE_FILES)
-def test_every_cited_source_and_entity_is_in_both_documents(kb: KnowledgeBase, name: str) -> None:
+@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
+def test_every_cited_source_and_entity_is_in_both_documents(
+    knowledge: str, name: str, request: pytest.FixtureRequest
+) -> None:
+    kb: KnowledgeBase = request.getfixturevalue(knowledge)
     decision = decide(kb, EXAMPLES / name)
     md, page = report.report_markdown(decision), report.report_html(decision)
     for firing in decision.trace:
@@ -232,12 +286,30 @@ def test_every_cited_source_and_entity_is_in_both_documents(kb: KnowledgeBase, n
         assert f"### {report.md_text(entity.name)}" in md
 
 
-def test_renamed_types_show_their_latest_name() -> None:
-    kb = load_knowledge_base([pack_path("2025-update")])
-    md = report.report_markdown(decide(kb, "examples/contoso.yaml"))
-    assert f"| {US} | `stocked-production` | Project Operations for manufacturing | none |" in md
-    assert f"| {UK} | `resource-non-stocked` | Project Operations Integrated with ERP | none |" in md
-    assert "- Not `lite` (Project Operations Core):" in md
+def test_renamed_types_show_their_latest_name(edition_kb: KnowledgeBase) -> None:
+    md = report.report_markdown(decide(edition_kb, "examples/contoso.yaml"))
+    lines = md.splitlines()
+    # Where each entity's books are is still open, and the answer could change either entity's deployment.
+    assert f"| {US} | `stocked-production` | Project Operations for manufacturing | none | provisional |" in lines
+    assert f"| {UK} | `resource-non-stocked` | Project Operations Integrated with ERP | none | provisional |" in lines
+    assert "- Not `lite` (Project Operations Core):" in lines
+    assert lines[lines.index("- Knowledge used:") + 1 :][:3] == [
+        SEEDS_KNOWLEDGE,
+        "  - docs-2026-08, as of 2026-08: Microsoft's Dynamics 365 Project Operations documentation, as read on"
+        " 2026-08-21",
+        "",
+    ]
+    books = (
+        "After go-live, which system keeps the books (ledger, receivables, tax) - Dynamics 365 Finance, another"
+        " ERP, or none? (could change: the deployment, warning ledger-outside-finance)"
+    )
+    assert section(md, "## Open questions")[3:] == [
+        f"- {US}: {books}",
+        f"- {UK}: {books}",
+        "- Is the customer ready to align and improve its processes around Project Operations? (could change:"
+        " warning low-fit)",
+        "",
+    ]
 
 
 def test_markdown_escapes_what_the_facts_hold(evil: Decision) -> None:
@@ -247,8 +319,9 @@ def test_markdown_escapes_what_the_facts_hold(evil: Decision) -> None:
     assert "<" not in prose.replace("\\<", "")
     assert "&" not in prose.replace("\\&", "")
     row = next(line for line in section(md, "## Plan") if line.startswith("| Evil"))
-    # A pipe in a name is escaped, so the row keeps its four cells.
-    assert len(re.split(r"(?<!\\)\|", row)) == 6
+    # A pipe in a name is escaped, so the row keeps its five cells.
+    assert len(re.split(r"(?<!\\)\|", row)) == 7
+    assert row.endswith(f" | `stocked-production` | {STOCKED} | none | settled |")
     assert r'Evil "quoted" \| pipe \`tick\` \#hash \\ back \<b\>x\</b\> \& end' in row
     assert r"Plain \[link\](http://example.com) \*star\* \_under\_ ; end --\> x" in md
 
@@ -360,8 +433,10 @@ def test_html_structure(contoso: Decision, kb: KnowledgeBase) -> None:
         assert matrix["rows"] == len(kb.capabilities)
         assert matrix["caps"] == list(kb.capabilities)
     body = " ".join(" ".join(page.text).split())
-    assert f"{US} stocked-production {STOCKED}" in body
-    assert f"{UK} resource-non-stocked {RESOURCE}" in body
+    assert f"{US} stocked-production {STOCKED} none settled" in body
+    assert f"{UK} resource-non-stocked {RESOURCE} none settled" in body
+    assert f"Knowledge used {SEEDS_KNOWLEDGE.removeprefix('  - ')} Plan Capabilities" in body  # then the contents
+    assert "open-questions" not in ids  # Contoso answers everything the seeds ask
 
 
 def test_html_marks_needs_gaps_and_the_recommended_column(adatum: Decision) -> None:
@@ -374,6 +449,17 @@ def test_html_marks_needs_gaps_and_the_recommended_column(adatum: Decision) -> N
     assert classes["wbs-planning"] == "other"
     headers = [a.get("class") for t, a in page.attrs if t == "th" and "type" in (a.get("class") or "").split()]
     assert headers[3:6] == ["type", "type", "type recommended"]
+    body = " ".join(" ".join(page.text).split())
+    assert f"Adatum Factory stocked-production {STOCKED} project-sales settled" in body
+    assert (
+        "Open questions Answers to these could still change the advice: Does the customer already run Project"
+        " Service Automation, Finance's Project management and accounting, or a Project Operations deployment?"
+        " (could change: warning finance-pma-continue, warning no-migration-path, warning psa-upgrade)"
+        " Will the customer adopt Dynamics 365 Finance later, even if not now? (could change: warning"
+        " entity-promoted) Is the customer's budget for the project system small, medium or large? (could change:"
+        " warning low-fit) How mature is the customer's project-management practice (low, medium, high)?"
+        " (could change: warning low-fit) Plan"
+    ) in body
 
 
 def test_html_escapes_what_the_facts_hold(evil: Decision) -> None:
@@ -385,11 +471,17 @@ def test_html_escapes_what_the_facts_hold(evil: Decision) -> None:
     assert_self_contained(page)
     assert [a.get("data-entity") for t, a in page.attrs if t == "article"] == [e.name for e in evil.entities]
     assert EVIL_ENTITY in [e.name for e in evil.entities]
-    assert page.counts.get("a", 0) == len(evil.entities) + 5  # the plan's entity links and the contents, no more
+    # The plan's entity links and the contents (open questions, plan, capabilities, warnings and notes, why,
+    # sources), no more.
+    assert page.counts.get("a", 0) == len(evil.entities) + 6
+    assert [a.get("href") for t, a in page.attrs if t == "a"][:6] == [
+        "#open-questions", "#plan", "#capabilities", "#warnings-notes", "#why", "#sources"
+    ]
 
 
-@pytest.mark.parametrize("name", EXAMPLE_FILES)
-def test_html_of_every_example_parses(kb: KnowledgeBase, name: str) -> None:
+@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
+def test_html_of_every_example_parses(knowledge: str, name: str, request: pytest.FixtureRequest) -> None:
+    kb: KnowledgeBase = request.getfixturevalue(knowledge)
     decision = decide(kb, EXAMPLES / name)
     page = parse(report.report_html(decision))
     assert_self_contained(page)

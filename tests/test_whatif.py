@@ -47,6 +47,12 @@ def kb() -> KnowledgeBase:
     return load_knowledge_base()
 
 
+SEED_KNOWLEDGE = (
+    'Knowledge: built-in, as of 2023-11 (The seeds, read literally: Microsoft Learn, "Determine your deployment'
+    ' type" (2023-11-06), and Advisicon, "What is Dynamics 365 Project Operations?" (2023-09))'
+)
+
+
 def run(*args: str) -> Any:
     group = _Group(commands={"what-if": what_if})
     return CliRunner().invoke(group, ["what-if", *args])
@@ -79,29 +85,30 @@ def test_a_lite_customer_becomes_resource_non_stocked_with_any_one_of_five_chang
     assert finance.decided_by is not None
     assert (finance.decided_by.rule, finance.decided_by.location) == (
         "lightest-covering-type",
-        "policies/choosing.yaml:68:5",
+        "policies/choosing.yaml:69:5",
     )
-    assert finance.no_longer is not None and "(rule finance-later-rules-out-lite, policies/choosing.yaml:36:5" in (
+    assert finance.no_longer is not None and "(rule finance-later-rules-out-lite, policies/choosing.yaml:37:5" in (
         finance.no_longer
     )
 
 
 def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() -> None:
-    result = run(FABRIKAM, "--target", "stocked-production", "--engine", "reference")
+    result = run(FABRIKAM, "--target", "stocked-production", "--engine", "reference", "--as-of", "2023-11")
     assert result.exit_code == 0, result.output
     because = (
-        "decided by step 7: rule best-partial-fit (policies/choosing.yaml:82:5): No open deployment type offers"
+        "decided by step 7: rule best-partial-fit (policies/choosing.yaml:83:5): No open deployment type offers"
         " everything Fabrikam Consulting needs; stocked-production misses the fewest (2),"
         " so it is the best partial fit."
     )
     lacks = (
-        "which lite does not offer. (rule type-lacks-capability, policies/choosing.yaml:8:5,"
+        "which lite does not offer. (rule type-lacks-capability, policies/choosing.yaml:9:5,"
         " 000_cd059b2c5f1fbec9.txt#deployment-types)"
     )
     assert result.stdout == "\n".join(
         [
             "What makes every legal entity of Fabrikam Consulting stocked-production?"
             " (1 legal entity: Fabrikam Consulting)",
+            SEED_KNOWLEDGE,
             "Now: Fabrikam Consulting lite",
             "23 possible single changes (not changed: budget, pm_maturity, region cannot change a deployment).",
             "Exact: 1 change is the fewest; searched all sets of up to 1 change (24 sets, 24 evaluations).",
@@ -124,7 +131,9 @@ def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() 
 
 
 def test_search_json_shape() -> None:
-    result = run(FABRIKAM, "--target", "resource-non-stocked", "--format", "json", "--engine", "reference")
+    result = run(
+        FABRIKAM, "--target", "resource-non-stocked", "--format", "json", "--engine", "reference", "--as-of", "2023-11"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["mode"] == "search"
@@ -272,18 +281,22 @@ def test_change_sets_hold_one_change_per_slot_and_are_counted_exactly(kb: Knowle
 
 def test_every_entity_or_one_entity_is_said_and_side_effects_on_others_are_shown(tmp_path: Path) -> None:
     facts = write(tmp_path, PROSEWARE)
-    every = run(facts, "--target", "lite", "--engine", "reference")
+    every = run(facts, "--target", "lite", "--engine", "reference", "--as-of", "2023-11")
     assert every.exit_code == 0, every.output
     lines = every.stdout.splitlines()
     assert (
         lines[0]
         == "What makes every legal entity of Proseware lite? (2 legal entities: Proseware Plant, Proseware Studio)"
     )
-    assert lines[1] == "Now: Proseware Plant stocked-production, Proseware Studio resource-non-stocked"
+    assert lines[1] == SEED_KNOWLEDGE
+    assert lines[2] == "Now: Proseware Plant stocked-production, Proseware Studio resource-non-stocked"
     assert " 1. drop production-orders from Proseware Plant" in lines
     assert "    Proseware Studio: resource-non-stocked -> lite" in lines
 
-    one = run(facts, "--target", "lite", "--entity", "Proseware Studio", "--format", "json", "--engine", "reference")
+    one = run(
+        facts, "--target", "lite", "--entity", "Proseware Studio", "--format", "json", "--engine", "reference",
+        "--as-of", "2023-11",
+    )
     assert one.exit_code == 0, one.output
     data = json.loads(one.stdout)
     assert (data["entity"], data["scope"], data["entities"]) == ("Proseware Studio", "entity", ["Proseware Studio"])
@@ -295,7 +308,9 @@ def test_every_entity_or_one_entity_is_said_and_side_effects_on_others_are_shown
         "Proseware Plant": (False, "stocked-production", "lite"),
         "Proseware Studio": (True, "resource-non-stocked", "lite"),
     }
-    text = run(facts, "--target", "lite", "--entity", "Proseware Studio", "--engine", "reference").stdout
+    text = run(
+        facts, "--target", "lite", "--entity", "Proseware Studio", "--engine", "reference", "--as-of", "2023-11"
+    ).stdout
     assert (
         text.splitlines()[0] == "What makes Proseware Studio lite? (a legal entity of Proseware; the others may change)"
     )
@@ -335,7 +350,7 @@ def test_already_recommended_needs_no_change() -> None:
 
 
 def test_max_changes_stops_the_search_and_says_so() -> None:
-    result = run(CONTOSO, "--target", "lite", "--max-changes", "1", "--engine", "reference")
+    result = run(CONTOSO, "--target", "lite", "--max-changes", "1", "--engine", "reference", "--as-of", "2023-11")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-2:] == [
         "Searched all sets of up to 1 change (58 sets, 51 evaluations); no set found;"
@@ -351,7 +366,8 @@ def test_the_budget_stops_before_a_size_it_cannot_finish(kb: KnowledgeBase) -> N
         "searched all sets of up to 1 change (58 sets, 51 evaluations); no set found; a set of more than 1 change"
         " may exist (the 1586 sets of 2 changes would take the search past its budget of 1000 evaluations)"
     )
-    data = json.loads(run(CONTOSO, "--target", "lite", "--budget", "1000", "--format", "json").stdout)
+    searched = run(CONTOSO, "--target", "lite", "--budget", "1000", "--format", "json", "--as-of", "2023-11")
+    data = json.loads(searched.stdout)
     assert (data["search"]["found"], data["search"]["stopped"], data["solutions"]) == (False, "budget", [])
 
 
@@ -359,13 +375,17 @@ def test_the_budget_stops_before_a_size_it_cannot_finish(kb: KnowledgeBase) -> N
 
 
 def test_drop_shows_the_new_recommendation_and_what_changed() -> None:
-    result = run(CONTOSO, "--drop", "production-orders", "--drop", "stocked-inventory", "--engine", "reference")
+    result = run(
+        CONTOSO, "--drop", "production-orders", "--drop", "stocked-inventory", "--engine", "reference",
+        "--as-of", "2023-11",
+    )
     assert result.exit_code == 0, result.output
-    decided = "rule lightest-covering-type (policies/choosing.yaml:68:5): resource-non-stocked is the lightest"
+    decided = "rule lightest-covering-type (policies/choosing.yaml:69:5): resource-non-stocked is the lightest"
     assert result.stdout == "\n".join(
         [
             "What if, for Contoso: drop production-orders from Contoso Manufacturing United States;"
             " drop stocked-inventory from Contoso Manufacturing United States",
+            SEED_KNOWLEDGE,
             "Deployments on the environment: resource-non-stocked, stocked-production -> resource-non-stocked",
             "",
             "  Contoso Manufacturing United States: stocked-production -> resource-non-stocked",
@@ -383,7 +403,10 @@ def test_drop_shows_the_new_recommendation_and_what_changed() -> None:
 
 
 def test_add_and_set_in_json(tmp_path: Path) -> None:
-    result = run(FABRIKAM, "--add", "receipt-ocr", "--set", "budget=small", "--format", "json", "--engine", "reference")
+    result = run(
+        FABRIKAM, "--add", "receipt-ocr", "--set", "budget=small", "--format", "json", "--engine", "reference",
+        "--as-of", "2023-11",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["mode"] == "apply"
@@ -507,9 +530,10 @@ def test_the_command_is_named_what_if() -> None:
 
 # -- number, version and text facts ------------------------------------------------------------------
 
-PACK = str(ROOT / "policies" / "packs" / "2025-update")
+# The docs-2026-08 edition (which absorbed the former 2025-update pack), loaded over the built-ins.
+EDITION = str(ROOT / "policies" / "editions" / "docs-2026-08")
 # Needs project sales (not on stocked/production) and stocked products (on resource/non-stocked from
-# Finance 10.0.44 with the 2025-update pack).
+# Finance 10.0.44 in the edition's stocked-products.yaml); Finance 10.0.40 is too old for them.
 WOODGROVE = (
     "customer: Woodgrove\n"
     "finance_version: 10.0.40\n"
@@ -570,24 +594,84 @@ def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp
     assert open_values(kb, kb.facts["since"]) == ["10.0.999", "10.1.0"]
 
 
-def test_the_pack_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
+def test_the_edition_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
+    from podeploy.engine.knowledge import pack_path
     from podeploy.engine.whatif import open_values
 
-    kb = load_knowledge_base([PACK])
-    assert open_values(kb, kb.facts["finance_version"]) == ["10.0.43", "10.0.44", "10.0.46"]
+    assert pack_path("2025-update") == EDITION  # the former pack's name still names the edition
+    kb = load_knowledge_base([EDITION])
+    # The edition tests finance_version lt 10.0.43 (modern architecture), gte 10.0.44 (stocked products on
+    # Integrated with ERP), lt 10.0.46 (item requirements, reservations) and gte 10.0.47 (investment
+    # projects): one value below them all, then each threshold (10.0.45 and above 10.0.47 pass the same
+    # tests as 10.0.44 and 10.0.47).
+    assert open_values(kb, kb.facts["finance_version"]) == ["10.0.42", "10.0.43", "10.0.44", "10.0.46", "10.0.47"]
 
 
 def test_what_if_finds_an_upgrade_of_finance_among_the_smallest_changes(tmp_path: Path) -> None:
-    kb = load_knowledge_base([PACK])
+    kb = load_knowledge_base([EDITION])
     result = search(kb, load_document(write(tmp_path, WOODGROVE)), "resource-non-stocked")
+    # finance_version is decided per legal entity in the edition: the customer-wide value or the entity's own.
     assert [[str(c) for c in s.changes] for s in result.solutions] == [
         ["drop stocked-inventory from Woodgrove Services"],
         ["set finance_version=10.0.44"],
         ["set finance_version=10.0.46"],
+        ["set finance_version=10.0.47"],
+        ["set finance_version=10.0.44 for Woodgrove Services"],
+        ["set finance_version=10.0.46 for Woodgrove Services"],
+        ["set finance_version=10.0.47 for Woodgrove Services"],
     ]
     assert "finance_version" not in result.left_out
     # Minimal: nothing smaller works (no change at all), and each is a single change.
     assert result.original.entities[0].deployment == "stocked-production"
+    assert result.message == (
+        "exact: 1 change is the fewest; searched all sets of up to 1 change (83 sets, 43 evaluations)"
+    )
+    # Below 10.0.46, stocked products on Integrated with ERP come without item requirements and reservations.
+    moved = ("deployment", "Woodgrove Services", "stocked-production", "resource-non-stocked")
+    feature = ("note", "Woodgrove Services", "absent", "stocked-products-feature")
+    differences = {
+        str(s.changes[0]): [(d.what, d.entity, d.before, d.after) for d in s.differences] for s in result.solutions
+    }
+    assert differences["drop stocked-inventory from Woodgrove Services"] == [moved]
+    for version in ("10.0.44", "10.0.44 for Woodgrove Services"):
+        assert differences[f"set finance_version={version}"] == [
+            moved,
+            ("warning", "Woodgrove Services", "absent", "inventory-reservation-version"),
+            ("warning", "Woodgrove Services", "absent", "item-requirements-version"),
+            feature,
+        ]
+    for version in ("10.0.46", "10.0.47", "10.0.46 for Woodgrove Services", "10.0.47 for Woodgrove Services"):
+        assert differences[f"set finance_version={version}"] == [moved, feature]
+    # The command loads the edition by default; the seeds alone have no finance_version.
+    facts = write(tmp_path, WOODGROVE)
+    default = run(facts, "--target", "resource-non-stocked", "--format", "json", "--engine", "reference")
+    assert default.exit_code == 0, default.output
+    assert [[c["text"] for c in s["changes"]] for s in json.loads(default.stdout)["solutions"]] == [
+        [str(c) for c in s.changes] for s in result.solutions
+    ]
+    seeds = run(facts, "--target", "resource-non-stocked", "--as-of", "2023-11")
+    assert (seeds.exit_code, seeds.stdout) == (2, "")
+    assert seeds.stderr == f"{facts}:2:1: unknown-fact: 'finance_version' is not a known fact\n"
+
+
+def test_a_new_customer_with_no_finance_version_is_taken_to_be_on_the_current_release(tmp_path: Path) -> None:
+    kb = load_knowledge_base([EDITION])
+    unversioned = WOODGROVE.replace("finance_version: 10.0.40\n", "")
+    result = search(kb, load_document(write(tmp_path, unversioned)), "resource-non-stocked")
+    assert result.message == (
+        "already the recommendation: no change is needed; searched all sets of up to 0 changes (1 set, 1 evaluation)"
+    )
+    assert [s.changes for s in result.solutions] == [()]
+    assert [n.code for n in result.original.notes if n.entity == "Woodgrove Services"] == [
+        "finance-required",
+        "stocked-products-feature",
+        "finance-version-assumed",
+    ]
+    assert not [w for w in result.original.warnings if w.code.endswith("-version")]
+    # On the seeds alone there is no Finance version to go by: stocked inventory takes the manufacturing type.
+    seeds = load_knowledge_base()
+    decision = seeds.evaluate(read_facts(seeds, load_document(write(tmp_path, unversioned))), engine="reference")
+    assert [e.deployment for e in decision.entities] == ["stocked-production"]
 
 
 def test_a_number_compared_only_with_other_facts_is_left_out_and_named(tmp_path: Path) -> None:
