@@ -19,7 +19,7 @@ import click
 import yaml
 from podeploy.cli.options import layers_options, policy_layers, terminal_style
 from podeploy.engine import render
-from podeploy.engine.errors import BadInput, Location, PodeployError, Problem
+from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluate import ENGINES
 from podeploy.engine.facts import read_facts
 from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
@@ -111,8 +111,10 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
                 )
             if _is_back(text):
                 click.echo("  Nothing to go back to.", err=err)
-            elif not text.strip() or len(text.strip()) > 200:
-                source.refuse("the customer's name is needed (at most 200 characters)", "Customer name")
+            elif not text.strip() or len(text.strip()) > 200 or CONTROL.search(text):
+                source.refuse(
+                    "the customer's name is needed (at most 200 characters, no control characters)", "Customer name"
+                )
             else:
                 customer = text.strip()
                 history.append("customer")
@@ -152,8 +154,11 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
                     history.append("names-done")
                 else:
                     source.refuse("name at least two legal entities (or < to go back)", "legal entity name")
-            elif text.strip() in names or len(text.strip()) > 200:
-                source.refuse("each legal entity needs its own name (at most 200 characters)", "legal entity name")
+            elif text.strip() in names or len(text.strip()) > 200 or CONTROL.search(text):
+                source.refuse(
+                    "each legal entity needs its own name (at most 200 characters, no control characters)",
+                    "legal entity name",
+                )
             else:
                 names.append(text.strip())
                 history.append("entity")

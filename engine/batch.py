@@ -634,14 +634,21 @@ def record_json(record: Record) -> str:
 
 
 def record_row(record: Record) -> list[str]:
-    """The CSV row of a record (see CSV_HEADER): lists joined with '; ', errors one per line."""
+    """The CSV row of a record (see CSV_HEADER): lists joined with '; ', errors one per line.
+
+    In the list columns a '\\', ';' or '=' inside a name is escaped with a backslash, so that
+    'name=type; name=type' always reads back one way; and a cell that a spreadsheet would take for a
+    formula (it begins with =, +, -, @, a tab or a carriage return) begins with a ' instead, as OWASP
+    recommends against CSV injection.
+    """
     if record["status"] != "ok":
-        return [record["input"], record["status"], "", "", "", "", "", "", "\n".join(record.get("errors", []))]
-    entities = "; ".join(f"{e['name']}={e['deployment'] or ''}" for e in record["entities"])
-    gaps = "; ".join(f"{e['name']}={gap}" for e in record["entities"] for gap in e["gaps"])
+        cells = [record["input"], record["status"], "", "", "", "", "", "", "\n".join(record.get("errors", []))]
+        return [_cell(c) for c in cells]
+    entities = "; ".join(f"{_item(e['name'])}={e['deployment'] or ''}" for e in record["entities"])
+    gaps = "; ".join(f"{_item(e['name'])}={gap}" for e in record["entities"] for gap in e["gaps"])
     warnings = "; ".join(dict.fromkeys(w["code"] for w in record["warnings"]))
     notes = "; ".join(dict.fromkeys(n["code"] for n in record["notes"]))
-    return [
+    cells = [
         record["input"],
         "ok",
         record["customer"],
@@ -652,6 +659,18 @@ def record_row(record: Record) -> list[str]:
         notes,
         "",
     ]
+    return [_cell(c) for c in cells]
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(text: str) -> str:
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
+def _item(name: str) -> str:
+    return name.replace("\\", "\\\\").replace(";", "\\;").replace("=", "\\=")
 
 
 class RecordWriter:

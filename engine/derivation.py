@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import functools
 import operator
-import string
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from .errors import EngineError
 from .knowledge import CompiledClause, KnowledgeBase
-from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, normal_number, show_value
+from .model import Atom, Fact, FieldPattern, Scalar, Test, Var, explanation_parts, normal_number, show_value
 from .records import record
 
 Bindings = dict[str, Scalar]
@@ -263,7 +262,8 @@ def complete(
 
 @functools.cache
 def _template(text: str) -> tuple[tuple[str, str | None], ...]:
-    return tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(text))
+    return explanation_parts(text) or ((text, None),)
+
 
 
 def render_explanation(template: str, bindings: Bindings) -> str:

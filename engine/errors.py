@@ -6,9 +6,26 @@ only place that turns these exceptions into output and an exit status.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 
 from .records import record
+
+# Characters that would act on a terminal, or hide or forge text, rather than show: C0 and C1 controls,
+# DEL, and the bidirectional overrides and isolates.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def visible(text: str) -> str:
+    """Text with every control character written as an escape (\\x1b, \\u202e): safe for one line on a terminal."""
+    if not CONTROL.search(text):
+        return text
+    return CONTROL.sub(_escape, text)
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 @record(order=True)
@@ -20,8 +37,7 @@ class Location:
     column: int = 1
 
     def __str__(self) -> str:
-        shown = self.file.replace("\n", "\\n").replace("\r", "\\r")  # one problem, one line
-        return f"{shown}:{self.line}:{self.column}"
+        return f"{visible(self.file)}:{self.line}:{self.column}"  # one problem, one line
 
 
 @record
@@ -33,8 +49,8 @@ class Problem:
     location: Location
 
     def __str__(self) -> str:
-        # One line per problem, whatever the message holds.
-        message = " ".join(self.message.split())
+        # One line per problem, whatever the message holds; nothing in it acts on a terminal.
+        message = visible(" ".join(self.message.split()))
         return f"{self.location}: {self.code}: {message}"
 
 
@@ -44,7 +60,7 @@ class PodeployError(Exception):
     exit_code = 1
 
     def lines(self) -> list[str]:
-        return [f"podeploy: error: {self}"]
+        return [visible(f"podeploy: error: {self}")]
 
 
 class BadInput(PodeployError):

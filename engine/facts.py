@@ -8,7 +8,7 @@ from typing import Any
 
 from .errors import BadInput, Location, Problem, did_you_mean
 from .knowledge import KnowledgeBase
-from .loader import Document, load_document, problems_sorted
+from .loader import Document, control_problems, load_document, problems_sorted
 from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, make_fact, version_number
 
 MAX_ENTITIES = 1000
@@ -221,8 +221,9 @@ def _item_ok(kb: KnowledgeBase, decl: FactDecl, value: Any) -> bool:
 
 
 def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
+    controls = control_problems(doc)
     if conforms(kb, doc.value):
-        return [*_entity_names(doc), *_unknown_and_given(kb, doc)]
+        return [*controls, *_entity_names(doc), *_unknown_and_given(kb, doc)]
     import jsonschema  # imported here: only a file with a problem pays for it
 
     validator = jsonschema.Draft202012Validator(facts_schema(kb))
@@ -231,6 +232,7 @@ def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
         problems.extend(_problem(kb, doc, error))
     problems.extend(_entity_names(doc))
     problems.extend(_unknown_and_given(kb, doc))
+    problems.extend(controls)
     return problems
 
 

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import os
 import re
-import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from . import shipped
-from .errors import BadInput, Location, Problem, did_you_mean
+from .errors import BadInput, Location, Problem, did_you_mean, visible
 from .loader import problems_sorted
 from .model import (
     VERSION_PATTERN,
@@ -32,6 +31,7 @@ from .model import (
     Scalar,
     Superseded,
     Var,
+    explanation_parts,
     make_fact,
     version_number,
 )
@@ -221,6 +221,7 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
         layer = os.path.basename(os.path.normpath(directory)) or directory
         if os.path.isfile(directory):
             layer = os.path.basename(os.path.dirname(os.path.abspath(directory))) or layer
+        layer = visible(layer)  # a folder's name is shown in every trace: nothing in it acts on a terminal
         paths = policy_paths_in(directory)
         if not paths:
             problems.append(Problem("no-policies", "directory holds no .yaml policy files", Location(directory)))
@@ -576,7 +577,7 @@ class _Checker:
                 self.conclusion(kb, conclusion, env)
             names = set(env)
             bound_everywhere = names if bound_everywhere is None else bound_everywhere & names
-        for _, name, _, _ in string.Formatter().parse(rule.explanation):
+        for _, name in explanation_parts(rule.explanation) or ():
             if name is None:
                 continue
             if name == "" or name not in (bound_everywhere or set()):

@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import os
 import re
-import string
 from collections import deque
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -34,7 +33,19 @@ from .knowledge import (
     policy_paths_in,
     system_predicates,
 )
-from .model import VERSION_PATTERN, Atom, Clause, Conclusion, Rule, Scalar, Test, Var, show_value, version_number
+from .model import (
+    VERSION_PATTERN,
+    Atom,
+    Clause,
+    Conclusion,
+    Rule,
+    Scalar,
+    Test,
+    Var,
+    explanation_parts,
+    show_value,
+    version_number,
+)
 from .policy import PolicyFile, read_policy_file
 from .records import record
 
@@ -230,7 +241,7 @@ def _local_findings(kb: KnowledgeBase, rules: list[Rule]) -> list[Finding]:
 
 def _generic_explanation(kb: KnowledgeBase, rule: Rule) -> list[Finding]:
     try:
-        placeholders = [name for _, name, _, _ in string.Formatter().parse(rule.explanation) if name is not None]
+        placeholders = [name for _, name in explanation_parts(rule.explanation) or () if name is not None]
     except ValueError:  # a stray brace: the loader's business
         return []
     if placeholders:

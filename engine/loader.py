@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from .errors import BadInput, Location, Problem, bad
+from .errors import CONTROL, BadInput, Location, Problem, bad, visible
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 MAX_NODES = 200_000
@@ -57,6 +57,37 @@ class Document:
                 return self.marks[probe]
             probe = probe[:-1]
         return self.marks.get((), Location(self.name, 1, 1))
+
+
+def control_problems(doc: Document, *, allowed: str = "") -> list[Problem]:
+    """A problem for every text in the document that holds a control character (other than those allowed).
+
+    Names and texts from input files reach terminals, reports and spreadsheets: an escape sequence in
+    a customer's name could retitle a window, a newline forge a table row.
+    """
+    found: list[Problem] = []
+
+    def walk(value: Any, path: tuple[Any, ...]) -> None:
+        if isinstance(value, str):
+            for ch in CONTROL.findall(value):
+                if ch not in allowed:
+                    found.append(
+                        Problem(
+                            "control-character",
+                            f"text holds a control character ({visible(ch)}); remove it",
+                            doc.where(path),
+                        )
+                    )
+                    return
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, (*path, key))
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, (*path, i))
+
+    walk(doc.value, ())
+    return found
 
 
 def read_text(path: str, *, stdin_name: str = "<stdin>") -> tuple[str, str]:

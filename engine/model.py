@@ -349,6 +349,19 @@ def normal_number(value: Scalar) -> Scalar:
     return value
 
 
+def explanation_parts(text: str) -> tuple[tuple[str, str | None], ...] | None:
+    """An explanation as (literal text, placeholder or None) pairs; None when a brace has no pair.
+
+    `{name}` is a placeholder, `{{` and `}}` a literal brace (Python's format syntax).
+    """
+    import string
+
+    try:
+        return tuple((literal, name) for literal, name, _, _ in string.Formatter().parse(text))
+    except ValueError:
+        return None
+
+
 def show_value(value: Any) -> str:
     """A value as policies and facts files write it: booleans as true and false."""
     if isinstance(value, bool):

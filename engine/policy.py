@@ -10,7 +10,7 @@ from typing import Any
 
 from . import shipped
 from .errors import BadInput, Location, Problem
-from .loader import Document, load_document
+from .loader import Document, control_problems, load_document
 from .model import (
     OPERATORS,
     VERSION_PATTERN,
@@ -32,6 +32,7 @@ from .model import (
     Rule,
     Test,
     Var,
+    explanation_parts,
     normal_number,
 )
 
@@ -113,9 +114,21 @@ def _schema_problem(doc: Document, error: Any) -> Problem:
     return Problem("schema", _describe(error, path), doc.where(path))
 
 
+# What the schema's patterns ask, in words.
+_PATTERNS = {
+    "^[a-z][a-z0-9]*([_-][a-z0-9]+)*(?![\\s\\S])": "an id of lower-case letters and digits, words joined by '-' or '_'",
+    "^\\$[a-z_][a-z0-9_]*(?![\\s\\S])": "a variable: '$' and lower-case letters, digits or '_'",
+    "^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?(?![\\s\\S])": "a date like 2026-08 or 2026-08-21",
+}
+
+
 def _describe(error: Any, path: tuple[Any, ...]) -> str:
     where = ".".join(str(p) for p in path) or "document"
     message = error.message
+    wanted = _PATTERNS.get(error.validator_value) if error.validator == "pattern" else None
+    if wanted is not None:
+        shown = repr(error.instance) if isinstance(error.instance, str) and len(error.instance) <= 80 else "this value"
+        message = f"{shown} is not {wanted}"
     if len(message) > 200:
         message = message[:200] + "..."
     return f"{where}: {message}"
@@ -131,7 +144,7 @@ def read_policy_file(path: str, layer: str, display: str | None = None) -> tuple
         doc = _renamed(doc, display)
     if doc.value is None:
         return None, [Problem("empty", "policy file is empty", Location(doc.name, 1, 1))]
-    problems = schema_problems(doc, policy_schema())
+    problems = schema_problems(doc, policy_schema()) + control_problems(doc, allowed="\n\t")
     if problems:
         return None, problems
     builder = _PolicyBuilder(doc, layer)
@@ -270,6 +283,15 @@ class _PolicyBuilder:
             return None
         clauses = tuple(_clause(branch) for branch in branches)
         conclusions = tuple(self._conclusion(c, (*base, "then", j)) for j, c in enumerate(r["then"]))
+        if explanation_parts(r["explanation"]) is None:
+            self.problems.append(
+                Problem(
+                    "bad-explanation",
+                    f"rule '{r['id']}': a '{{' or '}}' without its pair in the explanation; write {{{{ or }}}} for a"
+                    " literal brace, {variable} for a value",
+                    self.at(*base, "explanation"),
+                )
+            )
         return Rule(
             r["id"],
             r["description"].strip(),

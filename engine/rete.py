@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .derivation import FactStore, Firing, complete, holds_absent, rebind, triggers, vocabulary_store
-from .errors import EngineError
+from .errors import EngineError, Location
 from .knowledge import CompiledClause, KnowledgeBase
 from .limits import EngineLimit, check_limits
 from .model import Atom, Fact, Scalar, Var
@@ -65,14 +65,46 @@ def encode(value: Scalar) -> Scalar:
     return "n:" + str(micro).zfill(_NUMBER_DIGITS)
 
 
-def _field_key(name: str) -> str:
-    return "p_" + name
+# The properties durable-rules reads of every fact, besides its fields.
+FIXED_PROPERTIES = ("id", "sid", "k")
 
 
-def engine_fact(fact: Fact, fid: str, sid: str) -> dict[str, Any]:
+def property_hash(name: str) -> int:
+    """The hash durable-rules finds a fact's property by (fnv1Hash32 in its state.c, over C chars)."""
+    value = 2166136261
+    for byte in name.encode("utf-8"):
+        value ^= byte - 256 if byte > 127 else byte  # a char is signed there
+        value &= 0xFFFFFFFF
+        value = (value * 16777619) & 0xFFFFFFFF
+    return value
+
+
+def property_names(kb: KnowledgeBase) -> dict[str, str]:
+    """The engine's name for each field name: p0, p1, ... so that no name a policy writes reaches it.
+
+    durable-rules tells a fact's properties apart by a 32-bit hash of their names alone: two field
+    names with one hash would become one property (p_aa2pda and p_aajvlo do). The engine therefore
+    sees only podeploy's own names, which are checked here to hash apart.
+    """
+    fields = sorted({name for pred in kb.predicates.values() for name in pred.fields} | {"n", "b"})
+    names = {field: f"p{i}" for i, field in enumerate(fields)}
+    seen: dict[int, str] = {}
+    for name in (*FIXED_PROPERTIES, *names.values()):
+        other = seen.setdefault(property_hash(name), name)
+        if other != name:
+            location = kb.files[0].location if kb.files else Location("<policies>")
+            raise EngineLimit(
+                f"durable-rules would take the properties '{other}' and '{name}' for one (their hashes collide);"
+                " the knowledge base has too many field names for the engine: run it with --engine reference",
+                location,
+            )
+    return names
+
+
+def engine_fact(fact: Fact, fid: str, sid: str, names: dict[str, str]) -> dict[str, Any]:
     data: dict[str, Any] = {"id": fid, "sid": sid, "k": fact.predicate}
     for name, value in fact.values:
-        data[_field_key(name)] = encode(value)
+        data[names[name]] = encode(value)
     return data
 
 
@@ -126,6 +158,7 @@ class Network:
         }
         self.checked_here: dict[int, tuple[bool, tuple[Atom, ...]]] = {}
         self._variants: dict[tuple[int, int], list[list[dict[str, Any]]]] = {}
+        self.names = property_names(kb)
         self.rulesets = [Ruleset(self, positions, trigger) for positions, trigger in self.partition(shard_size)]
         for ruleset in self.rulesets:
             check_limits(kb, ruleset.definition)
@@ -185,7 +218,8 @@ class Network:
         facts of one predicate with 'ne' crashed 4 runs in 30), so they, and any 'not' that needs
         one, are checked here once the engine has matched the rest.
         """
-        stage = {"s": {"$and": [{"k": STAGE}, {"p_n": encode(clause.stratum)}, {"p_b": encode(bucket)}]}}
+        n, b = self.names["n"], self.names["b"]
+        stage = {"s": {"$and": [{"k": STAGE}, {n: encode(clause.stratum)}, {b: encode(bucket)}]}}
         results: list[list[dict[str, Any]]] = [[stage]]
         sources: dict[str, tuple[str, str]] = {}
         compares_here = False
@@ -227,7 +261,7 @@ class Network:
         choices: list[list[dict[str, Any]]] = []
         skipped = False
         for fp in atom.fields:
-            key = _field_key(fp.field)
+            key = self.names[fp.field]
             if (atom.predicate, fp.field) in self.optional:
                 literal.append({"$ex": {key: 1}})
             for test in fp.tests:
@@ -329,7 +363,10 @@ class Ruleset:
     def _definition(self) -> dict[str, Any]:
         """The data-defined ruleset: one durable rule per clause (per value of a positive 'in' list)."""
         rules: dict[str, Any] = {
-            "start": {"all": [{"m": {"$and": [{"k": STAGE}, {"p_n": encode(0)}]}}], "run": f"{self.name}.start"},
+            "start": {
+                "all": [{"m": {"$and": [{"k": STAGE}, {self.network.names["n"]: encode(0)}]}}],
+                "run": f"{self.name}.start",
+            },
             "consume-all": {"all": [{"m": {"$ex": {"k": 1}}}, {"n": {"k": NEVER}}], "run": f"{self.name}.never"},
         }
         self.buckets: dict[int, set[int]] = {}
@@ -353,7 +390,8 @@ class Ruleset:
         first = 2  # the stage fact that starts a session is 1
         read = [fact for fact in vocabulary.order if fact.predicate in self.reads]
         self.vocabulary_ids = {str(n): fact for n, fact in enumerate(read, first)}
-        self.vocabulary_payload = [engine_fact(fact, fid, "") for fid, fact in self.vocabulary_ids.items()]
+        names = self.network.names
+        self.vocabulary_payload = [engine_fact(fact, fid, "", names) for fid, fact in self.vocabulary_ids.items()]
         for action, fn in self._actions().items():
             host.actions[action] = fn
         try:
@@ -433,7 +471,7 @@ class Ruleset:
         for fact in facts:
             fid = str(len(session.ids) + 1)
             session.ids[fid] = fact
-            batch.append(engine_fact(fact, fid, session.sid))
+            batch.append(engine_fact(fact, fid, session.sid, self.network.names))
         if not batch:
             return
         try:

@@ -459,17 +459,19 @@ def test_a_nul_byte_in_a_policy_file_means_a_binary_file(here: Path) -> None:
 
 
 @pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
-def test_an_escaped_nul_is_a_character_and_keeps_two_entity_names_apart_on_both_engines(here: Path) -> None:
-    """durable-rules is C: names that differ only after a NUL must not collapse into one."""
+def test_an_escaped_nul_is_a_control_character_refused_in_every_name(here: Path) -> None:
+    """durable-rules is C, and a terminal acts on control characters: a NUL, even escaped, is refused where it is."""
     text = ('customer: "C\\0"\nlegal_entities:\n  - name: "X\\0a"\n    requirements: [production-orders]\n'
             '  - name: "X\\0b"\n    requirements: [receipt-ocr]\n')
-    decisions = [assert_result(evaluate_bytes(here, text.encode(), "facts.yaml", "--format", "json", "--engine",
-                                              engine)) for engine in ("durable", "reference")]
-    for decision in decisions:
-        assert decision["customer"] == "C\x00"
-        assert [(e["name"], e["deployment"]) for e in decision["entities"]] == [
-            ("X\x00a", "stocked-production"), ("X\x00b", "resource-non-stocked")]
-    assert {**decisions[0], "engine": "-"} == {**decisions[1], "engine": "-"}
+    for engine in ("durable", "reference"):
+        result = evaluate_bytes(here, text.encode(), "facts.yaml", "--format", "json", "--engine", engine)
+        assert result.exit_code == 2
+        assert result.stdout == ""
+        assert result.stderr.splitlines() == [
+            "facts.yaml:1:11: control-character: text holds a control character (\\x00); remove it",
+            "facts.yaml:3:11: control-character: text holds a control character (\\x00); remove it",
+            "facts.yaml:5:11: control-character: text holds a control character (\\x00); remove it",
+        ]
 
 
 UTF32_LE = "customer: C\n".encode("utf-32")  # Python writes the little-endian mark first

@@ -1,0 +1,152 @@
+"""Findings of the red team, each pinned: bad input is exit 2 with a located line, never an internal error.
+
+Braces in explanations, ids with a trailing newline, control characters that would act on a terminal
+or forge a row, and cells a spreadsheet would run as formulas. (The property-hash collisions of
+durable-rules are in tests/test_engine_names.py.)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+from podeploy.cli.main import cli
+from podeploy.engine.batch import record_row
+from podeploy.engine.errors import visible
+
+RULE = """\
+policy: partner
+description: A partner's rule.
+codes:
+  - {{id: partner-note, kind: note, description: A note of the partner's.}}
+rules:
+  - id: {rule_id}
+    description: Says something about small budgets.
+    source: our playbook
+    when:
+      - budget: small
+    then:
+      - note: {{code: partner-note}}
+    explanation: {explanation}
+"""
+
+
+def layer(tmp_path: Path, *, explanation: str = '"Small."', rule_id: str = "partner-rule") -> str:
+    folder = tmp_path / "partner"
+    folder.mkdir(exist_ok=True)
+    (folder / "partner.yaml").write_text(RULE.format(explanation=explanation, rule_id=rule_id))
+    return str(folder)
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    result = CliRunner().invoke(cli, list(args), input=input)
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return result
+
+
+@pytest.mark.parametrize("explanation", ['"a } b"', '"a { b"', '"{entity"', '"}"'])
+@pytest.mark.parametrize("command", ["validate", "lint", "evaluate", "capabilities", "schema"])
+def test_a_lone_brace_in_an_explanation_is_located_bad_input(tmp_path: Path, explanation: str, command: str) -> None:
+    folder = layer(tmp_path, explanation=explanation)
+    args = {
+        "validate": ["validate", folder],
+        "lint": ["lint", folder],
+        "evaluate": ["evaluate", "-", "--policies", folder],
+        "capabilities": ["capabilities", "--policies", folder],
+        "schema": ["schema", "facts", "--policies", folder],
+    }[command]
+    result = invoke(*args, input='{"customer": "Litware"}')
+    assert result.exit_code == 2
+    expected = (
+        f"{folder}/partner.yaml:13:18: bad-explanation: rule 'partner-rule': a '{{' or '}}' without its pair in the "
+        "explanation; write {{ or }} for a literal brace, {variable} for a value"
+    )
+    lines = result.stderr.splitlines() if command != "lint" else result.stdout.splitlines()
+    assert [line.replace(": error:", ":") for line in lines if "bad-explanation" in line] == [expected]
+
+
+def test_doubled_braces_are_literal_braces(tmp_path: Path) -> None:
+    folder = layer(tmp_path, explanation='"Budget {{small}} for {customer}."'.replace("{customer}", "the customer"))
+    result = invoke("evaluate", "-", "--format", "json", "--as-of", "2023-11", "--policies", folder,
+                    input='{"customer": "Litware", "budget": "small"}')
+    assert result.exit_code == 0, result.stderr
+    note = next(n for n in json.loads(result.stdout)["notes"] if n["code"] == "partner-note")
+    assert note["message"] == "Budget {small} for the customer."
+
+
+def test_an_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    folder = layer(tmp_path, rule_id='"partner-rule\\n"')
+    result = invoke("validate", folder)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{folder}/partner.yaml:6:9: bad-value: rules.0.id: 'partner-rule\\n' is not an id of lower-case letters and"
+        " digits, words joined by '-' or '_'\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("facts", "where", "shown"),
+    [
+        ('customer: "Acme\\e]0;owned\\a"\n', "1:11", "\\x1b"),
+        ('customer: "Acme\\e[2J"\n', "1:11", "\\x1b"),
+        ("customer: Acme\nlegal_entities:\n  - name: \"A\\nB\"\n", "3:11", "\\x0a"),
+        ('customer: "Acme \\u202eevil"\n', "1:11", "\\u202e"),
+        ('{"customer": "Acme\\u007f"}', "1:14", "\\x7f"),
+    ],
+    ids=["osc-title", "csi-clear", "newline-in-entity-name", "bidi-override", "delete"],
+)
+def test_a_control_character_in_a_facts_file_is_refused(facts: str, where: str, shown: str) -> None:
+    result = invoke("evaluate", "-", input=facts)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == f"<stdin>:{where}: control-character: text holds a control character ({shown}); remove it\n"
+
+
+def test_a_control_character_in_a_policy_text_is_refused_but_line_breaks_stay(tmp_path: Path) -> None:
+    folder = layer(tmp_path, explanation='"Small \\e[31m budget."')
+    result = invoke("validate", folder)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{folder}/partner.yaml:13:18: control-character: text holds a control character (\\x1b); remove it\n"
+    )
+    assert invoke("validate", layer(tmp_path, explanation=">\n      Small\n      budget.")).exit_code == 0
+
+
+def test_control_characters_in_names_shown_in_messages_are_escaped(tmp_path: Path) -> None:
+    odd = tmp_path / "odd\x1b]0;x\x07"
+    odd.mkdir()
+    (odd / "p.yaml").write_text("policy: p\ndescription: Nothing.\nrules: []\nbudgett: 1\n")
+    result = invoke("validate", str(odd))
+    assert result.exit_code == 2
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert "odd\\x1b]0;x\\x07/p.yaml:4:1: unknown-key" in result.stderr
+    assert visible("a\x1bb\u2066c") == "a\\x1bb\\u2066c"
+
+
+def test_csv_cells_never_start_a_formula_and_names_read_back_one_way() -> None:
+    record = {
+        "input": "=HYPERLINK(\"http://example.com\")",
+        "status": "ok",
+        "customer": "+cmd|' /C calc'!A0",
+        "deployments": ["lite"],
+        "entities": [
+            {"name": "A=B; C", "deployment": "lite", "gaps": ["receipt-ocr"]},
+            {"name": "@D\\E", "deployment": "lite", "gaps": []},
+        ],
+        "warnings": [],
+        "notes": [],
+    }
+    row = record_row(record)
+    assert row[0] == "'=HYPERLINK(\"http://example.com\")"
+    assert row[2] == "'+cmd|' /C calc'!A0"
+    assert row[4] == "A\\=B\\; C=lite; @D\\\\E=lite"
+    assert row[5] == "A\\=B\\; C=receipt-ocr"
+    written = io.StringIO()
+    csv.writer(written, lineterminator="\n").writerow(row)
+    assert next(csv.reader(io.StringIO(written.getvalue()))) == row
+    bad = record_row({"input": "-1+1", "status": "bad-input", "errors": ["@x"]})
+    assert (bad[0], bad[-1]) == ("'-1+1", "'@x")
