@@ -254,15 +254,15 @@ def _facts_text(doc: dict[str, Any]) -> str:
     return HEADER + body
 
 
-def _check_out(path: str, force: bool) -> None:
-    """Refuse early what the final write would refuse: an existing file without --force, a missing folder."""
-    if os.path.isdir(path):
-        raise BadInput([Problem("not-a-file", "is a directory, not a file", Location(path))])
-    if os.path.lexists(path) and not force:
+def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> str:
+    """Refuse early what the final write would refuse: an existing file without --force, a missing folder, a
+    link, a folder, an input of the run. What writing means: replacing a regular file, or a device in place."""
+    from podeploy.engine.outputs import REGULAR, output_kind
+
+    kind = output_kind(path, inputs, option="--out")
+    if kind == REGULAR and os.path.lexists(path) and not force:
         raise BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))])
-    folder = os.path.dirname(os.path.abspath(path))
-    if not os.path.isdir(folder):
-        raise BadInput([Problem("not-found", f"no such directory: {folder}", Location(path))])
+    return kind
 
 
 def write_atomically(path: str, text: str, *, force: bool) -> None:
@@ -361,8 +361,11 @@ def _ask(
     engine: str,
 ) -> None:
     err = out is None
+    kind = None
     if out is not None:
-        _check_out(out, force)
+        from podeploy.engine.knowledge import policy_paths_in
+
+        kind = _check_out(out, force, [answers_path or "", *(p for d in layers for p in policy_paths_in(d))])
     kb = load_knowledge_base(layers)
     extra: dict[str, Value] = {}
     if answers_path is not None:
@@ -375,7 +378,12 @@ def _ask(
     facts = read_facts(kb, parse_document(text, out or "<stdout>"))
     decision = kb.evaluate(facts, engine=engine)
     if out is not None:
-        write_atomically(out, text, force=force)
+        if kind == "in-place":
+            from podeploy.engine.outputs import write_in_place
+
+            write_in_place(out, text)
+        else:
+            write_atomically(out, text, force=force)
         click.echo(f"Wrote {out}.", err=err)
     else:
         click.echo(text, nl=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Sequence
 from typing import IO
@@ -55,15 +54,16 @@ def batch(
     """
     from podeploy.engine.batch import CrashHook, ProgressBar, RecordWriter, atomic_output, expand_inputs, run_batch
 
-    if out is not None:
-        folder = os.path.dirname(os.path.abspath(out))
-        if os.path.isdir(out):
-            raise click.BadParameter(f"'{out}' is a folder; name a file", param_hint="--out")
-        if not os.path.isdir(folder):
-            raise click.BadParameter(f"no folder '{folder}' to write '{out}' in", param_hint="--out")
     try:
         layers = policy_layers(policy_dirs, packs, as_of)
         items = expand_inputs(inputs)
+        kind = None
+        if out is not None:  # never over an input of the run: a facts file, a JSON-lines file, a policy file
+            from podeploy.engine.knowledge import policy_paths_in
+            from podeploy.engine.outputs import output_kind
+
+            sources = [*dict.fromkeys(item.path for item in items), *(p for d in layers for p in policy_paths_in(d))]
+            kind = output_kind(out, sources, option="--out")
         bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 
         def evaluate_into(stream: IO[str]) -> int:
@@ -94,6 +94,9 @@ def batch(
         if out is None:
             code = evaluate_into(sys.stdout)
             sys.stdout.flush()
+        elif kind == "in-place":  # a device or a pipe: written as it is
+            with open(out, "w", encoding="utf-8", newline="") as device:
+                code = evaluate_into(device)
         else:
             with atomic_output(out) as stream:
                 code = evaluate_into(stream)

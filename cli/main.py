@@ -119,17 +119,19 @@ output_option = click.option(
 )
 
 
-def _emit(text: str, output: str | None, facts: str | None = None) -> None:
+def _emit(text: str, output: str | None, facts: str | None = None, kb: Any = None) -> None:
+    """Print text, or write it to --output: never over an input of the run, a link, a folder or a device."""
     if output is None:
         click.echo(text)
         return
-    if facts not in (None, "-") and os.path.exists(output) and os.path.samefile(output, str(facts)):
-        raise BadInput(
-            [Problem("would-overwrite", "--output names the facts file itself; choose another file", Location(output))]
-        )
+    from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
     from podeploy.engine.report import write_output
 
-    write_output(text, output)
+    inputs = [facts or "", *(f.path for f in kb.files)] if kb is not None else [facts or ""]
+    if output_kind(output, inputs) == IN_PLACE:
+        write_in_place(output, text if text.endswith("\n") else text + "\n")
+    else:
+        write_output(text, output)
 
 
 @cli.command()
@@ -165,7 +167,7 @@ def evaluate(
         text = report_markdown(decision) if fmt == "markdown" else report_html(decision)
     else:
         text = render.decision_text(decision, _style(output))
-    _emit(text, output, facts)
+    _emit(text, output, facts, kb)
 
 
 @cli.command()
@@ -221,26 +223,22 @@ def why(
                 ]
             )
         if fmt == "json":
-            _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output, facts)
+            _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output, facts, kb)
         else:
-            _emit(
-                render.why_not_type_text(decision, not_type, entity, _style(output)),
-                output,
-                facts,
-            )
+            _emit(render.why_not_type_text(decision, not_type, entity, _style(output)), output, facts, kb)
         return
     if fmt == "json":
         data = render.decision_json(decision)
         data["why_not"] = {
             e.name: [{"type": t, "reason": r} for t, r in render.why_not(decision, e)] for e in decision.entities
         }
-        _emit(render.dumps(data), output, facts)
+        _emit(render.dumps(data), output, facts, kb)
     elif fmt in ("dot", "mermaid"):
         from podeploy.engine.report import derivation_dot, derivation_mermaid
 
-        _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts)
+        _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts, kb)
     else:
-        _emit(render.why_text(decision, _style(output)), output, facts)
+        _emit(render.why_text(decision, _style(output)), output, facts, kb)
 
 
 @cli.command()

@@ -21,6 +21,7 @@ import os
 import re
 import selectors
 import signal
+import stat
 import sys
 import tempfile
 import time
@@ -109,16 +110,41 @@ def expand_inputs(inputs: Sequence[str]) -> list[BatchInput]:
 
 
 def _walk(folder: str) -> list[str]:
+    """The facts files below a folder, sorted; batch's own JSON-lines records are not inputs."""
     found: list[str] = []
     for base, dirs, names in os.walk(folder):
         dirs.sort()
-        found.extend(os.path.join(base, n) for n in sorted(names) if n.endswith(FOLDER_SUFFIXES))
+        for name in sorted(names):
+            path = os.path.join(base, name)
+            if name.endswith(FOLDER_SUFFIXES) and not (name.endswith(JSONL_SUFFIX) and _is_batch_output(path)):
+                found.append(path)
     return found
+
+
+def _is_batch_output(path: str) -> bool:
+    """Does this JSON-lines file hold batch records (an earlier `batch --out` into the same folder)?"""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            return False
+        with open(path, "rb") as handle:
+            first = handle.readline(65536)
+        data = json.loads(first)
+    except (OSError, ValueError):
+        return False
+    return isinstance(data, dict) and "input" in data and data.get("status") in ("ok", "bad-input", "failed")
 
 
 def _file_inputs(paths: Sequence[str]) -> Iterator[BatchInput]:
     for path in paths:
-        if path.endswith(JSONL_SUFFIX):
+        try:
+            info = os.stat(path)
+        except OSError:
+            info = None
+        if info is not None and not stat.S_ISREG(info.st_mode) and not stat.S_ISDIR(info.st_mode):
+            # A pipe or a device can be read once at most, and a pipe no one writes to never ends.
+            message = "batch reads regular files only; this is a pipe, a device or a socket"
+            yield BatchInput(path, path, problem=_problem("not-a-file", message, path))
+        elif path.endswith(JSONL_SUFFIX):
             yield from json_lines(path)
         else:
             yield BatchInput(path, path)

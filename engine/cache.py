@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 import pickle
+import stat
 import sys
 import zlib
 from collections.abc import Callable, Sequence
@@ -28,7 +29,7 @@ else:
     except ImportError:  # pragma: no cover - other Pythons
         from hashlib import sha256
 
-FORMAT = b"podeploy-kb-1"
+FORMAT = b"podeploy-kb-2"
 
 
 def cache_dir() -> str | None:
@@ -64,11 +65,18 @@ _code_key = functools.cache(_code_fingerprint)
 
 def key_of(sources: Sequence[tuple[str, str, str | None]]) -> str | None:
     """The cache key of a list of (path, layer, shown name), or None when a file cannot be read."""
+    from .loader import MAX_FILE_BYTES
+
     digest = sha256(_code_key())
     try:
         for path, layer, shown in sources:
+            # Only regular files within the size limit are hashed: anything else (a pipe, /dev/zero, a
+            # 2 GB file) is left to the reader, which refuses it without reading it whole.
+            info = os.stat(path)
+            if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_FILE_BYTES:
+                return None
             with open(path, "rb") as handle:
-                content = handle.read()
+                content = handle.read(MAX_FILE_BYTES + 1)
             for part in (path.encode(), layer.encode(), (shown or "").encode(), content):
                 digest.update(len(part).to_bytes(8, "big"))
                 digest.update(part)
@@ -111,6 +119,7 @@ def _cached(
 
 def _store(folder: str, key: str, kb: Any) -> None:
     path = os.path.join(folder, f"kb-{key}.pickle")
+    temp = ""
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if not _trusted(folder):
@@ -120,11 +129,24 @@ def _store(folder: str, key: str, kb: Any) -> None:
         fd, temp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
         payload = pickle.dumps(replace(kb, engine_cache={}), protocol=pickle.HIGHEST_PROTOCOL)
         with os.fdopen(fd, "wb") as handle:
-            handle.write(FORMAT + b"\n" + sha256(payload).hexdigest().encode() + b"\n" + payload)
+            handle.write(FORMAT + b"\n" + _checksum(key, payload) + b"\n" + payload)
         os.replace(temp, path)
+        temp = ""
         _prune(folder)
     except OSError:
         pass  # a read-only or full disk only costs the next run its speed
+    finally:
+        if temp:  # never leave a half-written entry behind, full disk or not
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+
+
+def _checksum(key: str, payload: bytes) -> bytes:
+    """The checksum of an entry: its key and its payload, so that an entry copied under another key's name
+    is not taken for that key's knowledge base."""
+    digest = sha256(key.encode())
+    digest.update(payload)
+    return digest.hexdigest().encode()
 
 
 KEEP = 64
@@ -144,10 +166,13 @@ def _load(folder: str, path: str) -> Any:
     if not _trusted(folder):
         return None
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):  # a pipe would block, a link lead elsewhere
+            return None
         with open(path, "rb") as handle:
             data = handle.read()
         header, digest, payload = data.split(b"\n", 2)
-        if header != FORMAT or sha256(payload).hexdigest().encode() != digest:
+        key = os.path.basename(path)[len("kb-") : -len(".pickle")]
+        if header != FORMAT or _checksum(key, payload) != digest:
             return None
         from .knowledge import KnowledgeBase
 
@@ -158,8 +183,15 @@ def _load(folder: str, path: str) -> Any:
 
 
 def _prune(folder: str) -> None:
-    """Keep the most recently written knowledge bases only."""
-    entries = [os.path.join(folder, n) for n in os.listdir(folder) if n.startswith("kb-") and n.endswith(".pickle")]
+    """Keep the most recently written knowledge bases only, and no temporary file older than an hour."""
+    import time
+
+    names = os.listdir(folder)
+    for stale in (os.path.join(folder, n) for n in names if n.startswith(".kb-") and n.endswith(".tmp")):
+        with contextlib.suppress(OSError):
+            if time.time() - os.path.getmtime(stale) > 3600:
+                os.remove(stale)
+    entries = [os.path.join(folder, n) for n in names if n.startswith("kb-") and n.endswith(".pickle")]
     if len(entries) <= KEEP:
         return
     entries.sort(key=os.path.getmtime)

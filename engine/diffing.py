@@ -56,7 +56,11 @@ def facts_files(paths: Sequence[str]) -> list[str]:
         if os.path.isdir(path):
             for base, dirs, names in os.walk(path):
                 dirs.sort()
-                found.extend(os.path.join(base, n) for n in sorted(names) if n.endswith(FACTS_SUFFIXES))
+                found.extend(
+                    os.path.join(base, n)
+                    for n in sorted(names)
+                    if n.endswith(FACTS_SUFFIXES) and os.path.isfile(os.path.join(base, n))  # no pipes: they block
+                )
         else:
             found.append(path)
     return found

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -207,6 +208,13 @@ def policy_paths_in(path: str) -> list[str]:
     return [path]
 
 
+def _regular(path: str) -> bool:
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except OSError:
+        return True  # missing or unreadable: reported when it is read
+
+
 def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True) -> KnowledgeBase:
     """Read, validate, merge, check and stratify the built-in policies and any extra ones."""
     sources: list[tuple[str, str, str | None]] = []
@@ -225,6 +233,11 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
         paths = policy_paths_in(directory)
         if not paths:
             problems.append(Problem("no-policies", "directory holds no .yaml policy files", Location(directory)))
+        if os.path.isdir(directory):  # a pipe or device among them would be read forever, or once
+            for p in [p for p in paths if not _regular(p)]:
+                message = "is not a regular file; a policy folder holds files"
+                problems.append(Problem("not-a-file", message, Location(p)))
+                paths.remove(p)
         for p in paths:
             real = os.path.realpath(p)
             if real not in seen:  # a built-in named again is not a second copy

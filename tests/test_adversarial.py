@@ -839,7 +839,7 @@ def test_an_unreadable_cache_file_is_rebuilt_and_the_result_is_unchanged(
     path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "not-a-pickle": b"customer: C\n"}[damage])
     assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
     header, _digest, payload = path.read_bytes().split(b"\n", 2)  # written again, whole, with its digest
-    assert header == b"podeploy-kb-1"
+    assert header == b"podeploy-kb-2"
     assert isinstance(pickle.loads(payload), KnowledgeBase)
 
 

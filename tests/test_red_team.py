@@ -150,3 +150,131 @@ def test_csv_cells_never_start_a_formula_and_names_read_back_one_way() -> None:
     assert next(csv.reader(io.StringIO(written.getvalue()))) == row
     bad = record_row({"input": "-1+1", "status": "bad-input", "errors": ["@x"]})
     assert (bad[0], bad[-1]) == ("'-1+1", "'@x")
+
+
+# -- outputs: never over an input, a link, a folder or a device ------------------------------------------
+
+CONTOSO = Path(__file__).resolve().parent.parent / "examples" / "contoso.yaml"
+
+
+def test_output_to_a_device_writes_in_place_and_leaves_the_device(tmp_path: Path) -> None:
+    import stat
+
+    result = invoke("evaluate", str(CONTOSO), "--output", "/dev/null")
+    assert result.exit_code == 0, result.stderr
+    assert stat.S_ISCHR(Path("/dev/null").stat().st_mode)
+
+
+@pytest.mark.parametrize("command", ["evaluate", "why"])
+def test_output_never_replaces_a_link_a_folder_or_an_input(tmp_path: Path, command: str) -> None:
+    facts = tmp_path / "contoso.yaml"
+    facts.write_text(CONTOSO.read_text())
+    link = tmp_path / "link.yaml"
+    link.symlink_to(facts)
+    policies = tmp_path / "partner"
+    policies.mkdir()
+    (policies / "p.yaml").write_text("policy: p\ndescription: Nothing.\n")
+    cases = {
+        str(link): f"{link}:1:1: not-a-file: is a symbolic link; give --output the file it points to",
+        str(tmp_path): f"{tmp_path}:1:1: not-a-file: is a directory, not a file",
+        str(facts): f"{facts}:1:1: would-overwrite: --output names an input of this run ({facts}); choose another file",
+        str(policies / "p.yaml"): (
+            f"{policies / 'p.yaml'}:1:1: would-overwrite: --output names an input of this run"
+            f" ({policies / 'p.yaml'}); choose another file"
+        ),
+        "": "--output:1:1: bad-value: --output needs a file name",
+        str(tmp_path / "none" / "x.txt"): f"{tmp_path / 'none' / 'x.txt'}:1:1: not-found: no such directory: "
+        f"{tmp_path / 'none'}",
+    }
+    before = {p: p.read_bytes() for p in (facts, policies / "p.yaml")}
+    for output, message in cases.items():
+        result = invoke(command, str(facts), "--as-of", "2023-11", "--policies", str(policies), "--output", output)
+        assert result.exit_code == 2, output
+        assert result.stderr == message + "\n"
+    assert {p: p.read_bytes() for p in before} == before
+    assert link.is_symlink()
+
+
+def test_batch_out_never_replaces_an_input_and_skips_its_own_records(tmp_path: Path) -> None:
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "contoso.yaml").write_text(CONTOSO.read_text())
+    result = invoke("batch", str(folder), "--jobs", "1", "--out", str(folder / "contoso.yaml"))
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-1] == (
+        f"{folder / 'contoso.yaml'}:1:1: would-overwrite: --out names an input of this run"
+        f" ({folder / 'contoso.yaml'}); choose another file"
+    )
+    out = folder / "results.jsonl"
+    for _ in range(2):  # the second run must not read the first one's records as customers
+        assert invoke("batch", str(folder), "--jobs", "1", "--out", str(out)).exit_code == 0
+        assert [json.loads(line)["input"] for line in out.read_text().splitlines()] == [str(folder / "contoso.yaml")]
+
+
+# -- pipes and devices where a folder is walked, big files, the cache ------------------------------------
+
+
+def run_podeploy(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """A real process, with a guard against a hang (not a speed limit: a hang never ends)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "podeploy", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=300)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_a_pipe_in_a_walked_folder_is_refused_not_waited_for(tmp_path: Path) -> None:
+    import os
+
+    folder = tmp_path / "customers"
+    folder.mkdir()
+    (folder / "contoso.yaml").write_text(CONTOSO.read_text())
+    os.mkfifo(folder / "pipe.yaml")
+    code, out, err = run_podeploy("batch", "customers", "--jobs", "1", cwd=tmp_path)
+    assert code == 2
+    assert json.loads(out.splitlines()[1]) == {
+        "input": "customers/pipe.yaml",
+        "status": "bad-input",
+        "errors": ["customers/pipe.yaml:1:1: not-a-file: batch reads regular files only; this is a pipe, a device"
+                   " or a socket"],
+    }
+    policies = tmp_path / "partner"
+    policies.mkdir()
+    os.mkfifo(policies / "rules.yaml")
+    code, _, err = run_podeploy("validate", "partner", cwd=tmp_path)
+    assert code == 2
+    assert err == "partner/rules.yaml:1:1: not-a-file: is not a regular file; a policy folder holds files\n"
+    code, out, _ = run_podeploy("diff", "--as-of", "2023-11", "customers", cwd=tmp_path)
+    assert code == 0 and out.splitlines()[-1] == "0 of 1 customers change."
+
+
+def test_a_huge_sparse_policy_file_is_refused_from_its_size(tmp_path: Path) -> None:
+    folder = tmp_path / "partner"
+    folder.mkdir()
+    with open(folder / "big.yaml", "wb") as handle:
+        handle.truncate(2 * 1024**3)
+    result = invoke("validate", str(folder))
+    assert result.exit_code == 2
+    assert result.stderr == f"{folder}/big.yaml:1:1: too-large: file is 2147483648 bytes; the limit is 4194304\n"
+
+
+def test_a_cache_entry_copied_under_another_key_is_not_trusted(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+    import time
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("PODEPLOY_CACHE_DIR", str(cache))
+    seeds = json.loads(invoke("evaluate", str(CONTOSO), "--format", "json", "--as-of", "2023-11").stdout)
+    current = json.loads(invoke("evaluate", str(CONTOSO), "--format", "json").stdout)
+    entries = sorted(cache.glob("kb-*.pickle"), key=os.path.getmtime)
+    assert len(entries) == 2
+    entries[1].write_bytes(entries[0].read_bytes())  # the seeds' entry under the current knowledge's key
+    assert json.loads(invoke("evaluate", str(CONTOSO), "--format", "json").stdout) == current
+    assert json.loads(invoke("evaluate", str(CONTOSO), "--format", "json", "--as-of", "2023-11").stdout) == seeds
+    stale = cache / ".kb-left-over.tmp"
+    stale.write_bytes(b"half")
+    os.utime(stale, (time.time() - 7200, time.time() - 7200))
+    entries[1].unlink()
+    invoke("evaluate", str(CONTOSO), "--format", "json")  # stores an entry again, and prunes
+    assert not stale.exists()
