@@ -38,6 +38,7 @@ from podeploy.engine.questionnaire import (
 )
 
 STDIN = "<stdin>"
+MAX_ANSWER = 10_000  # characters in one piped answer
 HEADER = "# Facts for 'podeploy evaluate', written by 'podeploy ask'.\n"
 
 
@@ -58,7 +59,11 @@ class _Input:
             text: str = click.prompt(prompt, default="", show_default=False, err=self.err, prompt_suffix=" ")
             return text
         click.echo(prompt + " ", nl=False, err=self.err)
-        line = sys.stdin.readline()
+        line = sys.stdin.readline(MAX_ANSWER + 1)  # bounded: /dev/zero has no line end
+        if len(line.rstrip("\r\n")) > MAX_ANSWER:
+            click.echo("", err=self.err)  # end the prompt's line
+            where = Location(STDIN, self.line + 1, 1)
+            raise BadInput([Problem("too-long", f"an answer of more than {MAX_ANSWER} characters", where)])
         if not line:
             self.ended = True
             click.echo("", err=self.err)

@@ -518,8 +518,20 @@ class _Reader:
             return None
 
     def facts_file(self, given: str, at: Path) -> Document | None:
-        real = os.path.join(os.path.dirname(self.path), given)
+        """The facts file a case names: a .yaml, .yml or .json file in the test file's folder or below it.
+
+        Confined there, so that a test file (from a pull request, say) cannot read, and quote in its
+        problems, any other file of the machine that runs it.
+        """
+        root = os.path.realpath(os.path.dirname(self.path) or ".")
+        real = os.path.realpath(os.path.join(root, given))
         shown = os.path.normpath(os.path.join(os.path.dirname(self.doc.name), given))
+        if os.path.isabs(given) or os.path.commonpath([root, real]) != root:
+            self.add("outside-folder", f"facts_file: name a file in this test file's folder or below it: {given}", at)
+            return None
+        if not given.endswith((".yaml", ".yml", ".json")):
+            self.add("not-a-facts-file", f"facts_file: name a .yaml, .yml or .json facts file: {given}", at)
+            return None
         if not os.path.isfile(real):
             what = "is a directory, not a facts file" if os.path.isdir(real) else "no such facts file"
             self.add("not-found", f"facts_file: {what}: {given}", at)

@@ -65,7 +65,7 @@ class Scaffold:
 
 def new_policy(name: str, directory: str) -> Scaffold:
     """Write NAME.yaml and NAME.test.yaml in directory (and the schemas editors use), never overwriting."""
-    if not re.match(NAME_PATTERN, name):
+    if not re.fullmatch(NAME_PATTERN, name):
         raise BadInput(
             [Problem("bad-value", f"'{name}' is not a policy name: use lower-case words joined by '-'", Location(name))]
         )
@@ -76,7 +76,13 @@ def new_policy(name: str, directory: str) -> Scaffold:
         raise BadInput(
             [Problem("exists", "already exists; choose another name or remove it", Location(p)) for p in existing]
         )
-    os.makedirs(directory, exist_ok=True)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        message = "is a file, not a folder; give --dir a folder"
+        raise BadInput([Problem("not-a-directory", message, Location(directory))])
+    try:
+        os.makedirs(directory, exist_ok=True)
+    except OSError as exc:
+        raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(directory))]) from None
     fact = name.replace("-", "_")
     values = {"name": name, "fact": fact, "folder": directory}
     _write_new(policy_path, POLICY.format(**values))
@@ -95,5 +101,11 @@ def new_policy(name: str, directory: str) -> Scaffold:
 
 def _write_new(path: str, text: str) -> None:
     """Create path with text, failing rather than replacing a file that appeared meanwhile."""
-    with open(path, "x", encoding="utf-8") as handle:
-        handle.write(text)
+    try:
+        with open(path, "x", encoding="utf-8") as handle:
+            handle.write(text)
+    except FileExistsError:
+        message = "already exists; choose another name or remove it"
+        raise BadInput([Problem("exists", message, Location(path))]) from None
+    except OSError as exc:
+        raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None

@@ -203,12 +203,11 @@ def test_the_summary_is_alone_on_the_last_line_and_counts_every_case(tmp_path: P
 
 
 def test_facts_file_is_read_relative_to_the_test_file(tmp_path: Path) -> None:
-    # Facts files stay out of the policy folder: every .yaml file there is read as a policy.
+    # A facts file in a policy folder is named *.facts.yaml: every other .yaml file there is read as a policy.
     folder = layer(tmp_path, {})
-    (tmp_path / "customers").mkdir()
-    (tmp_path / "customers" / "relecloud.yaml").write_text("customer: Relecloud\nbudget: large\n", "utf-8")
+    (folder / "relecloud.facts.yaml").write_text("customer: Relecloud\nbudget: large\n", "utf-8")
     (folder / "cases.test.yaml").write_text(
-        "cases:\n  - name: from a file\n    facts_file: ../customers/relecloud.yaml\n"
+        "cases:\n  - name: from a file\n    facts_file: relecloud.facts.yaml\n"
         "    deployments: {Relecloud: lite}\n    warnings: [{code: lite-large-budget, entity: Relecloud}]\n",
         "utf-8",
     )
@@ -216,10 +215,10 @@ def test_facts_file_is_read_relative_to_the_test_file(tmp_path: Path) -> None:
     assert result.stdout == f"PASS {folder}/cases.test.yaml::from a file\n1 passed, 0 failed\n"
 
 
-CONTOSO_CASE = f"""\
+CONTOSO_CASE = """\
 cases:
   - name: Contoso
-    facts_file: {ROOT / "examples" / "contoso.yaml"}
+    facts_file: contoso.facts.yaml
     deployments:
       Contoso Manufacturing United States: stocked-production
       Contoso Robotics United Kingdom: resource-non-stocked
@@ -230,6 +229,7 @@ cases:
 
 def test_the_seed_contoso_example_as_a_facts_file(tmp_path: Path) -> None:
     folder = layer(tmp_path, {"contoso.test.yaml": CONTOSO_CASE})
+    (folder / "contoso.facts.yaml").write_text((ROOT / "examples" / "contoso.yaml").read_text())
     result = run(folder, *SEEDS)
     assert result.stdout == f"PASS {folder}/contoso.test.yaml::Contoso\n1 passed, 0 failed\n"
 
@@ -243,6 +243,7 @@ def test_the_seed_contoso_example_over_the_current_knowledge(tmp_path: Path) -> 
         "      - {code: finance-required, entity: Contoso Robotics United Kingdom}",
     )
     folder = layer(tmp_path, {"contoso.test.yaml": current})
+    (folder / "contoso.facts.yaml").write_text((ROOT / "examples" / "contoso.yaml").read_text())
     result = run(folder)
     assert result.stdout == f"PASS {folder}/contoso.test.yaml::Contoso\n1 passed, 0 failed\n"
 
@@ -633,15 +634,40 @@ def test_one_malformed_test_file(tmp_path: Path, text: str, expected: str) -> No
 
 
 def test_a_bad_facts_file_is_located_in_the_facts_file(tmp_path: Path) -> None:
-    folder = layer(tmp_path, {"t.test.yaml": "cases:\n  - name: x\n    facts_file: f.yaml\n    warnings: []\n"})
-    (folder / "f.yaml").write_text("customer: X\nrequirements: [recipt-ocr]\n", "utf-8")
-    # f.yaml is a facts file, not a policy: keep it out of the layer's policy folder.
-    (folder / "f.yaml").rename(tmp_path / "f.yaml")
-    (folder / "t.test.yaml").write_text("cases:\n  - name: x\n    facts_file: ../f.yaml\n    warnings: []\n")
+    case = "cases:\n  - name: x\n    facts_file: f.facts.yaml\n    warnings: []\n"
+    folder = layer(tmp_path, {"t.test.yaml": case})
+    (folder / "f.facts.yaml").write_text("customer: X\nrequirements: [recipt-ocr]\n", "utf-8")
     assert_bad_input(
         run(folder),
-        [f"{tmp_path}/f.yaml:2:16: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)"],
+        [
+            f"{folder}/f.facts.yaml:2:16: unknown-capability: 'recipt-ocr' is not a capability"
+            " (did you mean 'receipt-ocr'?)"
+        ],
     )
+
+
+OUTSIDE = "facts_file: name a file in this test file's folder or below it"
+
+
+@pytest.mark.parametrize(
+    ("given", "code", "message"),
+    [
+        ("/etc/passwd", "outside-folder", f"{OUTSIDE}: /etc/passwd"),
+        ("../../x.yaml", "outside-folder", f"{OUTSIDE}: ../../x.yaml"),
+        ("notes.txt", "not-a-facts-file", "facts_file: name a .yaml, .yml or .json facts file: notes.txt"),
+    ],
+)
+def test_a_facts_file_outside_the_test_files_folder_is_refused_unread(
+    tmp_path: Path, given: str, code: str, message: str
+) -> None:
+    (tmp_path / "x.yaml").write_text("secret: 1\n")
+    case = f"cases:\n  - name: x\n    facts_file: {given}\n    warnings: []\n"
+    folder = layer(tmp_path, {"t.test.yaml": case})
+    (folder / "notes.txt").write_text("secret: 1\n")
+    result = run(folder)
+    assert result.exit_code == 2
+    assert result.stderr == f"{folder}/t.test.yaml:3:17: {code}: {message}\n"
+    assert "secret" not in result.stderr
 
 
 @pytest.mark.parametrize(

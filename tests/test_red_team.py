@@ -214,13 +214,14 @@ def test_batch_out_never_replaces_an_input_and_skips_its_own_records(tmp_path: P
 # -- pipes and devices where a folder is walked, big files, the cache ------------------------------------
 
 
-def run_podeploy(*args: str, cwd: Path) -> tuple[int, str, str]:
+def run_podeploy(*args: str, cwd: Path, stdin_path: str | None = None) -> tuple[int, str, str]:
     """A real process, with a guard against a hang (not a speed limit: a hang never ends)."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "podeploy", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=300)
+    with open(stdin_path or "/dev/null", "rb") as stdin:
+        done = subprocess.run([sys.executable, "-m", "podeploy", *args], cwd=cwd, capture_output=True, text=True,
+                              timeout=300, stdin=stdin)
     return done.returncode, done.stdout, done.stderr
 
 
@@ -278,3 +279,21 @@ def test_a_cache_entry_copied_under_another_key_is_not_trusted(tmp_path: Path, m
     entries[1].unlink()
     invoke("evaluate", str(CONTOSO), "--format", "json")  # stores an entry again, and prunes
     assert not stale.exists()
+
+
+def test_new_policy_into_a_file_or_with_a_name_of_two_lines_is_located_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("")
+    result = invoke("new-policy", "x", "--dir", str(tmp_path / "afile"))
+    assert (result.exit_code, result.stderr) == (
+        2, f"{tmp_path / 'afile'}:1:1: not-a-directory: is a file, not a folder; give --dir a folder\n"
+    )
+    result = invoke("new-policy", "x\n", "--dir", str(tmp_path / "d"))
+    assert result.exit_code == 2
+    assert result.stderr.startswith("x\\x0a:1:1: bad-value: ")
+    assert not (tmp_path / "d").exists()
+
+
+def test_ask_reads_a_bounded_line_from_a_stream_without_line_ends(tmp_path: Path) -> None:
+    code, out, err = run_podeploy("ask", cwd=tmp_path, stdin_path="/dev/zero")
+    assert code == 2 and out == ""
+    assert err.splitlines()[-1] == "<stdin>:1:1: too-long: an answer of more than 10000 characters"
