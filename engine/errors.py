@@ -14,13 +14,15 @@ from .records import record
 # Characters that would act on a terminal, or hide or forge text, rather than show: C0 and C1 controls,
 # DEL, and the bidirectional overrides and isolates.
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# Shown escaped too, though allowed in names: characters that print as nothing.
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def visible(text: str) -> str:
     """Text with every control character written as an escape (\\x1b, \\u202e): safe for one line on a terminal."""
-    if not CONTROL.search(text):
+    if not _UNSEEN.search(text):
         return text
-    return CONTROL.sub(_escape, text)
+    return _UNSEEN.sub(_escape, text)
 
 
 def _escape(match: re.Match[str]) -> str:

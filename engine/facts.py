@@ -373,25 +373,37 @@ def _fact_of(path: tuple[Any, ...]) -> str | None:
 
 
 def _entity_names(doc: Document) -> list[Problem]:
+    """Each legal entity needs a name of its own: one that does not read like another's either (the same
+    letters in another Unicode form, another case, or with invisible characters)."""
     entities = doc.value.get("legal_entities")
     if not isinstance(entities, list):
         return []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     problems = []
     for i, entity in enumerate(entities):
         if isinstance(entity, dict) and isinstance(entity.get("name"), str):
             name = entity["name"].strip()
-            if name in seen:
-                first = doc.where(("legal_entities", seen[name], "name"))
-                problems.append(
-                    Problem(
-                        "duplicate-entity",
-                        f"legal entity '{name}' is listed twice (first at line {first.line})",
-                        doc.where(("legal_entities", i, "name")),
-                    )
+            key = _reading(name)
+            if key in seen:
+                first_index, first_name = seen[key]
+                first = doc.where(("legal_entities", first_index, "name"))
+                message = (
+                    f"legal entity '{name}' is listed twice (first at line {first.line})"
+                    if name == first_name
+                    else f"legal entity '{name}' reads like '{first_name}' (line {first.line}); give each a name"
+                    " of its own"
                 )
-            seen.setdefault(name, i)
+                problems.append(Problem("duplicate-entity", message, doc.where(("legal_entities", i, "name"))))
+            seen.setdefault(key, (i, name))
     return problems
+
+
+def _reading(name: str) -> str:
+    """How a name reads: its Unicode compatibility form, case-folded, without invisible format characters."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", name).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch) != "Cf")
 
 
 def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:

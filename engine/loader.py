@@ -245,6 +245,8 @@ class _Builder:
     def __init__(self, doc: Document) -> None:
         self.doc = doc
         self.count = 0
+        self.visited: set[int] = set()  # collection nodes built so far: one met again is an alias
+        self.aliased = False
 
     def _loc(self, node: yaml.Node) -> Location:
         return Location(self.doc.name, node.start_mark.line + 1, node.start_mark.column + 1)
@@ -252,11 +254,16 @@ class _Builder:
     def build(self, node: yaml.Node, path: Path, depth: int) -> Any:
         self.count += 1
         if self.count > MAX_NODES:
-            raise bad(
-                "too-large",
-                f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?)",
-                self._loc(node),
+            message = (
+                f"more than {MAX_NODES} values once aliases are expanded (an alias bomb?)"
+                if self.aliased
+                else f"more than {MAX_NODES} values in one file"
             )
+            raise bad("too-large", message, self._loc(node))
+        if not isinstance(node, yaml.ScalarNode):
+            if id(node) in self.visited:
+                self.aliased = True
+            self.visited.add(id(node))
         if depth > MAX_DEPTH:
             raise bad("too-deep", f"nested more than {MAX_DEPTH} levels", self._loc(node))
         self.doc.marks.setdefault(path, self._loc(node))

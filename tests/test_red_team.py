@@ -71,8 +71,17 @@ def test_a_lone_brace_in_an_explanation_is_located_bad_input(tmp_path: Path, exp
 
 def test_doubled_braces_are_literal_braces(tmp_path: Path) -> None:
     folder = layer(tmp_path, explanation='"Budget {{small}} for {customer}."'.replace("{customer}", "the customer"))
-    result = invoke("evaluate", "-", "--format", "json", "--as-of", "2023-11", "--policies", folder,
-                    input='{"customer": "Litware", "budget": "small"}')
+    result = invoke(
+        "evaluate",
+        "-",
+        "--format",
+        "json",
+        "--as-of",
+        "2023-11",
+        "--policies",
+        folder,
+        input='{"customer": "Litware", "budget": "small"}',
+    )
     assert result.exit_code == 0, result.stderr
     note = next(n for n in json.loads(result.stdout)["notes"] if n["code"] == "partner-note")
     assert note["message"] == "Budget {small} for the customer."
@@ -93,7 +102,7 @@ def test_an_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     [
         ('customer: "Acme\\e]0;owned\\a"\n', "1:11", "\\x1b"),
         ('customer: "Acme\\e[2J"\n', "1:11", "\\x1b"),
-        ("customer: Acme\nlegal_entities:\n  - name: \"A\\nB\"\n", "3:11", "\\x0a"),
+        ('customer: Acme\nlegal_entities:\n  - name: "A\\nB"\n', "3:11", "\\x0a"),
         ('customer: "Acme \\u202eevil"\n', "1:11", "\\u202e"),
         ('{"customer": "Acme\\u007f"}', "1:14", "\\x7f"),
     ],
@@ -129,7 +138,7 @@ def test_control_characters_in_names_shown_in_messages_are_escaped(tmp_path: Pat
 
 def test_csv_cells_never_start_a_formula_and_names_read_back_one_way() -> None:
     record = {
-        "input": "=HYPERLINK(\"http://example.com\")",
+        "input": '=HYPERLINK("http://example.com")',
         "status": "ok",
         "customer": "+cmd|' /C calc'!A0",
         "deployments": ["lite"],
@@ -141,7 +150,7 @@ def test_csv_cells_never_start_a_formula_and_names_read_back_one_way() -> None:
         "notes": [],
     }
     row = record_row(record)
-    assert row[0] == "'=HYPERLINK(\"http://example.com\")"
+    assert row[0] == '\'=HYPERLINK("http://example.com")'
     assert row[2] == "'+cmd|' /C calc'!A0"
     assert row[4] == "A\\=B\\; C=lite; @D\\\\E=lite"
     assert row[5] == "A\\=B\\; C=receipt-ocr"
@@ -220,8 +229,9 @@ def run_podeploy(*args: str, cwd: Path, stdin_path: str | None = None) -> tuple[
     import sys
 
     with open(stdin_path or "/dev/null", "rb") as stdin:
-        done = subprocess.run([sys.executable, "-m", "podeploy", *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=300, stdin=stdin)
+        done = subprocess.run(
+            [sys.executable, "-m", "podeploy", *args], cwd=cwd, capture_output=True, text=True, timeout=300, stdin=stdin
+        )
     return done.returncode, done.stdout, done.stderr
 
 
@@ -237,8 +247,9 @@ def test_a_pipe_in_a_walked_folder_is_refused_not_waited_for(tmp_path: Path) -> 
     assert json.loads(out.splitlines()[1]) == {
         "input": "customers/pipe.yaml",
         "status": "bad-input",
-        "errors": ["customers/pipe.yaml:1:1: not-a-file: batch reads regular files only; this is a pipe, a device"
-                   " or a socket"],
+        "errors": [
+            "customers/pipe.yaml:1:1: not-a-file: batch reads regular files only; this is a pipe, a device or a socket"
+        ],
     }
     policies = tmp_path / "partner"
     policies.mkdir()
@@ -285,7 +296,8 @@ def test_new_policy_into_a_file_or_with_a_name_of_two_lines_is_located_bad_input
     (tmp_path / "afile").write_text("")
     result = invoke("new-policy", "x", "--dir", str(tmp_path / "afile"))
     assert (result.exit_code, result.stderr) == (
-        2, f"{tmp_path / 'afile'}:1:1: not-a-directory: is a file, not a folder; give --dir a folder\n"
+        2,
+        f"{tmp_path / 'afile'}:1:1: not-a-directory: is a file, not a folder; give --dir a folder\n",
     )
     result = invoke("new-policy", "x\n", "--dir", str(tmp_path / "d"))
     assert result.exit_code == 2
@@ -297,3 +309,26 @@ def test_ask_reads_a_bounded_line_from_a_stream_without_line_ends(tmp_path: Path
     code, out, err = run_podeploy("ask", cwd=tmp_path, stdin_path="/dev/zero")
     assert code == 2 and out == ""
     assert err.splitlines()[-1] == "<stdin>:1:1: too-long: an answer of more than 10000 characters"
+
+
+def test_legal_entities_whose_names_read_alike_are_refused() -> None:
+    facts = (
+        'customer: A\nlegal_entities:\n  - name: "Caf\\u00e9"\n  - name: "Cafe\\u0301"\n'
+        '  - name: "caf\\u00e9\\u200b"\n  - name: "X"\n  - name: "X"\n'
+    )
+    result = invoke("evaluate", "-", input=facts)
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "<stdin>:4:11: duplicate-entity: legal entity 'Cafe\u0301' reads like 'Caf\u00e9' (line 3); give each a name"
+        " of its own",
+        "<stdin>:5:11: duplicate-entity: legal entity 'caf\u00e9\\u200b' reads like 'Caf\u00e9' (line 3); give each"
+        " a name of its own",
+        "<stdin>:7:11: duplicate-entity: legal entity 'X' is listed twice (first at line 6)",
+    ]
+
+
+def test_many_values_without_aliases_are_not_called_an_alias_bomb() -> None:
+    entities = ",".join(f'{{"name": "e{i}"}}' for i in range(100_000))
+    result = invoke("evaluate", "-", input=f'{{"customer": "A", "legal_entities": [{entities}]}}')
+    assert result.exit_code == 2
+    assert result.stderr.endswith(": too-large: more than 200000 values in one file\n")
