@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 import yaml
-from podeploy.cli.options import layers_options, policy_layers, terminal_style
+from podeploy.cli.options import layers_options, policy_layers, promise_output, terminal_style
 from podeploy.engine import render
 from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluate import ENGINES
@@ -350,8 +350,9 @@ def ask(
     per line, in the order the questions come. Conversation goes to standard error when the facts go to
     standard output (no --out), to standard output otherwise.
     """
+    promise_output(ctx, out)
     try:
-        _ask(out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine)
+        _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine)
     except PodeployError as exc:
         for line in exc.lines():
             click.echo(line, err=True)
@@ -359,6 +360,7 @@ def ask(
 
 
 def _ask(
+    ctx: click.Context,
     out: str | None,
     force: bool,
     answers_path: str | None,
@@ -389,6 +391,7 @@ def _ask(
             write_in_place(out, text)
         else:
             write_atomically(out, text, force=force)
+        promise_output(ctx, None)
         click.echo(f"Wrote {out}.", err=err)
     else:
         click.echo(text, nl=False)

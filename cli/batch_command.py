@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import IO
 
 import click
-from podeploy.cli.options import engine_option, layers_options, policy_layers
+from podeploy.cli.options import engine_option, layers_options, policy_layers, promise_output
 from podeploy.engine.errors import PodeployError
 
 
@@ -52,7 +52,15 @@ def batch(
 
     Exit status: 0 every input evaluated, 2 some inputs were bad input, 1 an input failed.
     """
-    from podeploy.engine.batch import CrashHook, ProgressBar, RecordWriter, atomic_output, expand_inputs, run_batch
+    from podeploy.engine.batch import (
+        BatchSummary,
+        CrashHook,
+        ProgressBar,
+        RecordWriter,
+        atomic_output,
+        expand_inputs,
+        run_batch,
+    )
 
     try:
         layers = policy_layers(policy_dirs, packs, as_of)
@@ -66,7 +74,7 @@ def batch(
             kind = output_kind(out, sources, option="--out")
         bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 
-        def evaluate_into(stream: IO[str]) -> int:
+        def evaluate_into(stream: IO[str]) -> BatchSummary:
             writer = RecordWriter(stream, fmt)
 
             def write(record: dict[str, object]) -> None:
@@ -87,20 +95,26 @@ def batch(
             finally:
                 if bar is not None:
                     bar.clear()
-            for line in summary.lines():
-                click.echo(line, err=True)
-            return summary.exit_code
+            return summary
 
+        # The summary comes once the records are where they were asked to go: a reader of standard
+        # error that goes away cannot leave the --out file unwritten.
+        promise_output(ctx, out)
         if out is None:
-            code = evaluate_into(sys.stdout)
+            summary = evaluate_into(sys.stdout)
             sys.stdout.flush()
         elif kind == "in-place":  # a device or a pipe: written as it is
             with open(out, "w", encoding="utf-8", newline="") as device:
-                code = evaluate_into(device)
+                summary = evaluate_into(device)
         else:
             with atomic_output(out) as stream:
-                code = evaluate_into(stream)
+                summary = evaluate_into(stream)
+        promise_output(ctx, None)
+        for line in summary.lines():
+            click.echo(line, err=True)
+        if out is not None and kind != "in-place":
             click.echo(f"  wrote {out}", err=True)
+        code = summary.exit_code
     except PodeployError as exc:
         for line in exc.lines():
             click.echo(line, err=True)

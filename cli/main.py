@@ -10,9 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from podeploy.cli.options import as_of_option, engine_option, layers_options, policy_layers, terminal_style
+from podeploy.cli.options import UNWRITTEN, as_of_option, engine_option, layers_options, policy_layers, terminal_style
 from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
-from podeploy.engine.errors import did_you_mean
+from podeploy.engine.errors import did_you_mean, visible
 
 from podeploy import __version__
 
@@ -85,12 +85,18 @@ class _Group(click.Group):
                         err=True,
                     )
                 ctx.exit(1)
-            # The reader went away (| head): stop quietly, as other command-line tools do.
+            # The reader went away (| head): stop quietly, as other command-line tools do, unless a
+            # file the command was asked to write is still unwritten: then the status says so.
+            unwritten = ctx.meta.get(UNWRITTEN)
+            if unwritten is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    click.echo(f"podeploy: {visible(unwritten)} was not written: standard output's reader went away",
+                               err=True)
             devnull = os.open(os.devnull, os.O_WRONLY)
             for stream in (sys.stdout, sys.stderr):
                 with contextlib.suppress(AttributeError, OSError, ValueError):
                     os.dup2(devnull, stream.fileno())
-            ctx.exit(0)
+            ctx.exit(0 if unwritten is None else 1)
         except KeyboardInterrupt:
             click.echo("podeploy: interrupted", err=True)
             ctx.exit(130)

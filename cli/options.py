@@ -11,6 +11,18 @@ import click
 from podeploy.engine import render
 from podeploy.engine.evaluate import ENGINES
 
+# The file a command was asked to write and has not written yet (click's meta is shared by every
+# context of one run): a reader that goes away from standard output before it is written is a failure.
+UNWRITTEN = "podeploy.unwritten"
+
+
+def promise_output(ctx: click.Context, path: str | None) -> None:
+    """Record that the command is to write `path`; call again with None once it is written."""
+    if path is None:
+        ctx.meta.pop(UNWRITTEN, None)
+    else:
+        ctx.meta[UNWRITTEN] = path
+
 
 def terminal_style(stream: IO[str] | None = None) -> Any:
     """click.style when the stream (standard output by default) is a terminal, else plain text."""

@@ -12,10 +12,10 @@ from collections.abc import Iterable, Sequence
 from .records import record
 
 # Characters that would act on a terminal, or hide or forge text, rather than show: C0 and C1 controls,
-# DEL, and the bidirectional overrides and isolates.
-CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+# DEL, the line and paragraph separators, and the bidirectional overrides and isolates.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Shown escaped too, though allowed in names: characters that print as nothing.
-_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\ufeff]")
+_UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def visible(text: str) -> str:

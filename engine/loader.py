@@ -196,10 +196,33 @@ def _flow_too_deep(text: str, name: str) -> None:
             depth = max(depth - 1, 0)
 
 
+# Characters JSON reads raw in a string as themselves, and YAML's reader refuses (DEL, C1 controls,
+# non-characters) or reads as a line break (NEL, LINE and PARAGRAPH SEPARATOR).
+_JSON_ONLY = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+
+
+def _escape_json_only(text: str) -> str:
+    """In a JSON document, write what YAML would refuse inside a string as the escape JSON means by it.
+
+    JSON takes a raw DEL or C1 control in a string as that character, YAML's reader refuses the
+    whole file (or folds a NEL into a space): as an escape, the character reaches the checks that
+    refuse it, located, as they refuse `\\u007f`. Only inside strings, where the two languages agree
+    on what an escape is.
+    """
+    if not text.lstrip().startswith(("{", "[")) or not _JSON_ONLY.search(text):
+        return text
+
+    def escaped(match: re.Match[str]) -> str:
+        return _JSON_ONLY.sub(lambda c: f"\\u{ord(c.group()):04x}", match.group())
+
+    return _JSON_STRING.sub(escaped, text)
+
+
 def parse_document(text: str, name: str) -> Document:
     """Parse YAML (JSON is a subset) from text, bounded and located."""
     _flow_too_deep(text, name)
-    loader = _Loader(_join_surrogates(text))
+    loader = _Loader(_join_surrogates(_escape_json_only(text)))
     try:
         node = loader.get_single_node()
     except yaml.composer.ComposerError as exc:

@@ -114,17 +114,28 @@ def test_batch_joins_its_workers_and_writes_its_summary(tmp_path: Path) -> None:
 
 
 
-@pytest.mark.parametrize(("args", "redirect", "status"), [
-    ("--version", ">&-", 0),
-    ("evaluate missing.yaml", "2>&-", 2),
-    ("evaluate examples/contoso.yaml", ">&-", 0),
+LOST = b"podeploy: cannot write the output: standard output is closed\n"
+
+
+@pytest.mark.parametrize(("args", "redirect", "status", "stderr"), [
+    ("--version", ">&-", 1, LOST),
+    ("evaluate missing.yaml", "2>&-", 2, b""),
+    ("evaluate examples/contoso.yaml", ">&-", 1, LOST),
+    ("batch examples/contoso.yaml --jobs 1", ">&-", 1, None),
+    ("evaluate examples/contoso.yaml --output {tmp}/out.txt", ">&-", 0, b""),
 ])
-def test_a_closed_standard_stream_changes_nothing_else(args: str, redirect: str, status: int) -> None:
-    """Started with stdout or stderr closed (`>&-`, `2>&-`): the same exit status, and no traceback."""
-    done = subprocess.run(["sh", "-c", f'"$0" -m podeploy {args} {redirect}', sys.executable],
+def test_output_to_a_closed_standard_output_fails_as_other_tools_do(
+    args: str, redirect: str, status: int, stderr: bytes | None, tmp_path: Path
+) -> None:
+    """Started with stdout closed (`>&-`), what was to be printed is lost: exit 1 and say so, as `cat` does.
+    Stderr closed (`2>&-`) changes nothing; output written to a file is not lost."""
+    done = subprocess.run(["sh", "-c", f'"$0" -m podeploy {args.format(tmp=tmp_path)} {redirect}', sys.executable],
                           cwd=ROOT, capture_output=True, timeout=60)
     assert done.returncode == status
-    assert b"Traceback" not in done.stdout + done.stderr
+    if stderr is None:  # batch writes its summary first
+        assert done.stderr.endswith(LOST) and b"Traceback" not in done.stderr
+    else:
+        assert done.stderr == stderr
 
 
 # `podeploy evaluate FACTS` in which reading the facts breaks a pipe of podeploy's own.

@@ -332,3 +332,70 @@ def test_many_values_without_aliases_are_not_called_an_alias_bomb() -> None:
     result = invoke("evaluate", "-", input=f'{{"customer": "A", "legal_entities": [{entities}]}}')
     assert result.exit_code == 2
     assert result.stderr.endswith(": too-large: more than 200000 values in one file\n")
+
+
+@pytest.mark.parametrize(
+    ("raw", "shown"),
+    [("\x7f", "\\x7f"), ("\x9b", "\\x9b"), ("\x85", "\\x85"), ("\u2028", "\\u2028"), ("\u2029", "\\u2029")],
+    ids=["delete", "csi-c1", "next-line", "line-separator", "paragraph-separator"],
+)
+def test_a_raw_control_character_in_a_json_string_is_refused_as_its_escape_is(raw: str, shown: str) -> None:
+    message = f"<stdin>:1:14: control-character: text holds a control character ({shown}); remove it\n"
+    escaped = invoke("evaluate", "-", input=f'{{"customer": "Acme\\u{ord(raw):04x}"}}')
+    written = invoke("evaluate", "-", input=f'{{"customer": "Acme{raw}"}}')
+    assert (escaped.exit_code, escaped.stdout, escaped.stderr) == (2, "", message)
+    assert (written.exit_code, written.stdout, written.stderr) == (2, "", message)
+
+
+def test_a_raw_delete_outside_a_json_string_stays_a_syntax_error() -> None:
+    result = invoke("evaluate", "-", input='{"customer": "Acme" \x7f}')
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("<stdin>:1:1: yaml-syntax: unacceptable character #x007f")
+
+
+# -- a reader that goes away, and standard output closed -------------------------------------------
+
+
+def run_with_reader_gone(args: list[str], *, cwd: Path, stream: str, stdin: bytes = b"") -> tuple[int, bytes]:
+    """A real process whose standard output (or error) is a pipe nobody reads any more, as after `| head -1`."""
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first write: every write breaks the pipe
+    other = subprocess.PIPE
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "podeploy", *args],
+            cwd=cwd,
+            input=stdin,
+            stdout=write_end if stream == "stdout" else other,
+            stderr=write_end if stream == "stderr" else other,
+            timeout=300,
+        )
+    finally:
+        os.close(write_end)
+    return done.returncode, done.stderr if stream == "stdout" else done.stdout
+
+
+def test_ask_whose_reader_goes_away_before_the_facts_are_written_fails_and_says_so(tmp_path: Path) -> None:
+    code, err = run_with_reader_gone(["ask", "--out", "a.yaml"], cwd=tmp_path, stream="stdout", stdin=b"Acme\nn\n")
+    assert code == 1
+    assert err == b"podeploy: a.yaml was not written: standard output's reader went away\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_ask_whose_reader_goes_away_with_the_facts_on_standard_output_stops_quietly(tmp_path: Path) -> None:
+    code, err = run_with_reader_gone(["ask"], cwd=tmp_path, stream="stdout", stdin=b"Acme\nn\n")
+    assert (code, err.count(b"Traceback")) == (0, 0)
+
+
+def test_batch_writes_its_out_file_before_a_summary_nobody_reads(tmp_path: Path) -> None:
+    contoso = Path(__file__).resolve().parent.parent / "examples" / "contoso.yaml"
+    code, out = run_with_reader_gone(
+        ["batch", str(contoso), "--out", "r.jsonl", "--jobs", "1"], cwd=tmp_path, stream="stderr"
+    )
+    assert (code, out) == (0, b"")
+    assert [p.name for p in tmp_path.iterdir()] == ["r.jsonl"]
+    assert json.loads((tmp_path / "r.jsonl").read_text())["status"] == "ok"

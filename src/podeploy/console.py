@@ -13,6 +13,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import gc
+import io
 import os
 import sys
 from collections.abc import Sequence
@@ -24,12 +25,19 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     gc.freeze()  # what loading created lives as long as the process: never walk it again
     gc.enable()
+    closed = _ClosedOutput() if sys.stdout is None else None  # started with `>&-`
+    if closed is not None:
+        sys.stdout = closed
     try:
         cli.main(args=list(argv) if argv is not None else None, prog_name="podeploy")
     except SystemExit as exc:
         code = exit_status(exc.code)
     else:
         code = 0
+    if closed is not None and closed.lost:  # as `cat` and `ls` do: output that went nowhere is a failure
+        if sys.stderr is not None:
+            print("podeploy: cannot write the output: standard output is closed", file=sys.stderr)
+        code = code or 1
     # What a normal exit runs first, atexit's functions (logging's flush, worker processes joined,
     # finalizers, coverage's data), runs here too; what follows it, freeing every object, is skipped.
     run_exit_functions = getattr(atexit, "_run_exitfuncs", None)
@@ -37,6 +45,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(code)  # another Python, or a tracer or profiler that writes its results after the command
     run_exit_functions()
     os._exit(flushed(code))
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when the process started without one: what is written is counted as lost."""
+
+    lost = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        if text:
+            self.lost = True
+        return len(text)
+
+    def isatty(self) -> bool:
+        return False
 
 
 def exit_status(code: object) -> int:
