@@ -97,9 +97,13 @@ class _Group(click.Group):
                 with contextlib.suppress(AttributeError, OSError, ValueError):
                     os.dup2(devnull, stream.fileno())
             ctx.exit(0 if unwritten is None else 1)
-        except KeyboardInterrupt:
-            click.echo("podeploy: interrupted", err=True)
-            ctx.exit(130)
+        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (raised as Terminated by the console entry)
+            from podeploy.console import Terminated
+
+            terminated = isinstance(exc, Terminated)
+            with contextlib.suppress(OSError, ValueError):
+                click.echo(f"podeploy: {'terminated' if terminated else 'interrupted'}", err=True)
+            ctx.exit(143 if terminated else 130)
         except Exception as exc:  # a bug: say so in one line, with the details only on request
             if isinstance(exc, OSError) and exc.errno in _FULL:  # not a bug: nowhere to write
                 click.echo(f"podeploy: cannot write the output: {exc.strerror}", err=True)

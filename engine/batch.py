@@ -273,6 +273,7 @@ def _worker_main(
 ) -> None:  # pragma: no cover - runs in the worker processes
     """A worker: load the knowledge base once, then evaluate inputs until told to stop."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and SIGTERM ends a worker at once, without a word
     os.chdir(cwd)
     from .knowledge import load_knowledge_base
 

@@ -399,3 +399,54 @@ def test_batch_writes_its_out_file_before_a_summary_nobody_reads(tmp_path: Path)
     assert (code, out) == (0, b"")
     assert [p.name for p in tmp_path.iterdir()] == ["r.jsonl"]
     assert json.loads((tmp_path / "r.jsonl").read_text())["status"] == "ok"
+
+
+# -- SIGTERM ends a run as Ctrl-C does ---------------------------------------------------------------
+
+
+def _in_session(sid: int) -> list[int]:
+    """The processes still alive in a session (the batch, its workers, the forkserver, the resource tracker)."""
+    import os
+
+    alive = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getsid(int(entry)) == sid:
+                    alive.append(int(entry))
+            except OSError:
+                continue
+    return alive
+
+
+@pytest.mark.parametrize("whom", ["the batch", "its process group"])
+def test_sigterm_to_a_batch_writing_out_leaves_nothing_behind(tmp_path: Path, whom: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    many = tmp_path / "many.jsonl"
+    many.write_text('{"customer": "Acme", "requirements": ["project-sales"]}\n' * 5000)
+    batch = subprocess.Popen(
+        [sys.executable, "-m", "podeploy", "batch", "many.jsonl", "--out", "results.jsonl", "--jobs", "2"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+    )
+    while not any(p.name.startswith(".results.jsonl.") for p in tmp_path.iterdir()):  # writing has begun
+        assert batch.poll() is None, batch.communicate()
+        time.sleep(0.01)
+    if whom == "the batch":
+        batch.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(batch.pid, signal.SIGTERM)
+    out, err = batch.communicate(timeout=300)
+    assert batch.returncode == 143
+    assert (out, err.splitlines()[-1:]) == (b"", [b"podeploy: terminated"])
+    assert b"Traceback" not in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["many.jsonl"]
+    for _ in range(3000):  # the workers, forkserver and resource tracker leave once the batch is gone
+        if not _in_session(batch.pid):
+            break
+        time.sleep(0.1)
+    assert _in_session(batch.pid) == []

@@ -15,7 +15,9 @@ import contextlib
 import gc
 import io
 import os
+import signal
 import sys
+import types
 from collections.abc import Sequence
 
 
@@ -25,6 +27,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     gc.freeze()  # what loading created lives as long as the process: never walk it again
     gc.enable()
+    signal.signal(signal.SIGTERM, _terminated)
     closed = _ClosedOutput() if sys.stdout is None else None  # started with `>&-`
     if closed is not None:
         sys.stdout = closed
@@ -45,6 +48,16 @@ def main(argv: Sequence[str] | None = None) -> None:
         sys.exit(code)  # another Python, or a tracer or profiler that writes its results after the command
     run_exit_functions()
     os._exit(flushed(code))
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, so that it ends as Ctrl-C does: temporary files removed,
+    worker processes stopped, exit status 143."""
+
+
+def _terminated(signum: int, frame: types.FrameType | None) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the clean-up short
+    raise Terminated
 
 
 class _ClosedOutput(io.TextIOBase):
