@@ -27,7 +27,7 @@ from podeploy.engine.errors import PodeployError
     type=click.IntRange(min=1),
     default=None,
     metavar="N",
-    help="Worker processes.  [default: the number of CPUs]",
+    help="Worker processes, at most one per CPU this process may use.  [default: the number of CPUs]",
 )
 @layers_options
 @engine_option
@@ -60,6 +60,7 @@ def batch(
         atomic_output,
         expand_inputs,
         run_batch,
+        usable_cpus,
     )
 
     try:
@@ -72,6 +73,9 @@ def batch(
 
             sources = [*dict.fromkeys(item.path for item in items), *(p for d in layers for p in policy_paths_in(d))]
             kind = output_kind(out, sources, option="--out")
+        if jobs is not None and jobs > usable_cpus():  # more workers than CPUs only wait on each other
+            click.echo(f"batch: --jobs {jobs} is more than the {usable_cpus()} CPUs here; running {usable_cpus()}",
+                       err=True)
         bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 
         def evaluate_into(stream: IO[str]) -> BatchSummary:

@@ -643,7 +643,7 @@ def run_batch(
         deliver,
         layers=layers,
         engine=chosen,
-        jobs=max(1, jobs or os.cpu_count() or 1),
+        jobs=min(jobs, usable_cpus()) if jobs else usable_cpus(),
         crash_hook=crash_hook,
         tick=tick,
     )
@@ -651,6 +651,14 @@ def run_batch(
     flush()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, under a container's or taskset's limit)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
 
 
 # -- output ----------------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 
 from .derivation import passes, triggers
 from .knowledge import KnowledgeBase
+from .limits import Work, too_much_work, work_budget
 from .model import Atom, Fact, Scalar, Var, normal_number
 
 Bindings = dict[str, Scalar]
@@ -165,9 +166,10 @@ class _Atom:
 class _Clause:
     """One clause of one rule, compiled."""
 
-    __slots__ = ("conclusions", "counts", "negatives", "positives", "reads", "trigger")
+    __slots__ = ("conclusions", "counts", "negatives", "positives", "reads", "rule", "trigger")
 
     def __init__(self, clause: Any, trigger: str | None) -> None:
+        self.rule = clause.rule
         self.positives = [_Atom(a) for a in clause.clause.positives]
         self.negatives = [_Atom(a) for a in clause.clause.negatives]
         self.counts = [(_Atom(c.atom), c.var.name) for c in clause.clause.counts]
@@ -183,10 +185,10 @@ class _Clause:
                 )
             )
 
-    def run(self, store: Store, add: Callable[[Fact], bool]) -> bool:
+    def run(self, store: Store, add: Callable[[Fact], bool], work: Work) -> bool:
         """Match the clause over the store and add what it concludes; whether anything was new."""
         new = False
-        for _, bindings in self._tuples(store, 0, (), {}):
+        for _, bindings in self._tuples(store, 0, (), {}, work):
             for count, name in self.counts:
                 bindings = {**bindings, name: sum(1 for _ in count.matching(store, bindings))}
             for predicate, fields in self.conclusions:
@@ -199,7 +201,7 @@ class _Clause:
         return new
 
     def _tuples(
-        self, store: Store, i: int, matched: tuple[Fact, ...], bindings: Bindings
+        self, store: Store, i: int, matched: tuple[Fact, ...], bindings: Bindings, work: Work
     ) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:
         if i == len(self.positives):
             for negative in self.negatives:
@@ -208,10 +210,14 @@ class _Clause:
                         return
             yield matched, bindings
             return
-        for fact, extended in list(self.positives[i].matching(store, bindings)):
+        found = list(self.positives[i].matching(store, bindings))
+        work.left -= len(found)
+        if work.left < 0:
+            raise too_much_work(self.rule, len(self.positives), work.budget)
+        for fact, extended in found:
             if fact in matched:
                 continue
-            yield from self._tuples(store, i + 1, (*matched, fact), extended)
+            yield from self._tuples(store, i + 1, (*matched, fact), extended, work)
 
 
 class Compiled:
@@ -226,13 +232,20 @@ class Compiled:
             by_stratum.setdefault(clause.stratum, []).append(_Clause(clause, trigger))
         self.strata = [by_stratum[s] for s in sorted(by_stratum)]
 
-    def run(self, given: Iterable[Fact]) -> Store:
-        """Every fact the rules derive from the given ones (with the vocabulary's)."""
+    def run(self, given: Iterable[Fact], budget: int | None = None) -> Store:
+        """Every fact the rules derive from the given ones (with the vocabulary's).
+
+        The matching is bounded: past `budget` matched facts (by default work_budget of the facts
+        given) it stops with TooMuchWork, located at the rule whose joins grew past it.
+        """
         store = Store(self.base)
         present: set[str] = set()
+        count = 0
         for fact in given:
             store.add(fact)
             present.add(fact.predicate)
+            count += 1
+        work = Work(work_budget(count) if budget is None else budget)
         for clauses in self.strata:
             in_use = [c for c in clauses if c.trigger is None or c.trigger in present]
             changed: set[str] | None = None  # None: the first pass runs every clause
@@ -247,7 +260,7 @@ class Compiled:
 
                 for clause in in_use:
                     if (changed is None or clause.reads & changed) and all(store.count(p) for p in clause.reads):
-                        clause.run(store, add)
+                        clause.run(store, add, work)
                 if not grown:
                     break
                 changed = grown

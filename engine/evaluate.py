@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from . import reference, rete
+from .compiled import compiled
 from .decision import Decision, decide
 from .derivation import canonical_order, vocabulary_store
 from .errors import PodeployError
@@ -26,6 +27,10 @@ def resolve_engine(engine: str) -> str:
 
 def evaluate(kb: KnowledgeBase, facts: FactsInput, engine: str = "auto") -> Decision:
     chosen = resolve_engine(engine)
+    # Both engines enumerate every match of a rule; durable-rules does it in C, past any check. The
+    # compiled evaluator matches alike and cheaply (about 2 ms for a customer of three entities), and
+    # refuses a rule whose joins would grow past what one evaluation may do, before either engine starts.
+    compiled(kb).run(facts.ground)
     if chosen == "durable":
         store, firings = rete.network_for(kb).run(facts.ground)
     else:

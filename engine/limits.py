@@ -25,6 +25,46 @@ MAX_STACK = 64  # tests one fact can pass on the way down (MAX_STACK_SIZE): erro
 _OPERATORS = {"$neq", "$lt", "$lte", "$gt", "$gte", "$ex", "$nex"}
 
 
+# How much matching one evaluation may do: facts matched by the conditions of every rule, counted
+# over all joins. A rule joining five of an entity's needs matches the product of their counts; a
+# customer of 1,000 legal entities on the shipped knowledge matches about 600,000 (its limit: 5 million).
+WORK_BASE = 100_000
+WORK_PER_FACT = 1_000
+
+
+def work_budget(given: int) -> int:
+    """The matching an evaluation of `given` facts may do: it grows with the customer, not its square."""
+    return WORK_BASE + WORK_PER_FACT * given
+
+
+class Work:
+    """The matching left to an evaluation."""
+
+    __slots__ = ("budget", "left")
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.left = budget
+
+
+class TooMuchWork(BadInput):
+    """A rule whose joins match more combinations of one customer's facts than an evaluation may try."""
+
+
+def too_much_work(rule: Any, conditions: int, budget: int) -> TooMuchWork:
+    return TooMuchWork(
+        [
+            Problem(
+                "too-much-matching",
+                f"rule '{rule.id}' joins {conditions} conditions and with this customer's facts they match more"
+                f" than {budget:,} combinations, the limit of one evaluation (it grows with the facts given);"
+                " join fewer conditions, or bind them to one another",
+                rule.location,
+            )
+        ]
+    )
+
+
 class EngineLimit(BadInput):
     """A policy shape durable-rules cannot run."""
 

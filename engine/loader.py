@@ -157,6 +157,9 @@ def _join_surrogates(text: str) -> str:
 MAX_PARSER_DEPTH = 1000  # PyYAML's C parser recurses per level and overflows its stack near 30,000
 
 
+_DASHES = re.compile(r"(?:-(?:[ \t]+|\Z))*")  # the block sequences a line opens ("- - - a"): one pass
+
+
 def _flow_too_deep(text: str, name: str) -> None:
     """Refuse nesting the C parser cannot survive, before it sees it: brackets, and block levels per line.
 
@@ -165,10 +168,7 @@ def _flow_too_deep(text: str, name: str) -> None:
     for number, row in enumerate(text.splitlines(), 1):
         stripped = row.lstrip(" ")
         indent = len(row) - len(stripped)
-        dashes = 0
-        while stripped.startswith(("- ", "-\t")) or stripped == "-":
-            dashes += 1
-            stripped = stripped[2:].lstrip(" \t")
+        dashes = _DASHES.match(stripped).group().count("-")  # type: ignore[union-attr]  # it always matches
         if indent // 2 + dashes > MAX_PARSER_DEPTH:
             raise bad("too-deep", f"nested more than {MAX_DEPTH} levels", Location(name, number, 1))
     if text.count("[") + text.count("{") <= MAX_PARSER_DEPTH:

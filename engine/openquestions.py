@@ -47,6 +47,9 @@ class OpenQuestions:
     questions: list[OpenQuestion]
     provisional: set[str]  # legal entities whose deployment an open question could change
     exact: bool  # False when the analysis had to sample: a question may be missing
+    # True when the customer has too many legal entities to analyse: every unanswered fact the rules
+    # carry to the advice is listed, some of which may change nothing for this customer.
+    coarse: bool = False
 
 
 def session_for(kb: KnowledgeBase, facts: FactsInput) -> Session:
@@ -102,6 +105,10 @@ def open_questions(kb: KnowledgeBase, facts: FactsInput) -> OpenQuestions:
     ]
     if unknown_lists:
         return _reachable(kb, facts, session, unknown_lists)
+    if len(facts.entities) > analyzer.limits.exact_entities:  # too many to analyse: what the rules can reach
+        found = _reachable(kb, facts, session, [])
+        found.coarse = True
+        return found
     return _grouped(kb, facts, session, session.analysis())
 
 

@@ -110,6 +110,9 @@ class Limits:
     solo_evaluations: int = 12_000  # local states x customer views evaluated for one entity
     tuples: int = 150_000  # combinations of the entities' interfaces enumerated per analysis
     samples: int = 3_000  # draws, where a bound is passed
+    # Past this many legal entities the analysis grows too fast to run (about the square of the
+    # entities, for each question): every question that can matter is asked, in the vocabulary's order.
+    exact_entities: int = 4
     # Prior odds (yes : no) of a list item (a capability) being needed, used to choose the next question only:
     # a customer needs a few of the capabilities, not half of them.
     item_odds: tuple[int, int] = (1, 3)
@@ -1045,6 +1048,15 @@ class Analyzer:
 
     # -- the analysis ---------------------------------------------------------------------------
 
+    def unanalysed(self, session: Session) -> Analysis:
+        """For a customer too large to analyse: every unanswered question the advice may depend on is
+        open, in the vocabulary's order, and every deployment type is still possible (not exact)."""
+        open_ = [q for q in session.questions if q.key not in session.answers and self.may_matter(q)]
+        types = sorted(self.kb.types, key=lambda t: (self.kb.types[t].rank, t))
+        possible = [list(types) for _ in session.entity_names]
+        chosen = open_[0] if open_ else None
+        return Analysis({}, possible, chosen is None, chosen, [q.key for q in open_], {}, False, 0)
+
     def analyse(self, session: Session) -> Analysis:
         rng = random.Random(20240601)
         start = self.evaluations
@@ -1715,7 +1727,10 @@ class Session:
 
     def analysis(self) -> Analysis:
         if self._analysis is None:
-            self._analysis = self.analyzer.analyse(self)
+            if len(self.entity_names) > self.analyzer.limits.exact_entities:
+                self._analysis = self.analyzer.unanalysed(self)
+            else:
+                self._analysis = self.analyzer.analyse(self)
         return self._analysis
 
     def next_question(self) -> Question | None:

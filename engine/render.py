@@ -181,6 +181,8 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
             lines.append(f"  - {q.question} (could change: {could_change_text(q.could_change)})")
         if not open_.exact:
             lines.append("  (found by sampling the possible answers: there may be others)")
+        if open_.coarse:
+            lines.append(f"  ({COARSE_NOTE})")
     lines.append("")
     width = max((len(e.name) for e in decision.entities), default=0)
     for entity in decision.entities:
@@ -286,6 +288,12 @@ def _explain_fact(
     if firing.clause.clause.counts:
         counted = ", ".join(str(f) for f in firing.counted) or "none"
         lines.append(f"{pad}    counted: {counted}")
+
+
+COARSE_NOTE = (
+    "too many legal entities to try every answer: each unanswered fact the rules read on the way to the advice"
+    " is listed; some may change nothing here"
+)
 
 
 def reasons_against(decision: Decision, entity: EntityDecision, type_id: str) -> list[Firing]:

@@ -25,7 +25,7 @@ from .errors import PodeployError
 from .model import Fact, Layer
 from .openquestions import of_decision
 from .records import record
-from .render import absent_conditions, capabilities_table, could_change_text, deciding_step
+from .render import COARSE_NOTE, absent_conditions, capabilities_table, could_change_text, deciding_step
 
 TITLE = "Project Operations deployment plan"
 
@@ -293,6 +293,8 @@ def report_markdown(decision: Decision) -> str:
             lines.append(f"- {md_text(q.question)} (could change: {md_text(could_change_text(q.could_change))})")
         if not open_.exact:
             lines.append("- (found by sampling the possible answers: there may be others)")
+        if open_.coarse:
+            lines.append(f"- ({COARSE_NOTE})")
         lines.append("")
 
     lines += [
@@ -524,6 +526,8 @@ def report_html(decision: Decision) -> str:
             out.append(f'<li>{_e(q.question)} <span class="changes">(could change: {changes})</span></li>')
         if not open_.exact:
             out.append("<li>(found by sampling the possible answers: there may be others)</li>")
+        if open_.coarse:
+            out.append(f"<li>({_e(COARSE_NOTE)})</li>")
         out += ["</ul>", "</section>"]
     out += [
         '<section id="plan">',

@@ -34,6 +34,16 @@ from .records import record
 from .render import counted, deciding_step
 
 DEFAULT_BUDGET = 20_000
+# An evaluation costs more than the square of the facts given (rules join legal entities in pairs,
+# and each pair is checked against the rest): a customer's search may evaluate at most
+# SEARCH_WORK / facts³ sets, so that a customer of many legal entities stops in about the time a
+# one-entity customer's full budget takes (20 facts: 20,000 sets), and says so.
+SEARCH_WORK = 160_000_000
+
+
+def sized_budget(budget: int, facts: int) -> int:
+    """The sets a search over a customer of `facts` facts may evaluate, within the given budget."""
+    return max(1, min(budget, SEARCH_WORK // max(1, facts**3)))
 DEFAULT_MAX_CHANGES = 3
 OPEN_TYPES = ("number", "integer", "version", "text")  # facts with no finite set of values: see open_values
 SEARCH_ENGINE = "reference"  # same semantics as durable-rules; used inside the search, never for what is shown
@@ -309,6 +319,7 @@ class SearchResult:
     evaluations: int = 0  # engine runs (sets with the same resulting facts are evaluated once)
     stopped: str | None = None  # None | "max-changes" | "budget" | "exhausted"
     next_size_sets: int = 0  # when stopped by the budget: how many sets the next size holds
+    sized: bool = False  # the budget was cut to the customer's size (many legal entities)
     # Facts never changed: "no-effect" (no chain of rules leads from them to a deployment) or
     # "open-value" (a number, version or text fact the rules test against no literal: nothing to try).
     left_out: dict[str, str] = field(default_factory=dict)
@@ -333,6 +344,7 @@ class SearchResult:
             why = (
                 f"the {self.next_size_sets} sets of {k + 1} changes would take the search past its budget"
                 f" of {self.budget} evaluations"
+                + (", the budget of a customer of this size" if self.sized else "")
             )
         else:
             why = f"--max-changes is {self.max_changes}"
@@ -473,7 +485,9 @@ def search(
     deciding = deciding_facts(kb)
     every = editor.candidates()
     candidates = [c for c in every if c.fact in deciding]
-    result = SearchResult(target, entity, targets, original, candidates, max_changes, budget)
+    allowed = sized_budget(budget, len(editor.original.ground))
+    result = SearchResult(target, entity, targets, original, candidates, max_changes, allowed)
+    result.sized = allowed < budget
     for decl in kb.facts.values():
         if decl.id not in deciding:
             result.left_out[decl.id] = "no-effect"
@@ -508,7 +522,7 @@ def search(
             result.stopped = "max-changes"
             break
         total = combinations_count(candidates, size + 1)
-        if result.sets + total > budget:
+        if result.sets + total > allowed:
             result.stopped = "budget"
             result.next_size_sets = total
             break

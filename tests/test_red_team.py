@@ -450,3 +450,120 @@ def test_sigterm_to_a_batch_writing_out_leaves_nothing_behind(tmp_path: Path, wh
             break
         time.sleep(0.1)
     assert _in_session(batch.pid) == []
+
+
+# -- bounds on the work of valid inputs ----------------------------------------------------------------
+
+FIVE_NEEDS = """\
+policy: boom
+description: A rule that joins five of an entity's needs.
+codes:
+  - {id: boom-note, kind: note, description: Five needs.}
+rules:
+  - id: five-needs
+    description: Joins five needs.
+    source: test
+    when:
+      - requirements: {entity: $entity, value: $a}
+      - requirements: {entity: $entity, value: $b}
+      - requirements: {entity: $entity, value: $c}
+      - requirements: {entity: $entity, value: $d}
+      - requirements: {entity: $entity, value: $e}
+    then:
+      - note: {code: boom-note, entity: $entity, about: $a}
+    explanation: "{entity} five."
+"""
+TWELVE_NEEDS = (
+    "customer: Acme\nrequirements: [project-sales, wbs-planning, resource-management, time-tracking, basic-expense,"
+    " full-expense, receipt-ocr, material-usage, budgeting-forecasting, subcontracting, proforma-invoicing,"
+    " customer-facing-invoicing]\n"
+)
+
+
+@pytest.mark.parametrize("engine", ["durable", "reference"])
+def test_a_rule_whose_joins_explode_is_refused_at_the_rule_not_run_out_of_memory(tmp_path: Path, engine: str) -> None:
+    (tmp_path / "boom").mkdir()
+    (tmp_path / "boom" / "boom.yaml").write_text(FIVE_NEEDS)
+    result = invoke("evaluate", "-", "--policies", str(tmp_path / "boom"), "--engine", engine, input=TWELVE_NEEDS)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"{tmp_path}/boom/boom.yaml:6:5: too-much-matching: rule 'five-needs' joins 5 conditions and with this"
+        " customer's facts they match more than 114,000 combinations, the limit of one evaluation (it grows with"
+        " the facts given); join fewer conditions, or bind them to one another\n"
+    )
+    # Five needs join into 3,125 combinations: well within the limit, evaluated alike on both engines.
+    five = "customer: Acme\nrequirements: [project-sales, wbs-planning, time-tracking, basic-expense, full-expense]\n"
+    fine = invoke("evaluate", "-", "--policies", str(tmp_path / "boom"), "--engine", engine, "--format", "json",
+                  input=five)
+    assert fine.exit_code == 0
+    assert [n["about"] for n in json.loads(fine.stdout)["notes"] if n["code"] == "boom-note"] == [
+        "basic-expense", "full-expense", "project-sales", "time-tracking", "wbs-planning"
+    ]
+
+
+def test_the_work_budget_grows_with_the_customer_not_its_square() -> None:
+    from podeploy.engine.limits import work_budget
+
+    assert work_budget(0) == 100_000
+    assert work_budget(5_000) == 5_100_000  # 1,000 legal entities of five facts each
+
+
+def test_batch_jobs_are_capped_at_the_cpus_this_process_may_use(tmp_path: Path) -> None:
+    from podeploy.engine.batch import usable_cpus
+
+    contoso = Path(__file__).resolve().parent.parent / "examples" / "contoso.yaml"
+    result = invoke("batch", str(contoso), "--jobs", "100000")
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == (
+        f"batch: --jobs 100000 is more than the {usable_cpus()} CPUs here; running {usable_cpus()}"
+    )
+
+
+def _many_entities(count: int) -> str:
+    entities = "".join(f"  - name: E{i}\n    requirements: [project-sales, time-tracking]\n" for i in range(count))
+    return f"customer: Acme\nledger: dynamics-365-finance\nlegal_entities:\n{entities}"
+
+
+def test_open_questions_of_a_customer_too_large_to_analyse_are_listed_by_what_the_rules_reach() -> None:
+    from podeploy.engine.render import COARSE_NOTE
+
+    result = invoke("evaluate", "-", input=_many_entities(5))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert f"  ({COARSE_NOTE})" in lines
+    assert "  - E4: Does the customer (or this legal entity) already run Project Service Automation, Finance's" \
+        " Project management and accounting, or a Project Operations deployment? (could change: the deployment," \
+        " warning capability-gap, warning entity-promoted, warning finance-pma-continue, warning" \
+        " inventory-reservation-version, warning item-requirements-version, warning ledger-outside-finance," \
+        " warning no-migration-path, warning pma-modern-architecture, warning psa-upgrade)" in lines
+    four = invoke("evaluate", "-", input=_many_entities(4))
+    assert f"  ({COARSE_NOTE})" not in four.stdout.splitlines()  # four legal entities are analysed exactly
+
+
+def test_ask_on_a_customer_too_large_to_analyse_asks_every_question_that_can_matter(tmp_path: Path) -> None:
+    answers = tmp_path / "answers.yaml"
+    answers.write_text(_many_entities(30))
+    result = invoke("ask", "--answers", str(answers), "--out", str(tmp_path / "facts.yaml"))
+    assert result.exit_code == 0, result.stderr
+    written = (tmp_path / "facts.yaml").read_text()
+    assert written.count("requirements: [project-sales, time-tracking]") == 30
+    assert written.count("unknown: [existing_solution, region, finance_version]") == 30
+
+
+def test_what_if_budget_shrinks_with_the_cube_of_the_facts() -> None:
+    from podeploy.engine.whatif import DEFAULT_BUDGET, sized_budget
+
+    assert sized_budget(DEFAULT_BUDGET, 20) == DEFAULT_BUDGET  # a one-entity customer keeps the whole budget
+    assert sized_budget(DEFAULT_BUDGET, 101) == 155  # 20 legal entities
+    assert sized_budget(DEFAULT_BUDGET, 501) == 1  # 100 legal entities: the facts as they are
+    assert sized_budget(5, 101) == 5
+
+
+def test_what_if_says_when_the_customers_size_cut_its_budget() -> None:
+    facts = "customer: Acme\nlegal_entities:\n" + "".join(
+        f"  - name: E{i}\n    requirements: [project-sales, time-tracking]\n" for i in range(40)
+    )
+    result = invoke("what-if", "-", "--target", "stocked-production", "--format", "json", input=facts)
+    assert result.exit_code == 0, result.stderr
+    search = json.loads(result.stdout)["search"]
+    assert (search["budget"], search["stopped"], search["found"]) == (90, "budget", False)
