@@ -2,12 +2,14 @@
 
     python fuzz/run.py --examples 20000                 # 20,000 cases of each strategy
     python fuzz/run.py --examples 2000 --strategies yaml-text,mutated-facts --seed 7 --jobs 2
+    python fuzz/run.py --examples 200 --strategies field-names,control-characters,non-regular-files
 
 The strategies and the contract are those of tests/test_fuzz.py (see fuzz/harness.py). Each strategy's
 cases run in chunks, each chunk in a fresh forked process with its own seed: a crash or a hang is
 reported with the case it happened on and the run goes on, and durable-rules' per-load rulesets do not
 pile up in one process. A broken contract is counted, its input printed (and saved with --save), and
 the run goes on; known bugs (pinned by strict xfails in tests/test_adversarial.py) are counted apart.
+Each case of non-regular-files is a real process already: its chunks are at most SLOW_CHUNK cases.
 
 Prints the number of cases and of each outcome per strategy; exit status 1 when a contract broke.
 """
@@ -31,6 +33,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import harness  # lives beside this script
+
+# Cases per chunk of the strategies whose every case runs a real process (about a second each).
+SLOW_CHUNK = {"non-regular-files": 100}
 
 
 def _chunks(total: int, size: int) -> list[int]:
@@ -143,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
     work = []
     seed = args.seed
     for strategy in strategies:
-        for i, size in enumerate(_chunks(args.examples, args.chunk)):
+        for i, size in enumerate(_chunks(args.examples, min(args.chunk, SLOW_CHUNK.get(strategy, args.chunk)))):
             work.append((strategy, size, seed, i == 0))
             seed += 1
     print(f"podeploy fuzz: {args.examples} cases of each of {len(strategies)} strategies, "
@@ -159,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         strategy = result["strategy"]
         totals[strategy].update(result["outcomes"])
         extra[strategy].update(cases=result["cases"], differential=result["differential"],
-                               subprocess=result["subprocess"])
+                               subprocess=result["subprocess"], marked=result.get("marked", 0))
         failures.extend((strategy, result["seed"], f) for f in result["failures"])
     _report(strategies, totals, extra, elapsed)
     if args.save and failures:
@@ -198,7 +203,8 @@ def _report(strategies: list[str], totals: dict[str, Counter[str]], extra: dict[
         grand.update(result=results, bad=bad, known=known, broken=broken)
         print(f"{strategy}: {cases} cases: {results} results (exit 0), {bad} bad input (exit 2), "
               f"{known} known bugs, {broken} broken; {extra[strategy]['differential']} results compared with the "
-              f"reference evaluator, {extra[strategy]['subprocess']} also run in a fresh process")
+              f"reference evaluator, {extra[strategy]['subprocess']} also run in a fresh process"
+              + (f"; the case's own rules fired in {extra[strategy]['marked']}" if extra[strategy]["marked"] else ""))
         codes = sorted(((n, k) for k, n in outcomes.items() if k not in ("result",)), reverse=True)
         print("    " + ", ".join(f"{k} {n}" for n, k in codes))
     print(f"\ntotal: {grand['cases']} cases in {elapsed:.0f} s: {grand['result']} results, {grand['bad']} bad input, "

@@ -1,8 +1,11 @@
 """Fuzzing: whatever a consultant hands podeploy, it answers with a result or with located problems.
 
-Five strategies (fuzz/harness.py) draw facts and policy files: arbitrary bytes, YAML documents
-Hypothesis builds and `yaml.safe_dump` writes, raw text of YAML syntax, and the shipped examples
-and policy layers after structure-aware mutations. Every case must end in exit 0 with a result or
+Eight strategies (fuzz/harness.py) draw facts and policy files: arbitrary bytes, YAML documents
+Hypothesis builds and `yaml.safe_dump` writes, raw text of YAML syntax, the shipped examples
+and policy layers after structure-aware mutations, layers whose facts and fields have generated
+names (groups whose durable-rules property hashes collide among them), control and invisible
+characters in names and policy texts, and pipes, folders, links, sockets, /dev/null and empty
+files wherever a command reads or writes a file. Every case must end in exit 0 with a result or
 exit 2 with nothing on standard output and every standard-error line `file:line:column: code:
 message`; never a traceback, a crash, a hang or exit 1. No input file may change, and a result
 must be the same on the reference evaluator. The budget is fixed and derandomized, so the suite
@@ -40,8 +43,21 @@ def _harness() -> ModuleType:
 
 harness = _harness()
 
+
+def harness_engine_available() -> bool:
+    from podeploy.engine import rete
+
+    return bool(rete.available())
+
+
 # Cases per strategy in the suite; fuzz/run.py takes a larger budget from the command line.
-BUDGET = {"raw-bytes": 200, "yaml-documents": 150, "yaml-text": 200, "mutated-facts": 200, "mutated-policies": 60}
+BUDGET = {"raw-bytes": 200, "yaml-documents": 150, "yaml-text": 200, "mutated-facts": 200, "mutated-policies": 60,
+          "field-names": 60, "control-characters": 120, "non-regular-files": 20}
+# Cases of the fresh-process test (two of them also in a fresh process): fewer where every case is a real
+# process already.
+SAMPLED = {strategy: 30 for strategy in BUDGET} | {"non-regular-files": 4}
+# Results in which the case's own policy rules fired (the layer's fields reached the engine and back).
+MARKED = {"field-names": BUDGET["field-names"] // 3, "control-characters": 1}
 
 # Outcomes each strategy must reach within its budget: it explores past the first check it meets.
 REACHED = {
@@ -51,6 +67,10 @@ REACHED = {
     "mutated-facts": {"result", "bad-input:unknown-fact", "bad-input:duplicate-key", "bad-input:unknown-capability",
                       "bad-input:wrong-type", "bad-input:missing-key"},
     "mutated-policies": {"result", "bad-input:duplicate-key", "bad-input:wrong-type", "bad-input:missing-key"},
+    "field-names": {"result"},
+    "control-characters": {"result", "bad-input:control-character", "bad-input:yaml-syntax",
+                           "bad-input:unknown-capability"},
+    "non-regular-files": {"result", "bad-input:not-a-file", "bad-input:not-found", "bad-input:empty"},
 }
 
 
@@ -86,14 +106,59 @@ def test_every_fuzzed_input_ends_in_a_result_or_located_problems(strategy: str, 
     }
     assert result["failures"] == []
     assert result["differential"] >= 1  # results in JSON were evaluated again on the reference evaluator, alike
+    assert result["marked"] >= MARKED.get(strategy, 0)
 
 
 @pytest.mark.parametrize("strategy", list(BUDGET))
 def test_a_fresh_process_ends_each_sampled_case_as_the_in_process_run_does(strategy: str, tmp_path: Path) -> None:
-    result = fuzz_in_child(strategy, 30, tmp_path, in_subprocess=2)  # the 15th and the 30th case
-    assert result["cases"] == 30
+    cases = SAMPLED[strategy]
+    result = fuzz_in_child(strategy, cases, tmp_path, in_subprocess=2)  # the middle and the last case
+    assert result["cases"] == cases
     assert result["subprocess"] == 2
-    assert sum(result["outcomes"].values()) == 30
+    assert sum(result["outcomes"].values()) == cases
+
+
+def test_the_colliding_names_collide_as_durable_rules_hashes_them() -> None:
+    from podeploy.engine.rete import property_hash
+
+    for prefix, group in harness.COLLIDING:
+        assert len({property_hash(prefix + name) for name in group}) == 1, group
+        assert len({property_hash(prefix + name + "x-1") for name in group}) == 1, group  # and with a suffix
+    assert property_hash("p_aa2pda") == property_hash("p_aajvlo")  # the red team's pair
+    assert property_hash("wt3babr6") == property_hash("id") and property_hash("p_oev1adnf") == property_hash("id")
+    assert property_hash("dztqaehl") == property_hash("k") and property_hash("p_j3brablj") == property_hash("k")
+
+
+def _old_engine_names(strategy: str, examples: int, folder: Path) -> dict[str, Any]:
+    """The fuzzing run with podeploy's former engine names, p_<field>, which the engine took as they were, and
+    only the names that collide as those."""
+    from podeploy.engine import rete
+
+    vars(harness)["COLLIDING"] = tuple(group for group in harness.COLLIDING if group[0] == "p_")  # in this child
+
+    def old(kb: Any) -> dict[str, str]:
+        fields = sorted({name for pred in kb.predicates.values() for name in pred.fields} | {"n", "b"})
+        return {name: f"p_{name}" for name in fields}
+
+    rete.property_names = old
+    result: dict[str, Any] = harness.fuzz(strategy, examples, folder, keep_going=True)
+    return result
+
+
+@pytest.mark.skipif(not harness_engine_available(), reason="durable-rules cannot be imported on this Python")
+def test_the_field_names_strategy_finds_the_red_teams_collisions_under_the_old_engine_names(tmp_path: Path) -> None:
+    result = harness.in_child(lambda: _old_engine_names("field-names", 10, tmp_path), timeout=300,
+                              current=tmp_path / "current-case.txt")
+    assert result["outcomes"].get("broken", 0) >= 1
+    assert {f.splitlines()[0] for f in result["failures"]} == {"durable-rules and the reference evaluator disagree"}
+
+
+def test_the_control_character_contract_refuses_raw_controls_on_either_stream() -> None:
+    case = harness.Case("control-characters", "f.yaml", b"", no_controls=True)
+    harness.no_raw_controls(case, "tab\tline\nzero\u200bwidth", "")
+    for raw in ("\x1b]0;title\x07", "\x1b[2J", "\r", "\x00", "\x7f", "\x85", "\x9b"):
+        with pytest.raises(harness.ContractBroken):
+            harness.no_raw_controls(case, "", f"f.yaml:1:1: bad-value: {raw}")
 
 
 def test_the_fuzz_script_runs_its_budget_and_prints_the_counts() -> None:
@@ -110,3 +175,20 @@ def test_the_fuzz_script_runs_its_budget_and_prints_the_counts() -> None:
     assert summary["results"] + summary["bad_input"] + summary["known_bugs"] == 80
     assert "yaml-text: 40 cases: " in done.stdout
     assert "mutated-facts: 40 cases: " in done.stdout
+
+
+def test_the_file_runner_sees_a_hang_a_file_left_behind_and_a_pipe_replaced(tmp_path: Path) -> None:
+    contoso = {"contoso.yaml": harness.CONTOSO.read_bytes()}
+    cases = {  # what a program does in the case's folder: what the runner must say
+        "import time; time.sleep(3600)": "hung for 5 s",
+        "open('.out.tmp', 'w').write('{}')": r"left behind: \['.out.tmp: absent -> file'\]",
+        "import os; os.remove('out'); open('out', 'w').write('{}')": r"\['out: fifo -> file'\]",
+        "import os; os.remove('link'); os.symlink('contoso.yaml', 'link')": r"\['link: link -> link'\]",
+        "open('contoso.yaml', 'a').write('#')": r"\['contoso.yaml: file -> file'\]",
+    }
+    for n, (code, said) in enumerate(cases.items()):
+        case = harness.Case("non-regular-files", "contoso.yaml", b"", argv=("evaluate", "contoso.yaml"), files=contoso,
+                            special=(harness.Special("out", "fifo", drain=True),
+                                     harness.Special("link", "link", target="nowhere")))
+        with pytest.raises(harness.ContractBroken, match=said):
+            harness.run_files(case, tmp_path / str(n), timeout=5, program=(sys.executable, "-c", code))
