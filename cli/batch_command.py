@@ -29,6 +29,14 @@ from podeploy.engine.errors import PodeployError
     metavar="N",
     help="Worker processes, at most one per CPU this process may use.  [default: the number of CPUs]",
 )
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=600,
+    show_default=True,
+    metavar="SECONDS",
+    help="Stop an input that runs longer in its worker and report it as failed; 0: no limit.",
+)
 @layers_options
 @engine_option
 @click.pass_context
@@ -38,6 +46,7 @@ def batch(
     out: str | None,
     fmt: str,
     jobs: int | None,
+    timeout: float,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
     as_of: str | None,
@@ -47,7 +56,8 @@ def batch(
 
     One record per input, in input order: its result (customer, deployments, entities, warnings,
     notes) or its errors (one located line each). One bad input does not stop the batch; an input
-    whose worker process dies is retried once in a fresh worker, then reported as failed. A summary
+    whose worker process dies is retried once in a fresh worker, then reported as failed; one that
+    runs past --timeout is stopped and reported as failed. A summary
     goes to standard error, with a progress bar on a terminal.
 
     Exit status: 0 every input evaluated, 2 some inputs were bad input, 1 an input failed.
@@ -95,6 +105,7 @@ def batch(
                     jobs=jobs,
                     progress=bar,
                     crash_hook=CrashHook.from_env(),
+                    timeout=timeout,
                 )
             finally:
                 if bar is not None:

@@ -46,6 +46,8 @@ _LINE_IN_MESSAGE = re.compile(r"\bline (\d+)")
 CSV_HEADER = ("input", "status", "customer", "deployments", "entities", "gaps", "warnings", "notes", "errors")
 CRASH_ENV = "PODEPLOY_TEST_CRASH_ON"  # tests only: a worker kills itself (SIGSEGV) on this customer
 CRASH_ATTEMPTS_ENV = "PODEPLOY_TEST_CRASH_ATTEMPTS"  # tests only: ... on its first N attempts (default: all)
+HANG_ENV = "PODEPLOY_TEST_HANG_ON"  # tests only: a worker never finishes this customer
+DEFAULT_TIMEOUT = 600.0  # seconds one input may take in a worker before it is stopped and reported
 
 
 @record
@@ -66,13 +68,17 @@ class BatchInput:
 
 @record
 class CrashHook:
-    """Test-only: make the worker evaluating `customer` die with SIGSEGV, on its first `attempts` attempts."""
+    """Test-only: make the worker evaluating `customer` die with SIGSEGV, on its first `attempts` attempts
+    (or, with hang, never finish it)."""
 
     customer: str
     attempts: int | None = None
+    hang: bool = False
 
     @staticmethod
     def from_env(environ: Mapping[str, str] = os.environ) -> CrashHook | None:
+        if environ.get(HANG_ENV):
+            return CrashHook(environ[HANG_ENV], hang=True)
         customer = environ.get(CRASH_ENV)
         if not customer:
             return None
@@ -295,6 +301,8 @@ def _worker_main(
             return
         if crash_hook.attempts is not None and attempt > crash_hook.attempts:
             return
+        while crash_hook.hang:
+            time.sleep(3600)
         import resource
 
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # no core file from a simulated crash
@@ -374,6 +382,8 @@ class _Worker:
     reserved: deque[int] = field(default_factory=deque)
     ready: bool = False
     served: int = 0  # inputs it answered: a worker that dies before the first died starting
+    since: float = 0.0  # when it began the first input it holds
+    timed_out: bool = False  # stopped by the pool: its first input took longer than the timeout
     stopped: bool = False  # killed by the pool (its pipe failed): its death is no input's fault
 
 
@@ -388,7 +398,9 @@ class _Pool:
         jobs: int,
         crash_hook: CrashHook | None,
         tick: Callable[[], None] | None,
+        timeout: float | None = DEFAULT_TIMEOUT,
     ) -> None:
+        self.timeout = timeout or None
         self.items = items
         self.deliver = deliver
         self.args = (os.getcwd(), list(layers), engine, crash_hook)
@@ -437,6 +449,7 @@ class _Pool:
                         died.append(w)
                 for w in died:
                     self._buried(w)
+                self._stop_overdue()
                 if self.tick is not None:
                     self.tick()
         finally:
@@ -463,6 +476,8 @@ class _Pool:
                         w.process.kill()
                     break
                 w.inflight.append(index)
+                if len(w.inflight) == 1:
+                    w.since = time.monotonic()
 
     def _receive(self, w: _Worker) -> bool:
         """Handle one message from a worker whose pipe is readable; False once its end is closed."""
@@ -477,10 +492,21 @@ class _Pool:
         else:
             _, index, record = message
             w.inflight.remove(index)
+            w.since = time.monotonic()  # it goes on with the next input it holds
             w.served += 1
             self.remaining -= 1
             self.deliver(index, record)
         return True
+
+    def _stop_overdue(self) -> None:
+        """Kill a worker whose input has run past the timeout; it is buried when select reports its end."""
+        if self.timeout is None:
+            return
+        now = time.monotonic()
+        for w in self.workers:
+            if w.inflight and not w.timed_out and now - w.since > self.timeout:
+                w.timed_out = True
+                w.process.kill()
 
     def _buried(self, w: _Worker) -> None:
         """A worker died: requeue what it held, retry the input it was on once in a fresh worker."""
@@ -501,6 +527,12 @@ class _Pool:
         retry: deque[int] = deque()
         if w.stopped:  # nothing it held is to blame
             self.todo.extendleft(reversed([*w.inflight, *w.reserved]))
+        elif w.timed_out and w.inflight:  # not retried: it would take as long again
+            culprit = w.inflight.popleft()
+            self.todo.extendleft(reversed([*w.inflight, *w.reserved]))
+            self.remaining -= 1
+            reason = f"timed out after {self.timeout:g} s"
+            self.deliver(culprit, {"input": self.items[culprit].label, "status": "failed", "errors": [reason]})
         elif w.inflight:
             culprit = w.inflight.popleft()
             self.todo.extendleft(reversed([*w.inflight, *w.reserved]))
@@ -604,6 +636,7 @@ def run_batch(
     jobs: int | None = None,
     progress: Callable[[int, int], None] | None = None,
     crash_hook: CrashHook | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
 ) -> BatchSummary:
     """Evaluate every input on worker processes; `write` gets one record per input, in input order.
 
@@ -646,6 +679,7 @@ def run_batch(
         jobs=min(jobs, usable_cpus()) if jobs else usable_cpus(),
         crash_hook=crash_hook,
         tick=tick,
+        timeout=timeout,
     )
     pool.run()
     flush()

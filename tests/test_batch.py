@@ -165,6 +165,19 @@ def test_a_crashing_worker_is_retried_once_then_reported(tmp_path: Path) -> None
     assert lines[-1] == f"  failed: {paths[2]}: worker died: SIGSEGV"
 
 
+def test_an_input_that_never_ends_is_stopped_at_the_timeout_and_the_batch_goes_on(tmp_path: Path) -> None:
+    paths = customers(tmp_path, 3)
+    # The timeout is generous (a normal input takes milliseconds, even on a loaded machine); the input
+    # that hangs never ends, so only the timeout can end it.
+    result = run([str(p) for p in paths] + ["--jobs", "1", "--timeout", "20"],
+                 env={"PODEPLOY_TEST_HANG_ON": "Customer 01"})
+    assert result.exit_code == 1
+    got = records(result)
+    assert got[1] == {"input": str(paths[1]), "status": "failed", "errors": ["timed out after 20 s"]}
+    assert [r["status"] for r in got] == ["ok", "failed", "ok"]
+    assert result.stderr.splitlines()[-1] == f"  failed: {paths[1]}: timed out after 20 s"
+
+
 def test_an_input_whose_worker_died_once_succeeds_on_its_retry(tmp_path: Path) -> None:
     paths = customers(tmp_path, 4)
     env = {"PODEPLOY_TEST_CRASH_ON": "Customer 01", "PODEPLOY_TEST_CRASH_ATTEMPTS": "1"}
