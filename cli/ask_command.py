@@ -172,7 +172,14 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
             session = Session(analyzer, customer, names if several else [])
         analysis = session.analysis()
         if not analysis.exact and not sampled_said:
-            click.echo("  (too many possibilities to check them all: the analysis samples them)", err=err)
+            if analysis.coarse:
+                click.echo(
+                    f"  (more than {analyzer.limits.exact_entities} legal entities: every question that can matter"
+                    " is asked, in order)",
+                    err=err,
+                )
+            else:
+                click.echo("  (too many possibilities to check them all: the analysis samples them)", err=err)
             sampled_said = True
         possible = _possible_text(session)
         if possible != shown:

@@ -180,6 +180,7 @@ class Analysis:
     # Per relevant question key, what its answer can change: ('deployment', entity index) or
     # ('warning', entity index, the warning's fields as JSON); an index past the entities is customer-wide.
     changes: dict[str, set[Change]] = field(default_factory=dict)
+    coarse: bool = False  # not analysed (too many legal entities): every question that can matter is open
 
 
 class Analyzer:
@@ -1055,7 +1056,7 @@ class Analyzer:
         types = sorted(self.kb.types, key=lambda t: (self.kb.types[t].rank, t))
         possible = [list(types) for _ in session.entity_names]
         chosen = open_[0] if open_ else None
-        return Analysis({}, possible, chosen is None, chosen, [q.key for q in open_], {}, False, 0)
+        return Analysis({}, possible, chosen is None, chosen, [q.key for q in open_], {}, False, 0, coarse=True)
 
     def analyse(self, session: Session) -> Analysis:
         rng = random.Random(20240601)

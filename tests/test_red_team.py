@@ -567,3 +567,13 @@ def test_what_if_says_when_the_customers_size_cut_its_budget() -> None:
     assert result.exit_code == 0, result.stderr
     search = json.loads(result.stdout)["search"]
     assert (search["budget"], search["stopped"], search["found"]) == (90, "budget", False)
+
+
+def test_the_ask_conversation_says_when_a_customer_is_too_large_to_analyse() -> None:
+    five = invoke("ask", input="Acme\ny\nA\nB\nC\nD\nE\n\n")
+    assert five.exit_code == 0, five.stderr
+    said = "  (more than 4 legal entities: every question that can matter is asked, in order)"
+    assert said in five.stderr.splitlines()
+    four = invoke("ask", input="Acme\ny\nA\nB\nC\nD\n\n")
+    assert four.exit_code == 0, four.stderr
+    assert said not in four.stderr.splitlines()
