@@ -143,8 +143,8 @@ _SURROGATE_PAIR = re.compile(r"\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", r
 
 
 def _join_surrogates(text: str) -> str:
-    """JSON writes characters outside the BMP as two escapes; YAML wants one. Only for JSON documents."""
-    if not text.lstrip().startswith(("{", "[")) or "\\u" not in text:
+    """JSON writes characters outside the BMP as two escapes; YAML wants one (for JSON documents)."""
+    if "\\u" not in text:
         return text
 
     def joined(match: re.Match[str]) -> str:
@@ -210,7 +210,7 @@ def _escape_json_only(text: str) -> str:
     refuse it, located, as they refuse `\\u007f`. Only inside strings, where the two languages agree
     on what an escape is.
     """
-    if not text.lstrip().startswith(("{", "[")) or not _JSON_ONLY.search(text):
+    if not _JSON_ONLY.search(text):
         return text
 
     def escaped(match: re.Match[str]) -> str:
@@ -222,7 +222,9 @@ def _escape_json_only(text: str) -> str:
 def parse_document(text: str, name: str) -> Document:
     """Parse YAML (JSON is a subset) from text, bounded and located."""
     _flow_too_deep(text, name)
-    loader = _Loader(_join_surrogates(_escape_json_only(text)))
+    if text.lstrip().startswith(("{", "[")):  # a JSON document: JSON's reading of strings, not YAML's
+        text = _join_surrogates(_escape_json_only(text))
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
     except yaml.composer.ComposerError as exc:
