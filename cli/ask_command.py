@@ -17,7 +17,7 @@ from typing import Any
 
 import click
 import yaml
-from podeploy.cli.options import layers_options, policy_layers, promise_output, terminal_style
+from podeploy.cli.options import color_option, layers_options, policy_layers, promise_output, terminal_style
 from podeploy.engine import render
 from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluate import ENGINES
@@ -105,8 +105,6 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
     session: Session | None = None
     shown = ""
     sampled_said = False
-    if source.interactive:
-        click.echo("Answer each question; ? if you don't know, < to go back one question.", err=err)
     while True:
         if customer is None:
             text = source.read("Customer name:")
@@ -170,6 +168,8 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
             continue
         if session is None:
             session = Session(analyzer, customer, names if several else [])
+            # The first analysis weighs every answer still possible: say so before the pause.
+            click.echo("  (working out which questions can still change the advice...)", err=err)
         analysis = session.analysis()
         if not analysis.exact and not sampled_said:
             if analysis.coarse:
@@ -339,6 +339,13 @@ def write_atomically(path: str, text: str, *, force: bool) -> None:
     show_default=True,
     help="The engine of the final recommendation (the questions are chosen with the reference evaluator).",
 )
+@click.option(
+    "--by",
+    metavar="NAME",
+    default=None,
+    help="Who runs the workshop: recorded in the facts file with each question asked, the answer and when.",
+)
+@color_option
 @layers_options
 @click.pass_context
 def ask(
@@ -346,6 +353,8 @@ def ask(
     out: str | None,
     force: bool,
     answers_path: str | None,
+    by: str | None,
+    color: bool | None,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
     as_of: str | None,
@@ -359,7 +368,7 @@ def ask(
     """
     promise_output(ctx, out)
     try:
-        _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine)
+        _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine, color, by)
     except PodeployError as exc:
         for line in exc.lines():
             click.echo(line, err=True)
@@ -373,6 +382,8 @@ def _ask(
     answers_path: str | None,
     layers: Sequence[str],
     engine: str,
+    color: bool | None = None,
+    by: str | None = None,
 ) -> None:
     err = out is None
     kind = None
@@ -380,6 +391,12 @@ def _ask(
         from podeploy.engine.knowledge import policy_paths_in
 
         kind = _check_out(out, force, [answers_path or "", *(p for d in layers for p in policy_paths_in(d))])
+    if by is not None and (not by.strip() or len(by) > 200 or CONTROL.search(by)):
+        raise BadInput([Problem("bad-value", "a name of at most 200 characters, without control characters",
+                                Location("--by"))])
+    interactive = answers_path is None and sys.stdin.isatty()
+    if interactive:  # at once, before the knowledge loads: the consultant sees the workshop has begun
+        click.echo("Answer each question; ? if you don't know, < to go back one question.", err=err)
     kb = load_knowledge_base(layers)
     extra: dict[str, Value] = {}
     if answers_path is not None:
@@ -388,7 +405,9 @@ def _ask(
         extra = answers.values
     else:
         session = _converse(kb, _Input(sys.stdin.isatty(), err))
-    text = _facts_text(session.document(extra))
+    document = session.document(extra)
+    document["workshop"] = session.workshop(by)  # who was asked what, the answer given and when
+    text = _facts_text(document)
     facts = read_facts(kb, parse_document(text, out or "<stdout>"))
     decision = kb.evaluate(facts, engine=engine)
     if out is not None:
@@ -409,6 +428,6 @@ def _ask(
         f"({len(kb.facts)} facts and {len(kb.capabilities)} capabilities in the vocabulary).",
         err=err,
     )
-    style = terminal_style(sys.stderr if err else sys.stdout)
+    style = terminal_style(sys.stderr if err else sys.stdout, color=color)
     click.echo("", err=err)
-    click.echo(render.decision_text(decision, style), err=err)
+    click.echo(render.decision_text(decision, style), err=err, color=color)

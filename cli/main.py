@@ -10,16 +10,24 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from podeploy.cli.options import UNWRITTEN, as_of_option, engine_option, layers_options, policy_layers, terminal_style
+from podeploy.cli.options import (
+    UNWRITTEN,
+    as_of_option,
+    color_option,
+    engine_option,
+    layers_options,
+    policy_layers,
+    terminal_style,
+)
 from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
 from podeploy.engine.errors import did_you_mean, visible
 
 from podeploy import __version__
 
 
-def _style(output: str | None) -> Any:
-    """Terminal colours for standard output, plain text for a file."""
-    return terminal_style() if output is None else render.plain
+def _style(output: str | None, color: bool | None = None) -> Any:
+    """Terminal colours for standard output (unless NO_COLOR or --no-color), plain text for a file."""
+    return terminal_style(color=color) if output is None else render.plain
 
 
 # Commands that live in modules of their own, imported only when used: start-up stays short.
@@ -129,10 +137,11 @@ output_option = click.option(
 )
 
 
-def _emit(text: str, output: str | None, facts: str | None = None, kb: Any = None) -> None:
-    """Print text, or write it to --output: never over an input of the run, a link, a folder or a device."""
+def _emit(text: str, output: str | None, facts: str | None = None, kb: Any = None, color: bool | None = None) -> None:
+    """Print text, or write it to --output: never over an input of the run, a link, a folder or a device.
+    `color` True keeps the colours even where standard output is not a terminal (--color)."""
     if output is None:
-        click.echo(text)
+        click.echo(text, color=color)
         return
     from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
     from podeploy.engine.report import write_output
@@ -149,35 +158,90 @@ def _emit(text: str, output: str | None, facts: str | None = None, kb: Any = Non
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "markdown", "html"]),
+    type=click.Choice(["text", "json", "markdown", "html", "pdf"]),
     default="text",
     show_default=True,
-    help="markdown and html give a report to hand to the customer.",
+    help="markdown, html and pdf give the report to hand to the customer (pdf is printed by headless Chromium).",
 )
 @output_option
+@click.option(
+    "--brand",
+    metavar="FILE",
+    envvar="PODEPLOY_BRAND",
+    help="Put a firm's name, logo and contact on the report: a YAML file with firm, logo, contact, accent "
+    "(or set PODEPLOY_BRAND).",
+)
+@click.option(
+    "--paper",
+    type=click.Choice(["a4", "letter"]),
+    default="a4",
+    show_default=True,
+    help="The paper size the report prints on.",
+)
+@click.option("--date", "report_date", metavar="YYYY-MM-DD", help="The report's date. Default: today.")
+@color_option
 @layers_options
 @engine_option
+@click.pass_context
 def evaluate(
+    ctx: click.Context,
     facts: str,
     fmt: str,
     output: str | None,
+    brand: str | None,
+    paper: str,
+    report_date: str | None,
+    color: bool | None,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
     as_of: str | None,
     engine: str,
 ) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
+    from podeploy.engine.plan import check_date
+
+    report_date = check_date(report_date)  # a bad --date fails before any work
+    if fmt == "pdf" and output is None and sys.stdout.isatty():
+        raise click.UsageError("a PDF is not for a terminal: give --output FILE (or redirect standard output)")
+    branding = None
+    if brand and fmt in ("markdown", "html", "pdf"):
+        from podeploy.engine.brand import load_brand
+
+        branding = load_brand(brand)
     kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     decision = kb.evaluate(load_facts(kb, facts), engine=engine)
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
-    elif fmt in ("markdown", "html"):
+    elif fmt in ("markdown", "html", "pdf"):
         from podeploy.engine.report import report_html, report_markdown
 
-        text = report_markdown(decision) if fmt == "markdown" else report_html(decision)
+        render_report = report_markdown if fmt == "markdown" else report_html
+        text = render_report(decision, date=report_date, brand=branding, paper=paper)
+        if fmt == "pdf":
+            from podeploy.engine.pdf import html_to_pdf
+
+            data = html_to_pdf(text)
+            if output is None:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+                return
+            _emit_bytes(data, output, facts, kb)
+            return
     else:
-        text = render.decision_text(decision, _style(output))
-    _emit(text, output, facts, kb)
+        text = render.decision_text(decision, _style(output, color))
+    _emit(text, output, facts, kb, color)
+
+
+def _emit_bytes(data: bytes, output: str, facts: str, kb: Any) -> None:
+    """Write bytes to --output, with the same care as _emit: never over an input of the run."""
+    from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
+    from podeploy.engine.report import write_output
+
+    inputs = [facts or "", *(f.path for f in kb.files)]
+    if output_kind(output, inputs) == IN_PLACE:
+        write_in_place(output, data)
+    else:
+        write_output(data, output)
 
 
 @cli.command()
@@ -193,6 +257,7 @@ def evaluate(
 @output_option
 @click.option("--not", "not_type", metavar="TYPE", help="Every reason TYPE was not recommended.")
 @click.option("--entity", metavar="NAME", help="Only this legal entity.")
+@color_option
 @layers_options
 @engine_option
 def why(
@@ -201,6 +266,7 @@ def why(
     output: str | None,
     not_type: str | None,
     entity: str | None,
+    color: bool | None,
     policy_dirs: Sequence[str],
     packs: Sequence[str],
     as_of: str | None,
@@ -235,7 +301,7 @@ def why(
         if fmt == "json":
             _emit(render.dumps(render.why_not_type_json(decision, not_type, entity)), output, facts, kb)
         else:
-            _emit(render.why_not_type_text(decision, not_type, entity, _style(output)), output, facts, kb)
+            _emit(render.why_not_type_text(decision, not_type, entity, _style(output, color)), output, facts, kb, color)
         return
     if fmt == "json":
         data = render.decision_json(decision)
@@ -248,7 +314,7 @@ def why(
 
         _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts, kb)
     else:
-        _emit(render.why_text(decision, _style(output)), output, facts, kb)
+        _emit(render.why_text(decision, _style(output, color)), output, facts, kb, color)
 
 
 @cli.command()

@@ -24,10 +24,26 @@ def promise_output(ctx: click.Context, path: str | None) -> None:
         ctx.meta[UNWRITTEN] = path
 
 
-def terminal_style(stream: IO[str] | None = None) -> Any:
-    """click.style when the stream (standard output by default) is a terminal, else plain text."""
-    stream = sys.stdout if stream is None else stream
-    return click.style if stream is not None and stream.isatty() else render.plain
+def terminal_style(stream: IO[str] | None = None, *, color: bool | None = None) -> Any:
+    """click.style when colour is asked for (--color), or by default when the stream (standard output) is a
+    terminal and NO_COLOR is unset or empty (https://no-color.org); else plain text."""
+    if color is None:
+        stream = sys.stdout if stream is None else stream
+        color = stream is not None and stream.isatty() and not os.environ.get("NO_COLOR")
+    if not color:
+        return render.plain
+
+    def styled(text: str, **styles: Any) -> str:
+        return click.style(text, **styles)
+
+    return styled
+
+color_option = click.option(
+    "--color/--no-color",
+    "color",
+    default=None,
+    help="Colour the text output, or not. Default: colour on a terminal unless NO_COLOR is set.",
+)
 
 policies_option = click.option(
     "--policies",

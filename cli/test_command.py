@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
-from podeploy.cli.options import as_of_option, engine_option, terminal_style
+from podeploy.cli.options import as_of_option, color_option, engine_option, terminal_style
 from podeploy.engine.errors import PodeployError
 from podeploy.engine.policytest import coverage_lines, minimum_text, result_lines, run_tests
 
@@ -29,6 +29,7 @@ from podeploy.engine.policytest import coverage_lines, minimum_text, result_line
 )
 @as_of_option
 @engine_option
+@color_option
 def test(
     paths: Sequence[str],
     show_coverage: bool,
@@ -36,6 +37,7 @@ def test(
     packs: Sequence[str],
     as_of: str | None,
     engine: str,
+    color: bool | None,
 ) -> None:
     """Run policy tests: the shipped ones when no PATH is given.
 
@@ -52,12 +54,12 @@ def test(
         for line in exc.lines():
             click.echo(line, err=True)
         ctx.exit(exc.exit_code)
-    style = terminal_style()
+    style = terminal_style(color=color)
     for result in report.cases:
         lines = result_lines(result)
         word, rest = lines[0].split(" ", 1)
         colour = "green" if result.passed else "red"
-        click.echo(f"{style(word, fg=colour, bold=True)} {rest}")
+        click.echo(f"{style(word, fg=colour, bold=True)} {rest}", color=color)
         for line in lines[1:]:
             click.echo(line)
     below = coverage_min is not None and report.coverage.below(coverage_min)
@@ -67,6 +69,6 @@ def test(
             click.echo(line)
     if below:
         assert coverage_min is not None
-        click.echo(style(minimum_text(report.coverage, coverage_min), fg="red", bold=True))
+        click.echo(style(minimum_text(report.coverage, coverage_min), fg="red", bold=True), color=color)
     click.echo(report.summary())
     ctx.exit(0 if report.ok and not below else 1)

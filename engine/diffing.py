@@ -7,8 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .decision import Decision
+from .decision import Decision, Notice
 from .errors import BadInput, Problem
+from .explain import notice_firings
 from .facts import read_facts, unknown_names, value_fits
 from .knowledge import KnowledgeBase
 from .loader import Document, load_document
@@ -22,7 +23,7 @@ FACTS_SUFFIXES = (".yaml", ".yml", ".json")
 class Change:
     """One difference for one customer: what changed, before and after."""
 
-    what: str  # deployment | gaps | warning | note
+    what: str  # deployment | gaps | warning | note | warning reason | note reason
     entity: str | None
     before: str
     after: str
@@ -100,7 +101,7 @@ def _known_to(kb: KnowledgeBase, doc: Document) -> Document:
         kept: dict[str, Any] = {}
         for key, item in mapping.items():
             decl = kb.facts.get(key)
-            if key in ("customer", "name", "legal_entities"):
+            if key in ("customer", "name", "legal_entities", "workshop"):
                 kept[key] = item
             elif key == "unknown" and isinstance(item, list):
                 names = set(unknown_names(kb, scope))
@@ -135,13 +136,48 @@ def _changes(before: Decision, after: Decision) -> list[Change]:
         ("warning", before.warnings, after.warnings),
         ("note", before.notes, after.notes),
     ):
-        was_keys = {(n.code, n.entity) for n in old_notices}
-        now_keys = {(n.code, n.entity) for n in new_notices}
-        for code, about in sorted(now_keys - was_keys, key=str):
-            changes.append(Change(what, about, "absent", code))
-        for code, about in sorted(was_keys - now_keys, key=str):
-            changes.append(Change(what, about, code, "absent"))
+        had = {n.fact: n for n in old_notices}
+        has = {n.fact: n for n in new_notices}
+        for fact in sorted(has.keys() - had.keys(), key=str):
+            changes.append(Change(what, has[fact].entity, "absent", _notice_label(has[fact])))
+        for fact in sorted(had.keys() - has.keys(), key=str):
+            changes.append(Change(what, had[fact].entity, _notice_label(had[fact]), "absent"))
+        # A warning kept, but concluded by other rules or saying something else: each reason added or removed.
+        for fact in [f for f in has if f in had]:
+            old_reasons, new_reasons = _reasons(before, had[fact]), _reasons(after, has[fact])
+            label = _notice_label(has[fact])
+            for rule, reason in old_reasons.items():
+                if rule not in new_reasons:
+                    changes.append(Change(f"{what} reason", has[fact].entity, f"{label}: {reason}", "absent"))
+            for rule, reason in new_reasons.items():
+                if rule not in old_reasons:
+                    changes.append(Change(f"{what} reason", has[fact].entity, "absent", f"{label}: {reason}"))
     return changes
+
+
+def reason_text(change: Change) -> str:
+    """'warning low-fit no longer says: ...' or '... now also says: ...'."""
+    kind = change.what.removesuffix(" reason")
+    if change.after == "absent":
+        label, _, reason = change.before.partition(": ")
+        return f"{kind} {label} no longer says: {reason}"
+    label, _, reason = change.after.partition(": ")
+    return f"{kind} {label} now also says: {reason}"
+
+
+def _notice_label(notice: Notice) -> str:
+    """'low-fit', or 'capability-gap (capability: grants)' where a code is concluded about several things."""
+    about = [f"{key}: {notice.fact.get(key)}" for key in ("type", "capability", "about") if notice.fact.get(key)]
+    return notice.code + (f" ({', '.join(about)})" if about else "")
+
+
+def _reasons(decision: Decision, notice: Notice) -> dict[str, str]:
+    """The rules behind a notice, each with its sentence: a rule that stops (or starts) concluding it is a change,
+    a rule that only words it differently (it names the new deployment type) is not."""
+    found: dict[str, str] = {}
+    for f in notice_firings(decision, notice):
+        found.setdefault(f.clause.rule.id, f"{f.explanation} (rule {f.clause.rule.id})")
+    return found
 
 
 def _conclusions(decision: Decision) -> dict[str, tuple[set[Fact], str, str]]:
@@ -208,6 +244,8 @@ def diff_text(diffs: list[CustomerDiff]) -> str:
             subject = f"{c.entity}: " if c.entity else ""
             if c.what in ("deployment", "gaps"):
                 lines.append(f"  {subject}{c.what} {c.before} -> {c.after}")
+            elif c.what.endswith(" reason"):
+                lines.append(f"  {subject}{reason_text(c)}")
             elif c.before == "absent":
                 lines.append(f"  {subject}{c.what} {c.after} added")
             else:

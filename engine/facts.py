@@ -10,6 +10,7 @@ from .errors import BadInput, Location, Problem, did_you_mean
 from .knowledge import KnowledgeBase
 from .loader import Document, control_problems, load_document, problems_sorted
 from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, make_fact, version_number
+from .records import record
 
 MAX_ENTITIES = 1000
 NUMBER_LIMIT = 10**9
@@ -40,6 +41,87 @@ class FactsInput:
     listed: bool = False  # the file lists legal entities (else one entity is named after the customer)
     # What the file records as asked but not known ("don't know"): fact or capability ids, with the entity.
     unknown: frozenset[tuple[str, str | None]] = frozenset()
+    workshop: Workshop | None = None  # the record of the workshop that gathered the facts (podeploy ask)
+
+
+@record
+class Workshop:
+    """When the facts were gathered, by whom, and what was answered (a facts file written by podeploy ask)."""
+
+    date: str
+    by: str | None
+    answers: int
+    unknown: int  # answered "don't know"
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"date": self.date, "answers": self.answers, "dont_know": self.unknown}
+        if self.by:
+            data["by"] = self.by
+        return data
+
+    def text(self) -> str:
+        """'Workshop of 2026-12-02 (run by Ana Díaz): 14 questions answered, 3 of them "don't know".'"""
+        by = f" (run by {self.by})" if self.by else ""
+        counted = f"{self.answers} question{'' if self.answers == 1 else 's'} answered"
+        if self.unknown:
+            counted += f', {self.unknown} of them "don\'t know"'
+        return f"Workshop of {self.date[:10]}{by}: {counted}."
+
+
+WORKSHOP_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?)?(?![\s\S])"
+MAX_WORKSHOP_ANSWERS = 5000
+
+
+def _workshop_schema() -> dict[str, Any]:
+    text = {"type": "string", "minLength": 1, "maxLength": 500}
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["date"],
+        "description": "The record of the workshop the facts come from, written by podeploy ask: when it was held, "
+        "who ran it, and each question asked, of whom, the answer given and when.",
+        "properties": {
+            "date": {"type": "string", "pattern": WORKSHOP_TIME},
+            "by": {"type": "string", "minLength": 1, "maxLength": 200},
+            "answers": {
+                "type": "array",
+                "maxItems": MAX_WORKSHOP_ANSWERS,
+                "items": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "required": ["question", "of", "answer"],
+                    "properties": {
+                        "question": text,
+                        "of": {"type": "string", "minLength": 1, "maxLength": 200},
+                        "answer": text,
+                        "at": {"type": "string", "pattern": WORKSHOP_TIME},
+                    },
+                },
+            },
+        },
+    }
+
+
+def _workshop_ok(item: Any) -> bool:
+    """A hand check of _workshop_schema, narrower than it (see conforms)."""
+    if not isinstance(item, dict) or set(item) - {"date", "by", "answers"} or "date" not in item:
+        return False
+    if not isinstance(item["date"], str) or not re.match(WORKSHOP_TIME, item["date"]):
+        return False
+    if "by" in item and not (isinstance(item["by"], str) and 0 < len(item["by"]) <= 200):
+        return False
+    answers = item.get("answers", [])
+    if not isinstance(answers, list) or len(answers) > MAX_WORKSHOP_ANSWERS:
+        return False
+    for a in answers:
+        if not isinstance(a, dict) or set(a) - {"question", "of", "answer", "at"}:
+            return False
+        for key, most in (("question", 500), ("of", 200), ("answer", 500)):
+            if not (isinstance(a.get(key), str) and 0 < len(a[key]) <= most):
+                return False
+        if "at" in a and not (isinstance(a["at"], str) and re.match(WORKSHOP_TIME, a["at"])):
+            return False
+    return True
 
 
 def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
@@ -51,6 +133,7 @@ def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
     props: dict[str, Any] = {
         "customer": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The customer's name."},
         "unknown": _unknown_schema(kb, "customer"),
+        "workshop": _workshop_schema(),
     }
     for decl in kb.facts.values():
         schema = _value_schema(kb, decl)
@@ -140,6 +223,14 @@ def read_facts(kb: KnowledgeBase, doc: Document) -> FactsInput:
     return _normalise(kb, doc)
 
 
+def _workshop(item: Any) -> Workshop | None:
+    if not isinstance(item, dict):
+        return None
+    answers = item.get("answers") or []
+    unknown = sum(1 for a in answers if a.get("answer") == "don't know")
+    return Workshop(item["date"], item.get("by"), len(answers), unknown)
+
+
 def conforms(kb: KnowledgeBase, value: Any) -> bool:
     """True only when value certainly satisfies facts_schema(kb); False sends it to the full validator.
 
@@ -154,6 +245,9 @@ def conforms(kb: KnowledgeBase, value: Any) -> bool:
                 return False
         elif key == "unknown":
             if not _unknown_ok(kb, item, "customer"):
+                return False
+        elif key == "workshop":
+            if not _workshop_ok(item):
                 return False
         elif key != "customer" and (key not in kb.facts or not _value_ok(kb, kb.facts[key], item)):
             return False
@@ -272,6 +366,16 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
     if kind == "additionalProperties":
         allowed = set(error.schema.get("properties", {}))
         out = []
+        if path and path[0] == "workshop":  # the record ask writes, not a fact
+            return [
+                Problem(
+                    "unknown-key",
+                    f"'{key}' is not part of a workshop record{did_you_mean(key, allowed)} "
+                    f"(it holds {', '.join(sorted(allowed))})",
+                    doc.where((*path, key), key=True),
+                )
+                for key in sorted(set(error.instance) - allowed)
+            ]
         for key in sorted(set(error.instance) - allowed):
             hint = did_you_mean(key, allowed)
             scope = ""
@@ -335,6 +439,11 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
     label = ".".join(str(p) for p in path) or "facts file"
     if kind == "pattern" and error.validator_value == VERSION_PATTERN:
         return [Problem("bad-value", f"{label}: '{error.instance}' is not a version like 10.0.44", where)]
+    if kind == "pattern" and error.validator_value == WORKSHOP_TIME:
+        return [
+            Problem("bad-value", f"{label}: '{error.instance}' is not a date like 2026-12-02 or 2026-12-02T09:30:00Z",
+                    where)
+        ]
     if kind == "pattern":
         return [Problem("bad-value", f"{label}: must not be blank", where)]
     if kind == "maxItems":
@@ -458,6 +567,7 @@ def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
         frozenset(given),
         bool(listed),
         frozenset(unknown),
+        _workshop(value.get("workshop")),
     )
 
 

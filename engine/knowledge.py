@@ -25,11 +25,13 @@ from .model import (
     FactDecl,
     FieldDecl,
     Layer,
+    NextStep,
     Offer,
     Predicate,
     Rename,
     Rule,
     Scalar,
+    SourceEntry,
     Superseded,
     Var,
     explanation_parts,
@@ -47,7 +49,7 @@ PACK_ALIASES = {"2025-update": "docs-2026-08"}
 AS_OF_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
 # Files a policy folder may hold beside its policies: policy tests and facts files.
 NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
-RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown")
+RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown", "workshop")
 # Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.
 VOCABULARY_PREDICATES = ("entity", "deployment-type", "capability", "offers")
 
@@ -88,6 +90,8 @@ class KnowledgeBase:
     disabled: dict[str, Disable] = field(default_factory=dict)
     layers: list[Layer] = field(default_factory=list)
     superseded: dict[str, tuple[Superseded, ...]] = field(default_factory=dict)
+    next_steps: dict[str, list[NextStep]] = field(default_factory=dict)
+    sources: dict[str, SourceEntry] = field(default_factory=dict)
 
     def type_name(self, type_id: str) -> str:
         """The name to show for a type: its latest name where a policy renames it."""
@@ -298,16 +302,27 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
             checker.add("duplicate-id", f"predicate '{pid}' is already given by the vocabulary", pred.location)
     kb.predicates = {**system, **declared}
     checker.offers(kb)
+    def known_type(type_id: str, location: Location) -> bool:
+        if type_id not in types:
+            checker.add("unknown-type", f"'{type_id}' is not a deployment type{did_you_mean(type_id, types)}", location)
+        return type_id in types
+
     for f in files:
         for rename in f.renames:
-            if rename.type not in types:
-                checker.add(
-                    "unknown-type",
-                    f"'{rename.type}' is not a deployment type{did_you_mean(rename.type, types)}",
-                    rename.location,
-                )
-            else:
+            if known_type(rename.type, rename.location):
                 kb.display_names[rename.type] = rename
+    for f in files:
+        for entry in f.sources:  # a later layer may retitle a document
+            kb.sources[entry.id] = entry
+    steps_layer: dict[str, str] = {}
+    for f in files:
+        for step in f.next_steps:
+            if not known_type(step.type, step.location):
+                continue
+            if steps_layer.get(step.type) != step.layer:  # a later layer's steps for a type replace earlier ones
+                steps_layer[step.type] = step.layer
+                kb.next_steps[step.type] = []
+            kb.next_steps[step.type].append(step)
     for rule in rules:
         checker.rule(kb, rule)
     kb.rules = [_with_versions(kb, rule) for rule in rules]

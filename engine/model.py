@@ -149,6 +149,31 @@ class Rename:
 
 
 @record
+class SourceEntry:
+    """A document rules cite, by id: its title, publisher, date and published address."""
+
+    id: str
+    title: str
+    publisher: str | None
+    date: str | None
+    url: str | None
+    sections: tuple[tuple[str, str], ...]
+    location: Location
+
+
+@record
+class NextStep:
+    """One step to take once a deployment type is chosen: where it is provisioned, what it needs."""
+
+    type: str
+    text: str
+    source: str
+    location: Location
+    layer: str
+    caution: bool = False  # shown with the traps ("Before you commit"), not as a step
+
+
+@record
 class Capability:
     id: str
     name: str
@@ -255,6 +280,7 @@ class Code:
     kind: str  # warning | note
     description: str
     location: Location
+    fit: bool = False  # whether Project Operations fits at all: reports show it first
 
 
 @record

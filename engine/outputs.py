@@ -59,10 +59,10 @@ def output_kind(path: str, inputs: Iterable[str] = (), *, option: str = "--outpu
     return kind
 
 
-def write_in_place(path: str, text: str) -> None:
+def write_in_place(path: str, text: str | bytes) -> None:
     """Write to a device or pipe as it is (no temporary file: it cannot be renamed into place)."""
     try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with open(path, "wb") as handle:
+            handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     except OSError as exc:
         raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None

@@ -25,11 +25,13 @@ from .model import (
     FactDecl,
     FieldDecl,
     FieldPattern,
+    NextStep,
     Offer,
     Operand,
     Predicate,
     Rename,
     Rule,
+    SourceEntry,
     Test,
     Var,
     explanation_parts,
@@ -66,6 +68,8 @@ class PolicyFile:
     rules: list[Rule] = field(default_factory=list)
     disables: list[Disable] = field(default_factory=list)
     renames: list[Rename] = field(default_factory=list)
+    next_steps: list[NextStep] = field(default_factory=list)
+    sources: list[SourceEntry] = field(default_factory=list)
 
 
 def schema_problems(doc: Document, schema: dict[str, Any]) -> list[Problem]:
@@ -223,11 +227,29 @@ class _PolicyBuilder:
                 Predicate(p["id"], p["description"], fields, p.get("role"), True, self.at("predicates", i))
             )
         for i, c in enumerate(v.get("codes", [])):
-            policy.codes.append(Code(c["id"], c["kind"], c["description"], self.at("codes", i)))
+            policy.codes.append(Code(c["id"], c["kind"], c["description"], self.at("codes", i), c.get("fit", False)))
         for i, d in enumerate(v.get("disables", [])):
             policy.disables.append(Disable(d["rule"], d["reason"], self.at("disables", i), self.layer))
         for i, n in enumerate(v.get("renames", [])):
             policy.renames.append(Rename(n["type"], n["name"], n["since"], n["source"], self.at("renames", i)))
+        for i, n in enumerate(v.get("next_steps", [])):
+            policy.next_steps.append(
+                NextStep(
+                    n["type"], n["step"], n["source"], self.at("next_steps", i), self.layer, n.get("caution", False)
+                )
+            )
+        for i, n in enumerate(v.get("sources", [])):
+            policy.sources.append(
+                SourceEntry(
+                    n["id"],
+                    n["title"],
+                    n.get("publisher"),
+                    n.get("date"),
+                    n.get("url"),
+                    tuple(sorted(n.get("sections", {}).items())),
+                    self.at("sources", i),
+                )
+            )
         for i, r in enumerate(v.get("rules", [])):
             rule = self._rule(r, i, policy.name)
             if rule is not None:

@@ -64,6 +64,7 @@ from .model import (
     compact_json,
     make_fact,
     normal_number,
+    show_value,
     version_number,
     version_text,
 )
@@ -1690,6 +1691,21 @@ def _questions_for(kb: KnowledgeBase, decl: FactDecl, entity: int | None, who: s
     return out
 
 
+def _now() -> str:
+    import datetime
+
+    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def answer_text(question: Question, value: Value) -> str:
+    """An answer as the workshop record gives it: yes, no, don't know, or the value."""
+    if value is ABSENT:
+        return "don't know"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return show_value(value)
+
+
 @dataclass(slots=True)
 class Session:
     """One customer's answers so far; asks the analyzer what to ask next."""
@@ -1701,12 +1717,15 @@ class Session:
     asked: list[str] = field(default_factory=list)
     questions: list[Question] = field(default_factory=list)
     passed: set[str] = field(default_factory=set)  # questions passed over, not answered
+    answered_at: dict[str, str] = field(default_factory=dict)  # when each answer was given (UTC, ISO 8601)
+    started: str = ""  # when the workshop began (UTC, ISO 8601)
     _by_key: dict[str, Question] = field(default_factory=dict)
     _analysis: Analysis | None = None
 
     def __post_init__(self) -> None:
         self.questions = all_questions(self.analyzer.kb, self.customer, self.entities)
         self._by_key = {q.key: q for q in self.questions}
+        self.started = self.started or _now()
 
     @property
     def entity_names(self) -> list[str]:
@@ -1751,7 +1770,30 @@ class Session:
         self.answers[key] = value
         self.asked.append(key)
         self.passed.discard(key)
+        self.answered_at[key] = _now()
         self._analysis = None
+
+    def workshop(self, by: str | None = None) -> dict[str, Any]:
+        """The record of the workshop: when it began, who ran it, and each question asked, of whom, the answer
+        given ("yes", "no", "don't know", a value) and when, in the order they were answered."""
+        record: dict[str, Any] = {"date": self.started}
+        if by:
+            record["by"] = by
+        answers = []
+        for key in self.asked:
+            if key in self.passed:
+                continue
+            q = self._by_key[key]
+            answers.append(
+                {
+                    "question": q.text,
+                    "of": self.entity_names[q.entity] if q.entity is not None else self.customer,
+                    "answer": answer_text(q, self.answers[key]),
+                    "at": self.answered_at.get(key, self.started),
+                }
+            )
+        record["answers"] = answers
+        return record
 
     def back(self) -> Question | None:
         """Forget the last answer; the question it answered, to ask again."""
@@ -2000,7 +2042,7 @@ def _section(
     problems: list[Problem],
 ) -> dict[Any, Any]:
     out: dict[Any, Any] = {}
-    reserved = ("customer", "legal_entities") if scope == "customer" else ("name",)
+    reserved = ("customer", "legal_entities", "workshop") if scope == "customer" else ("name",)
     for key, raw in mapping.items():
         where = doc.where((*path, key))
         if key in reserved:

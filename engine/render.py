@@ -7,6 +7,7 @@ from typing import Any
 
 from .decision import Decision, EntityDecision
 from .derivation import Firing
+from .explain import business_explanation, citations_json, cited_text, deciding_reasons, notice_firings
 from .knowledge import KnowledgeBase
 from .model import Atom, Fact, Var, show_value
 
@@ -15,6 +16,25 @@ Style = Any  # a callable like click.style, or plain()
 
 def plain(text: str, **_: Any) -> str:
     return text
+
+
+def display_width(text: str) -> int:
+    """The columns text takes in a terminal: two for a wide (East Asian) character, none for a combining mark."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
+
+    width = 0
+    for ch in text:
+        if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+            continue
+        width += 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+    return width
+
+
+def pad(text: str, width: int) -> str:
+    """text padded with spaces to width terminal columns (str.ljust counts characters, not columns)."""
+    return text + " " * max(0, width - display_width(text))
 
 
 def counted(n: int, word: str) -> str:
@@ -68,6 +88,7 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
                 "location": str(rule.location),
                 "layer": rule.layer,
                 "source": rule.source,
+                "citations": citations_json(decision.kb, rule.source),
                 **_supersedes_json(decision.kb, rule.id),
                 "explanation": firing.explanation,
                 "matched": [_fact_json(decision, f) for f in firing.matched],
@@ -112,6 +133,17 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
         if first is not None:
             data["rule"] = first.clause.rule.id
             data["source"] = first.clause.rule.source
+            # A message several rules concluded keeps each rule, with its own sentence and source.
+            data["rules"] = [
+                {
+                    "rule": f.clause.rule.id,
+                    "location": str(f.clause.rule.location),
+                    "source": f.clause.rule.source,
+                    "citations": citations_json(kb, f.clause.rule.source),
+                    "explanation": f.explanation,
+                }
+                for f in notice_firings(decision, n)
+            ]
         return data
 
     from .openquestions import of_decision
@@ -136,6 +168,7 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
         "open_questions": [q.as_json() for q in open_.questions],
         "open_questions_complete": open_.exact,
         "knowledge": knowledge_json(kb),
+        **({"workshop": decision.facts.workshop.as_json()} if decision.facts.workshop is not None else {}),
         "engine": decision.engine,
     }
 
@@ -172,6 +205,8 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
     kb = decision.kb
     open_ = of_decision(decision)
     lines = [style(f"Customer: {decision.customer}", bold=True), knowledge_text(kb)]
+    if decision.facts.workshop is not None:
+        lines.append(decision.facts.workshop.text())
     names = ", ".join(decision.deployments) or "none"
     lines.append(f"Deployments on the environment: {names}")
     if open_.questions:
@@ -184,12 +219,12 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
         if open_.coarse:
             lines.append(f"  ({COARSE_NOTE})")
     lines.append("")
-    width = max((len(e.name) for e in decision.entities), default=0)
+    width = max((display_width(e.name) for e in decision.entities), default=0)
     for entity in decision.entities:
         chosen = entity.deployment or "no deployment type fits"
         label = f"  ({kb.type_name(entity.deployment)})" if entity.deployment in kb.types else ""
         mark = f"  {style('provisional', fg='yellow')}" if entity.name in open_.provisional else ""
-        lines.append(f"  {entity.name.ljust(width)}  {style(chosen, fg='green', bold=True)}{label}{mark}")
+        lines.append(f"  {pad(entity.name, width)}  {style(chosen, fg='green', bold=True)}{label}{mark}")
         if entity.gaps:
             lines.append(f"  {''.ljust(width)}  gaps: {', '.join(entity.gaps)}")
     for title, notices, colour in (("Warnings", decision.warnings, "yellow"), ("Notes", decision.notes, "cyan")):
@@ -216,7 +251,11 @@ def why_text(decision: Decision, style: Style = plain) -> str:
     shown: dict[Fact, int] = {}
     for entity in decision.entities:
         lines.append("")
-        lines.append(style(f"{entity.name}: {entity.deployment or 'no deployment type fits'}", bold=True))
+        named = f" ({decision.kb.type_name(entity.deployment)})" if entity.deployment in decision.kb.types else ""
+        lines.append(style(f"{entity.name}: {entity.deployment or 'no deployment type fits'}{named}", bold=True))
+        lines.extend(_deciding_lines(decision, entity, style))
+        if _deployment_facts(decision, entity):
+            lines.append("  How it was derived:")
         for fact in _deployment_facts(decision, entity):
             _explain_fact(decision, fact, 1, lines, shown, style)
         for type_id, reason in why_not(decision, entity):
@@ -229,7 +268,38 @@ def why_text(decision: Decision, style: Style = plain) -> str:
         for n in notices:
             lines.append(f"  {n.code}{f' [{n.entity}]' if n.entity else ''}")
             _explain_fact(decision, n.fact, 2, lines, shown, style)
+            # A message concluded by several rules: each further rule, with its own sentence and source.
+            for firing in notice_firings(decision, n)[1:]:
+                rule = firing.clause.rule
+                step = decision.trace.index(firing)
+                source = f"  [{cited_text(decision.kb, rule.source)}]" if rule.source else ""
+                lines.append(f"      and {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} "
+                             f"({rule.location}){source}")
+                lines.append(f"           {firing.explanation}")
     return "\n".join(lines)
+
+
+def _deciding_lines(decision: Decision, entity: EntityDecision, style: Style) -> list[str]:
+    """What decided the entity's type, first: what it needs that rules out each lighter type, in business words."""
+    kb = decision.kb
+    lines: list[str] = []
+    for type_id, firings in deciding_reasons(decision, entity):
+        if not firings:
+            continue
+        if not lines:
+            lines.append("  Decided by what rules out the lighter types:")
+        lines.append(f"    not {style(type_id, bold=True)} ({kb.type_name(type_id)}):")
+        for firing in firings:
+            rule = firing.clause.rule
+            source = f"; {cited_text(kb, rule.source)}" if rule.source else ""
+            lines.append(f"      - {business_explanation(kb, firing)}  (rule {rule.id}, {rule.location}{source})")
+    step = deciding_step(decision, entity)
+    shown = {id(f) for _, firings in deciding_reasons(decision, entity) for f in firings}
+    if step is not None and id(decision.trace[step]) not in shown:
+        firing = decision.trace[step]
+        rule = firing.clause.rule
+        lines.append(f"  Chosen: {business_explanation(kb, firing)}  (rule {rule.id}, {rule.location})")
+    return lines
 
 
 def _deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
@@ -272,14 +342,14 @@ def _explain_fact(
     shown[fact] = step
     firing = decision.trace[step]
     rule = firing.clause.rule
-    source = f"  [{rule.source}]" if rule.source else ""
+    source = f"  [{cited_text(decision.kb, rule.source)}]" if rule.source else ""
     layer = f" in layer {rule.layer}" if rule.layer != "built-in" else ""
     lines.append(f"{pad}{fact}")
     arrow = style("<-", fg="blue")
     lines.append(f"{pad}  {arrow} step {step}: rule {style(rule.id, bold=True)} ({rule.location}{layer}){source}")
     for superseded in decision.kb.superseded.get(rule.id, ()):
         what = f"rule {superseded.rule} " if superseded.rule else ""
-        lines.append(f"{pad}     supersedes {what}[{superseded.source}]")
+        lines.append(f"{pad}     supersedes {what}[{cited_text(decision.kb, superseded.source)}]")
     lines.append(f"{pad}     {firing.explanation}")
     for matched in firing.matched:
         _explain_fact(decision, matched, depth + 2, lines, shown, style)
@@ -309,9 +379,10 @@ def reasons_against(decision: Decision, entity: EntityDecision, type_id: str) ->
     ]
 
 
-def _cited(firing: Firing) -> str:
+def _cited(kb: KnowledgeBase, firing: Firing) -> str:
     rule = firing.clause.rule
-    return f"{firing.explanation} (rule {rule.id}, {rule.location}" + (f", {rule.source})" if rule.source else ")")
+    source = f", {cited_text(kb, rule.source)})" if rule.source else ")"
+    return f"{firing.explanation} (rule {rule.id}, {rule.location}{source}"
 
 
 def why_not(decision: Decision, entity: EntityDecision) -> list[tuple[str, str]]:
@@ -321,7 +392,7 @@ def why_not(decision: Decision, entity: EntityDecision) -> list[tuple[str, str]]
         if dtype.id == entity.deployment:
             continue
         found = reasons_against(decision, entity, dtype.id)
-        reasons.append((dtype.id, _cited(found[0]) if found else _preferred(decision, entity, dtype.id)))
+        reasons.append((dtype.id, _cited(decision.kb, found[0]) if found else _preferred(decision, entity, dtype.id)))
     return reasons
 
 
@@ -341,6 +412,7 @@ def why_not_type_json(decision: Decision, type_id: str, entity_name: str | None 
                         "location": str(rule.location),
                         "layer": rule.layer,
                         "source": rule.source,
+                        "citations": citations_json(decision.kb, rule.source),
                         "explanation": firing.explanation,
                         "facts": [_fact_json(decision, f) for f in _given_behind(decision, firing)],
                     }
@@ -399,7 +471,7 @@ def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None 
                 continue
             lines.append(f"  {number}. {reason['explanation']}")
             where = f"rule {reason['rule']} ({reason['location']})" + (
-                f" [{reason['source']}]" if reason["source"] else ""
+                f" [{cited_text(decision.kb, reason['source'])}]" if reason["source"] else ""
             )
             lines.append(f"     {where}")
             for fact in reason["facts"]:
@@ -413,9 +485,8 @@ def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
     if step is not None:
         firing = decision.trace[step]
         rule = firing.clause.rule
-        return f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}" + (
-            f", {rule.source})" if rule.source else ")"
-        )
+        source = f", {cited_text(decision.kb, rule.source)})" if rule.source else ")"
+        return f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}{source}"
     return "no rule concluded a deployment for this entity"
 
 
@@ -429,8 +500,8 @@ def capabilities_table(kb: KnowledgeBase) -> tuple[list[str], list[list[str]]]:
 
 
 def table_text(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    widths = [max(display_width(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = ["  ".join(pad(h, w) for h, w in zip(header, widths, strict=True)).rstrip()]
     for row in rows:
-        out.append("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        out.append("  ".join(pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
     return "\n".join(out)

@@ -1,11 +1,11 @@
-"""Documents to hand to a customer (Markdown, self-contained HTML) and the derivation graph (Graphviz DOT, Mermaid).
+"""Documents to hand to a customer (Markdown, self-contained HTML, PDF) and the derivation graph (DOT, Mermaid).
 
-Everything is read from a Decision: the plan per legal entity, the capability x type matrix with the entity's
-needs and gaps, warnings and notes, the derivation behind each recommendation, every reason against each other
-type, and the sources cited by the rules that fired. Nothing here reasons; it only lays out the trace.
+The report is the customer's decision, laid out from a Plan (plan.py): page one the decision, then
+each legal entity's reasons, then an appendix with the capability matrix, each derivation step by
+step and the sources as titled links. Nothing here reasons; it only lays the plan out.
 
 The renderers return text without a final newline (like those of render.py, for click.echo); write_output
-writes a file atomically and ends it with one newline.
+writes a file atomically and ends a text with one newline.
 """
 
 from __future__ import annotations
@@ -19,29 +19,16 @@ import secrets
 import stat
 from collections.abc import Iterable
 
-from .decision import Decision, EntityDecision, Notice
+from .brand import Brand
+from .decision import Decision, EntityDecision
 from .derivation import Firing
 from .errors import PodeployError
-from .model import Fact, Layer
-from .openquestions import of_decision
+from .explain import Citation
+from .model import Fact
+from .plan import Plan, Said, plan
 from .records import record
-from .render import COARSE_NOTE, absent_conditions, capabilities_table, could_change_text, deciding_step
 
 TITLE = "Project Operations deployment plan"
-
-# -- what the documents show, computed once for both formats ------------------------------------------------------
-
-
-@record
-class Reason:
-    """One reason against a type (or for the chosen one): the firing's explanation and the rule behind it."""
-
-    text: str
-    rule: str | None = None
-    location: str | None = None
-    source: str | None = None
-    layer: str | None = None
-    step: int | None = None
 
 
 @record
@@ -56,24 +43,12 @@ class Step:
         return self.firing.clause.rule.id
 
 
-@record
-class MatrixRow:
-    capability: str
-    name: str
-    needed: bool
-    gap: bool
-    offered: tuple[bool, ...]
-
-
-def _roles(decision: Decision, role: str) -> set[str]:
-    return {pid for pid, pred in decision.kb.predicates.items() if pred.role == role}
-
-
 def deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
     """The deployment conclusions behind the entity's recommended type."""
+    roles = {pid for pid, pred in decision.kb.predicates.items() if pred.role == "deployment"}
     return [
         fact
-        for pid in sorted(_roles(decision, "deployment"))
+        for pid in sorted(roles)
         for fact in decision.store.of(pid)
         if fact.get("entity") == entity.name and fact.get("type") == entity.deployment
     ]
@@ -105,134 +80,16 @@ def derivation(decision: Decision, facts: Iterable[Fact]) -> tuple[list[Step], l
     return ordered, given
 
 
-def _reason(number: int, firing: Firing) -> Reason:
-    rule = firing.clause.rule
-    return Reason(firing.explanation, rule.id, str(rule.location), rule.source, rule.layer, number)
+def _plan(decision: Decision, date: str | None, brand: Brand | None, paper: str) -> Plan:
+    return plan(decision, date=date, brand=brand, paper=paper)
 
 
-def why_not_all(decision: Decision, entity: EntityDecision) -> list[tuple[str, list[Reason]]]:
-    """For each type not chosen (lightest first), every reason against it.
-
-    A reason is a firing that concluded a why-not fact about this entity and type; a type with none was
-    open but not preferred, and gets the explanation render.why_not gives of the preference.
-    """
-    against = _roles(decision, "why-not")
-    result: list[tuple[str, list[Reason]]] = []
-    for dtype in decision.kb.types_by_rank():
-        if dtype.id == entity.deployment:
-            continue
-        reasons: list[Reason] = []
-        seen: set[tuple[str, str]] = set()
-        for number, firing in enumerate(decision.trace):
-            if not any(
-                c.predicate in against and c.get("entity") == entity.name and c.get("type") == dtype.id
-                for c in firing.conclusions
-            ):
-                continue
-            key = (firing.clause.rule.id, firing.explanation)
-            if key not in seen:
-                seen.add(key)
-                reasons.append(_reason(number, firing))
-        if not reasons:
-            reasons.append(_preferred(decision, entity))
-        result.append((dtype.id, reasons))
-    return result
+def _fit_heading(p: Plan) -> str:
+    return "First: is Project Operations the right tool?" if p.fit_warning else "Is Project Operations the right tool?"
 
 
-def _preferred(decision: Decision, entity: EntityDecision) -> Reason:
-    """Why an open type lost to the recommended one: the rule that chose it (as render.why_not words it)."""
-    step = deciding_step(decision, entity)
-    if step is not None:
-        firing = decision.trace[step]
-        reason = _reason(step, firing)
-        return Reason(
-            f"{entity.deployment} was preferred: {firing.explanation}",
-            reason.rule,
-            reason.location,
-            reason.source,
-            reason.layer,
-            step,
-        )
-    return Reason("no rule concluded a deployment for this entity")
-
-
-def matrix(decision: Decision, entity: EntityDecision) -> tuple[list[str], list[MatrixRow]]:
-    """The capability x type matrix (types lightest first) with this entity's needs and gaps marked."""
-    header, rows = capabilities_table(decision.kb)
-    types = header[1:]
-    needs = set(entity.needs)
-    gaps = set(entity.gaps)
-    out = []
-    for row in rows:
-        cap = row[0]
-        capability = decision.kb.capabilities.get(cap)
-        out.append(
-            MatrixRow(
-                cap,
-                capability.name if capability is not None else cap,
-                cap in needs,
-                cap in gaps,
-                tuple(cell == "yes" for cell in row[1:]),
-            )
-        )
-    return types, out
-
-
-def sources(decision: Decision) -> tuple[list[tuple[str, list[str], int]], list[str]]:
-    """(source, the rules citing it in order of first firing, how many firings) for every source cited by a
-    rule that fired, sorted by source; and the rules that fired citing none."""
-    cited: dict[str, list[str]] = {}
-    counts: dict[str, int] = {}
-    uncited: list[str] = []
-    for firing in decision.trace:
-        rule = firing.clause.rule
-        if not rule.source:
-            if rule.id not in uncited:
-                uncited.append(rule.id)
-            continue
-        rules = cited.setdefault(rule.source, [])
-        if rule.id not in rules:
-            rules.append(rule.id)
-        counts[rule.source] = counts.get(rule.source, 0) + 1
-    return [(s, cited[s], counts[s]) for s in sorted(cited)], uncited
-
-
-def _notice_rule(decision: Decision, notice: Notice) -> Reason | None:
-    if not notice.steps:
-        return None
-    return _reason(notice.steps[0], decision.trace[notice.steps[0]])
-
-
-def _type_name(decision: Decision, type_id: str | None) -> str | None:
-    return decision.kb.type_name(type_id) if type_id is not None and type_id in decision.kb.types else None
-
-
-def _given_location(fact: Fact) -> str:
-    return str(fact.origin) if fact.origin is not None else "given"
-
-
-def _notice_about(notice: Notice) -> list[tuple[str, str]]:
-    about = []
-    if notice.entity is not None:
-        about.append(("entity", notice.entity))
-    for key in ("type", "capability", "about"):
-        value = notice.fact.get(key)
-        if value is not None:
-            about.append((key, str(value)))
-    return about
-
-
-def _layer_text(layer: Layer) -> str:
-    date = f"as of {layer.as_of}" if layer.as_of else "undated"
-    return f"{layer.name}, {date}" + (f": {layer.title}" if layer.title else "")
-
-
-def _version() -> str:
-    try:
-        from podeploy import __version__
-    except ImportError:  # pragma: no cover - the engine used without its package
-        return "podeploy"
-    return f"podeploy {__version__}"
+def _status(entity_provisional: bool) -> str:
+    return "Provisional" if entity_provisional else "Settled"
 
 
 # -- Markdown --------------------------------------------------------------------------------------------------------
@@ -257,140 +114,124 @@ def md_code(value: object, in_table: bool = False) -> str:
     return f"{fence}{text}{fence}"
 
 
-def _md_reason(reason: Reason) -> str:
-    text = md_text(reason.text)
-    if reason.rule is None:
-        return text
-    where = [f"rule {md_code(reason.rule)}"]
-    if reason.location:
-        where.append(md_code(reason.location))
-    if reason.layer and reason.layer != "built-in":
-        where.append(f"layer {md_code(reason.layer)}")
-    if reason.source:
-        where.append(f"source {md_code(reason.source)}")
-    return f"{text} ({', '.join(where)})"
+def _md_url(url: str) -> str:
+    return url.replace("(", "%28").replace(")", "%29").replace(" ", "%20")
 
 
-def report_markdown(decision: Decision) -> str:
+def _md_cite(c: Citation) -> str:
+    label = md_text(c.label)
+    return f"[{label}]({_md_url(c.url)})" if c.url else label
+
+
+def _md_said(said: Said, *, audit: bool = False) -> str:
+    text = md_text(said.text)
+    cites = "; ".join(_md_cite(c) for c in said.cites)
+    if cites:
+        text += f" *(Source: {cites})*"
+    if audit and said.rule:
+        text += f" — rule {md_code(said.rule)} at {md_code(said.location)}"
+    return text
+
+
+def report_markdown(
+    decision: Decision, *, date: str | None = None, brand: Brand | None = None, paper: str = "a4"
+) -> str:
     """The plan as a Markdown document (GitHub-flavoured tables)."""
-    kb = decision.kb
-    lines: list[str] = [f"# {TITLE}: {md_text(decision.customer)}", ""]
-    lines.append(f"- Customer: {md_text(decision.customer)}")
-    lines.append(f"- Facts: {md_code(decision.facts.source)}")
-    deployments = ", ".join(md_code(d) for d in decision.deployments) or "none"
-    lines.append(f"- Deployments on the environment: {deployments}")
-    lines.append(
-        f"- Evaluated by: {md_text(_version())}, engine {md_code(decision.engine)}, {len(decision.trace)} rule firings"
-    )
-    lines.append("- Knowledge used:")
-    for layer in kb.layers:
-        lines.append(f"  - {md_text(_layer_text(layer))}")
-    lines.append("")
-    open_ = of_decision(decision)
-    if open_.questions:
-        lines += ["## Open questions", "", "Answers to these could still change the advice:", ""]
-        for q in open_.questions:
-            lines.append(f"- {md_text(q.question)} (could change: {md_text(could_change_text(q.could_change))})")
-        if not open_.exact:
-            lines.append("- (found by sampling the possible answers: there may be others)")
-        if open_.coarse:
-            lines.append(f"- ({COARSE_NOTE})")
+    p = _plan(decision, date, brand, paper)
+    lines: list[str] = [f"# {TITLE}: {md_text(p.customer)}", ""]
+    prepared = f"Prepared for **{md_text(p.customer)}** on {p.date}"
+    if p.brand is not None:
+        prepared += f" by {md_text(p.brand.firm)}"
+        if p.brand.contact:
+            prepared += f" ({md_text(p.brand.contact)})"
+    lines += [prepared + ".", ""]
+    if p.workshop:
+        lines += [md_text(p.workshop), ""]
+    if p.fit:
+        lines += [f"## {_fit_heading(p)}", ""]
+        lines += ["\n>\n".join(f"> {_md_said(s)}" for s in p.fit), ""]
+    lines += ["## Recommendation", "", "| Legal entity | Deployment type | Status |", "| --- | --- | --- |"]
+    for e in p.entities:
+        chosen = md_text(e.type_name) if e.type_name else "No deployment type fits"
+        if e.seed_name:
+            chosen += f" (in 2023: {md_text(e.seed_name)})"
+        lines.append(f"| {md_text(e.name)} | {chosen} | {_status(e.provisional)} |")
+    if any(e.provisional for e in p.entities):
+        lines += ["", "Provisional: an open question below could still change it."]
+    lines += ["", "### Environments to provision", ""]
+    lines += [f"- {md_text(env.text)} {md_text(', '.join(env.entities))}." for env in p.environments]
+    lines += ["", "### Before you commit", ""]
+    lines += [f"- {_md_said(s)}" for s in p.traps] or ["- Nothing stands in the way of this plan."]
+    lines += ["", "### Open questions", ""]
+    if p.questions:
+        for q in p.questions:
+            lines.append(f"- {md_text(q.text)} (could change {md_text(q.changes)})")
+        if p.questions_note:
+            lines.append(f"- ({md_text(p.questions_note)})")
+    else:
+        lines.append("- None: no unanswered question can change this advice.")
+    lines += ["", "### Next steps", ""]
+    for group in p.next_steps:
+        lines += [f"**{md_text(group.heading)}**", ""]
+        lines += [f"{n}. {_md_said(s)}" for n, s in enumerate(group.steps, 1)]
         lines.append("")
-
-    lines += [
-        "## Plan",
-        "",
-        "| Legal entity | Deployment type | Name | Gaps | Status |",
-        "| --- | --- | --- | --- | --- |",
-    ]
-    for entity in decision.entities:
-        name = _type_name(decision, entity.deployment)
-        lines.append(
-            "| "
-            + " | ".join(
-                [
-                    md_text(entity.name),
-                    md_code(entity.deployment, True) if entity.deployment else "no deployment type fits",
-                    md_text(name) if name else "-",
-                    ", ".join(md_code(g, True) for g in entity.gaps) or "none",
-                    "provisional" if entity.name in open_.provisional else "settled",
-                ]
-            )
-            + " |"
-        )
+    lines.append(f"*Based on: {md_text('; '.join(p.knowledge))}.*")
     lines.append("")
 
-    lines += ["## Capabilities", ""]
-    lines.append(
-        "For each legal entity: which deployment type offers which capability (yes or -), the capabilities the "
-        "entity needs, and the needs its recommended type leaves as gaps."
-    )
-    for entity in decision.entities:
-        types, rows = matrix(decision, entity)
-        lines += ["", f"### {md_text(entity.name)}", ""]
-        heads = [md_code(t, True) + (" (recommended)" if t == entity.deployment else "") for t in types]
-        lines.append("| Capability | Needed | " + " | ".join(heads) + " |")
-        lines.append("| --- | --- | " + " | ".join("---" for _ in types) + " |")
-        for row in rows:
-            needed = "**gap**" if row.gap else ("needed" if row.needed else "")
-            cells = ["yes" if offered else "-" for offered in row.offered]
-            lines.append(
-                f"| {md_code(row.capability, True)} {md_text(row.name)} | {needed} | " + " | ".join(cells) + " |"
-            )
-    lines.append("")
-
-    for title, notices in (("Warnings", decision.warnings), ("Notes", decision.notes)):
-        lines += [f"## {title}", ""]
-        if not notices:
-            lines += ["None.", ""]
-            continue
-        for notice in notices:
-            about = "".join(f", {key} {md_text(value)}" for key, value in _notice_about(notice))
-            rule = _notice_rule(decision, notice)
-            cited = ""
-            if rule is not None:
-                cited = f" (rule {md_code(rule.rule)}" + (f", source {md_code(rule.source)})" if rule.source else ")")
-            lines.append(f"- **{md_text(notice.code)}**{about}: {md_text(notice.message)}{cited}")
+    for e in p.entities:
+        heading = e.type_name or "no deployment type fits"
+        lines += [f"## {md_text(e.name)}: {md_text(heading)}", ""]
+        lines.append("Needs: " + (md_text(", ".join(e.needs)) or "nothing beyond the shared needs") + ".")
         lines.append("")
-
-    lines += ["## Why", ""]
-    for index, entity in enumerate(decision.entities):
-        if index:
+        if e.type_name:
+            lines += [f"### Why {md_text(e.type_name)}", ""]
+            for type_name, reasons in e.lighter:
+                lines.append(f"- Not {md_text(type_name)}:")
+                lines += [f"  - {_md_said(s)}" for s in reasons] or ["  - (no reason recorded)"]
+            lines += [f"- {_md_said(s)}" for s in e.chosen]
             lines.append("")
-        chosen = md_code(entity.deployment) if entity.deployment else "no deployment type fits"
-        lines += [f"### {md_text(entity.name)}: {chosen}", ""]
-        lines.append("Needs: " + (", ".join(md_code(n) for n in entity.needs) or "none") + ".")
-        if entity.gaps:
-            lines.append("Gaps: " + ", ".join(md_code(g) for g in entity.gaps) + ".")
+        if e.heavier:
+            lines += ["### Why not the other types", ""]
+            for type_name, reasons in e.heavier:
+                lines.append(f"- Not {md_text(type_name)}:")
+                lines += [f"  - {_md_said(s)}" for s in reasons]
+            lines.append("")
+        if e.gaps:
+            lines += ["### Gaps", "", f"{md_text(', '.join(e.gaps))}.", ""]
+            lines += [f"- {_md_said(s)}" for s in e.gap_notes]
+            lines.append("")
+        if e.notes:
+            lines += ["### Notes", ""]
+            lines += [f"- {_md_said(s)}" for s in e.notes]
+            lines.append("")
+    if p.other_notes:
+        lines += ["## Notes for the whole customer", ""]
+        lines += [f"- {_md_said(s)}" for s in p.other_notes]
         lines.append("")
-        steps, given = derivation(decision, deployment_facts(decision, entity))
-        if steps:
-            lines += ["How the recommendation was derived:", ""]
-            for n, step in enumerate(steps, 1):
-                lines.append(f"{n}. Step {step.number}: {_md_reason(_reason(step.number, step.firing))}")
-                for text in absent_conditions(step.firing):
-                    lines.append(f"   - absent: {md_code(text)}")
-            lines += ["", "Facts it rests on:", ""]
-            for fact in given:
-                lines.append(f"- {md_code(fact)} at {md_code(_given_location(fact))}")
-        else:
-            lines.append("No rule concluded a deployment for this legal entity.")
-        lines += ["", "Why not the other types:", ""]
-        for type_id, reasons in why_not_all(decision, entity):
-            lines.append(f"- Not {md_code(type_id)} ({md_text(kb.type_name(type_id))}):")
-            for reason in reasons:
-                lines.append(f"  - {_md_reason(reason)}")
-    lines.append("")
 
-    lines += ["## Sources", ""]
-    by_source, uncited = sources(decision)
-    if not by_source:
-        lines.append("No rule that fired cites a source.")
-    for source, rules, count in by_source:
-        firings = f"{count} firing{'s' if count != 1 else ''}"
-        lines.append(f"- {md_code(source)}: cited by {', '.join(md_code(r) for r in rules)} ({firings})")
-    if uncited:
-        lines += ["", "Rules that fired without citing a source: " + ", ".join(md_code(r) for r in uncited)]
+    lines += ["## Appendix A: capabilities", ""]
+    lines.append("| Capability | " + " | ".join(md_text(t) for t in p.types) + " | Needed by |")
+    lines.append("| --- | " + " | ".join("---" for _ in p.types) + " | --- |")
+    for m in p.matrix:
+        cells = ["yes" if o else "-" for o in m.offered]
+        needed = ", ".join(md_text(n) + (" (**gap**)" if gap else "") for n, gap in m.needed_by) or "-"
+        lines.append(f"| {md_text(m.capability)} | " + " | ".join(cells) + f" | {needed} |")
+    lines += ["", "## Appendix B: how each recommendation was derived", ""]
+    for d in p.derivations:
+        lines += [f"### {md_text(d.entity)}", ""]
+        if not d.steps:
+            lines += ["No rule concluded a deployment for this legal entity.", ""]
+            continue
+        lines += [f"{s.number}. {_md_said(s.said, audit=True)}" for s in d.steps]
+        lines += ["", "The customer's facts it rests on:", ""]
+        lines += [f"- {md_text(text)} ({md_code(where)})" for text, where in d.facts] or ["- none"]
+        lines.append("")
+    lines += ["## Appendix C: sources", ""]
+    for s in p.sources:
+        cited = f" — cited by {', '.join(md_code(r) for r in s.rules)}" if s.rules else " — cited in the next steps"
+        lines.append(f"- {_md_cite(s.citation)}{cited}")
+    lines += ["", f"*Generated by {md_text(p.generator)} from {md_code(p.facts_source)}, engine {md_code(p.engine)}, "
+              f"{p.firings} rule firings.*"]
     return "\n".join(lines)
 
 
@@ -402,279 +243,252 @@ def _e(value: object) -> str:
 
 
 _CSS = """
-:root { color-scheme: light; --ink: #1d2733; --muted: #5b6675; --line: #d5dbe3; --accent: #0b5cad;
-  --chosen: #e7f1fb; --gap: #fbe4e4; --gap-ink: #9b1c1c; --need: #fff6d6; }
+:root { color-scheme: light; --ink: #1d2733; --muted: #5b6675; --line: #d5dbe3; --accent: ACCENT;
+  --soft: #eef3f8; --gap: #fbe4e4; --gap-ink: #9b1c1c; --warn: #fff4e0; --warn-line: #c77700; }
 * { box-sizing: border-box; }
-body { font-family: "Segoe UI", Helvetica, Arial, sans-serif; color: var(--ink); margin: 0 auto;
-  max-width: 70rem; padding: 1.5rem 2rem 3rem; line-height: 1.45; font-size: 15px; }
-h1 { font-size: 1.7rem; margin: 0 0 .75rem; color: var(--accent); }
-h2 { font-size: 1.3rem; border-bottom: 2px solid var(--accent); padding-bottom: .2rem; margin-top: 2.2rem; }
-h3 { font-size: 1.08rem; margin: 1.6rem 0 .5rem; }
-h4 { font-size: .98rem; margin: 1rem 0 .35rem; }
-code { font-family: Consolas, "DejaVu Sans Mono", monospace; font-size: .9em; background: #f2f4f7;
-  padding: 0 .2em; border-radius: 3px; overflow-wrap: anywhere; }
-dl.meta { display: grid; grid-template-columns: max-content 1fr; gap: .2rem 1rem; margin: 0; }
-dl.meta dt { color: var(--muted); }
-dl.meta dd { margin: 0; }
-nav.toc ol { display: flex; flex-wrap: wrap; gap: .25rem 1.25rem; padding: 0; list-style: none; }
-nav.toc a { color: var(--accent); }
-table { border-collapse: collapse; width: 100%; margin: .5rem 0 1rem; font-size: .92rem; }
+body { font-family: "Segoe UI", "Noto Sans", "DejaVu Sans", Helvetica, Arial, sans-serif; color: var(--ink);
+  margin: 0 auto; max-width: 60rem; padding: 1.5rem 2rem 3rem; line-height: 1.4; font-size: 15px;
+  hyphens: manual; overflow-wrap: normal; word-break: normal; }
+h1 { font-size: 1.6rem; margin: 0 0 .3rem; color: var(--accent); }
+h2 { font-size: 1.2rem; color: var(--accent); border-bottom: 2px solid var(--accent); padding-bottom: .15rem;
+  margin: 1.4rem 0 .5rem; }
+h3 { font-size: 1.02rem; margin: 1rem 0 .35rem; }
+p, ul, ol { margin: .3rem 0 .6rem; }
+li { margin-bottom: .25rem; }
+.brand { display: flex; align-items: center; justify-content: space-between; gap: 1rem;
+  border-bottom: 1px solid var(--line); padding-bottom: .4rem; margin-bottom: .8rem; color: var(--muted); }
+.brand img { max-height: 48px; max-width: 220px; }
+.brand .firm { font-weight: 700; color: var(--ink); }
+.lede { color: var(--muted); margin-bottom: .8rem; }
+.verdict { border: 2px solid var(--warn-line); background: var(--warn); padding: .5rem .9rem; margin: .6rem 0 1rem;
+  border-radius: 4px; }
+.verdict h2 { border: 0; color: #7a4500; margin: 0 0 .3rem; padding: 0; }
+.verdict.fits { border-color: var(--line); background: var(--soft); }
+.verdict.fits h2 { color: var(--accent); }
+table { border-collapse: collapse; width: 100%; margin: .4rem 0 .8rem; font-size: .95em; }
+table.plan th[scope="row"] { width: 32%; }
+table.plan td[class^="status"] { width: 14%; }
 th, td { border: 1px solid var(--line); padding: .3rem .5rem; text-align: left; vertical-align: top; }
-thead th { background: #eef2f6; }
-table.matrix td.cell, table.matrix th.type { text-align: center; }
-table.plan td code { white-space: nowrap; }
-table.matrix .recommended { background: var(--chosen); }
-table.matrix th.type.recommended { border-bottom: 3px solid var(--accent); }
-table.matrix tr.needed td.need { background: var(--need); font-weight: 600; }
-table.matrix tr.gap td.need, table.matrix tr.gap td.cell.recommended { background: var(--gap); color: var(--gap-ink);
-  font-weight: 700; }
-table.matrix td.no { color: var(--muted); }
-.capname { color: var(--muted); }
-.legend { color: var(--muted); font-size: .9rem; }
-ul.notices li { margin-bottom: .4rem; }
-.code { font-weight: 700; }
-.warning .code { color: #8a4b00; }
-.note .code { color: var(--accent); }
-.cite { color: var(--muted); font-size: .88rem; }
-ol.steps li { margin-bottom: .45rem; }
-ul.absent { margin: .15rem 0 0; color: var(--muted); font-size: .9rem; }
-ul.whynot > li { margin-bottom: .5rem; }
-.none { color: var(--muted); font-style: italic; }
-article.entity { border-left: 3px solid var(--line); padding-left: 1rem; margin-bottom: 1.5rem; }
-footer { margin-top: 2.5rem; color: var(--muted); font-size: .85rem; border-top: 1px solid var(--line);
-  padding-top: .5rem; }
-@page { size: A4; margin: 14mm 12mm; }
+thead th { background: var(--soft); }
+td.type strong { display: block; }
+.seed, .cite, .muted { color: var(--muted); font-size: .86em; }
+.cite a { color: var(--accent); }
+.status-provisional { color: #8a4b00; font-weight: 600; }
+.status-settled { color: #1d6b35; font-weight: 600; }
+code { font-family: Consolas, "DejaVu Sans Mono", monospace; font-size: .88em; }
+article.entity { margin-bottom: 1.2rem; }
+.notlist > li { margin-bottom: .4rem; }
+table.matrix td.cell { text-align: center; width: 9%; }
+table.matrix td.gap { color: var(--gap-ink); font-weight: 700; }
+table.matrix th.type { text-align: center; }
+ol.steps li { margin-bottom: .35rem; }
+.next-steps { display: grid; grid-template-columns: repeat(auto-fit, minmax(17rem, 1fr)); gap: 0 1.2rem; }
+.next-steps ol { padding-left: 1.3rem; }
+.steps-for { margin-bottom: .1rem; }
+.appendix h2 { font-size: 1.1rem; }
+.appendix { font-size: .92em; }
+footer { margin-top: 1.5rem; color: var(--muted); font-size: .82em; border-top: 1px solid var(--line);
+  padding-top: .4rem; }
+@page { size: PAPER; margin: 11mm 12mm; }
 @media print {
-  body { max-width: none; padding: 0; font-size: 10pt; }
-  nav.toc { display: none; }
+  body { max-width: none; padding: 0; font-size: 8.8pt; line-height: 1.3; }
+  .cite, .seed, .muted { font-size: .82em; }
+  h1 { font-size: 17pt; }
+  h2 { font-size: 12.5pt; margin-top: 1rem; }
+  h3 { font-size: 10.5pt; margin-top: .7rem; }
+  section.decision { break-after: page; page-break-after: always; }
   section.part { break-before: page; page-break-before: always; }
-  article.entity, .matrix-block { break-inside: avoid; page-break-inside: avoid; }
-  tr, li { break-inside: avoid; page-break-inside: avoid; }
+  tr, li, .verdict { break-inside: avoid; page-break-inside: avoid; }
   thead { display: table-header-group; }
-  h2, h3, h4 { break-after: avoid; page-break-after: avoid; }
+  h2, h3 { break-after: avoid; page-break-after: avoid; }
   a { color: inherit; text-decoration: none; }
   * { -webkit-print-color-adjust: exact; print-color-adjust: exact; }
 }
 """
 
-
-def _html_reason(reason: Reason) -> str:
-    text = _e(reason.text)
-    if reason.rule is None:
-        return text
-    parts = [f"rule <code>{_e(reason.rule)}</code>"]
-    if reason.location:
-        parts.append(f"<code>{_e(reason.location)}</code>")
-    if reason.layer and reason.layer != "built-in":
-        parts.append(f"layer <code>{_e(reason.layer)}</code>")
-    if reason.source:
-        parts.append(f"source <code>{_e(reason.source)}</code>")
-    return f'{text} <span class="cite">({", ".join(parts)})</span>'
+_PAPER_CSS = {"a4": "A4", "letter": "letter"}
 
 
-def report_html(decision: Decision) -> str:
-    """The plan as one self-contained HTML file: inline CSS, no scripts, no external resources, printable."""
-    kb = decision.kb
-    customer = _e(decision.customer)
-    open_ = of_decision(decision)
+def _html_cite(c: Citation, *, short: bool = False) -> str:
+    label = _e(c.short if short else c.label)
+    return f'<a href="{_e(c.url)}" rel="noreferrer">{label}</a>' if c.url else label
+
+
+def _html_said(said: Said, *, audit: bool = False, short: bool = False) -> str:
+    out = _e(said.text)
+    if said.cites:
+        cites = "; ".join(_html_cite(c, short=short) for c in said.cites)
+        out += f' <span class="cite">(Source: {cites})</span>'
+    if audit and said.rule:
+        out += f' <span class="cite">— rule <code>{_e(said.rule)}</code> at <code>{_e(said.location)}</code></span>'
+    return out
+
+
+def _html_list(items: Iterable[Said], cls: str = "", *, audit: bool = False, short: bool = False) -> str:
+    attr = f' class="{cls}"' if cls else ""
+    return f"<ul{attr}>" + "".join(f"<li>{_html_said(s, audit=audit, short=short)}</li>" for s in items) + "</ul>"
+
+
+def report_html(
+    decision: Decision, *, date: str | None = None, brand: Brand | None = None, paper: str = "a4"
+) -> str:
+    """The plan as one self-contained HTML file: inline CSS and images, no scripts, nothing loaded, printable."""
+    p = _plan(decision, date, brand, paper)
+    customer = _e(p.customer)
+    accent = p.brand.accent if p.brand is not None and p.brand.accent else "#0b5cad"
+    css = _CSS.replace("ACCENT", accent).replace("PAPER", _PAPER_CSS.get(p.paper, "A4"))
     out: list[str] = [
         "<!DOCTYPE html>",
         '<html lang="en">',
         "<head>",
         '<meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        # Nothing but the inline style may load or run, whatever a viewer does with the file.
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">",
-        f'<meta name="generator" content="{_e(_version())}">',
+        # Nothing but the inline style and embedded images may load or run, whatever a viewer does with the file.
+        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'; "
+        'img-src data:">',
+        f'<meta name="generator" content="{_e(p.generator)}">',
+        f'<meta name="date" content="{_e(p.date)}">',
         f"<title>{TITLE} — {customer}</title>",
-        f"<style>{_CSS}</style>",
+        f"<style>{css}</style>",
         "</head>",
         "<body>",
-        "<header>",
-        f"<h1>{TITLE}: {customer}</h1>",
-        '<dl class="meta">',
-        f"<dt>Customer</dt><dd>{customer}</dd>",
-        f"<dt>Facts</dt><dd><code>{_e(decision.facts.source)}</code></dd>",
-        "<dt>Deployments on the environment</dt><dd>"
-        + (", ".join(f"<code>{_e(d)}</code>" for d in decision.deployments) or "none")
-        + "</dd>",
-        f"<dt>Evaluated by</dt><dd>{_e(_version())}, engine <code>{_e(decision.engine)}</code>, "
-        f"{len(decision.trace)} rule firings</dd>",
-        "<dt>Knowledge used</dt><dd><ul>" + "".join(f"<li>{_e(_layer_text(layer))}</li>" for layer in kb.layers)
-        + "</ul></dd>",
-        "</dl>",
-        "</header>",
-        '<nav class="toc" aria-label="Contents"><ol>',
-        *(['<li><a href="#open-questions">Open questions</a></li>'] if open_.questions else []),
-        '<li><a href="#plan">Plan</a></li>',
-        '<li><a href="#capabilities">Capabilities</a></li>',
-        '<li><a href="#warnings-notes">Warnings and notes</a></li>',
-        '<li><a href="#why">Why</a></li>',
-        '<li><a href="#sources">Sources</a></li>',
-        "</ol></nav>",
+        '<section class="decision" id="decision">',
     ]
-
-    if open_.questions:
-        out += [
-            '<section id="open-questions">',
-            "<h2>Open questions</h2>",
-            "<p>Answers to these could still change the advice:</p>",
-            "<ul>",
-        ]
-        for q in open_.questions:
-            changes = _e(could_change_text(q.could_change))
-            out.append(f'<li>{_e(q.question)} <span class="changes">(could change: {changes})</span></li>')
-        if not open_.exact:
-            out.append("<li>(found by sampling the possible answers: there may be others)</li>")
-        if open_.coarse:
-            out.append(f"<li>({_e(COARSE_NOTE)})</li>")
-        out += ["</ul>", "</section>"]
+    if p.brand is not None:
+        logo = f'<img src="{_e(p.brand.logo)}" alt="{_e(p.brand.firm)}">' if p.brand.logo else ""
+        contact = f' <span class="contact">{_e(p.brand.contact)}</span>' if p.brand.contact else ""
+        out.append(f'<div class="brand"><span><span class="firm">{_e(p.brand.firm)}</span>{contact}</span>{logo}'
+                   "</div>")
+    prepared = f"Prepared for <strong>{customer}</strong> on <time>{_e(p.date)}</time>"
+    if p.brand is not None:
+        prepared += f" by {_e(p.brand.firm)}"
+    out += [f"<h1>{TITLE}</h1>", f'<p class="lede">{prepared}.</p>']
+    if p.workshop:
+        out.append(f'<p class="lede workshop">{_e(p.workshop)}</p>')
+    if p.fit:
+        verdict = "verdict" if p.fit_warning else "verdict fits"
+        out += [f'<div class="{verdict}" id="fit" role="note">', f"<h2>{_fit_heading(p)}</h2>"]
+        out += [f"<p>{_html_said(s, short=True)}</p>" for s in p.fit]
+        out.append("</div>")
     out += [
-        '<section id="plan">',
-        "<h2>Plan</h2>",
-        '<table class="plan">',
-        '<thead><tr><th scope="col">Legal entity</th><th scope="col">Deployment type</th>'
-        '<th scope="col">Name</th><th scope="col">Gaps</th><th scope="col">Status</th></tr></thead>',
-        "<tbody>",
+        '<h2 id="recommendation">Recommendation</h2>',
+        '<table class="plan"><thead><tr><th scope="col">Legal entity</th><th scope="col">Deployment type</th>'
+        '<th scope="col">Status</th></tr></thead><tbody>',
     ]
-    for index, entity in enumerate(decision.entities):
-        name = _type_name(decision, entity.deployment)
-        chosen = (
-            f"<code>{_e(entity.deployment)}</code>"
-            if entity.deployment
-            else '<span class="none">no deployment type fits</span>'
-        )
-        gaps = ", ".join(f"<code>{_e(g)}</code>" for g in entity.gaps) or '<span class="none">none</span>'
+    for e in p.entities:
+        chosen = f"<strong>{_e(e.type_name)}</strong>" if e.type_name else "<strong>No deployment type fits</strong>"
+        if e.seed_name:
+            chosen += f'<span class="seed">in 2023: {_e(e.seed_name)}</span>'
+        status = "provisional" if e.provisional else "settled"
         out.append(
-            f'<tr class="entity" data-entity="{_e(entity.name)}"><th scope="row">'
-            f'<a href="#entity-{index + 1}">{_e(entity.name)}</a></th>'
-            f"<td>{chosen}</td><td>{_e(name) if name else '-'}</td><td>{gaps}</td>"
-            f"<td>{'provisional' if entity.name in open_.provisional else 'settled'}</td></tr>"
+            f'<tr class="entity" data-entity="{_e(e.name)}" data-type="{_e(e.type_id or "")}">'
+            f'<th scope="row">{_e(e.name)}</th><td class="type">{chosen}</td>'
+            f'<td class="status-{status}">{_e(_status(e.provisional))}</td></tr>'
         )
-    out += ["</tbody>", "</table>", "</section>"]
-
-    out += [
-        '<section id="capabilities" class="part">',
-        "<h2>Capabilities</h2>",
-        '<p class="legend">For each legal entity: which deployment type offers which capability (✓ offered, – not '
-        "offered), the capabilities the entity needs, and the needs its recommended type leaves as gaps. The "
-        "recommended type's column is shaded.</p>",
-    ]
-    for entity in decision.entities:
-        types, rows = matrix(decision, entity)
-        out += [
-            '<div class="matrix-block">',
-            f"<h3>{_e(entity.name)}</h3>",
-            f'<table class="matrix" data-entity="{_e(entity.name)}">',
-            '<thead><tr><th scope="col">Capability</th><th scope="col">Needed</th>'
-            + "".join(
-                f'<th scope="col" class="type{" recommended" if t == entity.deployment else ""}" '
-                f'title="{_e(kb.type_name(t))}"><code>{_e(t)}</code>'
-                + ("<br>recommended" if t == entity.deployment else "")
-                + "</th>"
-                for t in types
-            )
-            + "</tr></thead>",
-            "<tbody>",
-        ]
-        for row in rows:
-            classes = "gap" if row.gap else ("needed" if row.needed else "other")
-            need = "gap" if row.gap else ("needed" if row.needed else "")
-            cells = "".join(
-                f'<td class="cell {"yes" if offered else "no"}{" recommended" if t == entity.deployment else ""}">'
-                f"{'✓' if offered else '–'}</td>"
-                for t, offered in zip(types, row.offered, strict=True)
-            )
-            out.append(
-                f'<tr class="{classes}" data-capability="{_e(row.capability)}"><th scope="row">'
-                f'<code>{_e(row.capability)}</code> <span class="capname">{_e(row.name)}</span></th>'
-                f'<td class="need">{need}</td>{cells}</tr>'
-            )
-        out += ["</tbody>", "</table>", "</div>"]
-    out.append("</section>")
-
-    out += ['<section id="warnings-notes" class="part">', "<h2>Warnings and notes</h2>"]
-    for title, kind, notices in (("Warnings", "warning", decision.warnings), ("Notes", "note", decision.notes)):
-        out.append(f"<h3>{title}</h3>")
-        if not notices:
-            out.append('<p class="none">None.</p>')
-            continue
-        out.append(f'<ul class="notices {kind}s">')
-        for notice in notices:
-            about = "".join(f", {_e(key)} <strong>{_e(value)}</strong>" for key, value in _notice_about(notice))
-            rule = _notice_rule(decision, notice)
-            cite = ""
-            if rule is not None:
-                cite = (
-                    f' <span class="cite">(rule <code>{_e(rule.rule)}</code>'
-                    + (f", source <code>{_e(rule.source)}</code>)" if rule.source else ")")
-                    + "</span>"
-                )
-            out.append(
-                f'<li class="{kind}"><span class="code">{_e(notice.code)}</span>{about}: {_e(notice.message)}{cite}'
-                "</li>"
-            )
-        out.append("</ul>")
-    out.append("</section>")
-
-    out += ['<section id="why" class="part">', "<h2>Why</h2>"]
-    for index, entity in enumerate(decision.entities):
-        chosen = f"<code>{_e(entity.deployment)}</code>" if entity.deployment else "no deployment type fits"
-        out += [
-            f'<article class="entity" id="entity-{index + 1}" data-entity="{_e(entity.name)}">',
-            f"<h3>{_e(entity.name)}: {chosen}</h3>",
-            '<p class="needs">Needs: ' + (", ".join(f"<code>{_e(n)}</code>" for n in entity.needs) or "none") + ".</p>",
-        ]
-        if entity.gaps:
-            out.append('<p class="gaps">Gaps: ' + ", ".join(f"<code>{_e(g)}</code>" for g in entity.gaps) + ".</p>")
-        steps, given = derivation(decision, deployment_facts(decision, entity))
-        if steps:
-            out += ["<h4>How the recommendation was derived</h4>", '<ol class="steps">']
-            for step in steps:
-                absent = absent_conditions(step.firing)
-                inner = (
-                    '<ul class="absent">' + "".join(f"<li>absent: <code>{_e(a)}</code></li>" for a in absent) + "</ul>"
-                    if absent
-                    else ""
-                )
-                out.append(f"<li>Step {step.number}: {_html_reason(_reason(step.number, step.firing))}{inner}</li>")
-            out += ["</ol>", "<h4>Facts it rests on</h4>", '<ul class="given">']
-            out += [f"<li><code>{_e(f)}</code> at <code>{_e(_given_location(f))}</code></li>" for f in given]
-            out.append("</ul>")
-        else:
-            out.append('<p class="none">No rule concluded a deployment for this legal entity.</p>')
-        out += ["<h4>Why not the other types</h4>", '<ul class="whynot">']
-        for type_id, reasons in why_not_all(decision, entity):
-            out.append(f'<li data-type="{_e(type_id)}">Not <code>{_e(type_id)}</code> ({_e(kb.type_name(type_id))}):')
-            out.append("<ul>" + "".join(f"<li>{_html_reason(r)}</li>" for r in reasons) + "</ul></li>")
-        out += ["</ul>", "</article>"]
-    out.append("</section>")
-
-    cited, uncited = sources(decision)
-    out += ['<section id="sources" class="part">', "<h2>Sources</h2>"]
-    if cited:
-        out.append('<ul class="sources">')
-        for source, rules, count in cited:
-            out.append(
-                f"<li><code>{_e(source)}</code>: cited by "
-                + ", ".join(f"<code>{_e(r)}</code>" for r in rules)
-                + f" ({count} firing{'s' if count != 1 else ''})</li>"
-            )
+    out.append("</tbody></table>")
+    if any(e.provisional for e in p.entities):
+        out.append('<p class="muted">Provisional: an open question below could still change it.</p>')
+    out += ['<h3 id="environments">Environments to provision</h3>', "<ul>"]
+    out += [f"<li>{_e(env.text)} {_e(', '.join(env.entities))}.</li>" for env in p.environments]
+    out += ["</ul>", '<h3 id="traps">Before you commit</h3>']
+    nothing = "<p>Nothing stands in the way of this plan.</p>"
+    out.append(_html_list(p.traps, "traps", short=True) if p.traps else nothing)
+    out.append('<h3 id="open-questions">Open questions</h3>')
+    if p.questions:
+        out.append('<ul class="questions">')
+        for q in p.questions:
+            out.append(f'<li>{_e(q.text)} <span class="muted">(could change {_e(q.changes)})</span></li>')
+        if p.questions_note:
+            out.append(f'<li class="muted">({_e(p.questions_note)})</li>')
         out.append("</ul>")
     else:
-        out.append('<p class="none">No rule that fired cites a source.</p>')
-    if uncited:
-        listed = ", ".join(f"<code>{_e(r)}</code>" for r in uncited)
-        out.append(f"<p>Rules that fired without citing a source: {listed}</p>")
+        out.append("<p>None: no unanswered question can change this advice.</p>")
+    out += ['<h3 id="next-steps">Next steps</h3>', '<div class="next-steps">']
+    for group in p.next_steps:
+        steps = "".join(f"<li>{_html_said(s, short=True)}</li>" for s in group.steps)
+        out.append(f'<div><p class="steps-for"><strong>{_e(group.heading)}</strong></p><ol class="next">{steps}</ol>'
+                   "</div>")
+    out.append("</div>")
     out += [
+        f'<p class="muted basis">Based on: {_e("; ".join(p.knowledge))}. Generated by {_e(p.generator)} on '
+        f"{_e(p.date)} from <code>{_e(p.facts_source)}</code>.</p>",
         "</section>",
-        f"<footer>Generated by {_e(_version())} from <code>{_e(decision.facts.source)}</code>. Every conclusion "
-        "above is traced to the facts given and the rules, with their sources, that drew it.</footer>",
+    ]
+
+    out += ['<section class="part reasons" id="reasons">']
+    for index, e in enumerate(p.entities, 1):
+        heading = e.type_name or "no deployment type fits"
+        out += [
+            f'<article class="entity" id="entity-{index}" data-entity="{_e(e.name)}">',
+            f"<h2>{_e(e.name)}: {_e(heading)}</h2>",
+            f"<p>Needs: {_e(', '.join(e.needs)) or 'nothing beyond the shared needs'}.</p>",
+        ]
+        if e.type_name:
+            out.append(f"<h3>Why {_e(e.type_name)}</h3>")
+            out.append('<ul class="notlist why">')
+            for type_name, reasons in e.lighter:
+                out.append(f"<li>Not {_e(type_name)}:{_html_list(reasons)}</li>")
+            out += [f"<li>{_html_said(s)}</li>" for s in e.chosen]
+            out.append("</ul>")
+        if e.heavier:
+            out.append("<h3>Why not the other types</h3>")
+            out.append('<ul class="notlist whynot">')
+            for type_name, reasons in e.heavier:
+                out.append(f"<li>Not {_e(type_name)}:{_html_list(reasons)}</li>")
+            out.append("</ul>")
+        if e.gaps:
+            out += ["<h3>Gaps</h3>", f"<p>{_e(', '.join(e.gaps))}.</p>"]
+            if e.gap_notes:
+                out.append(_html_list(e.gap_notes))
+        if e.notes:
+            out += ["<h3>Notes</h3>", _html_list(e.notes)]
+        out.append("</article>")
+    if p.other_notes:
+        out += ['<article class="customer-notes">', "<h2>Notes for the whole customer</h2>",
+                _html_list(p.other_notes), "</article>"]
+    out.append("</section>")
+
+    out += [
+        '<section class="part appendix" id="appendix">',
+        '<h2 id="capabilities">Appendix A: capabilities</h2>',
+        '<p class="muted">Which deployment type offers which capability (✓ offered, – not offered), and which legal '
+        "entities need it; a gap is a need its recommended type does not offer.</p>",
+        '<table class="matrix"><thead><tr><th scope="col">Capability</th>'
+        + "".join(f'<th scope="col" class="type">{_e(t)}</th>' for t in p.types)
+        + '<th scope="col">Needed by</th></tr></thead><tbody>',
+    ]
+    for m in p.matrix:
+        cells = "".join(f'<td class="cell">{"✓" if o else "–"}</td>' for o in m.offered)
+        needed = ", ".join(
+            f'<span class="gap">{_e(n)} (gap)</span>' if gap else _e(n) for n, gap in m.needed_by
+        ) or '<span class="muted">–</span>'
+        cls = "gap" if any(gap for _, gap in m.needed_by) else ("needed" if m.needed_by else "other")
+        out.append(f'<tr class="{cls}"><th scope="row">{_e(m.capability)}</th>{cells}<td class="{cls}">{needed}</td>'
+                   "</tr>")
+    out += ["</tbody></table>", '<h2 id="derivations">Appendix B: how each recommendation was derived</h2>']
+    for d in p.derivations:
+        out.append(f'<h3 data-entity="{_e(d.entity)}">{_e(d.entity)}</h3>')
+        if not d.steps:
+            out.append("<p>No rule concluded a deployment for this legal entity.</p>")
+            continue
+        out.append('<ol class="steps">' + "".join(f"<li>{_html_said(s.said, audit=True)}</li>" for s in d.steps)
+                   + "</ol>")
+        out.append("<p>The customer's facts it rests on:</p>")
+        out.append("<ul class=\"given\">" + "".join(
+            f'<li>{_e(text)} <span class="cite">({_e(where)})</span></li>' for text, where in d.facts
+        ) + "</ul>")
+    out += ['<h2 id="sources">Appendix C: sources</h2>', '<ul class="sources">']
+    for s in p.sources:
+        cited = (' <span class="cite">— cited by ' + ", ".join(f"<code>{_e(r)}</code>" for r in s.rules) + "</span>"
+                 if s.rules else ' <span class="cite">— cited in the next steps</span>')
+        out.append(f"<li>{_html_cite(s.citation)}{cited}</li>")
+    out += [
+        "</ul>",
+        "</section>",
         "</body>",
         "</html>",
     ]
     return "\n".join(out)
-
 
 # -- the derivation graph ---------------------------------------------------------------------------------------------
 
@@ -711,7 +525,7 @@ def derivation_graph(decision: Decision) -> tuple[list[Node], list[Edge]]:
         if fact not in nodes:
             step = decision.step_of(fact)
             if step is None:
-                detail = _given_location(fact)
+                detail = str(fact.origin) if fact.origin is not None else "given"
             else:
                 steps = decision.concluded_by.get(fact, [step])
                 detail = f"rule {decision.trace[step].clause.rule.id} (step {step}"
@@ -810,8 +624,8 @@ def _class_name(role: str | None) -> str:
 # -- writing ----------------------------------------------------------------------------------------------------------
 
 
-def write_output(text: str, path: str | os.PathLike[str]) -> None:
-    """Write text (ending it with one newline) to path atomically.
+def write_output(text: str | bytes, path: str | os.PathLike[str]) -> None:
+    """Write text (ending it with one newline) or bytes (as they are) to path atomically.
 
     The text goes to a new file in the same folder, flushed to disk, then os.replace puts it in place: a crash
     leaves either the old file whole or the new one whole, never part of one, and no temporary file behind. A
@@ -819,7 +633,7 @@ def write_output(text: str, path: str | os.PathLike[str]) -> None:
     """
     target = os.fspath(path)
     folder = os.path.dirname(target) or "."
-    data = (text if text.endswith("\n") else text + "\n").encode("utf-8")
+    data = text if isinstance(text, bytes) else (text if text.endswith("\n") else text + "\n").encode("utf-8")
     try:
         mode = stat.S_IMODE(os.stat(target).st_mode)
     except FileNotFoundError:

@@ -25,6 +25,7 @@ from .decision import Decision, EntityDecision
 from .derivation import Firing, passes
 from .diffing import Change as Difference
 from .diffing import _changes as differences
+from .diffing import reason_text
 from .errors import BadInput, EngineError, Location, Problem, did_you_mean
 from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
@@ -888,6 +889,8 @@ def apply_text(applied: Applied) -> str:
             subject = f"{d.entity}: " if d.entity else ""
             if d.what == "gaps":
                 lines.append(f"  {subject}gaps {d.before} -> {d.after}")
+            elif d.what.endswith(" reason"):
+                lines.append(f"  {subject}{reason_text(d)}")
             elif d.before == "absent":
                 lines.append(f"  {subject}{d.what} {d.after} added")
             else:

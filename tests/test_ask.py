@@ -15,6 +15,7 @@ import json
 import os
 import pty
 import random
+import re
 import select
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.ask_command import ask, write_atomically
+from podeploy.cli.main import cli
 from podeploy.engine import BadInput, KnowledgeBase, load_facts, load_knowledge_base
 from podeploy.engine.facts import read_facts
 from podeploy.engine.knowledge import edition_dirs
@@ -415,6 +417,15 @@ def test_piped_back_and_dont_know(kb: KnowledgeBase) -> None:
     result = run_ask(*SEED, input="Fabrikam\nn\nnone\n<\nnone\n" + "?\n" * 30)
     assert result.exit_code == 0, result.stderr
     doc = parse_document(result.stdout, "stdout.yaml").value
+    # The record of the workshop: each question asked, of whom, the answer and when; "don't know" said as such.
+    workshop = doc.pop("workshop")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", workshop["date"])
+    assert [(a["question"], a["of"], a["answer"]) for a in workshop["answers"]][:2] == [
+        (FIRST_QUESTION, "Fabrikam", "none"),
+        ("Does the customer need project planning with a work breakdown structure?", "Fabrikam", "don't know"),
+    ]
+    assert len(workshop["answers"]) == 1 + len(doc["unknown"])
+    assert all(workshop["date"] <= a["at"] for a in workshop["answers"])
     assert doc == {
         "customer": "Fabrikam",
         "existing_solution": "none",
@@ -444,6 +455,7 @@ def test_piped_input_that_ends_leaves_the_rest_unknown(kb: KnowledgeBase) -> Non
     assert "standard input ended" in result.stderr
     doc = parse_document(result.stdout, "stdout.yaml").value
     # Questions passed over when the input ended were never answered: not recorded as "don't know".
+    assert [a["answer"] for a in doc.pop("workshop")["answers"]] == ["none"]
     assert doc == {"customer": "Fabrikam", "existing_solution": "none"}
     assert deployments(kb, doc) == ["lite"]
     assert "1 question asked, of 22" in result.stderr
@@ -684,3 +696,63 @@ def test_a_session_on_a_terminal(tmp_path: Path) -> None:
     assert facts["budget"] == "medium" and facts["pm_maturity"] == "high"
     assert "plans_finance" in facts["unknown"]  # don't know: recorded as asked and not known
     assert asked < len(load_knowledge_base().facts) + 17
+
+
+# -- the workshop record --------------------------------------------------------------------------------------
+
+WORKSHOP_FACTS = """\
+customer: Contoso
+existing_solution: none
+unknown: [budget]
+workshop:
+  date: '2026-12-02T09:30:00Z'
+  by: Ana Díaz
+  answers:
+  - {question: Does the customer already run ...?, of: Contoso, answer: none, at: '2026-12-02T09:31:00Z'}
+  - {question: "Is the customer's budget small, medium or large?", of: Contoso, answer: don't know,
+     at: '2026-12-02T09:32:10Z'}
+"""
+
+
+def test_the_facts_file_records_who_ran_the_workshop_and_each_answer_with_its_time(kb: KnowledgeBase) -> None:
+    result = run_ask(*SEED, "--by", "Ana Díaz", input="Fabrikam\nn\nnone\nn\n")
+    assert result.exit_code == 0, result.stderr
+    workshop = parse_document(result.stdout, "stdout.yaml").value["workshop"]
+    assert workshop["by"] == "Ana Díaz"
+    assert [(a["of"], a["answer"]) for a in workshop["answers"]] == [("Fabrikam", "none"), ("Fabrikam", "no")]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", a["at"]) for a in workshop["answers"])
+    # The file, as written, evaluates: the record is part of the facts file's schema.
+    assert read_facts(kb, parse_document(result.stdout, "stdout.yaml")).workshop is not None
+
+
+def test_evaluate_and_the_report_say_which_workshop_the_facts_come_from(tmp_path: Path) -> None:
+    path = tmp_path / "contoso.yaml"
+    path.write_text(WORKSHOP_FACTS)
+    line = 'Workshop of 2026-12-02 (run by Ana Díaz): 2 questions answered, 1 of them "don\'t know".'
+    text = CliRunner().invoke(cli, ["evaluate", str(path)])
+    assert text.exit_code == 0, text.output
+    assert text.stdout.splitlines()[2] == line
+    data = json.loads(CliRunner().invoke(cli, ["evaluate", str(path), "--format", "json"]).stdout)
+    assert data["workshop"] == {"date": "2026-12-02T09:30:00Z", "by": "Ana Díaz", "answers": 2, "dont_know": 1}
+    md = CliRunner().invoke(cli, ["evaluate", str(path), "--format", "markdown"]).stdout
+    assert md.splitlines()[4] == line
+    assert "workshop" not in json.loads(CliRunner().invoke(cli, ["evaluate", str(EXAMPLES / "contoso.yaml"),
+                                                                 "--format", "json"]).stdout)
+
+
+@pytest.mark.parametrize(
+    ("record", "error"),
+    [
+        ("workshop: {date: yesterday}\n", "f.yaml:2:18: bad-value: workshop.date: 'yesterday' is not a date like "
+         "2026-12-02 or 2026-12-02T09:30:00Z"),
+        ("workshop: {date: '2026-12-02', answers: [{question: q, of: Contoso}]}\n", "f.yaml:2:42: missing-key"),
+        ("workshop: {date: '2026-12-02', room: 4}\n", "f.yaml:2:32: unknown-key: 'room' is not part of a workshop "
+         "record (it holds answers, by, date)"),
+    ],
+)
+def test_a_bad_workshop_record_is_located(tmp_path: Path, record: str, error: str) -> None:
+    path = tmp_path / "f.yaml"
+    path.write_text("customer: Contoso\n" + record)
+    result = CliRunner().invoke(cli, ["evaluate", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"{tmp_path}/{error}"), result.stderr

@@ -30,11 +30,13 @@ REGION_NOTE = ("Check Microsoft's geographical availability report (Dynamics 365
 SHARED_NOTE = ("Stocked/production order and resource/non-stocked legal entities share one environment: the scenario "
                "is chosen per legal entity in Dynamics 365 Finance, not per environment.")
 LITE_IS_FINAL = ("{entity} gets lite; there is no out-of-box migration from lite to a Finance-based type, so if "
-                 "Dynamics 365 Finance may come later, set plans_finance and choose resource-non-stocked now.")
+                 "Dynamics 365 Finance may come later, choose resource-non-stocked now.")
 LACKS = "{entity} needs {capability}, which {type} does not offer."
-TYPE_LACKS_RULE = "(rule type-lacks-capability, policies/choosing.yaml:9:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+# Sources are shown by their titles (policies/sources.yaml), never by their file names.
+SEED_SECTION = '"Determine your deployment type" (2023-11-06), section "Deployment types"'
+TYPE_LACKS_RULE = f"(rule type-lacks-capability, policies/choosing.yaml:9:5, {SEED_SECTION})"
 LIGHTEST = "{type} is the lightest deployment type still open that offers everything {entity} needs."
-LIGHTEST_RULE = "(rule lightest-covering-type, policies/choosing.yaml:69:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+LIGHTEST_RULE = f"(rule lightest-covering-type, policies/choosing.yaml:69:5, {SEED_SECTION})"
 
 # The knowledge editions: the seeds alone (--as-of 2023-11), and the default (the seeds + docs-2026-08).
 SEED = ("--as-of", "2023-11")
@@ -548,6 +550,26 @@ def test_evaluate_json_warning_names_its_entity_type_capability_and_rule(facts_d
         "capability": "project-sales",
         "rule": "gap-in-deployment",
         "source": "000_cd059b2c5f1fbec9.txt#deployment-types",
+        "rules": [
+            {
+                "rule": "gap-in-deployment",
+                "location": "policies/environment.yaml:40:5",
+                "source": "000_cd059b2c5f1fbec9.txt#deployment-types",
+                "citations": [
+                    {
+                        "cited": "000_cd059b2c5f1fbec9.txt#deployment-types",
+                        "title": "Determine your deployment type",
+                        "publisher": "Microsoft Learn",
+                        "date": "2023-11-06",
+                        "section": "Deployment types",
+                        "url": "https://learn.microsoft.com/dynamics365/project-operations/environment/"
+                        "determine-deployment-type#deployment-types",
+                    }
+                ],
+                "explanation": "Tailspin needs project-sales, which stocked-production does not offer: plan an "
+                "extension, a partner solution or a process change for it.",
+            }
+        ],
     }
 
 
@@ -568,12 +590,12 @@ def test_why_contoso_starts_each_entity_with_its_deployment() -> None:
         "Customer: Contoso",
         KNOWLEDGE_CURRENT,
         "",
-        "Contoso Manufacturing United States: stocked-production",
-        "  deployment(entity: Contoso Manufacturing United States, type: stocked-production)",
+        "Contoso Manufacturing United States: stocked-production (Project Operations for manufacturing)",
+        "  Decided by what rules out the lighter types:",
     ]
     assert lines_from(text, "Contoso ") == [
-        "Contoso Manufacturing United States: stocked-production",
-        "Contoso Robotics United Kingdom: resource-non-stocked",
+        "Contoso Manufacturing United States: stocked-production (Project Operations for manufacturing)",
+        "Contoso Robotics United Kingdom: resource-non-stocked (Project Operations Integrated with ERP)",
     ]
     assert lines_from(text, "  deployment(") == [
         "  deployment(entity: Contoso Manufacturing United States, type: stocked-production)",
@@ -596,8 +618,7 @@ def test_why_contoso_on_the_current_knowledge_names_the_documentation_rules() ->
     # type-lacks-capability is replaced by the documentation's (which counts what a Finance version adds);
     # stocked inventory comes with current Finance, production orders still rule Integrated with ERP out.
     us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
-    lacks_rule = ("(rule type-lacks-capability, policies/editions/docs-2026-08/books.yaml:86:5, "
-                  "000_cd059b2c5f1fbec9.txt#deployment-types)")
+    lacks_rule = f"(rule type-lacks-capability, policies/editions/docs-2026-08/books.yaml:86:5, {SEED_SECTION})"
     assert lines_from(ok("why", str(CONTOSO)), "  not ") == [
         f"  not lite: {LACKS.format(entity=us, capability='customer-facing-invoicing', type='lite')} {lacks_rule}",
         "  not resource-non-stocked: "
@@ -611,7 +632,7 @@ def test_why_contoso_on_the_current_knowledge_names_the_documentation_rules() ->
 def test_why_traces_the_deployment_down_to_the_facts_file() -> None:
     text = ok("why", *SEED, str(CONTOSO))
     assert "    <- step 21: rule entity-keeps-its-fit (policies/environment.yaml:29:5)  " \
-           "[000_cd059b2c5f1fbec9.txt#deployment-types]" in text.splitlines()
+           f"[{SEED_SECTION}]" in text.splitlines()
     assert f"              entity(name: Contoso Manufacturing United States)  ({CONTOSO}:11:11)" in text.splitlines()
 
 
@@ -621,13 +642,14 @@ def test_why_says_finance_later_rules_out_lite(facts_dir: Path) -> None:
         "Customer: Fabrikam",
         KNOWLEDGE_SEED,
         "",
-        "Fabrikam: resource-non-stocked",
-        "  deployment(entity: Fabrikam, type: resource-non-stocked)",
+        "Fabrikam: resource-non-stocked (Project Operations for resource/non-stocked scenarios)",
+        "  Decided by what rules out the lighter types:",
     ]
     assert lines_from(text, "  not ") == [
         "  not lite: The customer plans to adopt Dynamics 365 Finance and there is no supported migration from lite to "
         "a Finance-based type, so Fabrikam starts on a Finance-based type now. (rule finance-later-rules-out-lite, "
-        "policies/choosing.yaml:37:5, 000_cd059b2c5f1fbec9.txt#pma)",
+        'policies/choosing.yaml:37:5, "Determine your deployment type" (2023-11-06), section "Project Operations '
+        'for stocked/production order scenarios")',
         "  not stocked-production: resource-non-stocked was preferred: "
         f"{LIGHTEST.format(type='resource-non-stocked', entity='Fabrikam')} {LIGHTEST_RULE}",
     ]
@@ -638,7 +660,8 @@ def test_why_says_finance_later_rules_out_core_on_the_current_knowledge(facts_di
     assert lines_from(ok("why", "fabrikam-finance-later.yaml"), "  not lite") == [
         "  not lite: The customer will adopt Dynamics 365 Finance and there is no supported move from "
         "Project Operations Core to Integrated with ERP later, so Fabrikam starts on a Finance-based type now. "
-        "(rule finance-later-rules-out-lite, policies/editions/docs-2026-08/books.yaml:46:5, psa/psa-eol-faq.md)",
+        "(rule finance-later-rules-out-lite, policies/editions/docs-2026-08/books.yaml:46:5, \"Project Service "
+        "Automation end of life FAQ\" (2025-07-07))",
     ]
 
 
@@ -655,15 +678,14 @@ def test_why_for_a_new_customer_says_lite_was_preferred(facts_dir: Path) -> None
 def test_why_for_a_promoted_entity_says_why_lite_was_not_kept(facts_dir: Path) -> None:
     text = ok("why", *SEED, "adatum-promoted.yaml")
     assert lines_from(text, "Adatum ") == [
-        "Adatum Services: resource-non-stocked",
-        "Adatum Factory: stocked-production",
+        "Adatum Services: resource-non-stocked (Project Operations for resource/non-stocked scenarios)",
+        "Adatum Factory: stocked-production (Project Operations for stocked/production order scenarios)",
     ]
     assert lines_from(text, "  not lite: Adatum Services") == [
         "  not lite: Adatum Services would fit lite on its own, but Adatum Factory needs stocked-production, which "
         "runs on Dynamics 365 Finance; legal entities share one environment, so Adatum Services takes "
         "resource-non-stocked. "
-        "(rule lite-joins-finance-environment, policies/environment.yaml:9:5, "
-        "000_cd059b2c5f1fbec9.txt#deployment-types)",
+        f"(rule lite-joins-finance-environment, policies/environment.yaml:9:5, {SEED_SECTION})",
     ]
     assert "supersedes" not in text
 
@@ -671,10 +693,11 @@ def test_why_for_a_promoted_entity_says_why_lite_was_not_kept(facts_dir: Path) -
 def test_why_shows_the_seed_rule_a_documentation_rule_supersedes(facts_dir: Path) -> None:
     lines = ok("why", "adatum-promoted.yaml").splitlines()
     assert lines[:3] == ["Customer: Adatum", KNOWLEDGE_CURRENT, ""]
-    assert lines[5:7] == [
+    start = lines.index("  How it was derived:")
+    assert lines[start + 2 : start + 4] == [
         "    <- step 17: rule lite-joins-finance-environment (policies/editions/docs-2026-08/environment.yaml:22:5 "
-        "in layer docs-2026-08)  [environment/resource-configure-integration-per-legal-entity.md]",
-        "       supersedes rule lite-joins-finance-environment [000_cd059b2c5f1fbec9.txt#deployment-types]",
+        'in layer docs-2026-08)  ["Configure Project Operations integration per legal entity" (2026-02-27)]',
+        f"       supersedes rule lite-joins-finance-environment [{SEED_SECTION}]",
     ]
 
 
@@ -718,12 +741,12 @@ def test_why_json_is_evaluate_json_plus_why_not() -> None:
 
 
 def test_validate_without_paths_checks_the_built_in_policies() -> None:
-    assert ok("validate", *SEED) == "ok: 6 policy files, 20 rules\n"
+    assert ok("validate", *SEED) == "ok: 7 policy files, 20 rules\n"
 
 
 def test_validate_without_paths_checks_the_shipped_knowledge_by_default() -> None:
     # the 6 built-in files (20 rules) and the 10 policy files of docs-2026-08 (42 rules)
-    assert ok("validate") == "ok: 16 policy files, 62 rules\n"
+    assert ok("validate") == "ok: 19 policy files, 62 rules\n"
 
 
 def test_validate_a_directory_counts_only_the_consultants_policies(tmp_path: Path) -> None:

@@ -119,21 +119,31 @@ def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
         "adatum-mixed.json": [
             ("gaps", factory, "project-sales", "none"),
             ("gaps", design, "wbs-planning", "none"),
-            ("warning", design, "capability-gap", "absent"),
-            ("warning", factory, "capability-gap", "absent"),
+            ("warning", factory, "capability-gap (type: stocked-production, capability: project-sales)", "absent"),
+            ("warning", design, "capability-gap (type: resource-non-stocked, capability: wbs-planning)", "absent"),
             ("note", design, "absent", "finance-required"),
             ("note", factory, "absent", "finance-required"),
             ("note", services, "absent", "finance-required"),
             ("note", design, "absent", "project-for-the-web-limits"),
         ],
-        "contoso.yaml": [("note", us, "absent", "finance-required"), ("note", uk, "absent", "finance-required")],
+        # Finance runs there too: the region's note now also asks to check Finance's availability.
+        "contoso.yaml": [
+            ("note", us, "absent", "finance-required"),
+            ("note", uk, "absent", "finance-required"),
+            ("note reason", None, "absent", f"region-availability (about: united-states): {us} runs on Dynamics 365 "
+             "Finance: check in the same report that Finance, not only Project Operations, is offered in "
+             "united-states. (rule finance-available-in-region)"),
+            ("note reason", None, "absent", f"region-availability (about: united-kingdom): {uk} runs on Dynamics 365 "
+             "Finance: check in the same report that Finance, not only Project Operations, is offered in "
+             "united-kingdom. (rule finance-available-in-region)"),
+        ],
         "litware-small.yaml": [("note", None, "absent", "project-online-retired")],
         # The advisory entity moves through the modern architecture: not "no migration".
         "northwind-pma.yaml": [
             ("warning", "Northwind Manufacturing", "absent", "finance-pma-continue"),
-            ("warning", "Northwind Advisory", "absent", "pma-modern-architecture"),
+            ("warning", "Northwind Advisory", "absent", "pma-modern-architecture (type: resource-non-stocked)"),
             ("warning", None, "finance-pma-continue", "absent"),
-            ("warning", "Northwind Advisory", "no-migration-path", "absent"),
+            ("warning", "Northwind Advisory", "no-migration-path (type: resource-non-stocked)", "absent"),
         ],
         # Core covers Tailspin: the upgrade, per legal entity, with the end of life and the 3.x path.
         "tailspin-psa.yaml": [
@@ -206,7 +216,7 @@ def test_facts_only_the_new_side_declares_are_ignored_on_the_base_side(tmp_path:
         f"{folder}/wingtip-sap.yaml (Wingtip Toys):",
         "  Wingtip Toys: deployment resource-non-stocked -> lite",
         "  Wingtip Toys: gaps none -> customer-facing-invoicing, revenue-recognition",
-        "  Wingtip Toys: warning ledger-outside-finance added",
+        "  Wingtip Toys: warning ledger-outside-finance (capability: customer-facing-invoicing) added",
     ]
     assert result.stdout.splitlines()[-1] == "1 of 1 customers change."
 

@@ -303,6 +303,7 @@ def test_low_fit_names_the_lighter_alternatives(kb: KnowledgeBase) -> None:
 def test_low_fit_on_the_current_knowledge_names_planner_as_project_online_retires(current_kb: KnowledgeBase) -> None:
     # policies/editions/docs-2026-08/fit.yaml: low-pm-maturity supersedes the seed's, and Project Online retires.
     result = evaluate(current_kb, "customer: Litware\npm_maturity: low\n")
+    assert [r["rule"] for r in result["warnings"][0].pop("rules")] == ["low-pm-maturity"]
     assert result["warnings"] == [{
         "code": "low-fit",
         "message": "With a low project-management maturity Project Operations may be too big a step; start with "
@@ -322,6 +323,9 @@ def test_promotion_says_why(kb: KnowledgeBase) -> None:
         kb, "customer: A\nlegal_entities:\n  - {name: S}\n  - {name: F, requirements: [production-orders]}\n"
     )
     (warning,) = result["warnings"]
+    assert [(r["rule"], r["explanation"]) for r in warning.pop("rules")] == [
+        ("lite-joins-finance-environment", warning["message"])
+    ]
     assert warning == {
         "code": "entity-promoted",
         "message": "S would fit lite on its own, but F needs stocked-production, which runs on Dynamics 365 Finance; "
@@ -373,7 +377,7 @@ def test_why_not_gives_first_reason_for_each_type_not_chosen(kb: KnowledgeBase) 
     assert "(rule finance-later-rules-out-lite, policies/choosing.yaml:" in reasons["lite"]
     assert reasons["stocked-production"] == (
         "F needs project-sales, which stocked-production does not offer. (rule type-lacks-capability, "
-        "policies/choosing.yaml:9:5, 000_cd059b2c5f1fbec9.txt#deployment-types)"
+        'policies/choosing.yaml:9:5, "Determine your deployment type" (2023-11-06), section "Deployment types")'
     )
 
 

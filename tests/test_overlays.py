@@ -113,7 +113,7 @@ def test_schema_facts_includes_a_fact_a_layer_declares() -> None:
     seeds = json.loads(CliRunner().invoke(cli, ["schema", "facts", "--as-of", "2023-11"]).stdout)
     assert sorted(seeds["properties"]) == [
         "budget", "customer", "existing_solution", "legal_entities", "plans_finance", "pm_maturity", "region",
-        "requirements", "unknown",
+        "requirements", "unknown", "workshop",
     ]
 
 
@@ -124,6 +124,7 @@ def test_schema_facts_includes_the_editions_facts_by_default() -> None:
     assert sorted(schema["properties"]) == [
         "budget", "customer", "existing_solution", "finance_version", "ledger", "legal_entities", "plans_finance",
         "pm_maturity", "process_change_ready", "region", "requirements", "runs_dataverse_apps", "unknown",
+        "workshop",
     ]
     assert schema["properties"]["finance_version"]["pattern"] == r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
 

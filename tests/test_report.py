@@ -1,7 +1,14 @@
-"""The customer documents (Markdown, HTML) and the derivation graph (DOT, Mermaid) of engine/report.py."""
+"""The customer's deployment plan (Markdown, HTML, PDF) and the derivation graph (DOT, Mermaid) of engine/report.py.
+
+The plan is read as the customer reads it: page one is the decision (fit first when Project Operations may be the
+wrong tool, the recommendation with today's product names and the seed's beside them, environments, traps, open
+questions, next steps), then each legal entity's reasons, then the appendix. Sources are titled links, never file
+names; no engine notation reaches the customer's text.
+"""
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import shutil
@@ -12,16 +19,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base, render, report
+from click.testing import CliRunner
+from podeploy.cli.main import cli
+from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base, report
+from podeploy.engine.brand import Brand, load_brand
+from podeploy.engine.explain import citation, citations
 from podeploy.engine.knowledge import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
+DATE = "2026-12-01"
 US = "Contoso Manufacturing United States"
 UK = "Contoso Robotics United Kingdom"
 STOCKED = "Project Operations for stocked/production order scenarios"
 RESOURCE = "Project Operations for resource/non-stocked scenarios"
-SEED = "000_cd059b2c5f1fbec9.txt"
+MANUFACTURING = "Project Operations for manufacturing"
+INTEGRATED = "Project Operations Integrated with ERP"
+CORE = "Project Operations Core"
+SEED_ARTICLE = "https://learn.microsoft.com/dynamics365/project-operations/environment/determine-deployment-type"
 EVIL_CUSTOMER = "<script>alert(1)</script> & Co"
 EVIL_ENTITY = 'Evil "quoted" | pipe `tick` #hash \\ back <b>x</b> & end'
 EVIL_FACTS = """\
@@ -49,10 +64,12 @@ EXAMPLES_ON_KNOWLEDGE = [
     *(pytest.param("kb", name, id=f"seeds-{name}") for name in SEED_EXAMPLE_FILES),
     *(pytest.param("edition_kb", name, id=f"docs-2026-08-{name}") for name in EXAMPLE_FILES),
 ]
-SEEDS_KNOWLEDGE = (
-    '  - built-in, as of 2023-11: The seeds, read literally: Microsoft Learn, "Determine your deployment type"'
-    ' (2023-11-06), and Advisicon, "What is Dynamics 365 Project Operations?" (2023-09)'
+# What the customer must never read: file names of sources, facts as the engine writes them, fact ids.
+ENGINE_NOTATION = re.compile(
+    r"000_cd059b2c5f1fbec9|003_93bb5cf298cac590|\.txt\b|\b[a-z-]+/[A-Za-z0-9_.-]+\.md\b|\(entity: |absent: "
+    r"|\bcandidate\(|\bplans_finance\b|\bpm_maturity\b|\bexisting_solution\b|\bfinance_version\b"
 )
+TYPE_IDS = re.compile(r"(?<![\w/-])(lite|resource-non-stocked|stocked-production)(?![\w-])")
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +91,11 @@ def decide(kb: KnowledgeBase, path: Path | str) -> Decision:
 @pytest.fixture(scope="module")
 def contoso(kb: KnowledgeBase) -> Decision:
     return decide(kb, "examples/contoso.yaml")
+
+
+@pytest.fixture(scope="module")
+def contoso_now(edition_kb: KnowledgeBase) -> Decision:
+    return decide(edition_kb, "examples/contoso.yaml")
 
 
 @pytest.fixture(scope="module")
@@ -105,223 +127,248 @@ def section(markdown: str, heading: str) -> list[str]:
     return lines[start:end]
 
 
+def customer_text(markdown: str) -> str:
+    """What the customer reads before the appendix, without link targets and code spans."""
+    body = markdown.split("\n## Appendix A")[0]
+    body = re.sub(r"\]\([^)]*\)", "]", body)
+    return re.sub(r"`[^`]*`", "", body)
+
+
 # -- Markdown -----------------------------------------------------------------------------------------------------
 
 
-def test_markdown_plan_names_each_entitys_type_and_its_display_name(contoso: Decision) -> None:
-    md = report.report_markdown(contoso)
+def test_page_one_of_contoso_on_the_seeds(contoso: Decision) -> None:
+    md = report.report_markdown(contoso, date=DATE)
     lines = md.splitlines()
-    assert lines[0] == "# Project Operations deployment plan: Contoso"
-    assert "- Customer: Contoso" in lines
-    assert "- Facts: `examples/contoso.yaml`" in lines
-    assert "- Deployments on the environment: `resource-non-stocked`, `stocked-production`" in lines
-    assert lines[lines.index("- Knowledge used:") + 1 :][:2] == [SEEDS_KNOWLEDGE, ""]
-    assert "## Open questions" not in lines  # Contoso answers everything the seeds ask
-    assert section(md, "## Plan") == [
+    assert lines[:22] == [
+        "# Project Operations deployment plan: Contoso",
         "",
-        "| Legal entity | Deployment type | Name | Gaps | Status |",
-        "| --- | --- | --- | --- | --- |",
-        f"| {US} | `stocked-production` | {STOCKED} | none | settled |",
-        f"| {UK} | `resource-non-stocked` | {RESOURCE} | none | settled |",
+        f"Prepared for **Contoso** on {DATE}.",
         "",
+        "## Recommendation",
+        "",
+        "| Legal entity | Deployment type | Status |",
+        "| --- | --- | --- |",
+        f"| {US} | {STOCKED} | Settled |",
+        f"| {UK} | {RESOURCE} | Settled |",
+        "",
+        "### Environments to provision",
+        "",
+        f"- Dynamics 365 Finance with Project Operations ({RESOURCE} and {STOCKED}), shared by {US}, {UK}.",
+        "",
+        "### Before you commit",
+        "",
+        "- Settle each legal entity's type before go-live: there is no out-of-box migration of data between "
+        "deployment types; moving later takes custom scripts, mapping and manual work. *(Source: [Microsoft Learn, "
+        '"Determine your deployment type" (2023-11-06), section "Project Operations for stocked/production order '
+        f'scenarios"]({SEED_ARTICLE}#pma))*',
+        "",
+        "### Open questions",
+        "",
+        "- None: no unanswered question can change this advice.",
     ]
     assert not md.endswith("\n")
 
 
-def test_markdown_matrix_has_a_row_per_capability_with_needs_marked(contoso: Decision, kb: KnowledgeBase) -> None:
-    md = report.report_markdown(contoso)
-    us = section(md, f"### {US}")
-    assert "| Capability | Needed | `lite` | `resource-non-stocked` | `stocked-production` (recommended) |" in us
-    rows = [line for line in us if line.startswith("| `")]
-    assert len(rows) == len(kb.capabilities)
-    assert "| `production-orders` Production orders | needed | - | - | yes |" in rows
-    assert "| `receipt-ocr` Receipt scanning (OCR) | needed | - | yes | yes |" in rows
-    assert "| `project-sales` Project sales on Dynamics 365 Sales |  | yes | yes | - |" in rows
-    uk = section(md, f"### {UK}")
-    assert "| Capability | Needed | `lite` | `resource-non-stocked` (recommended) | `stocked-production` |" in uk
-    assert "| `production-orders` Production orders |  | - | - | yes |" in uk
-    assert "| `revenue-recognition` Revenue recognition | needed | - | yes | yes |" in uk
-
-
-def test_markdown_marks_gaps_in_plan_matrix_and_warnings(adatum: Decision) -> None:
-    md = report.report_markdown(adatum)
-    plan = section(md, "## Plan")
-    assert f"| Adatum Factory | `stocked-production` | {STOCKED} | `project-sales` | settled |" in plan
-    assert f"| Adatum Design | `resource-non-stocked` | {RESOURCE} | `wbs-planning` | settled |" in plan
-    factory = section(md, "### Adatum Factory")
-    assert "| `project-sales` Project sales on Dynamics 365 Sales | **gap** | yes | yes | - |" in factory
-    assert "| `production-orders` Production orders | needed | - | - | yes |" in factory
-    warnings = section(md, "## Warnings")
-    assert (
-        "- **capability-gap**, entity Adatum Factory, type stocked-production, capability project-sales: "
-        "Adatum Factory needs project-sales, which stocked-production does not offer: plan an extension, a partner "
-        f"solution or a process change for it. (rule `gap-in-deployment`, source `{SEED}#deployment-types`)"
-    ) in warnings
-    assert sum(line.startswith("- **entity-promoted**") for line in warnings) == 2
-    assert "Gaps: `project-sales`." in section(md, "### Adatum Factory: `stocked-production`")
-
-
-def test_markdown_open_questions_say_what_each_answer_could_change(adatum: Decision) -> None:
-    md = report.report_markdown(adatum)
-    # Adatum leaves out existing_solution, plans_finance, budget and pm_maturity: none could change a deployment.
-    assert section(md, "## Open questions") == [
+def test_page_one_names_todays_products_with_the_seed_names_beside_them(contoso_now: Decision) -> None:
+    md = report.report_markdown(contoso_now, date=DATE)
+    assert section(md, "## Recommendation")[:5] == [
         "",
-        "Answers to these could still change the advice:",
-        "",
-        "- Does the customer already run Project Service Automation, Finance's Project management and accounting,"
-        " or a Project Operations deployment? (could change: warning finance-pma-continue, warning"
-        " no-migration-path, warning psa-upgrade)",
-        "- Will the customer adopt Dynamics 365 Finance later, even if not now? (could change: warning"
-        " entity-promoted)",
-        "- Is the customer's budget for the project system small, medium or large? (could change: warning low-fit)",
-        "- How mature is the customer's project-management practice (low, medium, high)? (could change: warning"
-        " low-fit)",
-        "",
+        "| Legal entity | Deployment type | Status |",
+        "| --- | --- | --- |",
+        f"| {US} | {MANUFACTURING} (in 2023: {STOCKED}) | Provisional |",
+        f"| {UK} | {INTEGRATED} (in 2023: {RESOURCE}) | Provisional |",
     ]
-    lines = md.splitlines()
-    assert lines.index("## Open questions") < lines.index("## Plan")
-
-
-def test_markdown_notes_and_empty_warnings(contoso: Decision) -> None:
-    md = report.report_markdown(contoso)
-    assert section(md, "## Warnings") == ["", "None.", ""]
-    notes = section(md, "## Notes")
-    assert (
-        "- **shared-environment**: Stocked/production order and resource/non-stocked legal entities share one "
-        "environment: the scenario is chosen per legal entity in Dynamics 365 Finance, not per environment. "
-        f"(rule `stocked-and-non-stocked-share-environment`, source `{SEED}#deployment-types`)"
-    ) in notes
-    assert sum(line.startswith("- **region-availability**, about united-") for line in notes) == 2
-
-
-def test_markdown_why_derivation_summary(contoso: Decision) -> None:
-    why = section(report.report_markdown(contoso), f"### {US}: `stocked-production`")
-    rule = f"`policies/environment.yaml:29:5`, source `{SEED}#deployment-types`"
-    assert "Needs: `customer-facing-invoicing`, `receipt-ocr`, `production-orders`, `stocked-inventory`." in why
-    assert why[why.index("How the recommendation was derived:") + 2].startswith(
-        f"1. Step 15: stocked-production is open for {US} and misses 0 of its needs. (rule `type-still-open`"
-    )
-    assert f"3. Step 21: {US} gets stocked-production. (rule `entity-keeps-its-fit`, {rule})" in why
-    assert f"   - absent: `promoted(entity: {US})`" in why
-    assert f"- `entity(name: {US})` at `examples/contoso.yaml:11:11`" in why
-    assert "- `deployment-type(finance: true, id: stocked-production, rank: 3)` at " \
-        "`policies/deployment-types.yaml:24:5`" in why
-
-
-def test_markdown_why_not_lists_every_reason(contoso: Decision) -> None:
-    why = section(report.report_markdown(contoso), f"### {US}: `stocked-production`")
-    lite = why.index("- Not `lite` (Lite deployment - deal to proforma invoicing):")
-    rns = why.index(f"- Not `resource-non-stocked` ({RESOURCE}):")
-    lacks = f"(rule `type-lacks-capability`, `policies/choosing.yaml:9:5`, source `{SEED}#deployment-types`)"
-    assert why[lite + 1 : rns] == [
-        f"  - {US} needs customer-facing-invoicing, which lite does not offer. {lacks}",
-        f"  - {US} needs production-orders, which lite does not offer. {lacks}",
-        f"  - {US} needs receipt-ocr, which lite does not offer. {lacks}",
-        f"  - {US} needs stocked-inventory, which lite does not offer. {lacks}",
-        f"  - {US} needs production-orders; lite has no production orders or stocked inventory, so it is ruled out "
-        f"even if it would cover more of the other needs. (rule `production-needs-stocked`, "
-        f"`policies/choosing.yaml:21:5`, source `{SEED}#pma`)",
-        f"  - {US} needs stocked-inventory; lite has no production orders or stocked inventory, so it is ruled out "
-        f"even if it would cover more of the other needs. (rule `production-needs-stocked`, "
-        f"`policies/choosing.yaml:21:5`, source `{SEED}#pma`)",
-    ]
-    uk = section(report.report_markdown(contoso), f"### {UK}: `resource-non-stocked`")
-    assert uk[uk.index(f"- Not `stocked-production` ({STOCKED}):") + 1] == (
-        f"  - resource-non-stocked was preferred: resource-non-stocked is the lightest deployment type still open "
-        f"that offers everything {UK} needs. (rule `lightest-covering-type`, `policies/choosing.yaml:69:5`, "
-        f"source `{SEED}#deployment-types`)"
-    )
-
-
-@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
-def test_why_not_all_holds_every_why_not_firing_and_agrees_with_render(
-    knowledge: str, name: str, request: pytest.FixtureRequest
-) -> None:
-    kb: KnowledgeBase = request.getfixturevalue(knowledge)
-    decision = decide(kb, EXAMPLES / name)
-    against = {pid for pid, p in kb.predicates.items() if p.role == "why-not"}
-    for entity in decision.entities:
-        first = render.why_not(decision, entity)
-        every = report.why_not_all(decision, entity)
-        assert [t for t, _ in every] == [t for t, _ in first]
-        for (type_id, reasons), (_, reason) in zip(every, first, strict=True):
-            top = reasons[0]
-            shown = top.text if top.rule is None else (
-                f"{top.text} (rule {top.rule}, {top.location}" + (f", {top.source})" if top.source else ")")
-            )
-            assert shown == reason
-            firings = [
-                (f.clause.rule.id, f.explanation)
-                for f in decision.trace
-                if any(c.predicate in against and c.get("entity") == entity.name and c.get("type") == type_id
-                       for c in f.conclusions)
-            ]
-            if firings:
-                assert [(r.rule, r.text) for r in reasons] == list(dict.fromkeys(firings))
-
-
-def test_sources_lists_every_source_cited_by_a_fired_rule(contoso: Decision) -> None:
-    md = report.report_markdown(contoso)
-    assert section(md, "## Sources") == [
-        "",
-        f"- `{SEED}#deployment-regions`: cited by `check-region-availability` (2 firings)",
-        f"- `{SEED}#deployment-types`: cited by `type-lacks-capability`, `type-still-open`, `lightest-covering-type`, "
-        "`entity-keeps-its-fit`, `stocked-and-non-stocked-share-environment` (18 firings)",
-        f"- `{SEED}#pma`: cited by `production-needs-stocked` (4 firings)",
-    ]
-
-
-@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
-def test_every_cited_source_and_entity_is_in_both_documents(
-    knowledge: str, name: str, request: pytest.FixtureRequest
-) -> None:
-    kb: KnowledgeBase = request.getfixturevalue(knowledge)
-    decision = decide(kb, EXAMPLES / name)
-    md, page = report.report_markdown(decision), report.report_html(decision)
-    for firing in decision.trace:
-        source = firing.clause.rule.source
-        if source:
-            assert f"`{source}`" in md and f"<code>{source}</code>" in page
-    for entity in decision.entities:
-        assert f"### {report.md_text(entity.name)}" in md
-
-
-def test_renamed_types_show_their_latest_name(edition_kb: KnowledgeBase) -> None:
-    md = report.report_markdown(decide(edition_kb, "examples/contoso.yaml"))
-    lines = md.splitlines()
-    # Where each entity's books are is still open, and the answer could change either entity's deployment.
-    assert f"| {US} | `stocked-production` | Project Operations for manufacturing | none | provisional |" in lines
-    assert f"| {UK} | `resource-non-stocked` | Project Operations Integrated with ERP | none | provisional |" in lines
-    assert "- Not `lite` (Project Operations Core):" in lines
-    assert lines[lines.index("- Knowledge used:") + 1 :][:3] == [
-        SEEDS_KNOWLEDGE,
-        "  - docs-2026-08, as of 2026-08: Microsoft's Dynamics 365 Project Operations documentation, as read on"
-        " 2026-08-21",
-        "",
-    ]
+    assert "Provisional: an open question below could still change it." in md.splitlines()
     books = (
-        "After go-live, which system keeps the books (ledger, receivables, tax) - Dynamics 365 Finance, another"
-        " ERP, or none? (could change: the deployment, warning ledger-outside-finance)"
+        "After go-live, which system keeps the books (ledger, receivables, tax) - Dynamics 365 Finance, another ERP,"
+        f" or none? (for {US}, {UK}) (could change the recommendation)"
     )
-    assert section(md, "## Open questions")[3:] == [
-        f"- {US}: {books}",
-        f"- {UK}: {books}",
-        "- Is the customer ready to align and improve its processes around Project Operations? (could change:"
-        " warning low-fit)",
+    assert section(md, "### Open questions") == [
+        "",
+        f"- {books}",
+        "- Is the customer ready to align and improve its processes around Project Operations? (could change the "
+        "advice: Project Operations may be the wrong tool for this customer)",
         "",
     ]
+    based = md.splitlines()[md.splitlines().index("### Next steps") :]
+    assert next(line for line in based if line.startswith("*Based on:")) == (
+        '*Based on: The seeds, read literally: Microsoft Learn, "Determine your deployment type" (2023-11-06), and '
+        'Advisicon, "What is Dynamics 365 Project Operations?" (2023-09) (as of 2023-11); Microsoft\'s Dynamics 365 '
+        "Project Operations documentation, as read on 2026-08-21 (as of 2026-08).*"
+    )
+
+
+def test_next_steps_say_where_each_type_is_provisioned_and_what_it_needs(contoso_now: Decision) -> None:
+    steps = section(report.report_markdown(contoso_now, date=DATE), "### Next steps")
+    assert steps[1] == f"**{INTEGRATED} ({UK})**"
+    assert steps[3].startswith(
+        "1. License and provision Dynamics 365 Finance; new customers create it in the Power Platform admin center"
+    )
+    assert steps[4].startswith(
+        "2. Install Project Operations in the Dataverse environment linked to Finance and connect the two with "
+        "dual-write; the Dataverse currency must be the same as Finance's. *(Source: [Microsoft Learn, \"Manually "
+        'deploy the Project Operations Dataverse app with dual-write support" (2026-02-27)]'
+        "(https://learn.microsoft.com/dynamics365/project-operations/environment/resource-manual-deploy-dataverse-"
+        "dualwrite))*"
+    )
+    assert f"**{MANUFACTURING} ({US})**" in steps
+    core = section(report.report_markdown(decide(contoso_now.kb, "examples/litware-small.yaml")), "### Next steps")
+    assert core[1] == f"**{CORE} (Litware)**"
+    assert "Create a Dataverse environment in the Power Platform admin center" in core[3]
+
+
+def test_the_fit_verdict_comes_first_with_each_rule_and_source_apart(edition_kb: KnowledgeBase) -> None:
+    md = report.report_markdown(decide(edition_kb, "examples/litware-small.yaml"), date=DATE)
+    headings = [line for line in md.splitlines() if line.startswith("## ")]
+    assert headings[:2] == ["## First: is Project Operations the right tool?", "## Recommendation"]
+    verdict = section(md, "## First: is Project Operations the right tool?")
+    # The merged low-fit warning keeps both its rules: each sentence with its own source.
+    assert [line for line in verdict if line.startswith("> ")] == [
+        "> With a small budget Project Operations may be the wrong tool: it is a full ERP-class product and pays off "
+        "only when implemented across the whole service lifecycle. Try Planner (premium plans, the former Project "
+        'for the web) on its own first. *(Source: Advisicon (partner blog), "What is Dynamics 365 Project '
+        'Operations?" (2023-09), section "What Project Operations is not")*',
+        "> With a low project-management maturity Project Operations may be too big a step; start with Planner "
+        "(premium plans, the former Project for the web) and come back to it later. *(Source: Advisicon (partner "
+        'blog), "What is Dynamics 365 Project Operations?" (2023-09), section "Recommendations on when to use '
+        'Project Operations")*',
+        "> Project Online retires on 2026-09-30: the lighter starting points are Planner (premium plans, the former "
+        "Project for the web), and Teams or SharePoint lists. *(Source: Microsoft, \"Project Online retires on "
+        "2026-09-30 (the notice on Microsoft's Project Online pages)\")*",
+    ]
+
+
+def test_why_leads_with_the_needs_that_rule_out_the_lighter_types(edition_kb: KnowledgeBase) -> None:
+    md = report.report_markdown(decide(edition_kb, "examples/adatum-mixed.json"), date=DATE)
+    why = section(md, f"### Why {MANUFACTURING}")
+    stocked = "https://learn.microsoft.com/dynamics365/project-operations/procurement/enable-stocked-products-integrated"
+    assert why[1:4] == [
+        f"- Not {CORE}:",
+        f"  - Adatum Factory needs production orders, which {CORE} does not offer. *(Source: [Microsoft Learn, "
+        '"Determine your deployment type" (2023-11-06), section "Deployment types"]'
+        f"({SEED_ARTICLE}#deployment-types))*",
+        f"  - Adatum Factory needs production orders, which {CORE} does not offer at its Finance version, so {CORE} "
+        'is ruled out. *(Source: [Microsoft Learn, "Managed stocked products for Project Operations integrated '
+        f'deployments" (2025-11-07)]({stocked}))*',
+    ]
+    assert why[4] == f"- Not {INTEGRATED}:"
+    assert why[-2].startswith(f"- {MANUFACTURING} is the lightest deployment type still open")
+
+
+def test_why_not_lists_every_reason_against_a_heavier_type(contoso: Decision) -> None:
+    md = report.report_markdown(contoso, date=DATE)
+    why_not = section(md, "## " + UK + ": " + RESOURCE)
+    start = why_not.index("### Why not the other types")
+    assert why_not[start + 2 : start + 4] == [
+        f"- Not {STOCKED}:",
+        f"  - {RESOURCE} is lighter and already offers what is needed. *(Source: [Microsoft Learn, \"Determine your "
+        f'deployment type" (2023-11-06), section "Deployment types"]({SEED_ARTICLE}#deployment-types))*',
+    ]
+
+
+def test_gaps_are_named_in_business_words_with_what_fills_them(adatum: Decision) -> None:
+    factory = section(report.report_markdown(adatum, date=DATE), f"## Adatum Factory: {STOCKED}")
+    gaps = factory[factory.index("### Gaps") :]
+    assert gaps[:5] == [
+        "### Gaps",
+        "",
+        "Project sales on Dynamics 365 Sales.",
+        "",
+        f"- Adatum Factory needs project sales on Dynamics 365 Sales, which {STOCKED} does not offer: plan an "
+        "extension, a partner solution or a process change for it. *(Source: [Microsoft Learn, \"Determine your "
+        f'deployment type" (2023-11-06), section "Deployment types"]({SEED_ARTICLE}#deployment-types))*',
+    ]
+
+
+@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
+def test_no_file_names_or_engine_notation_reach_the_customer(
+    knowledge: str, name: str, request: pytest.FixtureRequest
+) -> None:
+    kb: KnowledgeBase = request.getfixturevalue(knowledge)
+    decision = decide(kb, EXAMPLES / name)
+    md, page = report.report_markdown(decision, date=DATE), report.report_html(decision, date=DATE)
+    assert not ENGINE_NOTATION.findall(md.replace(decision.facts.source, ""))
+    text = " ".join(parse(page).text).replace(decision.facts.source, "")
+    assert not ENGINE_NOTATION.findall(text)
+    # Types by their names: no type id before the appendix (where the derivation names its rules).
+    assert not TYPE_IDS.findall(customer_text(md))
+    for firing in decision.trace:  # every source a rule that fired cites is a titled link or text as written
+        for c in citations(kb, firing.clause.rule.source):
+            assert c.title is not None, c.text
+            if c.url:
+                assert f'<a href="{c.url}" rel="noreferrer">' in page
+
+
+def test_every_shipped_source_has_a_title_and_a_date(edition_kb: KnowledgeBase) -> None:
+    kb = edition_kb
+    cited = {r.source for r in kb.rules} | {t.source for t in kb.types.values()}
+    cited |= {s.source for steps in kb.next_steps.values() for s in steps}
+    cited |= {d.source for d in kb.facts.values() if getattr(d, "source", None)}
+    parts = {p.strip().split("#")[0] for source in cited if source for p in source.split(";")}
+    untitled = sorted(p for p in parts if p not in kb.sources and citation(kb, p).url)
+    assert untitled == []
+    for entry in kb.sources.values():
+        if entry.publisher == "Microsoft Learn":
+            assert entry.date and re.fullmatch(r"\d{4}-\d{2}-\d{2}", entry.date), entry.id
+        if entry.id.endswith(".md"):
+            assert entry.url == "https://learn.microsoft.com/dynamics365/project-operations/" + entry.id[:-3]
+
+
+def test_a_citation_names_the_document_and_its_section() -> None:
+    kb = load_knowledge_base(edition_dirs())
+    seed = citation(kb, "000_cd059b2c5f1fbec9.txt#pma")
+    assert seed.label == (
+        'Microsoft Learn, "Determine your deployment type" (2023-11-06), section "Project Operations for '
+        'stocked/production order scenarios"'
+    )
+    assert seed.url == f"{SEED_ARTICLE}#pma"
+    docs = citation(kb, "psa/psa-eol-faq.md")
+    assert (docs.title, docs.date, docs.url) == (
+        "Project Service Automation end of life FAQ",
+        "2025-07-07",
+        "https://learn.microsoft.com/dynamics365/project-operations/psa/psa-eol-faq",
+    )
+    # A Learn article podeploy has no title for still links to its address; a consultant's text shows as written.
+    unknown = citation(kb, "time/enable-time-entry-agent.md")
+    assert unknown.url == "https://learn.microsoft.com/dynamics365/project-operations/time/enable-time-entry-agent"
+    assert citation(kb, "Our delivery playbook, chapter 3").label == "Our delivery playbook, chapter 3"
+    assert [c.title for c in citations(kb, "procurement/enable-item-requirement-forecast.md; x.md")] == [
+        "Manage Item Requirements with Project Item Forecasts",
+        None,
+    ]
+
+
+def test_appendix_holds_the_matrix_the_derivation_and_titled_sources(contoso_now: Decision) -> None:
+    md = report.report_markdown(contoso_now, date=DATE)
+    matrix = section(md, "## Appendix A: capabilities")
+    assert matrix[1] == f"| Capability | {CORE} | {INTEGRATED} | {MANUFACTURING} | Needed by |"
+    rows = [line for line in matrix if line.startswith("| ") and "---" not in line][1:]
+    assert len(rows) == len(contoso_now.kb.capabilities)
+    assert f"| Production orders | - | - | yes | {US} |" in rows
+    assert f"| Receipt scanning (OCR) | - | yes | yes | {US}, {UK} |" in rows
+    derived = section(md, "### " + US)
+    assert derived[1].startswith(f"1. {MANUFACTURING} is open for {US} and misses 0 of its needs.")
+    assert derived[1].endswith(" — rule `type-still-open` at `policies/choosing.yaml:52:5`")
+    assert f"- {US} needs production orders (`examples/contoso.yaml:13:20`)" in derived
+    sources = section(md, "## Appendix C: sources")
+    assert (
+        f'- [Microsoft Learn, "Determine your deployment type" (2023-11-06)]({SEED_ARTICLE}) — cited by '
+        "`check-region-availability`, `type-lacks-capability`"
+    ) in "\n".join(sources)
+    assert not [line for line in sources if line.startswith("- ") and "](https://" not in line]
 
 
 def test_markdown_escapes_what_the_facts_hold(evil: Decision) -> None:
-    md = report.report_markdown(evil)
+    md = report.report_markdown(evil, date=DATE)
     assert md.splitlines()[0] == r"# Project Operations deployment plan: \<script\>alert(1)\</script\> \& Co"
     prose = re.sub(r"(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)", "", md)  # code spans show their text as it is
     assert "<" not in prose.replace("\\<", "")
     assert "&" not in prose.replace("\\&", "")
-    row = next(line for line in section(md, "## Plan") if line.startswith("| Evil"))
-    # A pipe in a name is escaped, so the row keeps its five cells.
-    assert len(re.split(r"(?<!\\)\|", row)) == 7
-    assert row.endswith(f" | `stocked-production` | {STOCKED} | none | settled |")
+    row = next(line for line in section(md, "## Recommendation") if line.startswith("| Evil"))
+    # A pipe in a name is escaped, so the row keeps its three cells.
+    assert len(re.split(r"(?<!\\)\|", row)) == 5
+    assert row.endswith(f" | {STOCKED} | Settled |")
     assert r'Evil "quoted" \| pipe \`tick\` \#hash \\ back \<b\>x\</b\> \& end' in row
     assert r"Plain \[link\](http://example.com) \*star\* \_under\_ ; end --\> x" in md
 
@@ -332,8 +379,15 @@ def test_md_code_holds_backticks_and_pipes() -> None:
     assert report.md_code("a|b", in_table=True) == r"`a\|b`"
 
 
+def test_a_bad_report_date_is_refused_before_any_work() -> None:
+    result = CliRunner().invoke(cli, ["evaluate", "examples/contoso.yaml", "--format", "html", "--date", "2026-13-01"])
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "--date:1:1: bad-value: '2026-13-01' is not a date like 2026-12-01 (YYYY-MM-DD)\n"
+
+
 # -- HTML ---------------------------------------------------------------------------------------------------------
 
+BLOCKS = {"p", "li", "td", "th", "tr", "h1", "h2", "h3", "div", "section", "article", "ul", "ol", "span", "br"}
 VOID = {"meta", "br", "hr", "img", "link", "input", "col", "wbr", "source", "area", "base", "embed", "track"}
 
 
@@ -349,18 +403,13 @@ class Page(HTMLParser):
         self.title = ""
         self.styles = ""
         self.text: list[str] = []
-        self.matrices: list[dict[str, Any]] = []
         self._in: str | None = None
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in BLOCKS:
+            self.text.append(" ")
         self.counts[tag] = self.counts.get(tag, 0) + 1
-        data = dict(attrs)
-        self.attrs.append((tag, data))
-        if tag == "table" and "matrix" in (data.get("class") or "").split():
-            self.matrices.append({"entity": data.get("data-entity"), "rows": 0, "caps": []})
-        if tag == "tr" and self.matrices and "tbody" in self.stack and "table" in self.stack:
-            self.matrices[-1]["rows"] += 1
-            self.matrices[-1]["caps"].append(data.get("data-capability"))
+        self.attrs.append((tag, dict(attrs)))
         if tag not in VOID:
             self.stack.append(tag)
         if tag in ("title", "style"):
@@ -372,6 +421,8 @@ class Page(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
+        if tag in BLOCKS:
+            self.text.append(" ")
         if not self.stack or self.stack[-1] != tag:
             self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
         else:
@@ -386,6 +437,10 @@ class Page(HTMLParser):
         else:
             self.text.append(data)
 
+    def joined(self) -> str:
+        """The text as a reader sees it: words of one line together, blocks apart."""
+        return " ".join("".join(self.text).split())
+
 
 def parse(page: str) -> Page:
     parser = Page()
@@ -397,96 +452,159 @@ def parse(page: str) -> Page:
 
 
 def assert_self_contained(page: Page) -> None:
-    for tag in ("script", "link", "img", "iframe", "object", "embed", "base", "form"):
+    """Nothing loads or runs: no scripts, frames or styles from elsewhere; images only embedded; links only to
+    published documents (opened by the reader, never fetched by the page) or within the page."""
+    for tag in ("script", "link", "iframe", "object", "embed", "base", "form"):
         assert page.counts.get(tag, 0) == 0, tag
     for tag, attrs in page.attrs:
         for name, value in attrs.items():
             assert not name.startswith("on"), (tag, name)
-            if name in ("src", "href", "action", "srcset", "xlink:href", "poster", "data"):
-                assert value is not None and value.startswith("#"), (tag, name, value)
+            if name in ("src", "srcset", "action", "xlink:href", "poster", "data"):
+                assert tag == "img" and name == "src" and value is not None and value.startswith("data:image/"), (
+                    tag, name, value
+                )
+            if name == "href":
+                assert value is not None and (value.startswith("#") or value.startswith("https://")), (tag, value)
     assert "@import" not in page.styles and "url(" not in page.styles
 
 
-def test_html_structure(contoso: Decision, kb: KnowledgeBase) -> None:
-    text = report.report_html(contoso)
+def test_html_structure(contoso_now: Decision) -> None:
+    text = report.report_html(contoso_now, date=DATE)
     assert text.startswith("<!DOCTYPE html>\n<html")
     page = parse(text)
     assert page.counts["html"] == page.counts["head"] == page.counts["body"] == page.counts["title"] == 1
-    assert "Contoso" in page.title
+    assert page.title == "Project Operations deployment plan — Contoso"
     assert page.counts["style"] == 1
     assert_self_contained(page)
-    assert "@media print" in page.styles and "page-break-before: always" in page.styles
+    assert "default-src 'none'; style-src 'unsafe-inline'; img-src data:" in text
+    assert "@page { size: A4;" in page.styles and "break-after: page" in page.styles
     ids = [a.get("id") for _, a in page.attrs if a.get("id")]
     assert len(ids) == len(set(ids))
-    for section_id in ("plan", "capabilities", "warnings-notes", "why", "sources"):
-        assert section_id in ids
-    for _, attrs in page.attrs:  # every fragment link lands somewhere
-        if attrs.get("href"):
-            assert str(attrs["href"])[1:] in ids
-    entities = [e.name for e in contoso.entities]
-    plan_rows = [a.get("data-entity") for t, a in page.attrs if t == "tr" and "entity" in (a.get("class") or "")]
-    assert plan_rows == entities
-    articles = [a.get("data-entity") for t, a in page.attrs if t == "article"]
-    assert articles == entities
-    assert [m["entity"] for m in page.matrices] == entities
-    for matrix in page.matrices:
-        assert matrix["rows"] == len(kb.capabilities)
-        assert matrix["caps"] == list(kb.capabilities)
-    body = " ".join(" ".join(page.text).split())
-    assert f"{US} stocked-production {STOCKED} none settled" in body
-    assert f"{UK} resource-non-stocked {RESOURCE} none settled" in body
-    assert f"Knowledge used {SEEDS_KNOWLEDGE.removeprefix('  - ')} Plan Capabilities" in body  # then the contents
-    assert "open-questions" not in ids  # Contoso answers everything the seeds ask
-
-
-def test_html_marks_needs_gaps_and_the_recommended_column(adatum: Decision) -> None:
-    page = parse(report.report_html(adatum))
-    factory = [a for t, a in page.attrs if t == "tr" and a.get("data-capability")][17:34]
-    classes = {a["data-capability"]: a.get("class") for a in factory}
-    assert classes["project-sales"] == "gap"
-    assert classes["production-orders"] == "needed"
-    assert classes["time-tracking"] == "needed"
-    assert classes["wbs-planning"] == "other"
-    headers = [a.get("class") for t, a in page.attrs if t == "th" and "type" in (a.get("class") or "").split()]
-    assert headers[3:6] == ["type", "type", "type recommended"]
-    body = " ".join(" ".join(page.text).split())
-    assert f"Adatum Factory stocked-production {STOCKED} project-sales settled" in body
+    assert [i for i in ids if i in ("decision", "reasons", "appendix")] == ["decision", "reasons", "appendix"]
+    rows = [(a.get("data-entity"), a.get("data-type")) for t, a in page.attrs if t == "tr" and a.get("data-entity")]
+    assert rows == [(US, "stocked-production"), (UK, "resource-non-stocked")]
+    body = page.joined()
+    assert body.startswith(f"Project Operations deployment plan Prepared for Contoso on {DATE}. ")
     assert (
-        "Open questions Answers to these could still change the advice: Does the customer already run Project"
-        " Service Automation, Finance's Project management and accounting, or a Project Operations deployment?"
-        " (could change: warning finance-pma-continue, warning no-migration-path, warning psa-upgrade)"
-        " Will the customer adopt Dynamics 365 Finance later, even if not now? (could change: warning"
-        " entity-promoted) Is the customer's budget for the project system small, medium or large? (could change:"
-        " warning low-fit) How mature is the customer's project-management practice (low, medium, high)?"
-        " (could change: warning low-fit) Plan"
+        f"Recommendation Legal entity Deployment type Status {US} {MANUFACTURING} in 2023: {STOCKED} Provisional "
+        f"{UK} {INTEGRATED} in 2023: {RESOURCE} Provisional Provisional: an open question below could still change "
+        f"it. Environments to provision Dynamics 365 Finance with Project Operations ({INTEGRATED} and "
+        f"{MANUFACTURING}), shared by {US}, {UK}. Before you commit"
     ) in body
+    assert next(a.get("href") for t, a in page.attrs if t == "a") == SEED_ARTICLE
+
+
+def test_html_shows_a_fit_verdict_before_the_recommendation(edition_kb: KnowledgeBase) -> None:
+    page = parse(report.report_html(decide(edition_kb, "examples/litware-small.yaml"), date=DATE))
+    body = page.joined()
+    assert body.index("First: is Project Operations the right tool?") < body.index("Recommendation Legal entity")
+    assert [a.get("class") for t, a in page.attrs if t == "div" and a.get("id") == "fit"] == ["verdict"]
 
 
 def test_html_escapes_what_the_facts_hold(evil: Decision) -> None:
-    text = report.report_html(evil)
+    text = report.report_html(evil, date=DATE)
     assert "<script" not in text.lower() and "<b>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in text
     page = parse(text)
     assert EVIL_CUSTOMER in page.title
     assert_self_contained(page)
-    assert [a.get("data-entity") for t, a in page.attrs if t == "article"] == [e.name for e in evil.entities]
-    assert EVIL_ENTITY in [e.name for e in evil.entities]
-    # The plan's entity links and the contents (open questions, plan, capabilities, warnings and notes, why,
-    # sources), no more.
-    assert page.counts.get("a", 0) == len(evil.entities) + 6
-    assert [a.get("href") for t, a in page.attrs if t == "a"][:6] == [
-        "#open-questions", "#plan", "#capabilities", "#warnings-notes", "#why", "#sources"
+    assert [a["data-entity"] for t, a in page.attrs if t == "article" and "data-entity" in a] == [
+        e.name for e in evil.entities
     ]
+    assert EVIL_ENTITY in [e.name for e in evil.entities]
 
 
 @pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
 def test_html_of_every_example_parses(knowledge: str, name: str, request: pytest.FixtureRequest) -> None:
     kb: KnowledgeBase = request.getfixturevalue(knowledge)
     decision = decide(kb, EXAMPLES / name)
-    page = parse(report.report_html(decision))
+    page = parse(report.report_html(decision, date=DATE))
     assert_self_contained(page)
     assert decision.customer in page.title
-    assert len(page.matrices) == len(decision.entities)
+    assert [a["data-entity"] for t, a in page.attrs if t == "article" and "data-entity" in a] == [
+        e.name for e in decision.entities
+    ]
+
+
+def test_the_paper_size_is_the_print_stylesheets(contoso: Decision) -> None:
+    assert "@page { size: letter;" in report.report_html(contoso, date=DATE, paper="letter")
+    assert "@page { size: A4;" in report.report_html(contoso, date=DATE)
+
+
+# -- the consultant's brand ------------------------------------------------------------------------------------------
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+def brand_file(tmp_path: Path, text: str, logo: bytes | None = PNG) -> Path:
+    if logo is not None:
+        (tmp_path / "logo.png").write_bytes(logo)
+    path = tmp_path / "brand.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_a_brand_puts_the_firms_name_logo_and_colour_on_the_report(contoso: Decision, tmp_path: Path) -> None:
+    path = brand_file(tmp_path, "firm: Fabrikam Advisory\nlogo: logo.png\ncontact: Ana Díaz, +34 600 000 000\n"
+                      "accent: '#2d6a4f'\n")
+    brand = load_brand(str(path))
+    assert brand == Brand("Fabrikam Advisory", "Ana Díaz, +34 600 000 000", "#2d6a4f",
+                          "data:image/png;base64," + base64.b64encode(PNG).decode())
+    text = report.report_html(contoso, date=DATE, brand=brand)
+    page = parse(text)
+    assert_self_contained(page)
+    assert [a.get("src", "")[:22] for t, a in page.attrs if t == "img"] == ["data:image/png;base64,"]
+    assert page.joined().startswith(f"Fabrikam Advisory Ana Díaz, +34 600 000 000 Project Operations deployment plan "
+                                    f"Prepared for Contoso on {DATE} by Fabrikam Advisory.")
+    assert "--accent: #2d6a4f;" in page.styles
+    md = report.report_markdown(contoso, date=DATE, brand=brand)
+    assert md.splitlines()[2] == f"Prepared for **Contoso** on {DATE} by Fabrikam Advisory (Ana Díaz, +34 600 000 000)."
+
+
+def test_the_brand_comes_from_the_environment_too(tmp_path: Path) -> None:
+    path = brand_file(tmp_path, "firm: Fabrikam Advisory\n", logo=None)
+    result = CliRunner(env={"PODEPLOY_BRAND": str(path)}).invoke(
+        cli, ["evaluate", "examples/contoso.yaml", "--format", "markdown", "--date", DATE]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[2] == f"Prepared for **Contoso** on {DATE} by Fabrikam Advisory."
+
+
+@pytest.mark.parametrize(
+    ("text", "logo", "error"),
+    [
+        ("firm: X\ncolour: red\n", PNG, "brand.yaml:2:1: unknown-key"),
+        ("firm: X\naccent: red\n", PNG, "brand.yaml:2:9: bad-value"),
+        ("logo: logo.png\n", PNG, "brand.yaml:1:1: missing-key"),
+        ("firm: X\nlogo: logo.png\n", b"GIF89a...", "brand.yaml:2:7: bad-logo: logo "),
+        ("firm: X\nlogo: nowhere.png\n", None, "brand.yaml:2:7: bad-logo: logo "),
+        ("firm: X\nlogo: logo.png\n", b"\x89PNG\r\n\x1a\n" + b"0" * (512 * 1024), "brand.yaml:2:7: bad-logo: logo "),
+        ("- firm\n", None, "brand.yaml:1:1: wrong-type"),
+    ],
+    ids=["unknown key", "bad colour", "no firm", "not an image", "missing logo", "huge logo", "not a mapping"],
+)
+def test_a_bad_brand_file_is_one_located_line_and_nothing_written(
+    tmp_path: Path, text: str, logo: bytes | None, error: str
+) -> None:
+    path = brand_file(tmp_path, text, logo)
+    out = tmp_path / "plan.html"
+    result = CliRunner().invoke(
+        cli, ["evaluate", "examples/contoso.yaml", "--format", "html", "--brand", str(path), "--output", str(out)]
+    )
+    assert result.exit_code == 2, result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"{tmp_path}/{error}"), line
+    assert not out.exists()
+
+
+def test_a_logo_that_is_not_a_regular_file_is_never_opened(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "logo.png")  # opening it would wait for a writer
+    path = brand_file(tmp_path, "firm: X\nlogo: logo.png\n", logo=None)
+    result = CliRunner().invoke(cli, ["evaluate", "examples/contoso.yaml", "--format", "html", "--brand", str(path)])
+    assert result.exit_code == 2
+    assert result.stderr.endswith("bad-logo: logo " + str(tmp_path / "logo.png") + ": not a regular file\n")
 
 
 # -- derivation graphs --------------------------------------------------------------------------------------------
@@ -653,9 +771,12 @@ def test_write_output_to_a_missing_folder_is_an_error(tmp_path: Path) -> None:
     assert os.listdir(tmp_path) == []
 
 
-# -- the HTML in a browser ----------------------------------------------------------------------------------------
+
+# -- the plan in a browser, and as a PDF --------------------------------------------------------------------------
 
 CHROMIUM = "/usr/bin/chromium"
+# Screenshots of the rendered plan, kept for people to look at (CI keeps the folder as an artefact).
+ARTIFACTS = Path(os.environ.get("PODEPLOY_TEST_ARTIFACTS", ROOT / "test-artifacts"))
 
 
 def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -666,7 +787,7 @@ def chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args,
     ]  # fmt: skip
     env = {**os.environ, "HOME": str(tmp_path)}
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False, env=env)
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, check=False, env=env)
 
 
 needs_chromium = pytest.mark.skipif(
@@ -675,25 +796,45 @@ needs_chromium = pytest.mark.skipif(
 )
 
 
+def pdf_pages(data: bytes) -> int:
+    assert data.startswith(b"%PDF")
+    return len(re.findall(rb"/Type\s*/Page\b", data))
+
+
+def printed(tmp_path: Path, html_text: str, name: str) -> bytes:
+    page, pdf = tmp_path / f"{name}.html", tmp_path / f"{name}.pdf"
+    report.write_output(html_text, page)
+    done = chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", page.as_uri())
+    assert done.returncode == 0, done.stderr[-2000:]
+    return pdf.read_bytes()
+
+
+def only(html_text: str, *keep: str) -> str:
+    """The report with only the named sections (decision, reasons, appendix)."""
+    for name in ("reasons", "appendix"):
+        if name not in keep:
+            html_text = re.sub(rf'<section class="part {name}".*?</section>\n', "", html_text, flags=re.S)
+    return html_text
+
+
 @needs_chromium
-def test_chromium_renders_the_plan(contoso: Decision, tmp_path: Path) -> None:
+def test_chromium_renders_page_one(contoso_now: Decision, tmp_path: Path) -> None:
     page = tmp_path / "contoso.html"
-    report.write_output(report.report_html(contoso), page)
+    report.write_output(report.report_html(contoso_now, date=DATE), page)
     done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = parse(done.stdout.replace("<!DOCTYPE html>", ""))
-    assert "Contoso" in dom.title
-    text = " ".join(" ".join(dom.text).split())
-    assert f"{US} stocked-production {STOCKED}" in text
-    assert f"{UK} resource-non-stocked {RESOURCE}" in text
-    assert f"{US}: stocked-production" in text and f"{UK}: resource-non-stocked" in text
-    assert len(dom.matrices) == 2
+    assert dom.title == "Project Operations deployment plan — Contoso"
+    text = dom.joined()
+    assert f"{US} {MANUFACTURING} in 2023: {STOCKED} Provisional" in text
+    assert f"{UK} {INTEGRATED} in 2023: {RESOURCE} Provisional" in text
+    assert "000_cd059b2c5f1fbec9" not in text and ".md" not in text
 
 
 @needs_chromium
 def test_chromium_runs_nothing_from_the_facts(evil: Decision, tmp_path: Path) -> None:
     page = tmp_path / "evil.html"
-    report.write_output(report.report_html(evil), page)
+    report.write_output(report.report_html(evil, date=DATE), page)
     done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = parse(done.stdout)
@@ -703,31 +844,96 @@ def test_chromium_runs_nothing_from_the_facts(evil: Decision, tmp_path: Path) ->
 
 
 @needs_chromium
-def test_chromium_screenshot(adatum: Decision, tmp_path: Path) -> None:
-    page = tmp_path / "adatum.html"
-    report.write_output(report.report_html(adatum), page)
-    png = tmp_path / "adatum.png"
-    done = chromium(tmp_path, f"--screenshot={png}", "--window-size=1200,1600", page.as_uri())
+@pytest.mark.parametrize("name", ["contoso.yaml", "northwind-pma.yaml", "litware-small.yaml"])
+@pytest.mark.parametrize("paper", ["a4", "letter"])
+def test_page_one_stands_alone_and_the_plan_fits_in_three_pages(
+    edition_kb: KnowledgeBase, tmp_path: Path, name: str, paper: str
+) -> None:
+    text = report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE, paper=paper)
+    decision_only = printed(tmp_path, only(text), "decision")
+    assert pdf_pages(decision_only) == 1
+    width, height = {"a4": (595, 842), "letter": (612, 792)}[paper]
+    box = re.search(rb"/MediaBox\s*\[\s*0\s+0\s+([0-9.]+)\s+([0-9.]+)\s*\]", decision_only)
+    assert box is not None and (round(float(box[1])), round(float(box[2]))) == (width, height)
+    assert pdf_pages(printed(tmp_path, only(text, "reasons"), "plan")) <= 3
+    whole = pdf_pages(printed(tmp_path, text, "whole"))
+    # The appendix starts on a page of its own.
+    assert whole > pdf_pages(printed(tmp_path, only(text, "reasons"), "again"))
+
+
+@needs_chromium
+@pytest.mark.parametrize("name", ["contoso.yaml", "adatum-mixed.json", "litware-small.yaml"])
+def test_chromium_screenshot_of_page_one(edition_kb: KnowledgeBase, tmp_path: Path, name: str) -> None:
+    text = only(report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE))
+    # Print styles on screen, at the width of an A4 page: what page one looks like on paper.
+    page = tmp_path / "page-one.html"
+    report.write_output(text.replace("@media print", "@media all"), page)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    png = ARTIFACTS / f"report-{Path(name).stem}-page-one.png"
+    done = chromium(tmp_path, f"--screenshot={png}", "--window-size=794,1123", "--hide-scrollbars", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 10_000
 
 
 @needs_chromium
-def test_chromium_prints_each_section_on_a_new_page(kb: KnowledgeBase, tmp_path: Path) -> None:
-    text = report.report_html(decide(kb, "examples/fabrikam-services.yaml"))
-    unbroken = text.replace("break-before: page; page-break-before: always;", "")
-    assert unbroken != text
+def test_evaluate_writes_the_pdf(tmp_path: Path) -> None:
+    out = tmp_path / "contoso.pdf"
+    result = CliRunner().invoke(
+        cli, ["evaluate", "examples/contoso.yaml", "--format", "pdf", "--paper", "letter", "--output", str(out)]
+    )
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    data = out.read_bytes()
+    assert pdf_pages(data) >= 3
+    assert b"/MediaBox [0 0 612 792]" in data
+    shutil.copy(out, ARTIFACTS / "report-contoso-letter.pdf") if ARTIFACTS.is_dir() else None
 
-    def pages(html_text: str, name: str) -> int:
-        page, pdf = tmp_path / f"{name}.html", tmp_path / f"{name}.pdf"
-        report.write_output(html_text, page)
-        done = chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", page.as_uri())
-        assert done.returncode == 0, done.stderr[-2000:]
-        data = pdf.read_bytes()
-        assert data.startswith(b"%PDF")
-        return len(re.findall(rb"/Type\s*/Page\b", data))
 
-    broken = pages(text, "report")
-    # The header and plan, then capabilities, warnings and notes, why, and sources each from a new page.
-    assert broken >= 5
-    assert broken > pages(unbroken, "unbroken")
+def test_without_chromium_the_pdf_is_refused_in_one_line(tmp_path: Path) -> None:
+    out = tmp_path / "contoso.pdf"
+    result = CliRunner(env={"PODEPLOY_CHROMIUM": str(tmp_path / "no-chromium")}).invoke(
+        cli, ["evaluate", "examples/contoso.yaml", "--format", "pdf", "--output", str(out)]
+    )
+    assert result.exit_code == 1
+    assert result.stderr == f"podeploy: error: PODEPLOY_CHROMIUM={tmp_path}/no-chromium is not an executable file\n"
+    assert not out.exists()
+
+
+
+
+# -- a consultant's layer: its own sources and next steps --------------------------------------------------------
+
+
+def test_a_layer_titles_its_own_sources_and_replaces_a_types_next_steps(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "playbook.yaml").write_text(
+        "policy: playbook\ndescription: Our playbook.\n"
+        "sources:\n  - {id: playbook-2026, title: Delivery playbook, publisher: Fabrikam Advisory, date: '2026-11',\n"
+        "     sections: {core: Core projects}}\n"
+        "next_steps:\n"
+        "  - {type: lite, step: Book the Core kick-off with our delivery team., source: playbook-2026#core}\n"
+    )
+    kb = load_knowledge_base([*edition_dirs(), str(layer)])
+    assert citation(kb, "playbook-2026#core").label == (
+        'Fabrikam Advisory, "Delivery playbook" (2026-11), section "Core projects"'
+    )
+    md = report.report_markdown(decide(kb, "examples/litware-small.yaml"), date=DATE)
+    assert section(md, "### Next steps")[1:4] == [
+        f"**{CORE} (Litware)**",
+        "",
+        '1. Book the Core kick-off with our delivery team. *(Source: Fabrikam Advisory, "Delivery playbook" (2026-11), '
+        'section "Core projects")*',
+    ]
+
+
+def test_next_steps_for_an_unknown_type_are_a_located_error(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "steps.yaml").write_text(
+        "policy: steps\ndescription: Steps.\nnext_steps:\n  - {type: lites, step: Go., source: here}\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(layer)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{layer}/steps.yaml:4:5: unknown-type: 'lites' is not a deployment type (did you mean 'lite'?)\n"
+    )

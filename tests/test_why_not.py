@@ -64,7 +64,8 @@ def test_a_type_that_covers_but_is_heavier_is_explained_by_the_preference() -> N
                     "rule": None,
                     "explanation": "resource-non-stocked was preferred: resource-non-stocked is the lightest "
                     f"deployment type still open that offers everything {UK} needs. (rule lightest-covering-type, "
-                    "policies/choosing.yaml:69:5, 000_cd059b2c5f1fbec9.txt#deployment-types)",
+                    'policies/choosing.yaml:69:5, "Determine your deployment type" (2023-11-06), section '
+                    '"Deployment types")',
                 }
             ],
         }
@@ -95,7 +96,8 @@ def test_text_numbers_the_reasons_and_names_rule_source_and_fact() -> None:
         "",
         f"{UK} (gets resource-non-stocked):",
         f"  1. {UK} needs customer-facing-invoicing, which lite does not offer.",
-        "     rule type-lacks-capability (policies/choosing.yaml:9:5) [000_cd059b2c5f1fbec9.txt#deployment-types]",
+        '     rule type-lacks-capability (policies/choosing.yaml:9:5) ["Determine your deployment type" (2023-11-06), '
+        'section "Deployment types"]',
         f"     customer's fact: requirements(entity: {UK}, value: customer-facing-invoicing) at {CONTOSO}:4:16",
     ]
 
@@ -110,7 +112,7 @@ def test_text_on_the_current_knowledge_names_the_type_by_its_2025_name_and_the_d
         f"{UK} (gets resource-non-stocked):",
         f"  1. {UK} needs customer-facing-invoicing, which lite does not offer.",
         "     rule type-lacks-capability (policies/editions/docs-2026-08/books.yaml:86:5) "
-        "[000_cd059b2c5f1fbec9.txt#deployment-types]",
+        "[\"Determine your deployment type\" (2023-11-06), section \"Deployment types\"]",
         f"     customer's fact: requirements(entity: {UK}, value: customer-facing-invoicing) at {CONTOSO}:4:16",
     ]
 
