@@ -13,6 +13,10 @@
 (d) rule count: synthetic policy sets of 100, 1,000 and 4,000 rules: load and compile time, and
     per-evaluation time against the built-ins alone (and bare durable-rules with as many rules).
 (e) peak memory (ru_maxrss from wait4 for each child; /proc VmHWM for a batch's workers).
+(w) the workshop (`podeploy ask`): on a terminal, the time to its first line against the import
+    baseline of (a); and for each shipped example answered from itself, the time to the first
+    question once the legal entities are named and the slowest later step, against one reference
+    evaluation of the example in the same process. Goals: first line <= 1 s, every step <= 300 ms.
 
 Each measurement runs in a child process of its own (this script with --child). Linux (for /proc and
 wait4) with durable-rules importable.
@@ -546,12 +550,48 @@ def child_profile(facts_dir: str, limit: str) -> dict[str, Any]:
     return {"shares": shares}
 
 
+def child_workshop() -> dict[str, Any]:
+    """Each shipped example as a workshop: the first question's wait and the slowest later step, in-process."""
+    from podeploy.cli.options import policy_layers
+    from podeploy.engine import load_facts, load_knowledge_base
+    from podeploy.engine.loader import load_document
+    from podeploy.engine.questionnaire import CONVERSATION, Session, analyzer_for, read_answers
+
+    kb = load_knowledge_base(policy_layers([]))
+    found = []
+    for path in sorted((ROOT / "examples").iterdir()):
+        if path.suffix not in (".yaml", ".json"):
+            continue
+        answers = read_answers(kb, load_document(str(path)))
+        facts = load_facts(kb, str(path))
+        started = time.perf_counter()
+        kb.evaluate(facts, engine="reference")
+        evaluation = time.perf_counter() - started
+        analyzer = analyzer_for(kb, CONVERSATION)
+        started = time.perf_counter()
+        session = Session(analyzer, answers.customer, answers.entities)
+        question = session.next_question()
+        first = time.perf_counter() - started
+        steps: list[float] = []
+        while question is not None:
+            session.answer(question, answers.lookup(question))
+            started = time.perf_counter()
+            question = session.next_question()
+            steps.append(time.perf_counter() - started)
+        found.append(
+            {"example": path.name, "entities": len(answers.entities) or 1, "evaluation": evaluation, "first": first,
+             "slowest": max(steps, default=0.0), "asked": len(steps)}
+        )
+    return {"examples": found}
+
+
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "inprocess": child_inprocess,
     "profile": child_profile,
     "phases": child_phases,
     "synthetic": child_synthetic,
     "bare": child_bare,
+    "workshop": child_workshop,
 }
 
 
@@ -868,6 +908,46 @@ def rule_count(rows: list[Row], facts_dir: Path, work: Path, sample: int) -> Non
         )
 
 
+def first_line_on_a_terminal() -> float:
+    """Seconds from starting `podeploy ask` on a (pseudo-)terminal to its first byte of output."""
+    import pty
+    import select
+
+    master, slave = pty.openpty()
+    started = time.perf_counter()
+    process = subprocess.Popen([*podeploy_command(), "ask"], stdin=slave, stdout=slave, stderr=slave, cwd=ROOT)
+    os.close(slave)
+    ready, _, _ = select.select([master], [], [], 60)
+    seconds = time.perf_counter() - started
+    if ready:
+        os.read(master, 4096)
+    process.kill()
+    process.wait()
+    os.close(master)
+    return seconds
+
+
+def workshop(rows: list[Row], runs: int) -> None:
+    """(w): how long a consultant waits in `podeploy ask`."""
+    base = statistics.median(checked(measure([sys.executable, "-I", "-c", BASELINE_IMPORTS]), "baseline").wall
+                             for _ in range(runs))
+    first = statistics.median(first_line_on_a_terminal() for _ in range(runs))
+    rows.append(
+        Row("w", f"`podeploy ask` on a terminal: its first line, median of {runs}", f"{first * 1000:.0f} ms",
+            f"{base * 1000:.0f} ms (`python -I -c \"{BASELINE_IMPORTS}\"`)", f"{first / base:.2f}x",
+            f"<= 1000 ms: {'met' if first <= 1 else 'MISSED'}")
+    )
+    data = json.loads(checked(measure(child("workshop")), "workshop steps").stdout)
+    for e in data["examples"]:
+        for what, seconds in (("first question once the legal entities are named", e["first"]),
+                              (f"slowest of the {e['asked']} later steps", e["slowest"])):
+            rows.append(
+                Row("w", f"`{e['example']}` ({e['entities']} legal entities): {what}", f"{seconds * 1000:.0f} ms",
+                    f"{e['evaluation'] * 1000:.1f} ms (one reference evaluation)",
+                    f"{seconds / e['evaluation']:.0f}x", f"<= 300 ms: {'met' if seconds <= 0.3 else 'MISSED'}")
+            )
+
+
 def table(rows: list[Row]) -> str:
     header = ("", "measure", "value", "baseline (same run)", "ratio", "goal", "peak RSS")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -883,7 +963,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=0, help="interleaved rounds of the batch runs (default: 3 quick, 2 full)"
     )
-    parser.add_argument("--sections", default="abcd", help="which measurements to run (default: abcd, all)")
+    parser.add_argument("--sections", default="abcdw", help="which measurements to run (default: abcdw, all)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--launcher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -919,6 +999,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             throughput(rows, facts_dir, count, work, notes, rounds, args.sections)
         if "d" in args.sections:
             rule_count(rows, facts_dir, work, sample)
+        if "w" in args.sections:
+            workshop(rows, 5 if args.quick else 9)
     print()
     print(table(rows))
     print()
