@@ -178,8 +178,14 @@ def fact_words(kb: KnowledgeBase, fact: Fact) -> str:
         return ", ".join(f"{k}: {show_value(v)}" for k, v in fact.as_dict().items())
     if decl.type == "capability-list":
         return f"{entity or 'The customer'} needs {readable(kb, value, 'capability')}"
-    about = (decl.description or decl.id).rstrip(". ")
-    shown = ("yes" if value else "no") if isinstance(value, bool) else readable(kb, value, None)
+    # The description's first sentence says what the fact is; the rest is for whoever writes policies.
+    about = re.split(r"(?<=\.)\s", " ".join((decl.description or decl.id).split()), maxsplit=1)[0].rstrip(". ")
+    if isinstance(value, bool):
+        shown = "yes" if value else "no"
+    else:
+        shown = readable(kb, value, None)
+        if shown == show_value(value) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", shown):
+            shown = shown.replace("-", " ")  # a choice as a phrase: 'finance project management'
     return f"{entity}: {about}: {shown}" if entity is not None else f"{about}: {shown}"
 
 

@@ -937,3 +937,14 @@ def test_next_steps_for_an_unknown_type_are_a_located_error(tmp_path: Path) -> N
     assert result.stderr == (
         f"{layer}/steps.yaml:4:5: unknown-type: 'lites' is not a deployment type (did you mean 'lite'?)\n"
     )
+
+
+def test_the_customers_facts_read_as_sentences(edition_kb: KnowledgeBase) -> None:
+    md = report.report_markdown(decide(edition_kb, "examples/northwind-pma.yaml"), date=DATE)
+    derived = section(md, "### Northwind Manufacturing")
+    assert derived[derived.index("The customer's facts it rests on:") + 2 :][:3] == [
+        "- Northwind Manufacturing needs customer-facing invoicing (`examples/northwind-pma.yaml:6:68`)",
+        "- Northwind Manufacturing needs production orders (`examples/northwind-pma.yaml:6:49`)",
+        "- Northwind Manufacturing: What the customer, or this legal entity, runs today for projects: finance "
+        "project management (`examples/northwind-pma.yaml:3:20`)",
+    ]
