@@ -218,30 +218,25 @@ def evaluate(
         render_report = report_markdown if fmt == "markdown" else report_html
         text = render_report(decision, date=report_date, brand=branding, paper=paper)
         if fmt == "pdf":
+            from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
             from podeploy.engine.pdf import html_to_pdf
 
+            # Where it goes is checked before Chromium runs: a bad --output fails at once.
+            kind = output_kind(output, [facts, *(f.path for f in kb.files)]) if output is not None else None
             data = html_to_pdf(text)
             if output is None:
                 sys.stdout.buffer.write(data)
                 sys.stdout.buffer.flush()
-                return
-            _emit_bytes(data, output, facts, kb)
+            elif kind == IN_PLACE:
+                write_in_place(output, data)
+            else:
+                from podeploy.engine.report import write_output
+
+                write_output(data, output)
             return
     else:
         text = render.decision_text(decision, _style(output, color))
     _emit(text, output, facts, kb, color)
-
-
-def _emit_bytes(data: bytes, output: str, facts: str, kb: Any) -> None:
-    """Write bytes to --output, with the same care as _emit: never over an input of the run."""
-    from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
-    from podeploy.engine.report import write_output
-
-    inputs = [facts or "", *(f.path for f in kb.files)]
-    if output_kind(output, inputs) == IN_PLACE:
-        write_in_place(output, data)
-    else:
-        write_output(data, output)
 
 
 @cli.command()

@@ -948,3 +948,13 @@ def test_the_customers_facts_read_as_sentences(edition_kb: KnowledgeBase) -> Non
         "- Northwind Manufacturing: What the customer, or this legal entity, runs today for projects: finance "
         "project management (`examples/northwind-pma.yaml:3:20`)",
     ]
+
+
+def test_a_pdf_to_a_missing_folder_fails_before_chromium_runs(tmp_path: Path) -> None:
+    out = tmp_path / "missing" / "plan.pdf"
+    # A Chromium that would fail: the error is the folder's, so Chromium never ran.
+    result = CliRunner(env={"PODEPLOY_CHROMIUM": "/bin/false"}).invoke(
+        cli, ["evaluate", "examples/contoso.yaml", "--format", "pdf", "--output", str(out)]
+    )
+    assert result.exit_code == 2
+    assert result.stderr == f"{out}:1:1: not-found: no such directory: {tmp_path / 'missing'}\n"
