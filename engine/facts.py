@@ -70,10 +70,12 @@ class Workshop:
 
 WORKSHOP_TIME = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?)?(?![\s\S])"
 MAX_WORKSHOP_ANSWERS = 5000
+# A question as asked: a policy's question text (up to 2,000 characters) about a legal entity or capability.
+MAX_WORKSHOP_TEXT = 3000
 
 
 def _workshop_schema() -> dict[str, Any]:
-    text = {"type": "string", "minLength": 1, "maxLength": 500}
+    text = {"type": "string", "minLength": 1, "maxLength": MAX_WORKSHOP_TEXT}
     return {
         "type": "object",
         "additionalProperties": False,
@@ -116,7 +118,7 @@ def _workshop_ok(item: Any) -> bool:
     for a in answers:
         if not isinstance(a, dict) or set(a) - {"question", "of", "answer", "at"}:
             return False
-        for key, most in (("question", 500), ("of", 200), ("answer", 500)):
+        for key, most in (("question", MAX_WORKSHOP_TEXT), ("of", 200), ("answer", MAX_WORKSHOP_TEXT)):
             if not (isinstance(a.get(key), str) and 0 < len(a[key]) <= most):
                 return False
         if "at" in a and not (isinstance(a["at"], str) and re.match(WORKSHOP_TIME, a["at"])):

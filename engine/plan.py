@@ -13,6 +13,7 @@ title. Nothing here reasons; it only selects and orders what the rules concluded
 from __future__ import annotations
 
 import datetime
+import re
 from collections.abc import Sequence
 
 from .brand import Brand
@@ -150,6 +151,8 @@ def check_date(value: str | None) -> str:
     if value is None:
         return datetime.date.today().isoformat()
     try:
+        if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value):
+            raise ValueError(value)
         return datetime.date.fromisoformat(value).isoformat()
     except ValueError:
         from .errors import Location, bad
@@ -172,7 +175,8 @@ def _notice_said(decision: Decision, notice: Notice) -> tuple[Said, ...]:
 
 def _entity_plan(decision: Decision, entity: EntityDecision, provisional: bool) -> EntityPlan:
     kb = decision.kb
-    type_id = entity.deployment
+    # A policy may conclude a deployment that names no deployment type: nothing to recommend, then.
+    type_id = entity.deployment if entity.deployment in kb.types else None
     dtype = kb.types.get(type_id) if type_id is not None else None
     name = kb.type_name(type_id) if dtype is not None and type_id is not None else None
     seed = dtype.name if dtype is not None and dtype.name != name else None

@@ -756,3 +756,18 @@ def test_a_bad_workshop_record_is_located(tmp_path: Path, record: str, error: st
     result = CliRunner().invoke(cli, ["evaluate", str(path)])
     assert result.exit_code == 2
     assert result.stderr.startswith(f"{tmp_path}/{error}"), result.stderr
+
+
+@pytest.mark.parametrize(("length", "ok"), [(2600, True), (3001, False)])
+def test_the_record_holds_a_long_question_as_it_was_asked(kb: KnowledgeBase, length: int, ok: bool) -> None:
+    # A policy's question may run to 2,000 characters, asked of a legal entity by name: ask's own file must load.
+    question = "q" * length
+    text = (
+        "customer: Contoso\nworkshop:\n  date: '2026-12-02'\n  answers:\n"
+        f"  - {{question: {question}, of: A, answer: 'no'}}\n"
+    )
+    if ok:
+        assert read_facts(kb, parse_document(text, "f.yaml")).workshop is not None
+    else:
+        with pytest.raises(BadInput, match=r"workshop\.answers\.0\.question: longer than 3000 characters"):
+            read_facts(kb, parse_document(text, "f.yaml"))

@@ -958,3 +958,27 @@ def test_a_pdf_to_a_missing_folder_fails_before_chromium_runs(tmp_path: Path) ->
     )
     assert result.exit_code == 2
     assert result.stderr == f"{out}:1:1: not-found: no such directory: {tmp_path / 'missing'}\n"
+
+
+def test_a_deployment_that_names_no_type_is_reported_as_no_fit(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "odd.yaml").write_text(
+        "policy: odd\ndescription: A deployment that names no deployment type.\nrules:\n  - id: odd-deployment\n"
+        "    description: The entity keeps what it runs.\n    source: here\n    when:\n"
+        "      - existing_solution: {entity: $entity, value: $v}\n    then:\n"
+        "      - deployment: {entity: $entity, type: $v}\n    explanation: '{entity} keeps {v}.'\n"
+    )
+    facts = tmp_path / "odd-customer.yaml"
+    facts.write_text("customer: Odd\nexisting_solution: none\n")
+    for fmt in ("markdown", "html"):
+        result = CliRunner().invoke(cli, ["evaluate", str(facts), "--policies", str(layer), "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert "No deployment type fits" in result.stdout
+
+
+@pytest.mark.parametrize("date", ["20261201", "2026-12-1", "2026-02-30", "today"])
+def test_the_report_date_is_a_calendar_day_written_yyyy_mm_dd(date: str) -> None:
+    result = CliRunner().invoke(cli, ["evaluate", "examples/contoso.yaml", "--format", "markdown", "--date", date])
+    assert result.exit_code == 2
+    assert result.stderr == f"--date:1:1: bad-value: '{date}' is not a date like 2026-12-01 (YYYY-MM-DD)\n"
