@@ -137,18 +137,24 @@ output_option = click.option(
 )
 
 
-def _emit(text: str, output: str | None, facts: str | None = None, kb: Any = None, color: bool | None = None) -> None:
-    """Print text, or write it to --output: never over an input of the run, a link, a folder or a device.
-    `color` True keeps the colours even where standard output is not a terminal (--color)."""
+def _emit(
+    text: str | bytes, output: str | None, facts: str | None = None, kb: Any = None, color: bool | None = None
+) -> None:
+    """Print text (or write bytes), or write it to --output: never over an input of the run, a link, a folder or a
+    device. `color` True keeps the colours even where standard output is not a terminal (--color)."""
     if output is None:
-        click.echo(text, color=color)
+        if isinstance(text, bytes):
+            sys.stdout.buffer.write(text)
+            sys.stdout.buffer.flush()
+        else:
+            click.echo(text, color=color)
         return
     from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
     from podeploy.engine.report import write_output
 
     inputs = [facts or "", *(f.path for f in kb.files)] if kb is not None else [facts or ""]
     if output_kind(output, inputs) == IN_PLACE:
-        write_in_place(output, text if text.endswith("\n") else text + "\n")
+        write_in_place(output, text if isinstance(text, bytes) or text.endswith("\n") else text + "\n")
     else:
         write_output(text, output)
 
@@ -173,7 +179,7 @@ def _emit(text: str, output: str | None, facts: str | None = None, kb: Any = Non
 )
 @click.option(
     "--paper",
-    type=click.Choice(["a4", "letter"]),
+    type=click.Choice(["a4", "letter"]),  # the sizes the report's print stylesheet knows
     default="a4",
     show_default=True,
     help="The paper size the report prints on.",
@@ -218,21 +224,12 @@ def evaluate(
         render_report = report_markdown if fmt == "markdown" else report_html
         text = render_report(decision, date=report_date, brand=branding, paper=paper)
         if fmt == "pdf":
-            from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
+            from podeploy.engine.outputs import output_kind
             from podeploy.engine.pdf import html_to_pdf
 
-            # Where it goes is checked before Chromium runs: a bad --output fails at once.
-            kind = output_kind(output, [facts, *(f.path for f in kb.files)]) if output is not None else None
-            data = html_to_pdf(text)
-            if output is None:
-                sys.stdout.buffer.write(data)
-                sys.stdout.buffer.flush()
-            elif kind == IN_PLACE:
-                write_in_place(output, data)
-            else:
-                from podeploy.engine.report import write_output
-
-                write_output(data, output)
+            if output is not None:  # checked before Chromium runs: a bad --output fails at once
+                output_kind(output, [facts, *(f.path for f in kb.files)])
+            _emit(html_to_pdf(text), output, facts, kb)
             return
     else:
         text = render.decision_text(decision, _style(output, color))

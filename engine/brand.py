@@ -31,10 +31,6 @@ class Brand:
     accent: str | None = None
     logo: str | None = None  # a data: address holding the image
 
-    @property
-    def logo_is_data(self) -> bool:
-        return self.logo is not None and self.logo.startswith("data:image/")
-
 
 def _schema() -> dict[str, Any]:
     schema: dict[str, Any] = json.loads(shipped.read_text(shipped.SCHEMAS, "brand.schema.json"))

@@ -9,6 +9,7 @@ rules out the lighter types), every rule behind a warning, and the customer's fa
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 
@@ -61,10 +62,6 @@ class Citation:
         if self.title is None:
             return self.text
         return self.short + (f', section "{self.section}"' if self.section else "")
-
-    def plain(self) -> str:
-        """The label and, where known, the address: for text output."""
-        return f"{self.label}: {self.url}" if self.url else self.label
 
     def as_json(self) -> dict[str, str]:
         data = {"cited": self.text}
@@ -164,9 +161,14 @@ def _named_types(kb: KnowledgeBase, text: str) -> str:
     """A deployment type an explanation names by its id ('so S takes resource-non-stocked'), named as today."""
     if not any(t in text for t in kb.types):
         return text
-    pattern = re.compile(r"(?<![\w/-])(" + "|".join(re.escape(t) for t in sorted(kb.types, key=len, reverse=True))
-                         + r")(?![\w/-])")
-    return pattern.sub(lambda m: kb.type_name(m.group(1)), text)
+    return _type_ids(tuple(kb.types)).sub(lambda m: kb.type_name(m.group(1)), text)
+
+
+@functools.cache
+def _type_ids(types: tuple[str, ...]) -> re.Pattern[str]:
+    """Any of these type ids as a whole word (longest first, so that no id matches inside another)."""
+    alternatives = "|".join(re.escape(t) for t in sorted(types, key=len, reverse=True))
+    return re.compile(rf"(?<![\w/-])({alternatives})(?![\w/-])")
 
 
 def fact_words(kb: KnowledgeBase, fact: Fact) -> str:
@@ -222,17 +224,22 @@ def deciding_reasons(decision: Decision, entity: EntityDecision) -> list[tuple[s
     ]
 
 
-def notice_firings(decision: Decision, notice: Notice) -> list[Firing]:
-    """Every firing behind a warning or note, one per rule and explanation: a merged message keeps all its rules."""
-    found: list[Firing] = []
+def notice_steps(decision: Decision, notice: Notice) -> list[int]:
+    """The steps behind a warning or note, one per rule and explanation: a merged message keeps all its rules."""
+    found: list[int] = []
     seen: set[tuple[str, str]] = set()
     for step in notice.steps:
         firing = decision.trace[step]
         key = (firing.clause.rule.id, firing.explanation)
         if key not in seen:
             seen.add(key)
-            found.append(firing)
+            found.append(step)
     return found
+
+
+def notice_firings(decision: Decision, notice: Notice) -> list[Firing]:
+    """The firings of notice_steps."""
+    return [decision.trace[step] for step in notice_steps(decision, notice)]
 
 
 def customer_facts(decision: Decision, firings: Iterable[Firing]) -> list[Fact]:

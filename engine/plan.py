@@ -34,8 +34,6 @@ from .openquestions import OpenQuestion, of_decision
 from .records import record
 from .render import COARSE_NOTE, deciding_step
 
-PAPERS = ("a4", "letter")
-
 
 @record
 class Said:
@@ -67,9 +65,8 @@ class EntityPlan:
 
 @record
 class Question:
-    entity: str | None
-    text: str
-    changes: str
+    text: str  # the questions, with the legal entities each is open for
+    changes: str  # what an answer could change
 
 
 @record
@@ -173,7 +170,7 @@ def _notice_said(decision: Decision, notice: Notice) -> tuple[Said, ...]:
     return tuple(_said(decision, f) for f in firings)
 
 
-def _entity_plan(decision: Decision, entity: EntityDecision, provisional: bool) -> EntityPlan:
+def _entity_plan(decision: Decision, entity: EntityDecision, provisional: bool, fit_codes: set[str]) -> EntityPlan:
     kb = decision.kb
     # A policy may conclude a deployment that names no deployment type: nothing to recommend, then.
     type_id = entity.deployment if entity.deployment in kb.types else None
@@ -208,7 +205,6 @@ def _entity_plan(decision: Decision, entity: EntityDecision, provisional: bool) 
         if n.code == "capability-gap" and n.entity == entity.name
         for said in _notice_said(decision, n)
     )
-    fit_codes = {c.id for c in kb.codes.values() if c.fit}
     notes = tuple(
         said
         for n in decision.notes
@@ -280,7 +276,7 @@ def _questions(decision: Decision, found: Sequence[OpenQuestion]) -> tuple[Quest
     by_change: dict[str, list[str]] = {}
     for (text, changes), names in by_text.items():
         by_change.setdefault(changes, []).append(text + (f" (for {', '.join(names)})" if names else ""))
-    return tuple(Question(None, " ".join(texts), changes) for changes, texts in by_change.items())
+    return tuple(Question(" ".join(texts), changes) for changes, texts in by_change.items())
 
 
 def _next_steps(decision: Decision, entities: Sequence[EntityPlan]) -> tuple[tuple[Steps, ...], tuple[Said, ...]]:
@@ -362,9 +358,9 @@ def plan(decision: Decision, *, date: str | None = None, brand: Brand | None = N
     """Everything the report shows, in the order it shows it."""
     kb = decision.kb
     open_ = of_decision(decision)
-    entities = tuple(_entity_plan(decision, e, e.name in open_.provisional) for e in decision.entities)
     # Whether Project Operations fits at all (codes marked `fit`) comes first, before the recommendation.
     fit_codes = {c.id for c in kb.codes.values() if c.fit}
+    entities = tuple(_entity_plan(decision, e, e.name in open_.provisional, fit_codes) for e in decision.entities)
     fit_warning = any(n.code in fit_codes for n in decision.warnings)
     fit = tuple(
         s for n in (*decision.warnings, *decision.notes) if n.code in fit_codes for s in _notice_said(decision, n)

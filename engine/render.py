@@ -7,7 +7,15 @@ from typing import Any
 
 from .decision import Decision, EntityDecision
 from .derivation import Firing
-from .explain import business_explanation, citations_json, cited_text, deciding_reasons, notice_firings
+from .explain import (
+    business_explanation,
+    citations_json,
+    cited_text,
+    deciding_reasons,
+    notice_firings,
+    notice_steps,
+    reasons_against,
+)
 from .knowledge import KnowledgeBase
 from .model import Atom, Fact, Var, show_value
 
@@ -254,9 +262,10 @@ def why_text(decision: Decision, style: Style = plain) -> str:
         named = f" ({decision.kb.type_name(entity.deployment)})" if entity.deployment in decision.kb.types else ""
         lines.append(style(f"{entity.name}: {entity.deployment or 'no deployment type fits'}{named}", bold=True))
         lines.extend(_deciding_lines(decision, entity, style))
-        if _deployment_facts(decision, entity):
+        deployed = _deployment_facts(decision, entity)
+        if deployed:
             lines.append("  How it was derived:")
-        for fact in _deployment_facts(decision, entity):
+        for fact in deployed:
             _explain_fact(decision, fact, 1, lines, shown, style)
         for type_id, reason in why_not(decision, entity):
             lines.append(f"  not {style(type_id, bold=True)}: {reason}")
@@ -269,9 +278,9 @@ def why_text(decision: Decision, style: Style = plain) -> str:
             lines.append(f"  {n.code}{f' [{n.entity}]' if n.entity else ''}")
             _explain_fact(decision, n.fact, 2, lines, shown, style)
             # A message concluded by several rules: each further rule, with its own sentence and source.
-            for firing in notice_firings(decision, n)[1:]:
+            for step in notice_steps(decision, n)[1:]:
+                firing = decision.trace[step]
                 rule = firing.clause.rule
-                step = decision.trace.index(firing)
                 source = f"  [{cited_text(decision.kb, rule.source)}]" if rule.source else ""
                 lines.append(f"      and {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} "
                              f"({rule.location}){source}")
@@ -283,7 +292,8 @@ def _deciding_lines(decision: Decision, entity: EntityDecision, style: Style) ->
     """What decided the entity's type, first: what it needs that rules out each lighter type, in business words."""
     kb = decision.kb
     lines: list[str] = []
-    for type_id, firings in deciding_reasons(decision, entity):
+    deciding = deciding_reasons(decision, entity)
+    for type_id, firings in deciding:
         if not firings:
             continue
         if not lines:
@@ -294,7 +304,7 @@ def _deciding_lines(decision: Decision, entity: EntityDecision, style: Style) ->
             source = f"; {cited_text(kb, rule.source)}" if rule.source else ""
             lines.append(f"      - {business_explanation(kb, firing)}  (rule {rule.id}, {rule.location}{source})")
     step = deciding_step(decision, entity)
-    shown = {id(f) for _, firings in deciding_reasons(decision, entity) for f in firings}
+    shown = {id(f) for _, firings in deciding for f in firings}
     if step is not None and id(decision.trace[step]) not in shown:
         firing = decision.trace[step]
         rule = firing.clause.rule
@@ -364,19 +374,6 @@ COARSE_NOTE = (
     "too many legal entities to try every answer: each unanswered fact the rules read on the way to the advice"
     " is listed; some may change nothing here"
 )
-
-
-def reasons_against(decision: Decision, entity: EntityDecision, type_id: str) -> list[Firing]:
-    """Every firing that concluded a reason (a why-not fact) against type_id for the entity, in trace order."""
-    against = {pid for pid, p in decision.kb.predicates.items() if p.role == "why-not"}
-    return [
-        firing
-        for firing in decision.trace
-        if any(
-            c.predicate in against and c.get("entity") == entity.name and c.get("type") == type_id
-            for c in firing.conclusions
-        )
-    ]
 
 
 def _cited(kb: KnowledgeBase, firing: Firing) -> str:

@@ -80,10 +80,6 @@ def derivation(decision: Decision, facts: Iterable[Fact]) -> tuple[list[Step], l
     return ordered, given
 
 
-def _plan(decision: Decision, date: str | None, brand: Brand | None, paper: str) -> Plan:
-    return plan(decision, date=date, brand=brand, paper=paper)
-
-
 def _fit_heading(p: Plan) -> str:
     return "First: is Project Operations the right tool?" if p.fit_warning else "Is Project Operations the right tool?"
 
@@ -137,7 +133,7 @@ def report_markdown(
     decision: Decision, *, date: str | None = None, brand: Brand | None = None, paper: str = "a4"
 ) -> str:
     """The plan as a Markdown document (GitHub-flavoured tables)."""
-    p = _plan(decision, date, brand, paper)
+    p = plan(decision, date=date, brand=brand, paper=paper)
     lines: list[str] = [f"# {TITLE}: {md_text(p.customer)}", ""]
     prepared = f"Prepared for **{md_text(p.customer)}** on {p.date}"
     if p.brand is not None:
@@ -333,7 +329,7 @@ def report_html(
     decision: Decision, *, date: str | None = None, brand: Brand | None = None, paper: str = "a4"
 ) -> str:
     """The plan as one self-contained HTML file: inline CSS and images, no scripts, nothing loaded, printable."""
-    p = _plan(decision, date, brand, paper)
+    p = plan(decision, date=date, brand=brand, paper=paper)
     customer = _e(p.customer)
     accent = p.brand.accent if p.brand is not None and p.brand.accent else "#0b5cad"
     css = _CSS.replace("ACCENT", accent).replace("PAPER", _PAPER_CSS.get(p.paper, "A4"))
