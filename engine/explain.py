@@ -122,6 +122,10 @@ def readable(kb: KnowledgeBase, value: object, domain: str | None) -> str:
     text = show_value(value)
     if domain == "capability" and text in kb.capabilities:
         return _lower_first(kb.capabilities[text].name)
+    if domain is not None and domain.startswith("fact:") and domain[5:] in kb.facts:
+        label = kb.facts[domain[5:]].label(text)
+        if label is not None:
+            return label
     if text in kb.types and domain in ("deployment-type", "fact:existing_solution", None):
         return kb.type_name(text)
     return text
@@ -185,7 +189,7 @@ def fact_words(kb: KnowledgeBase, fact: Fact) -> str:
     if isinstance(value, bool):
         shown = "yes" if value else "no"
     else:
-        shown = readable(kb, value, None)
+        shown = readable(kb, value, f"fact:{decl.id}")
         if shown == show_value(value) and re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)+", shown):
             shown = shown.replace("-", " ")  # a choice as a phrase: 'finance project management'
     return f"{entity}: {about}: {shown}" if entity is not None else f"{about}: {shown}"

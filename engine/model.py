@@ -212,6 +212,10 @@ class FactDecl:
     location: Location
     overrides: str | None = None  # a fact of an earlier layer this declaration replaces (same id)
     layer: str = ""
+    labels: tuple[tuple[str, str], ...] = ()  # (value, how the customer reads it), for a choice fact
+
+    def label(self, value: str) -> str | None:
+        return next((label for v, label in self.labels if v == value), None)
 
     @property
     def is_list(self) -> bool:

@@ -274,6 +274,16 @@ class _PolicyBuilder:
         scope = f.get("scope", "customer")
         if kind == "capability-list" and "scope" not in f:
             scope = "entity"
+        labels = f.get("labels", {})
+        for value in labels:
+            if value not in values:
+                self.problems.append(
+                    Problem(
+                        "bad-value",
+                        f"fact '{f['id']}': a label for '{value}', which is not one of its values",
+                        self.doc.where(("facts", i, "labels", value), key=True),
+                    )
+                )
         return FactDecl(
             f["id"],
             kind,
@@ -288,6 +298,7 @@ class _PolicyBuilder:
             loc,
             f.get("overrides"),
             self.layer,
+            tuple(labels.items()),
         )
 
     def _rule(self, r: dict[str, Any], i: int, policy: str) -> Rule | None:

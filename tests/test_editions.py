@@ -240,7 +240,7 @@ def test_a_layer_replaces_a_fact_only_when_it_says_so(tmp_path: Path) -> None:
     result = invoke("validate", quiet)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"{quiet}/layer.yaml:4:5: duplicate-id: fact 'budget' is already declared at policies/vocabulary.yaml:29:5;"
+        f"{quiet}/layer.yaml:4:5: duplicate-id: fact 'budget' is already declared at policies/vocabulary.yaml:31:5;"
         " to replace it, add 'overrides: budget'\n"
     )
     head = "description: Replaces a fact.\nfacts:\n"

@@ -945,8 +945,8 @@ def test_the_customers_facts_read_as_sentences(edition_kb: KnowledgeBase) -> Non
     assert derived[derived.index("The customer's facts it rests on:") + 2 :][:3] == [
         "- Northwind Manufacturing needs customer-facing invoicing (`examples/northwind-pma.yaml:6:68`)",
         "- Northwind Manufacturing needs production orders (`examples/northwind-pma.yaml:6:49`)",
-        "- Northwind Manufacturing: What the customer, or this legal entity, runs today for projects: finance "
-        "project management (`examples/northwind-pma.yaml:3:20`)",
+        "- Northwind Manufacturing: What the customer, or this legal entity, runs today for projects: Project "
+        "management and accounting in Dynamics 365 Finance (`examples/northwind-pma.yaml:3:20`)",
     ]
 
 
@@ -982,3 +982,26 @@ def test_the_report_date_is_a_calendar_day_written_yyyy_mm_dd(date: str) -> None
     result = CliRunner().invoke(cli, ["evaluate", "examples/contoso.yaml", "--format", "markdown", "--date", date])
     assert result.exit_code == 2
     assert result.stderr == f"--date:1:1: bad-value: '{date}' is not a date like 2026-12-01 (YYYY-MM-DD)\n"
+
+
+def test_choice_values_read_as_their_labels(edition_kb: KnowledgeBase) -> None:
+    md = report.report_markdown(decide(edition_kb, "examples/lucerne-receipts.yaml"), date=DATE)
+    assert "it does not read receipts from New Zealand and Microsoft does not plan to extend it there" in md
+    assert "new-zealand" not in customer_text(md)
+    contoso = report.report_markdown(decide(edition_kb, "examples/contoso.yaml"), date=DATE)
+    assert "availability report (Dynamics 365, Operations Apps, Project Operations) for the United Kingdom" in contoso
+
+
+def test_a_label_for_a_value_a_fact_does_not_have_is_a_located_error(tmp_path: Path) -> None:
+    layer = tmp_path / "layer"
+    layer.mkdir()
+    (layer / "facts.yaml").write_text(
+        "policy: facts\ndescription: A fact.\nfacts:\n  - id: hosting\n    type: choice\n    values: [cloud, on-site]\n"
+        "    labels: {cloud: Microsoft's cloud, onsite: On site}\n    description: Where it runs.\n"
+        "    question: Where does it run?\n"
+    )
+    result = CliRunner().invoke(cli, ["validate", str(layer)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{layer}/facts.yaml:7:40: bad-value: fact 'hosting': a label for 'onsite', which is not one of its values\n"
+    )
