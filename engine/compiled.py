@@ -7,6 +7,11 @@ firings, bindings, counted facts and explanations. Each clause is compiled once 
 positive conditions matched in the order written through value indexes, negations and counts
 checked once they are bound. Within a stratum a clause runs again only when one of its positive
 conditions' predicates gained facts since it last ran; the vocabulary's facts are indexed once.
+
+The clauses of a stratum fall into independent groups (no group reads or concludes what another
+concludes). What a group concludes depends only on the facts of the predicates it reads or concludes
+when it starts, so it is remembered by them: an analysis that changes one answer re-runs only the
+groups that read it.
 """
 
 from __future__ import annotations
@@ -220,6 +225,74 @@ class _Clause:
             yield from self._tuples(store, i + 1, (*matched, fact), extended, work)
 
 
+class _Group:
+    """Clauses of one stratum that read or conclude one another's predicates, run to their fixpoint together."""
+
+    __slots__ = ("clauses", "inputs", "triggers")
+
+    def __init__(self, clauses: list[_Clause]) -> None:
+        self.clauses = clauses
+        self.triggers = tuple(sorted({c.trigger for c in clauses if c.trigger is not None}))
+        made = {p for c in clauses for p, _ in c.conclusions}
+        read = {p for c in clauses for p in c.reads}
+        read.update(a.predicate for c in clauses for a in c.negatives)
+        read.update(a.predicate for c in clauses for a, _ in c.counts)
+        # Given facts of a concluded predicate decide what is new, so they are inputs too.
+        self.inputs = tuple(sorted(read | made))
+
+    def run(self, store: Store, present: set[str], work: Work) -> list[Fact]:
+        """Run the clauses over the store until nothing new is concluded; the facts they added, in order."""
+        in_use = [c for c in self.clauses if c.trigger is None or c.trigger in present]
+        added: list[Fact] = []
+        changed: set[str] | None = None  # None: the first pass runs every clause
+        while True:
+            grown: set[str] = set()
+
+            def add(fact: Fact, grown: set[str] = grown) -> bool:
+                if store.add(fact):
+                    grown.add(fact.predicate)
+                    added.append(fact)
+                    return True
+                return False
+
+            for clause in in_use:
+                if (changed is None or clause.reads & changed) and all(store.count(p) for p in clause.reads):
+                    clause.run(store, add, work)
+            if not grown:
+                return added
+            changed = grown
+
+
+def _groups(clauses: list[_Clause]) -> list[_Group]:
+    """The independent groups of one stratum's clauses, in the order of their first clause."""
+    parent = list(range(len(clauses)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    made = [{p for p, _ in c.conclusions} for c in clauses]
+    read = [c.reads | {a.predicate for a in c.negatives} | {a.predicate for a, _ in c.counts} for c in clauses]
+    owner: dict[str, int] = {}
+    for i, predicates in enumerate(made):  # clauses concluding one predicate run together
+        for p in predicates:
+            parent[find(i)] = find(owner.setdefault(p, i))
+    for i, predicates in enumerate(read):  # and a clause with the clauses whose conclusions it reads
+        for p in predicates:
+            if p in owner:
+                parent[find(i)] = find(owner[p])
+    members: dict[int, list[_Clause]] = {}
+    for i, clause in enumerate(clauses):
+        members.setdefault(find(i), []).append(clause)
+    return [_Group(group) for group in members.values()]
+
+
+# Remembered group results per compiled knowledge base, past which the memory starts again.
+MEMO_SIZE = 50_000
+
+
 class Compiled:
     """A knowledge base compiled for fast evaluation: conclusions only."""
 
@@ -230,7 +303,8 @@ class Compiled:
         by_stratum: dict[int, list[_Clause]] = {}
         for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
             by_stratum.setdefault(clause.stratum, []).append(_Clause(clause, trigger))
-        self.strata = [by_stratum[s] for s in sorted(by_stratum)]
+        self.strata = [_groups(by_stratum[s]) for s in sorted(by_stratum)]
+        self.memo: dict[tuple[int, frozenset[Fact], tuple[bool, ...]], list[Fact]] = {}
 
     def run(self, given: Iterable[Fact], budget: int | None = None) -> Store:
         """Every fact the rules derive from the given ones (with the vocabulary's).
@@ -246,24 +320,25 @@ class Compiled:
             present.add(fact.predicate)
             count += 1
         work = Work(work_budget(count) if budget is None else budget)
-        for clauses in self.strata:
-            in_use = [c for c in clauses if c.trigger is None or c.trigger in present]
-            changed: set[str] | None = None  # None: the first pass runs every clause
-            while True:
-                grown: set[str] = set()
-
-                def add(fact: Fact, grown: set[str] = grown) -> bool:
-                    if store.add(fact):
-                        grown.add(fact.predicate)
-                        return True
-                    return False
-
-                for clause in in_use:
-                    if (changed is None or clause.reads & changed) and all(store.count(p) for p in clause.reads):
-                        clause.run(store, add, work)
-                if not grown:
-                    break
-                changed = grown
+        own = store.own.by_predicate
+        memo = self.memo
+        for groups in self.strata:
+            for group in groups:
+                # The vocabulary's facts are the same in every run: the run's own facts tell them apart.
+                key = (
+                    id(group),
+                    frozenset(f for p in group.inputs for f in own.get(p, _NONE)),
+                    tuple(t in present for t in group.triggers),  # which of its clauses are in use
+                )
+                found = memo.get(key)
+                if found is None:
+                    found = group.run(store, present, work)
+                    if len(memo) >= MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = found
+                else:
+                    for fact in found:
+                        store.add(fact)
         return store
 
 

@@ -31,7 +31,11 @@ question is the relevant one whose answer tells most about the recommendation (m
 prior that a capability is needed one time in four; ties in vocabulary order): deterministic.
 
 The work is bounded (`Limits`): past a bound, combinations are sampled deterministically and the analysis
-says it is not exact (`Analysis.exact`). The built-ins stay exact up to eight legal entities.
+says it is not exact (`Analysis.exact`). Each entity's sample is drawn from its own answers, so an entity
+whose answers did not change keeps its states, and their cached evaluations, from one question to the
+next. A conversation samples early (`CONVERSATION`) to choose the next question quickly; a sampled analysis
+that sees nothing left to ask is redone within the thorough bounds before the questionnaire ends, so a
+sample never settles the advice.
 """
 
 from __future__ import annotations
@@ -119,9 +123,12 @@ class Limits:
     item_odds: tuple[int, int] = (1, 3)
 
 
-# The questionnaire's bounds in a conversation: a question comes within about a second, by sampling
-# the possibilities once they are too many to try (the analysis then says it is not exact).
-CONVERSATION = Limits(solo_evaluations=600, tuples=10_000, samples=600)
+# The questionnaire's bounds in a conversation: the next question comes between two sentences, by
+# sampling the possibilities once they are too many to try (the analysis then says it is not exact). A
+# sample only chooses what to ask: it never ends the questionnaire (see Session.analysis).
+CONVERSATION = Limits(solo_evaluations=200, tuples=3_000, samples=200)
+# The bounds a sampled conversation falls back on before it says that nothing left can change the advice.
+THOROUGH = Limits()
 
 
 @record
@@ -207,6 +214,7 @@ class Analyzer:
         self._rep: dict[tuple[Any, ...], tuple[Value, ...]] = {}
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
+        self._local: dict[tuple[str, tuple[Value, ...]], list[Fact]] = {}
         self.evaluations = 0
 
     # -- static analysis -------------------------------------------------------------------------
@@ -318,8 +326,6 @@ class Analyzer:
         )
         solo_reads = {a.predicate for r in self.solo_rules for a in _atoms(r)}
         self.solo_atoms = [a for r in self.solo_rules for a in _atoms(r) if cls[a.predicate] == "global"]
-        self.solo_vocabulary = [f for f in kb.vocabulary_facts if f.predicate in solo_reads]
-        self.joint_vocabulary = [f for f in kb.vocabulary_facts if f.predicate in self.cone]
         self.reads_customer = "customer" in self.cone
         self.customer_in_solo = "customer" in solo_reads
         self.pooled = self._pooled(cls, key)
@@ -797,6 +803,12 @@ class Analyzer:
         return facts
 
     def local_facts(self, name: str, lkey: tuple[Value, ...]) -> list[Fact]:
+        found = self._local.get((name, lkey))
+        if found is None:
+            found = self._local[(name, lkey)] = self._local_facts(name, lkey)
+        return found
+
+    def _local_facts(self, name: str, lkey: tuple[Value, ...]) -> list[Fact]:
         facts = [make_fact("entity", {"name": name})]
         for dim, value in zip(self.local_dims, lkey, strict=True):
             decl = dim.decl
@@ -836,7 +848,7 @@ class Analyzer:
         key = (view, lkey, name, self._customer_name)
         found = self._solo.get(key)
         if found is None:
-            given = [*self.solo_vocabulary, *sorted(view, key=lambda f: f.key)]
+            given = sorted(view, key=lambda f: f.key)  # the vocabulary's facts are the compiled base
             if self.customer_in_solo:
                 given.append(make_fact("customer", {"name": self._customer_name}))
             given.extend(self.local_facts(name, lkey))
@@ -855,7 +867,7 @@ class Analyzer:
         key = (view, lkey, name, self._customer_name, pool)
         found = self._alone.get(key)
         if found is None:
-            given = [*self.joint_vocabulary, *sorted(view, key=lambda f: f.key)]
+            given = sorted(view, key=lambda f: f.key)
             if self.customer_in_solo:
                 given.append(make_fact("customer", {"name": self._customer_name}))
             given.extend(self.local_facts(name, lkey))
@@ -909,7 +921,7 @@ class Analyzer:
         key = ("states", c, tuple(lkeys), names, self._customer_name)
         found = self._joint.get(key)
         if found is None:
-            given = [*self.joint_vocabulary, *self.customer_facts(c)]
+            given = self.customer_facts(c)
             if self.reads_customer:
                 given.append(make_fact("customer", {"name": self._customer_name}))
             for name, lkey in zip(names, lkeys, strict=True):
@@ -974,7 +986,7 @@ class Analyzer:
                 self._joint[key] = found
         if found is None:
             view = self._view(c)
-            given = [*self.joint_vocabulary, *self.customer_facts(c)]
+            given = self.customer_facts(c)
             if self.reads_customer:
                 given.append(make_fact("customer", {"name": self._customer_name}))
             for name, interface in zip(names, interfaces, strict=True):
@@ -1011,13 +1023,18 @@ class Analyzer:
     # -- completions ----------------------------------------------------------------------------
 
     def _customer_completions(
-        self, answers: Mapping[int, Value], rng: random.Random
+        self, answers: Mapping[int, Value], rng: random.Random, limits: Limits
     ) -> tuple[list[tuple[tuple[Value, ...], int]], bool]:
         choices = [[(answers[i], 1)] if i in answers else list(dim.reps) for i, dim in enumerate(self.customer_dims)]
-        return _product(choices, self.limits.customer_completions, rng, self.limits.samples)
+        return _product(choices, limits.customer_completions, rng, limits.samples)
 
     def local_states(
-        self, answers: Mapping[int, Value], counts: Mapping[int, tuple[int, int]], limit: int, rng: random.Random
+        self,
+        answers: Mapping[int, Value],
+        counts: Mapping[int, tuple[int, int]],
+        limit: int,
+        rng: random.Random,
+        samples: int | None = None,
     ) -> tuple[list[tuple[tuple[Value, ...], int]], bool]:
         """An entity's local states consistent with its answers: scalar values and class counts, weighted."""
         choices: list[list[tuple[Value, int]]] = []
@@ -1029,7 +1046,7 @@ class Analyzer:
                 choices.append([(answers[i], 1)])
             else:
                 choices.append(list(dim.reps))
-        return _product(choices, limit, rng, self.limits.samples)
+        return _product(choices, limit, rng, self.limits.samples if samples is None else samples)
 
     def _class_weight(self, open_: int, j: int) -> int:
         """How many ways (weighted by the prior odds of a yes) j of open_ interchangeable items are needed."""
@@ -1059,7 +1076,9 @@ class Analyzer:
         chosen = open_[0] if open_ else None
         return Analysis({}, possible, chosen is None, chosen, [q.key for q in open_], {}, False, 0, coarse=True)
 
-    def analyse(self, session: Session) -> Analysis:
+    def analyse(self, session: Session, limits: Limits | None = None) -> Analysis:
+        """What the session's answers leave open, within the analyzer's limits (or those given)."""
+        limits = limits or self.limits
         rng = random.Random(20240601)
         start = self.evaluations
         exact = all(d.exact for d in (*self.customer_dims, *self.local_dims))
@@ -1091,11 +1110,11 @@ class Analyzer:
             for i in group:
                 c_answers[i] = self.customer_dims[i].reps[0][0]
         apart = [i for i, dim in enumerate(self.local_dims) if dim.decl.id in separable and not dim.is_class]
-        completions, sampled = self._customer_completions(c_answers, rng)
+        completions, sampled = self._customer_completions(c_answers, rng, limits)
         exact = exact and not sampled
         views = {c: self._view(c) for c, _ in completions}
         distinct_views = sorted(set(views.values()), key=lambda v: sorted(f.key for f in v))
-        limit = max(1, self.limits.solo_evaluations // max(1, len(distinct_views)))
+        limit = max(1, limits.solo_evaluations // max(1, len(distinct_views)))
         # Per entity: its states, and the weight of each interface (overall and per answer to each open dimension).
         hist: list[dict[frozenset[Fact], dict[frozenset[Fact], int]]] = []
         cond: list[dict[frozenset[Fact], dict[tuple[int, Any], Counter[frozenset[Fact]]]]] = []
@@ -1117,7 +1136,10 @@ class Analyzer:
                         answers_e[i] = self.rep_of(dim, session.answers[key])
                     elif i in apart:  # analysed on its own below, at a stand-in value here
                         answers_e[i] = dim.reps[0][0]
-            states, sampled = self.local_states(answers_e, counts, limit, rng)
+            # Each entity samples by its own answers: an entity whose answers did not change keeps its states
+            # (and their cached evaluations) from one question to the next, and alike entities share them.
+            own_rng = random.Random(repr((solo_names[e], limit, sorted(answers_e.items()), sorted(counts.items()))))
+            states, sampled = self.local_states(answers_e, counts, limit, own_rng, limits.samples)
             exact = exact and not sampled
             all_states.append(states)
             all_counts.append(counts)
@@ -1184,12 +1206,12 @@ class Analyzer:
         # One pass over the combinations of the entities' interfaces (bounded; sampled past the bound) gives,
         # per customer completion, the weight of each recommendation, and per entity and interface of its own,
         # the weight of each recommendation summed over the other entities: every question's odds follow.
-        share = max(64, self.limits.tuples // max(1, len(completions)))
+        share = max(64, limits.tuples // max(1, len(completions)))
         by_c: dict[tuple[Value, ...], Counter[Outcome]] = {}
         given_own: list[dict[tuple[Value, ...], dict[frozenset[Fact], Counter[Outcome]]]] = [{} for _ in range(n)]
         for c, _ in completions:
             view = views[c]
-            combos, sampled = _product([list(hist[e][view].items()) for e in range(n)], share, rng, self.limits.samples)
+            combos, sampled = _product([list(hist[e][view].items()) for e in range(n)], share, rng, limits.samples)
             exact = exact and not sampled
             dist: Counter[Outcome] = Counter()
             tables = [given_own[e].setdefault(c, {}) for e in range(n)]
@@ -1236,7 +1258,7 @@ class Analyzer:
             """What two recommendations differ in, for a choice of one interface pair per entity, if any."""
             nonlocal exact
             combos, sampled = _product(
-                [[(p, 1) for p in sorted(ps, key=self._order)] for ps in pairs], share, rng, self.limits.samples
+                [[(p, 1) for p in sorted(ps, key=self._order)] for ps in pairs], share, rng, limits.samples
             )
             exact = exact and not sampled
             for combo, _ in combos:
@@ -1475,7 +1497,9 @@ def _varying(parts: list[Counter[Outcome]]) -> set[Change]:
     return {("deployment", item[1]) if item[0] == "type" else item for item in found}
 
 
-def _parts_of(outcome: Outcome) -> set[Change]:
+@functools.lru_cache(maxsize=65_536)
+def _parts_of(outcome: Outcome) -> frozenset[Change]:
+    """Each entity's deployment types and each warning of a recommendation (few recommendations recur often)."""
     out: set[Change] = set()
     for e, slot in enumerate(outcome):
         for entry in slot:
@@ -1483,7 +1507,7 @@ def _parts_of(outcome: Outcome) -> set[Change]:
                 out.add(("warning", e, entry[len(WARNING_MARK) :]))
             else:
                 out.add(("type", e, entry))
-    return out
+    return frozenset(out)
 
 
 def _differ(parts: list[Counter[Outcome]]) -> bool:
@@ -1750,7 +1774,12 @@ class Session:
             if len(self.entity_names) > self.analyzer.limits.exact_entities:
                 self._analysis = self.analyzer.unanalysed(self)
             else:
-                self._analysis = self.analyzer.analyse(self)
+                found = self.analyzer.analyse(self)
+                if not found.exact and found.next is None and self.analyzer.limits != THOROUGH:
+                    # A sample saw nothing left that could change the advice: before saying so, every
+                    # possibility is tried, within the thorough bounds.
+                    found = self.analyzer.analyse(self, THOROUGH)
+                self._analysis = found
         return self._analysis
 
     def next_question(self) -> Question | None:

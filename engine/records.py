@@ -41,6 +41,8 @@ def _comparisons(cls: Any, *, order: bool) -> None:
     compared = _values([f.name for f in fields(cls) if f.compare])
 
     def __eq__(self: Any, other: Any) -> Any:
+        if other is self:  # the common case in sets and dicts of records
+            return True
         if other.__class__ is self.__class__:
             return compared(self) == compared(other)
         return NotImplemented
