@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from typing import IO, Any
 
 from .errors import BadInput, EngineError, Location, PodeployError, Problem
+from .outputs import StatusLine
 from .records import record
 
 Record = dict[str, Any]
@@ -285,14 +286,21 @@ def _worker_main(
 
     try:
         kb = load_knowledge_base(layers)
+        note: str | None = None
         if engine == "durable":
             from .rete import network_for
 
             network_for(kb)
+        elif engine == "auto":  # durable-rules, unless the policies are past one of its limits
+            from .evaluate import engine_refusal, fallback_note
+
+            refusal = engine_refusal(kb)
+            engine = "durable" if refusal is None else "reference"
+            note = None if refusal is None else fallback_note(refusal)
     except PodeployError as exc:
         conn.send(("error", exc.lines(), exc.exit_code))
         return
-    conn.send(("ready",))
+    conn.send(("ready", note))
     handles: dict[str, IO[bytes]] = {}
     attempt = 0
 
@@ -404,6 +412,7 @@ class _Pool:
         self.items = items
         self.deliver = deliver
         self.args = (os.getcwd(), list(layers), engine, crash_hook)
+        self.noted = False  # whether a worker's engine note was said
         self.jobs = jobs
         self.tick = tick
         self.todo: deque[int] = deque(i for i, item in enumerate(items) if item.problem is None)
@@ -487,6 +496,9 @@ class _Pool:
             return False
         if message[0] == "ready":
             w.ready = True
+            if message[1] is not None and not self.noted:  # the engine fallback, said once for all workers
+                self.noted = True
+                print(message[1], file=sys.stderr)
         elif message[0] == "error":
             raise WorkersFailed(message[1], message[2])
         else:
@@ -649,6 +661,8 @@ def run_batch(
     started = time.monotonic()
     summary = BatchSummary()
     chosen = resolve_engine(engine)
+    if engine == "auto" and chosen == "durable":
+        chosen = "auto"  # each worker falls back on the reference evaluator for policies durable-rules cannot run
     waiting: dict[int, Record] = {}
     next_out = 0
 
@@ -786,32 +800,19 @@ def atomic_output(path: str) -> Iterator[IO[str]]:
         raise
 
 
-class ProgressBar:
+class ProgressBar(StatusLine):
     """A one-line progress bar on a terminal: count, rate, time left. Redrawn at most ten times a second."""
 
     def __init__(self, stream: IO[str] = sys.stderr, width: int = 30) -> None:
-        self.stream = stream
+        super().__init__(stream)
         self.width = width
         self.started = time.monotonic()
-        self.drawn = 0.0
-        self.shown = False
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if now - self.drawn < 0.1 and done < total:
-            return
-        self.drawn = now
-        elapsed = max(now - self.started, 1e-9)
+        elapsed = max(time.monotonic() - self.started, 1e-9)
         rate = done / elapsed
         left = (total - done) / rate if rate > 0 else 0.0
         filled = int(self.width * done / total) if total else self.width
         bar = "#" * filled + "-" * (self.width - filled)
         eta = f"{int(left) // 60}:{int(left) % 60:02d} left" if done else "--:-- left"
-        self.stream.write(f"\r[{bar}] {done}/{total}  {rate:.0f}/s  {eta}\x1b[K")
-        self.stream.flush()
-        self.shown = True
-
-    def clear(self) -> None:
-        if self.shown:
-            self.stream.write("\r\x1b[K")
-            self.stream.flush()
+        self.draw(f"[{bar}] {done}/{total}  {rate:.0f}/s  {eta}", last=done >= total)

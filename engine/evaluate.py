@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 from . import reference, rete
 from .compiled import compiled
 from .decision import Decision, decide
 from .derivation import canonical_order, vocabulary_store
-from .errors import PodeployError
+from .errors import BadInput, PodeployError
 from .facts import FactsInput
 from .knowledge import KnowledgeBase
 
@@ -25,8 +27,54 @@ def resolve_engine(engine: str) -> str:
     return "reference"
 
 
-def evaluate(kb: KnowledgeBase, facts: FactsInput, engine: str = "auto") -> Decision:
+def engine_refusal(kb: KnowledgeBase) -> str | None:
+    """Why durable-rules cannot run the knowledge base (its first engine limit, located), or None when it can.
+
+    The network is compiled (and registered) once per knowledge base; a refusal is remembered as well.
+    """
+    cache = kb.engine_cache
+    if "rete-refused" not in cache:
+        try:
+            rete.network_for(kb)
+        except BadInput as exc:
+            if any(p.code != "engine-limit" for p in exc.problems):
+                raise
+            first = exc.problems[0]
+            cache["rete-refused"] = f"{first.location}: {first.message}"
+        else:
+            cache["rete-refused"] = None
+    found = cache["rete-refused"]
+    return found if isinstance(found, str) else None
+
+
+def fallback_note(refusal: str) -> str:
+    """The one line that says a knowledge base runs on the reference evaluator, and why."""
+    return f"podeploy: durable-rules cannot run these policies ({refusal}); using the reference evaluator"
+
+
+def engine_for(kb: KnowledgeBase, engine: str, *, note: bool = True) -> str:
+    """The engine that runs kb: `engine` resolved, where 'auto' falls back on the reference evaluator
+    (same semantics) for policies past a durable-rules limit, saying so once on standard error.
+
+    Asked for by name ('durable'), durable-rules refuses such policies with the located limit.
+    """
     chosen = resolve_engine(engine)
+    if chosen != "durable":
+        return chosen
+    if engine == "durable":
+        rete.network_for(kb)
+        return chosen
+    refusal = engine_refusal(kb)
+    if refusal is None:
+        return chosen
+    if note and not kb.engine_cache.get("rete-refusal-said"):
+        kb.engine_cache["rete-refusal-said"] = True
+        print(fallback_note(refusal), file=sys.stderr)
+    return "reference"
+
+
+def evaluate(kb: KnowledgeBase, facts: FactsInput, engine: str = "auto") -> Decision:
+    chosen = engine_for(kb, engine)
     # Both engines enumerate every match of a rule; durable-rules does it in C, past any check. The
     # compiled evaluator matches alike and cheaply (about 2 ms for a customer of three entities), and
     # refuses a rule whose joins would grow past what one evaluation may do, before either engine starts.

@@ -3,7 +3,8 @@
 Every finding has a stable code, a severity and a location:
 
 - the loader's problems (unknown names with "did you mean", duplicate ids, unstratifiable rules,
-  ...) and durable-rules' limits (`engine-limit`) are errors, with the loader's codes;
+  ...) are errors, with the loader's codes; durable-rules' limits (`engine-limit`) are warnings, since
+  such policies run on the reference evaluator;
 - `never-fires` (error): a condition no fact can pass, or two conditions that can never hold together;
 - `duplicate-conditions`, `cycle`, `contradiction`, `disabled`, `missing-source`, `weak-description`,
   `generic-explanation` (warnings);
@@ -137,7 +138,13 @@ def lint(paths: Sequence[str], *, include_all: bool = False, as_of: str | None =
         try:
             check_network(kb)
         except BadInput as exc:
-            findings.extend(_from_problems(exc.problems))
+            # Past a durable-rules limit the policies run on the reference evaluator: worth knowing, not an error.
+            findings.extend(
+                Finding(p.code, "warning", f"{p.message}; podeploy runs these policies on the reference evaluator",
+                        p.location)
+                if p.code == "engine-limit" else Finding(p.code, "error", p.message, p.location)
+                for p in exc.problems
+            )
         findings.extend(_local_findings(kb, [r for f in kb.files for r in f.rules]))
         findings.extend(_cross_findings(kb))
     if paths and not include_all:

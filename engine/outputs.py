@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterable
+from typing import IO
 
 from .errors import BadInput, Location, Problem
 
@@ -66,3 +68,27 @@ def write_in_place(path: str, text: str | bytes) -> None:
             handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     except OSError as exc:
         raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
+
+
+class StatusLine:
+    """One line on a terminal, redrawn in place at most ten times a second, and cleared when done."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.drawn = 0.0
+        self.shown = False
+
+    def draw(self, text: str, *, last: bool = False) -> None:
+        """Show text in place of the line (within a tenth of a second of the last draw, only the last)."""
+        now = time.monotonic()
+        if now - self.drawn < 0.1 and not last:
+            return
+        self.drawn = now
+        self.stream.write(f"\r{text}\x1b[K")
+        self.stream.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()

@@ -803,12 +803,55 @@ def test_a_policy_one_past_a_ruleset_limit_is_split_and_evaluates_alike_on_both_
     assert {**outputs["durable"], "engine": "-"} == {**outputs["reference"], "engine": "-"}
 
 
+@pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 @pytest.mark.parametrize("shape", list(PAST_LIMIT))
-def test_a_policy_one_past_a_durable_rules_limit_is_refused_at_its_rule(shape: str, here: Path) -> None:
+def test_a_policy_one_past_a_durable_rules_limit_runs_on_the_reference_evaluator_with_a_note(
+        shape: str, tmp_path: Path) -> None:
     build = LIMITS[shape][0]
-    policies, _, _ = build(AT_LIMIT[shape][0] + 1)
-    write_policies(here / "pol", *policies)
-    assert_bad_input(invoke(["validate", "pol"]), [PAST_LIMIT[shape]])
+    policies, facts, _ = build(AT_LIMIT[shape][0] + 1)
+    write_policies(tmp_path / "pol", *policies)
+    (tmp_path / "facts.yaml").write_text(yaml.safe_dump(facts), "utf-8")
+    where, limit = PAST_LIMIT[shape].split(": engine-limit: ")
+    # Valid policies are never refused: validate says how they run.
+    checked = run_module(["validate", "pol"], tmp_path)
+    assert checked.returncode == 0
+    assert checked.stdout.decode().startswith("ok: 1 policy file")
+    assert checked.stderr.decode() == (
+        f"note: durable-rules cannot run these policies ({where}: {limit}); podeploy runs them on the reference"
+        " evaluator, with the same results (--engine durable refuses them)\n"
+    )
+    # evaluate falls back on the reference evaluator, in one line, and decides as the reference evaluator does.
+    auto = run_module(["evaluate", "facts.yaml", "--policies", "pol", "--format", "json"], tmp_path, timeout=120)
+    assert auto.returncode == 0
+    assert auto.stderr.decode() == (
+        f"podeploy: durable-rules cannot run these policies ({where}: {limit}); using the reference evaluator\n"
+    )
+    reference = run_module(["evaluate", "facts.yaml", "--policies", "pol", "--format", "json", "--engine",
+                            "reference"], tmp_path, timeout=120)
+    assert (reference.returncode, reference.stderr) == (0, b"")
+    assert json.loads(auto.stdout) == json.loads(reference.stdout)
+    assert json.loads(auto.stdout)["engine"] == "reference"
+    # Asked for by name, durable-rules refuses them at the rule.
+    durable = run_module(["evaluate", "facts.yaml", "--policies", "pol", "--engine", "durable"], tmp_path)
+    assert (durable.returncode, durable.stdout) == (2, b"")
+    assert durable.stderr.decode().splitlines() == [PAST_LIMIT[shape]]
+
+
+@pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
+def test_a_batch_over_policies_past_a_durable_rules_limit_says_the_fallback_once(tmp_path: Path) -> None:
+    shape = "facts one rule matches"
+    policies, facts, _ = LIMITS[shape][0](AT_LIMIT[shape][0] + 1)
+    write_policies(tmp_path / "pol", *policies)
+    for name in ("a", "b", "c"):
+        (tmp_path / f"{name}.yaml").write_text(yaml.safe_dump({**facts, "customer": name}), "utf-8")
+    done = run_module(["batch", "a.yaml", "b.yaml", "c.yaml", "--policies", "pol", "--jobs", "2"], tmp_path,
+                      timeout=120)
+    assert done.returncode == 0, done.stderr
+    where, limit = PAST_LIMIT[shape].split(": engine-limit: ")
+    note = f"podeploy: durable-rules cannot run these policies ({where}: {limit}); using the reference evaluator"
+    assert done.stderr.decode().splitlines().count(note) == 1
+    got = [json.loads(line) for line in done.stdout.decode().splitlines()]
+    assert [(r["customer"], r["status"], r["engine"]) for r in got] == [(n, "ok", "reference") for n in "abc"]
 
 
 # -- the cache of checked knowledge bases ----------------------------------------------------------------------

@@ -730,15 +730,16 @@ CAPABILITIES = [
 ]
 
 
-def test_a_rule_past_durable_rules_limits_is_an_engine_limit_error(here: Path) -> None:
+def test_a_rule_past_durable_rules_limits_is_an_engine_limit_warning(here: Path) -> None:
     when = "\n".join(f"- requirements: {{entity: $e, value: {c}}}" for c in CAPABILITIES)
     path = write(here, rule(when, then=ENTITY_WARNING, explanation="{e} needs a lot."))
     assert found(lint([path])) == [
         (
             "engine-limit",
-            "error",
+            "warning",
             "layer/policy.yaml:4:5",
-            "rule 'r' matches 16 facts at once; durable-rules takes at most 15: split the rule",
+            "rule 'r' matches 16 facts at once; durable-rules takes at most 15: split the rule; podeploy runs these"
+            " policies on the reference evaluator",
         )
     ]
 
