@@ -62,15 +62,33 @@ JSON of apply::
 
 from __future__ import annotations
 
+import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, TextIO
 
 import click
 from podeploy.cli.options import engine_option, layers_options, policy_layers
 from podeploy.engine import load_knowledge_base, render
 from podeploy.engine.errors import BadInput, Location, Problem
 from podeploy.engine.loader import load_document
+from podeploy.engine.outputs import StatusLine
 from podeploy.engine.whatif import DEFAULT_BUDGET, DEFAULT_MAX_CHANGES, apply, apply_text, search, search_text
+
+
+class SearchProgress(StatusLine):
+    """A progress line on a terminal, once a search has run for a second: which size, how many sets."""
+
+    def __init__(self, stream: TextIO, *, after: float = 1.0) -> None:
+        super().__init__(stream)
+        self.start = time.monotonic()
+        self.after = after
+
+    def __call__(self, size: int, done: int, total: int) -> None:
+        if time.monotonic() - self.start < self.after:
+            return
+        noun = "change" if size == 1 else "changes"
+        self.draw(f"  (trying sets of {size} {noun}: {done:,} of {total:,})", last=done >= total)
 
 
 @click.command("what-if")
@@ -137,7 +155,15 @@ def what_if(
     kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     doc = load_document(facts)
     if target is not None:
-        result = search(kb, doc, target, entity=entity, engine=engine, max_changes=max_changes, budget=budget)
+        shown = SearchProgress(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
+        try:
+            result = search(
+                kb, doc, target, entity=entity, engine=engine, max_changes=max_changes, budget=budget,
+                progress=shown,
+            )
+        finally:
+            if shown is not None:
+                shown.clear()
         click.echo(_with_knowledge(kb, result.as_json(), search_text(result), fmt))
     else:
         applied = apply(kb, doc, drops=drops, adds=adds, sets=sets, entity=entity, engine=engine)

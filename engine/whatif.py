@@ -17,16 +17,18 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .compiled import Store, compiled
 from .decision import Decision, EntityDecision
 from .derivation import Firing, passes
 from .diffing import Change as Difference
 from .diffing import _changes as differences
 from .diffing import reason_text
 from .errors import BadInput, EngineError, Location, Problem, did_you_mean
+from .explain import business_explanation, cited_text
 from .facts import FactsInput, read_facts
 from .knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from .loader import Document
@@ -47,7 +49,6 @@ def sized_budget(budget: int, facts: int) -> int:
     return max(1, min(budget, SEARCH_WORK // max(1, facts**3)))
 DEFAULT_MAX_CHANGES = 3
 OPEN_TYPES = ("number", "integer", "version", "text")  # facts with no finite set of values: see open_values
-SEARCH_ENGINE = "reference"  # same semantics as durable-rules; used inside the search, never for what is shown
 
 
 # -- changes -------------------------------------------------------------------------------------
@@ -463,11 +464,14 @@ def search(
     engine: str = "auto",
     max_changes: int = DEFAULT_MAX_CHANGES,
     budget: int = DEFAULT_BUDGET,
+    progress: Callable[[int, int, int], None] | None = None,
 ) -> SearchResult:
     """Every smallest set of changes to doc under which target is the recommendation.
 
-    For entity (or every legal entity when entity is None). Sets are evaluated on the reference
-    evaluator; the solutions are then evaluated again on `engine`, for the trace they show.
+    For entity (or every legal entity when entity is None). Sets are evaluated on the compiled
+    evaluator (the reference semantics without a trace); the solutions are then evaluated again on
+    `engine`, for the trace they show, and must agree. `progress(size, done, total)` is called as
+    the sets of each size are tried.
     """
     editor = FactsEditor(kb, doc)
     problems: list[Problem] = []
@@ -505,8 +509,7 @@ def search(
         key = frozenset(facts.ground)
         if key not in memo:
             result.evaluations += 1
-            decision = kb.evaluate(facts, engine=SEARCH_ENGINE)
-            got = {e.name: e.deployment for e in decision.entities}
+            got = chosen_types(kb, compiled(kb).run(facts.ground))
             memo[key] = all(got.get(name) == target for name in targets)
         return memo[key]
 
@@ -528,7 +531,12 @@ def search(
             result.next_size_sets = total
             break
         size += 1
-        found = [combo for combo in change_sets(candidates, size) if works(combo)]
+        found = []
+        for done, combo in enumerate(change_sets(candidates, size), 1):
+            if works(combo):
+                found.append(combo)
+            if progress is not None:
+                progress(size, done, total)
     result.searched_up_to = size
     result.solutions = [outcome(kb, editor, original, combo, engine, targets) for combo in found]
     for solution in result.solutions:
@@ -539,6 +547,20 @@ def search(
                 f" (the reference evaluator gives {target}); run with --engine reference"
             )
     return result
+
+
+def chosen_types(kb: KnowledgeBase, store: Store) -> dict[str, str]:
+    """Each legal entity's recommended type in a compiled evaluation: the lightest concluded, as decide() keeps."""
+    rank = {t.id: t.rank for t in kb.types.values()}
+    chosen: dict[str, str] = {}
+    for pid, pred in kb.predicates.items():
+        if pred.role != "deployment":
+            continue
+        for fact in store.of(pid):
+            name, type_id = str(fact.get("entity")), str(fact.get("type"))
+            if name not in chosen or (rank.get(type_id, 0), type_id) < (rank.get(chosen[name], 0), chosen[name]):
+                chosen[name] = type_id
+    return chosen
 
 
 # -- outcomes and their key steps ----------------------------------------------------------------
@@ -575,8 +597,9 @@ def reason_against(decision: Decision, entity: str, type_id: str) -> str | None:
             for c in firing.conclusions
         ):
             rule = firing.clause.rule
-            return f"{firing.explanation} (rule {rule.id}, {rule.location}" + (
-                f", {rule.source})" if rule.source else ")"
+            source = cited_text(decision.kb, rule.source)  # the documents by title, never a file name
+            return f"{business_explanation(decision.kb, firing)} (rule {rule.id}, {rule.location}" + (
+                f"; {source})" if source else ")"
             )
     return None
 
@@ -584,12 +607,12 @@ def reason_against(decision: Decision, entity: str, type_id: str) -> str | None:
 def key_step(decision: Decision, entity: EntityDecision) -> KeyStep | None:
     """The firing that decides the entity's deployment: the fit behind it, or the rule that moved it."""
     step = deciding_step(decision, entity)
-    return None if step is None else _key(step, decision.trace[step])
+    return None if step is None else _key(decision.kb, step, decision.trace[step])
 
 
-def _key(step: int, firing: Firing) -> KeyStep:
+def _key(kb: KnowledgeBase, step: int, firing: Firing) -> KeyStep:
     rule = firing.clause.rule
-    return KeyStep(step, rule.id, str(rule.location), rule.layer, rule.source, firing.explanation)
+    return KeyStep(step, rule.id, str(rule.location), rule.layer, rule.source, business_explanation(kb, firing))
 
 
 # -- the reverse: given changes ------------------------------------------------------------------

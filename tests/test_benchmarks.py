@@ -45,3 +45,11 @@ def test_the_raw_replay_runs_on_a_knowledge_base_split_into_rulesets(bench: Any,
     assert result["rulesets"] > 1
     assert result["count"] == 10
     assert result["raw"] > 0 and result["durable"] > 0 and result["reference"] > 0
+
+
+def test_the_what_if_child_times_a_search_beside_one_evaluation(bench: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bench, "WHAT_IF", (("fabrikam-services.yaml", "resource-non-stocked"),))
+    [found] = bench.child_whatif()["searches"]
+    assert (found["example"], found["target"], found["size"], found["sets"]) == (
+        "fabrikam-services.yaml", "resource-non-stocked", 1, 41)
+    assert found["seconds"] > 0 and found["evaluation"] > 0

@@ -97,12 +97,13 @@ def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() 
     assert result.exit_code == 0, result.output
     because = (
         "decided by step 7: rule best-partial-fit (policies/choosing.yaml:83:5): No open deployment type offers"
-        " everything Fabrikam Consulting needs; stocked-production misses the fewest (2),"
-        " so it is the best partial fit."
+        " everything Fabrikam Consulting needs; Project Operations for stocked/production order scenarios misses"
+        " the fewest (2), so it is the best partial fit."
     )
+    # In business words, with the source by its title: never a file name.
     lacks = (
-        "which lite does not offer. (rule type-lacks-capability, policies/choosing.yaml:9:5,"
-        " 000_cd059b2c5f1fbec9.txt#deployment-types)"
+        "which Lite deployment - deal to proforma invoicing does not offer. (rule type-lacks-capability,"
+        ' policies/choosing.yaml:9:5; "Determine your deployment type" (2023-11-06), section "Deployment types")'
     )
     assert result.stdout == "\n".join(
         [
@@ -118,13 +119,13 @@ def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() 
             "    Fabrikam Consulting: lite -> stocked-production",
             "      gaps: project-for-the-web-planning, project-sales",
             f"      {because}",
-            f"      not lite: Fabrikam Consulting needs production-orders, {lacks}",
+            f"      not lite: Fabrikam Consulting needs production orders, {lacks}",
             "",
             " 2. add stocked-inventory",
             "    Fabrikam Consulting: lite -> stocked-production",
             "      gaps: project-for-the-web-planning, project-sales",
             f"      {because}",
-            f"      not lite: Fabrikam Consulting needs stocked-inventory, {lacks}",
+            f"      not lite: Fabrikam Consulting needs stocked materials with inventory, {lacks}",
             "",
         ]
     )
@@ -380,7 +381,10 @@ def test_drop_shows_the_new_recommendation_and_what_changed() -> None:
         "--as-of", "2023-11",
     )
     assert result.exit_code == 0, result.output
-    decided = "rule lightest-covering-type (policies/choosing.yaml:69:5): resource-non-stocked is the lightest"
+    decided = (
+        "rule lightest-covering-type (policies/choosing.yaml:69:5): Project Operations for resource/non-stocked"
+        " scenarios is the lightest"
+    )
     assert result.stdout == "\n".join(
         [
             "What if, for Contoso: drop production-orders from Contoso Manufacturing United States;"
@@ -419,7 +423,11 @@ def test_add_and_set_in_json(tmp_path: Path) -> None:
     ]
     assert [w["code"] for w in data["warnings"]] == ["low-fit"]
     entity = data["entities"][0]
-    assert entity["no_longer"].startswith("Fabrikam Consulting needs receipt-ocr, which lite does not offer.")
+    assert entity["no_longer"] == (
+        "Fabrikam Consulting needs receipt scanning (OCR), which Lite deployment - deal to proforma invoicing does"
+        ' not offer. (rule type-lacks-capability, policies/choosing.yaml:9:5; "Determine your deployment type"'
+        ' (2023-11-06), section "Deployment types")'
+    )
 
 
 def test_entity_scoped_changes(tmp_path: Path) -> None:
@@ -699,3 +707,38 @@ def test_a_number_compared_only_with_other_facts_is_left_out_and_named(tmp_path:
     assert result.left_out["size"] == "open-value"
     assert "size is compared with no value a rule names" in run(facts, "--target", "lite", "--entity", "B",
                                                                 "--policies", str(policies)).output
+
+
+# -- progress ---------------------------------------------------------------------------------------------
+
+
+def test_the_search_reports_its_progress_set_by_set_for_each_size(kb: KnowledgeBase) -> None:
+    calls: list[tuple[int, int, int]] = []
+    result = search(kb, load_document(CONTOSO), "lite", progress=lambda *step: calls.append(step))
+    sizes = sorted({size for size, _, _ in calls})
+    assert sizes == list(range(1, result.searched_up_to + 1))
+    for size in sizes:
+        mine = [(done, total) for s, done, total in calls if s == size]
+        total = mine[0][1]
+        assert mine == [(done, total) for done in range(1, total + 1)]  # every set, in order, the last one too
+    assert sum(total for s, _, total in {(s, 0, t) for s, _, t in calls}) == result.sets - 1  # and () first
+
+
+def test_the_progress_line_waits_a_second_then_counts_and_is_cleared() -> None:
+    import io
+
+    from podeploy.cli.whatif_command import SearchProgress
+
+    quiet = SearchProgress(io.StringIO())
+    quiet(1, 1, 10)  # within the first second: nothing
+    assert quiet.stream.getvalue() == ""  # type: ignore[attr-defined]
+    stream = io.StringIO()
+    shown = SearchProgress(stream, after=0)
+    shown(2, 1234, 5000)
+    shown(2, 1235, 5000)  # throttled: a tenth of a second between updates
+    shown(2, 5000, 5000)  # but the last set is always shown
+    shown.clear()
+    assert stream.getvalue() == (
+        "\r  (trying sets of 2 changes: 1,234 of 5,000)\x1b[K\r  (trying sets of 2 changes: 5,000 of 5,000)\x1b[K"
+        "\r\x1b[K"
+    )
