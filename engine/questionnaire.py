@@ -215,6 +215,7 @@ class Analyzer:
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
         self._local: dict[tuple[str, tuple[Value, ...]], list[Fact]] = {}
+        self._interfaces: dict[frozenset[Fact], frozenset[Fact]] = {}
         self.evaluations = 0
 
     # -- static analysis -------------------------------------------------------------------------
@@ -854,10 +855,14 @@ class Analyzer:
             given.extend(self.local_facts(name, lkey))
             store = compiled(self.solo_kb).run(given)
             self.evaluations += 1
-            found = frozenset(f for p in self.interface for f in store.of(p))
+            found = self._canonical(frozenset(f for p in self.interface for f in store.of(p)))
             self._solo[key] = found
             self._rep.setdefault((view, found), lkey)
         return found
+
+    def _canonical(self, interface: frozenset[Fact]) -> frozenset[Fact]:
+        """One object per interface: the analysis keys many tables by them, and alike ones then compare at once."""
+        return self._interfaces.setdefault(interface, interface)
 
     def alone(
         self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str, pool: frozenset[Fact]
@@ -909,7 +914,7 @@ class Analyzer:
                         (("advice", json.dumps(advice)), ("pool", json.dumps(sorted(f.key for f in pool)))),
                     )
                 )
-            found = frozenset(parts)
+            found = self._canonical(frozenset(parts))
             self._solo[key] = found
             self._rep.setdefault((view, found), lkey)
         return found
