@@ -290,7 +290,7 @@ def _groups(clauses: list[_Clause]) -> list[_Group]:
 
 
 # Remembered group results per compiled knowledge base, past which the memory starts again.
-MEMO_SIZE = 50_000
+MEMO_SIZE = 20_000
 
 
 class Compiled:

@@ -35,7 +35,9 @@ from podeploy.engine.loader import load_document, parse_document
 from podeploy.engine.questionnaire import (
     ABSENT,
     CONVERSATION,
+    THOROUGH,
     Analyzer,
+    Limits,
     Question,
     Session,
     Value,
@@ -771,3 +773,24 @@ def test_the_record_holds_a_long_question_as_it_was_asked(kb: KnowledgeBase, len
     else:
         with pytest.raises(BadInput, match=r"workshop\.answers\.0\.question: longer than 3000 characters"):
             read_facts(kb, parse_document(text, "f.yaml"))
+
+
+# -- a sample chooses the next question; it never ends the questionnaire ----------------------------------------
+
+
+@pytest.mark.parametrize("example", ["relecloud-finance.yaml", "contoso.yaml", "northwind-pma.yaml"])
+def test_a_sampled_conversation_ends_only_once_every_possibility_is_checked(example: str) -> None:
+    kb = load_knowledge_base(EDITION)
+    answers = read_answers(kb, load_document(str(EXAMPLES / example)))
+    # Bounds so small that every analysis until the last is a sample.
+    tiny = Analyzer(kb, Limits(solo_evaluations=2, tuples=2, samples=2), warnings=True)
+    session = Session(tiny, answers.customer, answers.entities)
+    assert not session.analysis().exact
+    while (question := session.next_question()) is not None:
+        session.answer(question, answers.lookup(question))
+    last = session.analysis()
+    assert last.exact and last.done and last.relevant == []
+    # A fresh thorough analysis of the same answers finds nothing left that could change the advice.
+    fresh = Analyzer(kb, THOROUGH, warnings=True).analyse(session)
+    assert (fresh.exact, fresh.done, fresh.relevant) == (True, True, [])
+    assert set(fresh.outcomes) == set(last.outcomes)
