@@ -318,6 +318,7 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
     PATHs are loaded over the shipped knowledge: the built-ins and the editions (up to --as-of).
     """
     from podeploy.engine.errors import BadInput
+    from podeploy.engine.evaluate import engine_limit
     from podeploy.engine.knowledge import edition_dirs, shipped_layer
     from podeploy.engine.rete import check_network
 
@@ -325,12 +326,9 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
     try:
         check_network(kb)
     except BadInput as exc:
-        if any(p.code != "engine-limit" for p in exc.problems):
-            raise
-        first = exc.problems[0]
         click.echo(
-            f"note: durable-rules cannot run these policies ({first.location}: {first.message}); podeploy runs"
-            " them on the reference evaluator, with the same results (--engine durable refuses them)",
+            f"note: durable-rules cannot run these policies ({engine_limit(exc)}); podeploy runs them on the"
+            " reference evaluator, with the same results (--engine durable refuses them)",
             err=True,
         )
     files = [f for f in kb.files if not shipped_layer(f.layer)] if paths else kb.files

@@ -27,6 +27,14 @@ def resolve_engine(engine: str) -> str:
     return "reference"
 
 
+def engine_limit(exc: BadInput) -> str:
+    """The first durable-rules limit a refusal names, located; anything else the refusal says is raised again."""
+    if any(p.code != "engine-limit" for p in exc.problems):
+        raise exc
+    first = exc.problems[0]
+    return f"{first.location}: {first.message}"
+
+
 def engine_refusal(kb: KnowledgeBase) -> str | None:
     """Why durable-rules cannot run the knowledge base (its first engine limit, located), or None when it can.
 
@@ -37,10 +45,7 @@ def engine_refusal(kb: KnowledgeBase) -> str | None:
         try:
             rete.network_for(kb)
         except BadInput as exc:
-            if any(p.code != "engine-limit" for p in exc.problems):
-                raise
-            first = exc.problems[0]
-            cache["rete-refused"] = f"{first.location}: {first.message}"
+            cache["rete-refused"] = engine_limit(exc)
         else:
             cache["rete-refused"] = None
     found = cache["rete-refused"]
