@@ -724,11 +724,13 @@ def test_the_search_reports_its_progress_set_by_set_for_each_size(kb: KnowledgeB
     assert sum(total for s, _, total in {(s, 0, t) for s, _, t in calls}) == result.sets - 1  # and () first
 
 
-def test_the_progress_line_waits_a_second_then_counts_and_is_cleared() -> None:
+def test_the_progress_line_waits_a_second_then_counts_and_is_cleared(monkeypatch: pytest.MonkeyPatch) -> None:
     import io
+    import time
 
     from podeploy.cli.whatif_command import SearchProgress
 
+    monkeypatch.setattr(time, "monotonic", lambda: 100.0)  # a clock that stands still: no test of speed
     quiet = SearchProgress(io.StringIO())
     quiet(1, 1, 10)  # within the first second: nothing
     assert quiet.stream.getvalue() == ""  # type: ignore[attr-defined]
