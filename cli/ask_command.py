@@ -17,7 +17,14 @@ from typing import Any
 
 import click
 import yaml
-from podeploy.cli.options import color_option, layers_options, policy_layers, promise_output, terminal_style
+from podeploy.cli.options import (
+    color_option,
+    layers_options,
+    named_by_command,
+    policy_layers,
+    promise_output,
+    terminal_style,
+)
 from podeploy.engine import render
 from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluate import ENGINES
@@ -368,7 +375,8 @@ def ask(
     """
     promise_output(ctx, out)
     try:
-        _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine, color, by)
+        named = named_by_command(policy_dirs, packs, out)
+        _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine, color, by, named)
     except PodeployError as exc:
         for line in exc.lines():
             click.echo(line, err=True)
@@ -384,6 +392,7 @@ def _ask(
     engine: str,
     color: bool | None = None,
     by: str | None = None,
+    named: dict[str, list[str]] | None = None,
 ) -> None:
     err = out is None
     kind = None
@@ -406,6 +415,9 @@ def _ask(
     else:
         session = _converse(kb, _Input(sys.stdin.isatty(), err))
     document = session.document(extra)
+    if named:  # the layers the workshop ran with, so that the file is evaluated as it was written
+        customer = {"customer": document.pop("customer")} if "customer" in document else {}
+        document = {**customer, **named, **document}
     document["workshop"] = session.workshop(by)  # who was asked what, the answer given and when
     text = _facts_text(document)
     facts = read_facts(kb, parse_document(text, out or "<stdout>"))

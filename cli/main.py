@@ -19,8 +19,10 @@ from podeploy.cli.options import (
     policy_layers,
     terminal_style,
 )
-from podeploy.engine import BadInput, Location, PodeployError, Problem, load_facts, load_knowledge_base, render
+from podeploy.engine import BadInput, Location, PodeployError, Problem, load_knowledge_base, render
 from podeploy.engine.errors import did_you_mean, visible
+from podeploy.engine.facts import read_facts
+from podeploy.engine.facts_layers import load_for_facts
 
 from podeploy import __version__
 
@@ -214,8 +216,8 @@ def evaluate(
         from podeploy.engine.brand import load_brand
 
         branding = load_brand(brand)
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
-    decision = kb.evaluate(load_facts(kb, facts), engine=engine)
+    kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
+    decision = kb.evaluate(read_facts(kb, doc), engine=engine)
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
     elif fmt in ("markdown", "html", "pdf"):
@@ -268,8 +270,8 @@ def why(
 
     With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
     """
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
-    decision = kb.evaluate(load_facts(kb, facts), engine=engine)
+    kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
+    decision = kb.evaluate(read_facts(kb, doc), engine=engine)
     if entity is not None and entity not in {e.name for e in decision.entities}:
         names = [e.name for e in decision.entities]
         raise BadInput(

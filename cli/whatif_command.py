@@ -69,9 +69,9 @@ from typing import Any, TextIO
 
 import click
 from podeploy.cli.options import engine_option, layers_options, policy_layers
-from podeploy.engine import load_knowledge_base, render
+from podeploy.engine import render
 from podeploy.engine.errors import BadInput, Location, Problem
-from podeploy.engine.loader import load_document
+from podeploy.engine.facts_layers import load_for_facts
 from podeploy.engine.outputs import StatusLine
 from podeploy.engine.whatif import DEFAULT_BUDGET, DEFAULT_MAX_CHANGES, apply, apply_text, search, search_text
 
@@ -152,8 +152,7 @@ def what_if(
                 )
             ]
         )
-    kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
-    doc = load_document(facts)
+    kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
     if target is not None:
         shown = SearchProgress(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
         try:

@@ -233,8 +233,13 @@ def evaluate_item(
     engine: str,
     handles: dict[str, IO[bytes]] | None = None,
     crash: Callable[[str], None] | None = None,
+    layers: Sequence[str] = (),
 ) -> Record:
-    """The record of one input: its result, or its located problems. Never raises."""
+    """The record of one input: its result, or its located problems. Never raises.
+
+    `layers` are the folders kb was loaded from: an input that names layers of its own (`packs:`,
+    `policies:`) is evaluated over them as well.
+    """
     from .facts import read_facts
     from .loader import load_document
 
@@ -252,6 +257,7 @@ def evaluate_item(
                 doc = read_line_document(item, handles[item.path])
         else:
             doc = load_document(item.path)
+        kb, engine = _knowledge_for(kb, layers, doc, engine)
         facts = read_facts(kb, doc)
         if crash is not None:
             crash(facts.customer)
@@ -266,6 +272,19 @@ def evaluate_item(
     except Exception as exc:  # a bug: the record says so, the batch goes on
         return {"input": item.label, "status": "failed", "errors": [f"internal error: {type(exc).__name__}: {exc}"]}
     return {"input": item.label, "status": "ok", **decision_record(decision)}
+
+
+def _knowledge_for(kb: Any, layers: Sequence[str], doc: Any, engine: str) -> tuple[Any, str]:
+    """The knowledge base (and engine) for a document that may name layers of its own."""
+    from .facts_layers import LAYER_KEYS, with_named_layers
+
+    if not isinstance(doc.value, dict) or not any(key in doc.value for key in LAYER_KEYS):
+        return kb, engine
+    from .evaluate import engine_for
+    from .knowledge import load_knowledge_base
+
+    own = load_knowledge_base(with_named_layers(layers, doc))
+    return own, ("reference" if engine == "reference" else engine_for(own, "auto", note=False))
 
 
 def decision_record(decision: Any) -> Record:
@@ -324,7 +343,7 @@ def _worker_main(
         if task is None:
             break
         index, item, attempt = task
-        conn.send(("done", index, evaluate_item(kb, item, engine, handles, crash if crash_hook else None)))
+        conn.send(("done", index, evaluate_item(kb, item, engine, handles, crash if crash_hook else None, layers)))
     for handle in handles.values():
         handle.close()
 

@@ -22,6 +22,7 @@ from .records import record
 # A Microsoft Learn article cited by its path in the MicrosoftDocs repository (articles/X.md).
 _DOCS_PATH = re.compile(r"[a-z0-9-]+(?:/[A-Za-z0-9_.-]+)*/[A-Za-z0-9_.-]+\.md")
 DOCS_SITE = "https://learn.microsoft.com/dynamics365/project-operations/"
+_WEB_ADDRESS = re.compile(r"https?://[^\s<>\"']+")
 
 
 @record
@@ -80,6 +81,8 @@ def citations(kb: KnowledgeBase, source: str | None) -> tuple[Citation, ...]:
 
 
 def citation(kb: KnowledgeBase, part: str) -> Citation:
+    if part not in kb.sources and _WEB_ADDRESS.fullmatch(part):  # a web address cited as it is: a link to it
+        return Citation(part, url=part)
     doc, _, anchor = part.partition("#")
     entry = kb.sources.get(doc)
     if entry is not None:

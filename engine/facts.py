@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import BadInput, Location, Problem, did_you_mean
+from .facts_layers import LAYER_KEYS, declared_in, layers_ok, layers_schema
 from .knowledge import KnowledgeBase
 from .loader import Document, control_problems, load_document, problems_sorted
 from .model import VERSION_PATTERN, Fact, FactDecl, Scalar, make_fact, version_number
@@ -136,6 +137,7 @@ def facts_schema(kb: KnowledgeBase) -> dict[str, Any]:
         "customer": {"type": "string", "pattern": r"\S", "maxLength": 200, "description": "The customer's name."},
         "unknown": _unknown_schema(kb, "customer"),
         "workshop": _workshop_schema(),
+        **layers_schema(),
     }
     for decl in kb.facts.values():
         schema = _value_schema(kb, decl)
@@ -250,6 +252,9 @@ def conforms(kb: KnowledgeBase, value: Any) -> bool:
                 return False
         elif key == "workshop":
             if not _workshop_ok(item):
+                return False
+        elif key in LAYER_KEYS:
+            if not layers_ok(item):
                 return False
         elif key != "customer" and (key not in kb.facts or not _value_ok(kb, kb.facts[key], item)):
             return False
@@ -383,6 +388,8 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
             scope = ""
             if not hint and key in kb.facts and len(path) >= 2:
                 scope = f" ('{key}' is a customer-wide fact: set it at the top level)"
+            elif not hint:
+                scope = declared_in(key, doc.name, (f.path for f in kb.files))
             out.append(
                 Problem(
                     "unknown-fact", f"'{key}' is not a known fact{hint or scope}", doc.where((*path, key), key=True)

@@ -49,7 +49,7 @@ PACK_ALIASES = {"2025-update": "docs-2026-08"}
 AS_OF_PATTERN = r"^[0-9]{4}-(0[1-9]|1[0-2])\Z"
 # Files a policy folder may hold beside its policies: policy tests and facts files.
 NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
-RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown", "workshop")
+RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown", "workshop", "packs", "policies")
 # Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.
 VOCABULARY_PREDICATES = ("entity", "deployment-type", "capability", "offers")
 

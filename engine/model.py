@@ -195,6 +195,10 @@ class Offer:
     supersedes: tuple[str, ...] = ()
 
 
+ASK_WHEN_IT_MATTERS = "when-it-matters"
+ASK_ALWAYS = "always"
+
+
 @record
 class FactDecl:
     """A fact a facts file may hold, with the question a consultant would ask."""
@@ -213,6 +217,8 @@ class FactDecl:
     overrides: str | None = None  # a fact of an earlier layer this declaration replaces (same id)
     layer: str = ""
     labels: tuple[tuple[str, str], ...] = ()  # (value, how the customer reads it), for a choice fact
+    # When `ask` asks it: only while an answer can change a deployment, or in every workshop.
+    ask: str = ASK_WHEN_IT_MATTERS
 
     def label(self, value: str) -> str | None:
         return next((label for v, label in self.labels if v == value), None)

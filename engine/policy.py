@@ -12,6 +12,7 @@ from . import shipped
 from .errors import BadInput, Location, Problem
 from .loader import Document, control_problems, load_document
 from .model import (
+    ASK_WHEN_IT_MATTERS,
     OPERATORS,
     VERSION_PATTERN,
     Atom,
@@ -299,6 +300,7 @@ class _PolicyBuilder:
             f.get("overrides"),
             self.layer,
             tuple(labels.items()),
+            f.get("ask", ASK_WHEN_IT_MATTERS),
         )
 
     def _rule(self, r: dict[str, Any], i: int, policy: str) -> Rule | None:

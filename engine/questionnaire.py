@@ -56,6 +56,7 @@ from .errors import BadInput, Problem, did_you_mean
 from .knowledge import KnowledgeBase
 from .loader import Document
 from .model import (
+    ASK_ALWAYS,
     VERSION_PATTERN,
     Atom,
     Clause,
@@ -1788,12 +1789,22 @@ class Session:
         return self._analysis
 
     def next_question(self) -> Question | None:
-        """The question to ask now, or None when nothing left to ask can change the recommendation."""
-        return self.analysis().next
+        """The question to ask now, or None when nothing left to ask can change the recommendation and every
+        question of a fact declared `ask: always` has been asked."""
+        found = self.analysis().next
+        return found if found is not None else self.always_open()
+
+    def always_open(self) -> Question | None:
+        """The first question not yet asked of a fact its policy asks in every workshop (`ask: always`)."""
+        facts = self.analyzer.kb.facts
+        for q in self.questions:
+            if q.key not in self.answers and facts[q.fact].ask == ASK_ALWAYS:
+                return q
+        return None
 
     @property
     def done(self) -> bool:
-        return self.analysis().done
+        return self.analysis().done and self.always_open() is None
 
     def answer(self, question: Question | str, value: Value) -> None:
         key = question if isinstance(question, str) else question.key

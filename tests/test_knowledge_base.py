@@ -450,14 +450,22 @@ def test_every_shipped_example_evaluates_identically_on_both_engines(
     assert durable["trace"]
 
 
-UNKNOWN_LEDGER = "unknown-fact: 'ledger' is not a known fact"
-UNKNOWN_READY = "unknown-fact: 'process_change_ready' is not a known fact"
+# Over the built-ins alone, each fact of the current knowledge names the edition that declares it.
+EDITION_HINT = (
+    " (podeploy's knowledge of 2026-08, 'docs-2026-08', declares it: leave out --as-of, or add --pack docs-2026-08"
+    " or 'packs: [docs-2026-08]' to the facts file)"
+)
+UNKNOWN_LEDGER = "unknown-fact: 'ledger' is not a known fact" + EDITION_HINT
+UNKNOWN_READY = "unknown-fact: 'process_change_ready' is not a known fact" + EDITION_HINT
 CURRENT_EXAMPLES = {
     "coho-stocked.yaml": [f"5:1: {UNKNOWN_LEDGER}", f"9:1: {UNKNOWN_READY}"],
     "fourth-coffee-eto.yaml": [f"4:1: {UNKNOWN_LEDGER}", f"8:1: {UNKNOWN_READY}"],
     "lucerne-receipts.yaml": [f"4:1: {UNKNOWN_LEDGER}", f"8:1: {UNKNOWN_READY}"],
-    "northwind-modern.yaml": [f"6:1: {UNKNOWN_LEDGER}", "7:1: unknown-fact: 'finance_version' is not a known fact",
-                              f"10:1: {UNKNOWN_READY}"],
+    "northwind-modern.yaml": [
+        f"6:1: {UNKNOWN_LEDGER}",
+        "7:1: unknown-fact: 'finance_version' is not a known fact" + EDITION_HINT,
+        f"10:1: {UNKNOWN_READY}",
+    ],
     "relecloud-finance.yaml": [f"4:1: {UNKNOWN_LEDGER}", f"8:1: {UNKNOWN_READY}",
                                "9:87: unknown-capability: 'intercompany-invoicing' is not a capability "
                                "(did you mean 'customer-facing-invoicing'?)"],

@@ -339,6 +339,14 @@ def test_a_citation_names_the_document_and_its_section() -> None:
     ]
 
 
+def test_a_web_address_cited_as_a_source_is_a_link_to_it(edition_kb: KnowledgeBase) -> None:
+    address = "https://intranet.fabrikam.example/playbook#field-service"
+    cited = citation(edition_kb, address)
+    assert (cited.label, cited.url) == (address, address)
+    assert report._md_cite(cited) == "[https://intranet.fabrikam.example/playbook\\#field-service](" + address + ")"
+    assert citation(edition_kb, "see https://example.com").url is None  # text that holds an address stays text
+
+
 def test_appendix_holds_the_matrix_the_derivation_and_titled_sources(contoso_now: Decision) -> None:
     md = report.report_markdown(contoso_now, date=DATE)
     matrix = section(md, "## Appendix A: capabilities")

@@ -659,7 +659,11 @@ def test_what_if_finds_an_upgrade_of_finance_among_the_smallest_changes(tmp_path
     ]
     seeds = run(facts, "--target", "resource-non-stocked", "--as-of", "2023-11")
     assert (seeds.exit_code, seeds.stdout) == (2, "")
-    assert seeds.stderr == f"{facts}:2:1: unknown-fact: 'finance_version' is not a known fact\n"
+    assert seeds.stderr == (
+        f"{facts}:2:1: unknown-fact: 'finance_version' is not a known fact (podeploy's knowledge of 2026-08, "
+        "'docs-2026-08', declares it: leave out --as-of, or add --pack docs-2026-08 or 'packs: [docs-2026-08]' "
+        "to the facts file)\n"
+    )
 
 
 def test_a_new_customer_with_no_finance_version_is_taken_to_be_on_the_current_release(tmp_path: Path) -> None:
