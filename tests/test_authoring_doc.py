@@ -82,7 +82,7 @@ def test_the_tutorial_shows_the_default_knowledge() -> None:
     """No command of the tutorial picks older knowledge; what it shows is what a consultant gets today."""
     blocks = [block["body"] for block in FENCE.finditer(DOC.read_text()) if block["info"].startswith("console")]
     commands = [command for body in blocks for command, _ in _commands(body)]
-    assert len(commands) == 7
+    assert len(commands) == 9
     assert not [command for command in commands if "--as-of" in command or "--pack" in command]
     shown = DOC.read_text()
     assert "\nKnowledge: built-in, as of 2023-11 (" in shown
@@ -97,3 +97,44 @@ def test_the_tutorials_misspelt_fact_gives_the_error_it_shows(tmp_path: Path) ->
     shown = re.search(r"```text\n(my-policies/field-service.yaml:[^\n]+)\n```", text)
     assert shown is not None
     assert _run("podeploy validate my-policies", tmp_path) == shown.group(1) + "\n"
+
+
+def _reference() -> str:
+    text = DOC.read_text()
+    return text[text.index("## 11. Reference") :]
+
+
+def _keys(schema: dict[str, object]) -> set[str]:
+    """Every property name a schema (and its definitions) allows."""
+    found: set[str] = set()
+    for part in [schema, *dict(schema.get("$defs", {})).values()]:  # type: ignore[call-overload]
+        found.update(dict(part.get("properties", {})))
+    return found
+
+
+@pytest.mark.parametrize("name", ["policy.schema.json", "policy-test.schema.json"])
+def test_the_reference_names_every_key_of_the_file_formats(name: str) -> None:
+    import json
+
+    schema = json.loads((DOC.parent.parent / "schemas" / name).read_text())
+    reference = _reference()
+    assert sorted(key for key in _keys(schema) if f"`{key}`" not in reference) == []
+
+
+def test_the_reference_names_every_predicate_of_the_shipped_knowledge_with_its_fields_and_role() -> None:
+    from podeploy.engine import load_knowledge_base
+    from podeploy.engine.knowledge import edition_dirs
+
+    kb = load_knowledge_base(edition_dirs())
+    rows = {
+        row.split("|")[1].strip().strip("`"): row.split("|")[2:4]
+        for row in _reference().splitlines()
+        if row.startswith("| `")
+    }
+    for pid, predicate in kb.predicates.items():
+        if pid in kb.facts:
+            continue  # a fact of the vocabulary: described by its declaration
+        assert pid in rows, pid
+        fields, role = rows[pid]
+        assert [f.strip().strip("`?") for f in fields.split(",")] == list(predicate.fields), pid
+        assert role.strip() == (predicate.role or ""), pid
