@@ -13,10 +13,8 @@ import os
 import sys
 import tempfile
 from collections.abc import Sequence
-from typing import Any
 
 import click
-import yaml
 from podeploy.cli.options import (
     color_option,
     layers_options,
@@ -43,10 +41,10 @@ from podeploy.engine.questionnaire import (
     parse_answer,
     read_answers,
 )
+from podeploy.engine.workshop import facts_text
 
 STDIN = "<stdin>"
 MAX_ANSWER = 10_000  # characters in one piped answer
-HEADER = "# Facts for 'podeploy evaluate', written by 'podeploy ask'.\n"
 
 
 class _Input:
@@ -256,23 +254,6 @@ def _shown(value: Value) -> str:
     return str(value)
 
 
-class _Dumper(yaml.SafeDumper):
-    """Block mappings; lists of plain values on one line, as the shipped examples write them."""
-
-
-def _represent_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    flow = all(not isinstance(item, (dict, list)) for item in data)
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=flow)
-
-
-_Dumper.add_representer(list, _represent_list)
-
-
-def _facts_text(doc: dict[str, Any]) -> str:
-    body = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
-    return HEADER + body
-
-
 def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> str:
     """Refuse early what the final write would refuse: an existing file without --force, a missing folder, a
     link, a folder, an input of the run. What writing means: replacing a regular file, or a device in place."""
@@ -419,7 +400,7 @@ def _ask(
         customer = {"customer": document.pop("customer")} if "customer" in document else {}
         document = {**customer, **named, **document}
     document["workshop"] = session.workshop(by)  # who was asked what, the answer given and when
-    text = _facts_text(document)
+    text = facts_text(document)
     facts = read_facts(kb, parse_document(text, out or "<stdout>"))
     decision = kb.evaluate(facts, engine=engine)
     if out is not None:

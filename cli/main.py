@@ -37,6 +37,7 @@ LAZY_COMMANDS = {
     "ask": ("podeploy.cli.ask_command", "ask"),
     "batch": ("podeploy.cli.batch_command", "batch"),
     "lint": ("podeploy.cli.lint_command", "lint"),
+    "serve": ("podeploy.cli.serve_command", "serve"),
     "test": ("podeploy.cli.test_command", "test"),
     "what-if": ("podeploy.cli.whatif_command", "what_if"),
 }
