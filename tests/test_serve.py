@@ -142,6 +142,21 @@ def test_the_server_binds_to_the_loopback_address_only(served: Served) -> None:
     assert served.server.server_address[0] == "127.0.0.1"
 
 
+@pytest.mark.parametrize(
+    "path", ["/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "//etc/passwd", "/facts.yaml/../../x"]
+)
+def test_a_path_outside_the_app_is_not_found_and_nothing_is_read(served: Served, path: str) -> None:
+    status, _, text = served.request("GET", path)
+    assert (status, text) == (404, "No such page.\n")
+
+
+def test_a_loaded_file_name_never_becomes_a_path_it_writes(served: Served, tmp_path: Path) -> None:
+    served.post("/load", text="customer: Acme\n", name="../../outside.yaml")
+    served.post("/save")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["acme.facts.yaml"]
+    assert not (tmp_path.parent.parent / "outside.yaml").exists()
+
+
 # -- the workshop --------------------------------------------------------------------------------------------
 
 
@@ -272,7 +287,9 @@ def test_a_workshop_for_contoso_in_a_browser(kb: KnowledgeBase, tmp_path: Path, 
         assert browser.js("Array.from(document.querySelectorAll('ol.entities input[name=name]')).map(e => e.value)") \
             == answers.entities
         first = True
-        for _ in range(200):
+        for step in range(200):
+            if step == 8:
+                browser.screenshot(ARTIFACTS / "serve-contoso-question.png")
             if browser.js("document.querySelector('form.answer') === null"):
                 break
             key = browser.js("document.querySelector('form.answer input[name=question]').value")
@@ -308,6 +325,16 @@ def test_a_workshop_for_contoso_in_a_browser(kb: KnowledgeBase, tmp_path: Path, 
         # Flip a requirement: dropping production orders moves the US entity off manufacturing.
         browser.click("form[action='/whatif'] input[name=what][value='production-orders'] ~ button")
         assert "stocked-production -> " in browser.text("pre.whatif")
+
+        browser.click("a[href='/knowledge']")
+        assert "Capabilities of each type" in browser.text()
+        browser.screenshot(ARTIFACTS / "serve-knowledge.png")
+        report = browser.js("fetch('/report.html').then(r => r.status + ' ' + r.headers.get('Content-Type'))")
+        assert report == "200 text/html; charset=utf-8"
+        browser.open(f"{running.base}/report.html")
+        assert "Project Operations deployment plan" in browser.text("h1")
+        assert "Contoso Manufacturing United States" in browser.text()
+        browser.screenshot(ARTIFACTS / "serve-report.png")
 
         browser.open(f"{running.base}/")
         browser.click("form[action='/save'] button")
