@@ -188,7 +188,7 @@ class Analysis:
     evaluations: int  # engine runs this analysis needed beyond the caches
     # Per relevant question key, what its answer can change: ('deployment', entity index) or
     # ('warning', entity index, the warning's fields as JSON); an index past the entities is customer-wide.
-    changes: dict[str, set[Change]] = field(default_factory=dict)
+    changes: Mapping[str, set[Change]] = field(default_factory=dict)
     coarse: bool = False  # not analysed (too many legal entities): every question that can matter is open
 
 
@@ -1330,7 +1330,7 @@ class Analyzer:
             return None
 
         scores: dict[str, float] = {}
-        changes: dict[str, set[Change]] = {}
+        changes = Changes()
         relevant: list[str] = []
         best: tuple[float, int] | None = None
         chosen: Question | None = None
@@ -1416,13 +1416,37 @@ class Analyzer:
         return Analysis(outcomes, possible, done, chosen, relevant, scores, exact, self.evaluations - start, changes)
 
 
+class Changes(Mapping[str, set[Change]]):
+    """Per relevant question, what its answer can change; each worked out when first read, once.
+
+    A conversation reads none of them (it only needs the next question); the open questions read all."""
+
+    def __init__(self) -> None:
+        self._found: dict[str, set[Change] | Callable[[], set[Change]]] = {}
+
+    def put(self, key: str, changed: set[Change] | Callable[[], set[Change]]) -> None:
+        self._found[key] = changed
+
+    def __getitem__(self, key: str) -> set[Change]:
+        found = self._found[key]
+        if callable(found):
+            found = self._found[key] = found()
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._found)
+
+    def __len__(self) -> int:
+        return len(self._found)
+
+
 def _consider(
     questions: list[Question],
     parts: list[Counter[Outcome]],
     order: int,
     scores: dict[str, float],
     relevant: list[str],
-    changes: dict[str, set[Change]],
+    changes: Changes,
     best: tuple[float, int] | None,
     chosen: Question | None,
     witness: Callable[[], set[Change] | None],
@@ -1434,10 +1458,10 @@ def _consider(
     (each entity's deployment, each warning) is recorded with it.
     """
     parts = [p for p in parts if sum(p.values()) > 0]
-    changed: set[Change] | None
+    changed: set[Change] | Callable[[], set[Change]] | None
     if _differ(parts):
         score = round(_information(parts), 12)
-        changed = _varying(parts)
+        changed = functools.partial(_varying, parts)  # worked out only if asked for (the open questions)
     else:
         changed = witness()
         if changed is None:
@@ -1446,7 +1470,7 @@ def _consider(
     for q in questions:
         relevant.append(q.key)
         scores[q.key] = score
-        changes[q.key] = changed
+        changes.put(q.key, changed)
     if best is None or (score, -order) > best:
         return (score, -order), questions[0]
     return best, chosen
