@@ -24,8 +24,8 @@ from podeploy.cli.options import (
     terminal_style,
 )
 from podeploy.engine import render
+from podeploy.engine.engines import ENGINES
 from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
-from podeploy.engine.evaluate import ENGINES
 from podeploy.engine.facts import read_facts
 from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
 from podeploy.engine.loader import load_document, parse_document

@@ -21,8 +21,6 @@ from podeploy.cli.options import (
 )
 from podeploy.engine import BadInput, Location, PodeployError, Problem, load_knowledge_base, render
 from podeploy.engine.errors import did_you_mean, visible
-from podeploy.engine.facts import read_facts
-from podeploy.engine.facts_layers import load_for_facts
 
 from podeploy import __version__
 
@@ -217,8 +215,11 @@ def evaluate(
         from podeploy.engine.brand import load_brand
 
         branding = load_brand(brand)
+    from podeploy.engine import facts as facts_files
+    from podeploy.engine.facts_layers import load_for_facts
+
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
-    decision = kb.evaluate(read_facts(kb, doc), engine=engine)
+    decision = kb.evaluate(facts_files.read_facts(kb, doc), engine=engine)
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
     elif fmt in ("markdown", "html", "pdf"):
@@ -271,8 +272,11 @@ def why(
 
     With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
     """
+    from podeploy.engine import facts as facts_files
+    from podeploy.engine.facts_layers import load_for_facts
+
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
-    decision = kb.evaluate(read_facts(kb, doc), engine=engine)
+    decision = kb.evaluate(facts_files.read_facts(kb, doc), engine=engine)
     if entity is not None and entity not in {e.name for e in decision.entities}:
         names = [e.name for e in decision.entities]
         raise BadInput(

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import click
-from podeploy.engine import render
-from podeploy.engine.evaluate import ENGINES
+from podeploy.engine.engines import ENGINES
 
 # The file a command was asked to write and has not written yet (click's meta is shared by every
 # context of one run): a reader that goes away from standard output before it is written is a failure.
@@ -31,7 +30,9 @@ def terminal_style(stream: IO[str] | None = None, *, color: bool | None = None) 
         stream = sys.stdout if stream is None else stream
         color = stream is not None and stream.isatty() and not os.environ.get("NO_COLOR")
     if not color:
-        return render.plain
+        from podeploy.engine.render import plain
+
+        return plain
 
     def styled(text: str, **styles: Any) -> str:
         return click.style(text, **styles)

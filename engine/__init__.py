@@ -2,14 +2,49 @@
 
 kb = load_knowledge_base()
 decision = kb.evaluate(load_facts(kb, "examples/contoso.yaml"))
+
+The names below are imported on first use, so that a command that loads no knowledge base (`--help`,
+`--version`) imports none of the engine.
 """
 
 from __future__ import annotations
 
-from .decision import Decision, EntityDecision, Notice
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import BadInput, EngineError, Location, PodeployError, Problem
-from .facts import FactsInput, facts_schema, load_facts
-from .knowledge import KnowledgeBase, load_knowledge_base
+
+if TYPE_CHECKING:
+    from .decision import Decision, EntityDecision, Notice
+    from .facts import FactsInput, facts_schema, load_facts
+    from .knowledge import KnowledgeBase, load_knowledge_base
+
+# Where each public name lives.
+_HOMES = {
+    "Decision": "decision",
+    "EntityDecision": "decision",
+    "Notice": "decision",
+    "FactsInput": "facts",
+    "facts_schema": "facts",
+    "load_facts": "facts",
+    "KnowledgeBase": "knowledge",
+    "load_knowledge_base": "knowledge",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        try:  # a submodule: podeploy.engine.render
+            return importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "BadInput",

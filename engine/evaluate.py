@@ -8,11 +8,12 @@ from . import reference, rete
 from .compiled import compiled
 from .decision import Decision, decide
 from .derivation import canonical_order, vocabulary_store
+from .engines import ENGINES
 from .errors import BadInput, PodeployError
 from .facts import FactsInput
 from .knowledge import KnowledgeBase
 
-ENGINES = ("auto", "durable", "reference")
+__all__ = ["ENGINES", "engine_for", "engine_limit", "engine_refusal", "evaluate", "fallback_note", "resolve_engine"]
 
 
 def resolve_engine(engine: str) -> str:

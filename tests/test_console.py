@@ -141,10 +141,10 @@ def test_output_to_a_closed_standard_output_fails_as_other_tools_do(
 # `podeploy evaluate FACTS` in which reading the facts breaks a pipe of podeploy's own.
 OWN_PIPE_BREAKS = (
     "import sys\n"
-    "import podeploy.cli.main as main\n"
+    "import podeploy.engine.facts as facts\n"
     "def broken(*args, **kwargs):\n"
     "    raise BrokenPipeError(32, 'Broken pipe')\n"
-    "main.load_facts = broken\n"
+    "facts.read_facts = broken\n"
     "from podeploy.console import main as run\n"
     "run(['evaluate', sys.argv[1]])\n"
 )
