@@ -77,6 +77,7 @@ def diff_decisions(
 ) -> list[CustomerDiff]:
     """Evaluate every facts file under both knowledge bases and say what changes, and which rules made it."""
     results = []
+    same = {(r.id, r.location) for r in base.rules} & {(r.id, r.location) for r in new.rules}
     for path in facts_files(paths):
         diff = CustomerDiff(path, None)
         try:
@@ -90,7 +91,7 @@ def diff_decisions(
         diff.customer = after.customer
         diff.changes = _changes(before, after)
         if diff.changes:
-            diff.rules = _rule_differences(before, after)
+            diff.rules = _rule_differences(before, after, same)
         results.append(diff)
     return results
 
@@ -223,11 +224,11 @@ def _firings(decision: Decision) -> dict[_FiringKey, Firing]:
     return found
 
 
-def _rule_differences(before: Decision, after: Decision) -> list[RuleDifference]:
+def _rule_differences(before: Decision, after: Decision, same: set[tuple[str, Location]]) -> list[RuleDifference]:
     """The rules that fire for other values (or conclude or say something else) under one side than the other:
-    first the rules of the layers that differ, then unchanged rules that fire differently as a consequence."""
+    first the rules of the layers that differ, then the rules the same on both sides (same) that fire differently
+    as a consequence."""
     old, now = _firings(before), _firings(after)
-    shared = {(r.id, r.location) for r in before.kb.rules} & {(r.id, r.location) for r in after.kb.rules}
     grouped: dict[tuple[str, str, Location], list[Firing]] = {}
     for side, mine, theirs in (("new", now, old), ("base", old, now)):
         for key, firing in mine.items():
@@ -240,7 +241,7 @@ def _rule_differences(before: Decision, after: Decision) -> list[RuleDifference]
         bindings = tuple(dict.fromkeys(f.bindings for f in firings))
         out.append(
             RuleDifference(
-                rule.id, str(rule.location), rule.layer, side, bindings, (rule.id, rule.location) in shared
+                rule.id, str(rule.location), rule.layer, side, bindings, (rule.id, rule.location) in same
             )
         )
     out.sort(key=lambda r: r.unchanged)  # stable: trace order within each group and side

@@ -927,7 +927,7 @@ def _merged_messages(kb: KnowledgeBase, rules: list[Rule]) -> list[Finding]:
                         f"rule '{later.id}' concludes {kind} '{code}' as rule '{earlier.id}' ({earlier.location}) "
                         f"does, and nothing keeps both from firing for one customer: they make one {kind}, whose "
                         f"message runs their two explanations together; give this rule a {kind} code of its own, "
-                        "or a field (entity, type, capability) that tells the two apart",
+                        f"or a field{_free_fields(kb, ours)} that tells the two apart",
                         ours.location,
                     )
                 )
@@ -941,6 +941,14 @@ def _inherited(rule: Rule, kind: str, code: Scalar, by_id: dict[str, list[Rule]]
         r.location != rule.location and any(c.predicate == kind and _literal(c, "code") == code for c in r.conclusions)
         for r in by_id.get(rule.overrides, [])
     )
+
+
+def _free_fields(kb: KnowledgeBase, conclusion: Conclusion) -> str:
+    """' (type, capability)': the fields of the conclusion's predicate it leaves out, to suggest."""
+    pred = kb.predicates.get(conclusion.predicate)
+    used = {name for name, _ in conclusion.values}
+    free = [name for name in (pred.fields if pred is not None else ()) if name not in used]
+    return f" ({', '.join(free)})" if free else ""
 
 
 def _alike(first: Conclusion, second: Conclusion) -> bool:
@@ -975,8 +983,8 @@ def _merged_firings(kb: KnowledgeBase, rule: Rule, conclusion: Conclusion) -> li
             "warning",
             f"rule '{rule.id}' names {shown} in its explanation, but its {kind} '{code}' does not carry "
             f"{'it' if len(loose) == 1 else 'them'}: when the rule fires for two values, the customer reads one "
-            f"{kind} with both explanations run together; conclude the value in a field of the {kind} (entity, "
-            "type, capability, about) or leave it out of the explanation",
+            f"{kind} with both explanations run together; conclude the value in a field of the {kind}"
+            f"{_free_fields(kb, conclusion)} or leave it out of the explanation",
             conclusion.location,
         )
     ]

@@ -956,7 +956,7 @@ def test_a_notice_that_leaves_out_a_variable_its_explanation_names_merges_its_fi
             "layer/policy.yaml:11:9",
             "rule 'r' names '{c}' in its explanation, but its warning 'low-fit' does not carry it: when the rule fires "
             "for two values, the customer reads one warning with both explanations run together; conclude the value "
-            "in a field of the warning (entity, type, capability, about) or leave it out of the explanation",
+            "in a field of the warning (type, capability) or leave it out of the explanation",
         )
     ]
 
