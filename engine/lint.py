@@ -7,7 +7,9 @@ Every finding has a stable code, a severity and a location:
   such policies run on the reference evaluator;
 - `never-fires` (error): a condition no fact can pass, or two conditions that can never hold together;
 - `duplicate-conditions`, `cycle`, `contradiction`, `disabled`, `missing-source`, `weak-description`,
-  `generic-explanation` (warnings);
+  `generic-explanation`, `scaffold-text`, `undated-source`, `fires-by-default` (warnings);
+- `merged-messages` (warning), in a consultant's layers only: a warning or note that two rules, or two
+  firings of one rule, conclude alike, so that the customer reads their explanations run together;
 - `shadowed` (info): a rule replaced on purpose by a later layer's `overrides`.
 
 Remember the language's matching rules when reading the checks: each positive condition of a rule
@@ -17,6 +19,7 @@ matches a different fact, and a `not` looks past the facts the positive conditio
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import re
@@ -32,6 +35,7 @@ from .knowledge import (
     edition_dirs,
     load_knowledge_base,
     policy_paths_in,
+    shipped_layer,
     system_predicates,
 )
 from .model import (
@@ -134,6 +138,7 @@ def lint(paths: Sequence[str], *, include_all: bool = False, as_of: str | None =
         findings.extend(_from_problems(exc.problems))
         kb = _partial(layers)
         findings.extend(_local_findings(kb, [r for f in kb.files for r in f.rules]))
+        findings.extend(_scaffold_text(kb))
     else:
         try:
             check_network(kb)
@@ -146,6 +151,7 @@ def lint(paths: Sequence[str], *, include_all: bool = False, as_of: str | None =
                 for p in exc.problems
             )
         findings.extend(_local_findings(kb, [r for f in kb.files for r in f.rules]))
+        findings.extend(_scaffold_text(kb))
         findings.extend(_cross_findings(kb))
     if paths and not include_all:
         findings = [f for f in findings if f.severity == "error" or _inside(f.location, paths)]
@@ -221,6 +227,7 @@ def _inside(location: Location, paths: Sequence[str]) -> bool:
 
 def _local_findings(kb: KnowledgeBase, rules: list[Rule]) -> list[Finding]:
     findings: list[Finding] = []
+    listed_as_of = {entry.id: f.as_of for f in kb.files if f.as_of for entry in f.sources}
     for rule in rules:
         if rule.source is None or not rule.source.strip():
             findings.append(
@@ -242,7 +249,156 @@ def _local_findings(kb: KnowledgeBase, rules: list[Rule]) -> list[Finding]:
                 )
             )
         findings.extend(_generic_explanation(kb, rule))
+        findings.extend(_undated_source(kb, rule, listed_as_of))
+        findings.extend(_fires_by_default(kb, rule))
         findings.extend(_never_fires(kb, rule))
+    return findings
+
+
+# -- the author's own words ----------------------------------------------------------------------
+
+
+_SCAFFOLD_NAME, _SCAFFOLD_FACT = "scaffoldname", "scaffoldfact"
+_SCAFFOLD_FIX = {
+    "policy description": "say in a sentence or two what the policy adds",
+    "fact description": "say what the fact records about the customer",
+    "fact question": "write the question a consultant asks the customer",
+    "code description": "say what the warning or note tells the customer",
+    "rule description": "say in a sentence what the rule decides",
+    "rule source": "name the document and section the rule relies on",
+    "rule explanation": "write what the customer reads when the rule fires, in business words",
+}
+
+
+@functools.cache
+def _scaffold_patterns() -> dict[str, re.Pattern[str]]:
+    """What `podeploy new-policy` writes into each text of a policy, for any policy name, as patterns."""
+    import yaml
+
+    from .scaffold import POLICY
+
+    written = yaml.safe_load(POLICY.format(name=_SCAFFOLD_NAME, fact=_SCAFFOLD_FACT, folder=""))
+
+    def pattern(text: str) -> re.Pattern[str]:
+        escaped = re.escape(" ".join(text.split()))
+        escaped = escaped.replace(_SCAFFOLD_FACT, "[a-z][a-z0-9_]*").replace(_SCAFFOLD_NAME, "[a-z][a-z0-9-]*")
+        return re.compile(escaped)
+
+    fact, code, rule = written["facts"][0], written["codes"][0], written["rules"][0]
+    return {
+        "policy description": pattern(written["description"]),
+        "fact description": pattern(fact["description"]),
+        "fact question": pattern(fact["question"]),
+        "code description": pattern(code["description"]),
+        "rule description": pattern(rule["description"]),
+        "rule source": pattern(rule["source"]),
+        "rule explanation": pattern(rule["explanation"]),
+    }
+
+
+def _scaffold_text(kb: KnowledgeBase) -> list[Finding]:
+    """`scaffold-text`: a text `podeploy new-policy` wrote for the author to replace, still in place."""
+    patterns = _scaffold_patterns()
+    findings: list[Finding] = []
+
+    def check(kind: str, owner: str, text: str | None, location: Location) -> None:
+        shown = " ".join((text or "").split())
+        if text is not None and patterns[kind].fullmatch(shown):
+            findings.append(
+                Finding(
+                    "scaffold-text",
+                    "warning",
+                    f"the {kind.split()[1]} of {owner} is still the text 'podeploy new-policy' wrote ('{shown}'); "
+                    f"{_SCAFFOLD_FIX[kind]}",
+                    location,
+                )
+            )
+
+    for f in kb.files:
+        check("policy description", f"policy '{f.name}'", f.description, f.location)
+        for fact in f.facts:
+            check("fact description", f"fact '{fact.id}'", fact.description, fact.location)
+            check("fact question", f"fact '{fact.id}'", fact.question, fact.location)
+        for code in f.codes:
+            check("code description", f"code '{code.id}'", code.description, code.location)
+        for rule in f.rules:
+            check("rule description", f"rule '{rule.id}'", rule.description, rule.location)
+            check("rule source", f"rule '{rule.id}'", rule.source, rule.location)
+            check("rule explanation", f"rule '{rule.id}'", rule.explanation, rule.location)
+    return findings
+
+
+_DATED = re.compile(r"\b[0-9]{4}-[0-9]{2}(-[0-9]{2})?\b|https?://\S")
+
+
+def _undated_source(kb: KnowledgeBase, rule: Rule, listed_as_of: dict[str, str]) -> list[Finding]:
+    """`undated-source`: a cited document a reader cannot find or date: no address, and no title with a date.
+    listed_as_of: the date of the file that lists each `sources:` entry, where that file is dated."""
+    from .explain import citations
+
+    if rule.source is not None and _scaffold_patterns()["rule source"].fullmatch(" ".join(rule.source.split())):
+        return []  # scaffold-text says it
+    findings = []
+    for cited in citations(kb, rule.source):
+        # A titled entry without a date of its own is as of the file that lists it, where that is dated.
+        date = cited.date or listed_as_of.get(cited.text.partition("#")[0])
+        if cited.url or (cited.title and date) or _DATED.search(cited.text):
+            continue
+        findings.append(
+            Finding(
+                "undated-source",
+                "warning",
+                f"rule '{rule.id}' cites '{cited.text}', which has no address and no date, so a reader cannot tell "
+                "which version of it the rule encodes; list it under 'sources:' with a title and a date (or a url), "
+                "or write its date into the source ('playbook (2026-11), section 2')",
+                rule.location,
+            )
+        )
+    return findings
+
+
+def _passes(kb: KnowledgeBase, atom: Atom, value: Scalar) -> bool:
+    """Does a fact holding value pass the atom's literal tests on its value?"""
+    tests = [t for fp in atom.fields if fp.field == "value" for t in fp.tests if not isinstance(t.operand, Var)]
+    return _impossible(kb, atom.predicate, "value", [*tests, Test("eq", value)]) is None
+
+
+def _fires_by_default(kb: KnowledgeBase, rule: Rule) -> list[Finding]:
+    """`fires-by-default`: a case of the rule that every customer passes without saying anything, because what
+    it asks of the customer's facts is their defaults."""
+    findings: list[Finding] = []
+    for clause in rule.clauses:
+        defaulted: list[tuple[Atom, Scalar, str]] = []
+        silent = not clause.counts  # does a customer who said nothing pass every condition of this clause?
+        for atom in clause.positives if silent else ():
+            decl = kb.facts.get(atom.predicate)
+            if atom.predicate == "entity":
+                continue  # every customer has at least one
+            if decl is None or decl.is_list or decl.default is None or not _passes(kb, atom, decl.default):
+                silent = False
+                break
+            defaulted.append((atom, decl.default, "passes"))
+        for atom in clause.negatives if silent else ():
+            decl = kb.facts.get(atom.predicate)
+            if decl is None or (decl.default is not None and not decl.is_list and _passes(kb, atom, decl.default)):
+                silent = False  # a conclusion of other rules, or a default the 'not' refuses: it may not hold
+                break
+            if decl.default is not None and not decl.is_list:
+                defaulted.append((atom, decl.default, "keeps the 'not' true"))
+        if not silent or not defaulted:
+            continue
+        shown = " or ".join(
+            f"'{atom.predicate}' (its default, {show_value(value)}, {how})" for atom, value, how in defaulted
+        )
+        findings.append(
+            Finding(
+                "fires-by-default",
+                "warning",
+                f"rule '{rule.id}' fires for every customer, even one who never mentioned {shown}; test a value "
+                "the customer has to give, or declare the fact without a default",
+                defaulted[0][0].location,
+            )
+        )
     return findings
 
 
@@ -462,6 +618,7 @@ def _cross_findings(kb: KnowledgeBase) -> list[Finding]:
     findings.extend(_duplicates(rules))
     findings.extend(_cycles(kb, rules))
     findings.extend(_contradictions(kb, rules))
+    findings.extend(_merged_messages(kb, rules))
     return findings
 
 
@@ -727,3 +884,141 @@ def _could_match(kb: KnowledgeBase, atom: Atom, conclusion: Conclusion) -> bool:
         if _impossible(kb, atom.predicate, fp.field, [*tests, Test("eq", value)]) is not None:
             return False
     return True
+
+
+# -- warnings and notes whose explanations run together ------------------------------------------------
+
+
+def _merged_messages(kb: KnowledgeBase, rules: list[Rule]) -> list[Finding]:
+    """`merged-messages`, for the rules of a consultant's layers: a warning or note that two rules, or two firings
+    of one rule, conclude alike. It is one warning, and its message is their explanations one after the other."""
+    notices = {pid for pid, p in kb.predicates.items() if p.role in ("warning", "note")}
+    mine = {  # the rules of a consultant's layers, those that can fire
+        r.location
+        for f in kb.files
+        if not shipped_layer(f.layer)
+        for r in f.rules
+        if not all(_dead_ends(kb, clause) for clause in r.clauses)
+    }
+    by_id: dict[str, list[Rule]] = {}
+    for f in kb.files:
+        for r in f.rules:
+            by_id.setdefault(r.id, []).append(r)
+    findings: list[Finding] = []
+    by_code: dict[tuple[str, Scalar], list[tuple[Rule, Conclusion]]] = {}
+    for rule in rules:
+        for conclusion in rule.conclusions:
+            code = _literal(conclusion, "code")
+            if conclusion.predicate in notices and code is not None:
+                by_code.setdefault((conclusion.predicate, code), []).append((rule, conclusion))
+                if rule.location in mine:
+                    findings.extend(_merged_firings(kb, rule, conclusion))
+    for (kind, code), concluding in by_code.items():
+        for i, (later, ours) in enumerate(concluding):
+            if later.location not in mine or _inherited(later, kind, code, by_id):
+                continue
+            for earlier, theirs in concluding[:i] + [c for c in concluding[i + 1 :] if c[0].location not in mine]:
+                if earlier is later or not _alike(ours, theirs) or _exclusive(kb, earlier, theirs, later, ours):
+                    continue
+                findings.append(
+                    Finding(
+                        "merged-messages",
+                        "warning",
+                        f"rule '{later.id}' concludes {kind} '{code}' as rule '{earlier.id}' ({earlier.location}) "
+                        f"does, and nothing keeps both from firing for one customer: they make one {kind}, whose "
+                        f"message runs their two explanations together; give this rule a {kind} code of its own, "
+                        f"or a field{_free_fields(kb, ours)} that tells the two apart",
+                        ours.location,
+                    )
+                )
+                break
+    return findings
+
+
+def _inherited(rule: Rule, kind: str, code: Scalar, by_id: dict[str, list[Rule]]) -> bool:
+    """Does the rule replace one that concluded the same code? It keeps what that rule said beside the others."""
+    return rule.overrides is not None and any(
+        r.location != rule.location and any(c.predicate == kind and _literal(c, "code") == code for c in r.conclusions)
+        for r in by_id.get(rule.overrides, [])
+    )
+
+
+def _free_fields(kb: KnowledgeBase, conclusion: Conclusion) -> str:
+    """' (type, capability)': the fields of the conclusion's predicate it leaves out, to suggest."""
+    pred = kb.predicates.get(conclusion.predicate)
+    used = {name for name, _ in conclusion.values}
+    free = [name for name in (pred.fields if pred is not None else ()) if name not in used]
+    return f" ({', '.join(free)})" if free else ""
+
+
+def _alike(first: Conclusion, second: Conclusion) -> bool:
+    """Can the two conclusions draw the same fact: the same fields, and no two literals that differ?"""
+    if {name for name, _ in first.values} != {name for name, _ in second.values}:
+        return False
+    theirs = dict(second.values)
+    return all(
+        isinstance(value, Var) or isinstance(theirs[name], Var) or theirs[name] == value for name, value in first.values
+    )
+
+
+def _merged_firings(kb: KnowledgeBase, rule: Rule, conclusion: Conclusion) -> list[Finding]:
+    """A notice that leaves out a variable the explanation names: the rule's firings for two values of it conclude
+    one notice, worded twice."""
+    try:
+        named = [name for _, name in explanation_parts(rule.explanation) or () if name is not None]
+    except ValueError:
+        return []
+    carried = {value.name for _, value in conclusion.values if isinstance(value, Var)}
+    loose: list[str] = []
+    for clause in rule.clauses:
+        fixed = _determined(kb, clause, carried)
+        loose.extend(name for name in named if name not in fixed and name not in loose)
+    if not loose:
+        return []
+    shown = ", ".join(f"'{{{name}}}'" for name in loose)
+    kind, code = conclusion.predicate, _literal(conclusion, "code")
+    return [
+        Finding(
+            "merged-messages",
+            "warning",
+            f"rule '{rule.id}' names {shown} in its explanation, but its {kind} '{code}' does not carry "
+            f"{'it' if len(loose) == 1 else 'them'}: when the rule fires for two values, the customer reads one "
+            f"{kind} with both explanations run together; conclude the value in a field of the {kind}"
+            f"{_free_fields(kb, conclusion)} or leave it out of the explanation",
+            conclusion.location,
+        )
+    ]
+
+
+def _determined(kb: KnowledgeBase, clause: Clause, carried: set[str]) -> set[str]:
+    """The variables of a clause that take one value once the carried ones are known: a customer-wide fact has
+    one value, an entity's fact and its deployment one per entity, a vocabulary item one of each field per id."""
+    fixed = set(carried)
+    for count in clause.counts:
+        fixed.add(count.var.name)
+    keyed: list[tuple[list[str], dict[str, str]]] = []
+    for atom in clause.positives:
+        pins = {fp.field: fp.bind.name for fp in atom.fields if fp.bind is not None}
+        decl = kb.facts.get(atom.predicate)
+        pred = kb.predicates.get(atom.predicate)
+        if decl is not None and not decl.is_list:
+            keys = [] if decl.scope == "customer" else ["entity"]
+        elif pred is not None and pred.role == "deployment":
+            keys = ["entity"]
+        elif atom.predicate in ("deployment-type", "capability"):
+            keys = ["id"]
+        elif atom.predicate in ("customer", "entity"):
+            keys = ["name"]
+        else:
+            continue
+        keyed.append((keys, pins))
+    grown = True
+    while grown:
+        grown = False
+        for keys, pins in keyed:
+            if all(pins.get(k) in fixed for k in keys):
+                new = set(pins.values()) - fixed
+                if new:
+                    fixed |= new
+                    grown = True
+    return fixed

@@ -1,4 +1,5 @@
-"""Scaffolds a new policy file and its test file, both passing lint and test as created."""
+"""Scaffolds a new policy file and its test file, both passing validate and test as created; lint names each
+text the scaffold leaves for the author to write (`scaffold-text`)."""
 
 from __future__ import annotations
 

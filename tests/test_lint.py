@@ -39,14 +39,17 @@ def write(root: Path, body: str, name: str = POLICY) -> str:
     return name
 
 
-def rule(when: str, *, rid: str = "r", then: str = "- warning: {code: low-fit}", explanation: str = "") -> str:
+OWN_WARNING = "- warning: {code: capability-gap}"  # no shipped rule concludes it without a capability: nothing merges
+
+
+def rule(when: str, *, rid: str = "r", then: str = OWN_WARNING, explanation: str = "") -> str:
     """One rule whose conditions start at line 8, column 9."""
     explanation = explanation or ("{e} is why." if "$e" in then else "Why.")
     return (
         "rules:\n"
         f"  - id: {rid}\n"
         "    description: A rule written for a lint test.\n"
-        "    source: a test\n"
+        "    source: a test (2026-11)\n"
         "    when:\n"
         + textwrap.indent(textwrap.dedent(when).strip("\n"), "      ")
         + "\n    then:\n"
@@ -266,7 +269,9 @@ def test_what_the_loader_refuses_is_an_error_finding_with_its_code(
 
 
 def test_rules_are_still_checked_one_by_one_when_the_policies_do_not_load(here: Path) -> None:
-    path = write(here, rule("- budgett: small\n- pm_maturity: {eq: low, ne: low}").replace("    source: a test\n", ""))
+    undocumented = rule("- budgett: small\n- pm_maturity: {eq: low, ne: low}")
+    undocumented = undocumented.replace("    source: a test (2026-11)\n", "")
+    path = write(here, undocumented)
     assert found(lint([path])) == [
         (
             "missing-source",
@@ -388,7 +393,7 @@ NEVER_CASES = [
 
 @pytest.mark.parametrize(("when", "expected"), NEVER_CASES)
 def test_conditions_that_can_never_hold(here: Path, when: str, expected: list[tuple[str, str, str, str]]) -> None:
-    paths = [write(here, rule(when, then=ENTITY_WARNING if "$e" in when else "- warning: {code: low-fit}"))]
+    paths = [write(here, rule(when, then=ENTITY_WARNING if "$e" in when else OWN_WARNING))]
     if "finance_version" in when:  # a version fact the pack declares
         paths.insert(0, pack_path("2025-update"))
     assert [f for f in found(lint(paths)) if f[2].startswith("layer/")] == expected
@@ -410,7 +415,7 @@ def test_conditions_that_can_never_hold(here: Path, when: str, expected: list[tu
 )
 def test_conditions_that_can_hold_are_not_flagged(here: Path, when: str) -> None:
     assert (
-        lint([write(here, rule(when, then=ENTITY_WARNING if "$e" in when else "- warning: {code: low-fit}"))]).findings
+        lint([write(here, rule(when, then=ENTITY_WARNING if "$e" in when else OWN_WARNING))]).findings
         == ()
     )
 
@@ -430,7 +435,16 @@ def test_two_rules_with_the_same_conditions_and_kinds_of_conclusion(here: Path) 
             "layer/policy.yaml:22:5",
             "rule 'third' has the same conditions as rule 'first' (layer/policy.yaml:4:5) and concludes the same "
             "kinds of fact (warning); merge the two rules, or correct the conditions of the one that was copied",
-        )
+        ),
+        (
+            "merged-messages",
+            "warning",
+            "layer/policy.yaml:29:9",
+            "rule 'third' concludes warning 'capability-gap' as rule 'first' (layer/policy.yaml:4:5) does, and nothing "
+            "keeps both from firing for one customer: they make one warning, whose message runs their two "
+            "explanations together; give this rule a warning code of its own, or a field (entity, type, capability) "
+            "that tells the two apart",
+        ),
     ]
 
 
@@ -494,7 +508,7 @@ predicates:
 rules:
   - id: ready-when-planned
     description: A planned entity is ready.
-    source: a test
+    source: a test (2026-11)
     when:
       - planned: {entity: $e}
     then:
@@ -502,7 +516,7 @@ rules:
     explanation: "{e} is ready."
   - id: planned-when-ready
     description: A ready entity is planned.
-    source: a test
+    source: a test (2026-11)
     when:
       - ready: {entity: $e}
     then:
@@ -772,6 +786,179 @@ def test_a_rule_without_source_with_a_weak_description_and_a_generic_explanation
         ),
     ]
     assert (report.errors, report.warnings) == (0, 3)
+
+
+def test_every_text_new_policy_wrote_is_a_scaffold_text_warning(here: Path) -> None:
+    from podeploy.engine.scaffold import new_policy
+
+    new_policy("field-service", "mine")
+    report = lint(["mine"])
+    written = "is still the text 'podeploy new-policy' wrote"
+    assert found(report) == [
+        ("scaffold-text", "warning", "mine/field-service.yaml:2:9", f"the description of policy 'field-service' "
+         f"{written} ('What the field-service policy adds to the knowledge base (say it in one or two sentences).'); "
+         "say in a sentence or two what the policy adds"),
+        ("scaffold-text", "warning", "mine/field-service.yaml:6:5", f"the description of fact 'field_service' "
+         f"{written} ('Whether field-service applies to the customer.'); say what the fact records about the customer"),
+        ("scaffold-text", "warning", "mine/field-service.yaml:6:5", f"the question of fact 'field_service' {written} "
+         "('Does field-service apply to this customer?'); write the question a consultant asks the customer"),
+        ("scaffold-text", "warning", "mine/field-service.yaml:13:5", f"the description of code 'field-service-applies' "
+         f"{written} ('The customer said field-service applies.'); say what the warning or note tells the customer"),
+        ("scaffold-text", "warning", "mine/field-service.yaml:18:5", f"the description of rule 'field-service-applies' "
+         f"{written} ('Tell the consultant when field-service applies to a customer.'); say in a sentence what the "
+         "rule decides"),
+        ("scaffold-text", "warning", "mine/field-service.yaml:18:5", f"the explanation of rule 'field-service-applies' "
+         f"{written} ('{{entity}}: field-service applies; say here what the customer should do about it.'); write what "
+         "the customer reads when the rule fires, in business words"),
+        ("scaffold-text", "warning", "mine/field-service.yaml:18:5", f"the source of rule 'field-service-applies' "
+         f"{written} ('the document and section this rule relies on'); name the document and section the rule "
+         "relies on"),
+    ]
+
+
+def test_text_of_ones_own_that_only_starts_like_the_scaffold_is_not_scaffold_text(here: Path) -> None:
+    path = write(here, rule("- pm_maturity: medium").replace(
+        "source: a test (2026-11)", "source: the document and section this rule relies on, as of 2026-11"
+    ))
+    assert found(lint([path])) == []
+
+
+UNDATED = (
+    "rule 'r' cites '{0}', which has no address and no date, so a reader cannot tell which version of it the rule "
+    "encodes; list it under 'sources:' with a title and a date (or a url), or write its date into the source "
+    "('playbook (2026-11), section 2')"
+)
+PLAYBOOK = (
+    "sources:\n  - {{id: playbook, title: Our delivery playbook{0}}}\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("source", "sources", "expected"),
+    [
+        pytest.param("our notes", "", ["our notes"], id="bare-text"),
+        pytest.param("our notes; environment/lite-deployment.md", "", ["our notes"], id="one-part-of-two"),
+        pytest.param("playbook#scheduling", PLAYBOOK.format(""), ["playbook#scheduling"], id="titled-undated-entry"),
+        pytest.param("playbook", PLAYBOOK.format(", date: '2026-11'"), [], id="titled-dated-entry"),
+        pytest.param("playbook", PLAYBOOK.format(", url: 'https://example.com/p'"), [], id="entry-with-an-address"),
+        pytest.param("our playbook (2026-11), section 2", "", [], id="dated-text"),
+        pytest.param("https://example.com/playbook", "", [], id="an-address"),
+        pytest.param("environment/lite-deployment.md", "", [], id="a-learn-article"),
+        pytest.param("000_cd059b2c5f1fbec9.txt#pma", "", [], id="a-seed-section"),
+    ],
+)
+def test_a_source_a_reader_cannot_find_or_date_is_undated(
+    here: Path, source: str, sources: str, expected: list[str]
+) -> None:
+    body = rule("- pm_maturity: medium").replace("source: a test (2026-11)", f"source: {json.dumps(source)}")
+    path = write(here, body + sources)
+    assert found(lint([path])) == [
+        ("undated-source", "warning", "layer/policy.yaml:4:5", UNDATED.format(cited)) for cited in expected
+    ]
+
+
+def test_a_titled_source_is_dated_by_the_dated_file_that_lists_it(here: Path) -> None:
+    body = rule("- pm_maturity: medium").replace("source: a test (2026-11)", "source: playbook")
+    path = write(here, body + PLAYBOOK.format(""))
+    dated = here / "layer" / "policy.yaml"
+    dated.write_text('as_of: "2026-11"\n' + dated.read_text())
+    assert found(lint([path])) == []
+
+
+DEFAULTED_FACT = """\
+facts:
+  - id: field_service
+    type: boolean
+    default: false
+    description: The customer dispatches technicians with Dynamics 365 Field Service.
+    question: Does the customer dispatch technicians with Dynamics 365 Field Service?
+"""
+
+
+def test_a_not_that_holds_by_default_fires_by_default(here: Path) -> None:
+    when = "- entity: {name: $e}\n- not:\n    field_service: true"
+    path = write(here, DEFAULTED_FACT + rule(when, then=ENTITY_WARNING))
+    assert found(lint([path])) == [
+        (
+            "fires-by-default",
+            "warning",
+            "layer/policy.yaml:16:11",
+            "rule 'r' fires for every customer, even one who never mentioned 'field_service' (its default, false, "
+            "keeps the 'not' true); test a value the customer has to give, or declare the fact without a default",
+        )
+    ]
+
+
+@pytest.mark.parametrize(
+    ("when", "expected"),
+    [
+        pytest.param("- field_service: false\n- entity: {name: $e}", ["14:9"], id="the-default-value"),
+        pytest.param("- field_service: {ne: true}\n- entity: {name: $e}", ["14:9"], id="a-test-the-default-passes"),
+        pytest.param("- field_service: true\n- entity: {name: $e}", [], id="a-value-to-give"),
+        pytest.param("- field_service: false\n- budget: small\n- entity: {name: $e}", [], id="and-a-fact-to-give"),
+        pytest.param("- field_service: false\n- deployment: {entity: $e, type: lite}", [], id="and-a-conclusion"),
+    ],
+)
+def test_a_rule_every_silent_customer_passes_by_default_fires_by_default(
+    here: Path, when: str, expected: list[str]
+) -> None:
+    path = write(here, DEFAULTED_FACT + rule(when, then=ENTITY_WARNING))
+    assert found(lint([path])) == [
+        (
+            "fires-by-default",
+            "warning",
+            f"layer/policy.yaml:{where}",
+            "rule 'r' fires for every customer, even one who never mentioned 'field_service' (its default, false, "
+            "passes); test a value the customer has to give, or declare the fact without a default",
+        )
+        for where in expected
+    ]
+
+
+def merged(rid: str, kind: str, code: str, other: str, where: str) -> str:
+    return (
+        f"rule '{rid}' concludes {kind} '{code}' as rule '{other}' ({where}) does, and nothing keeps both from firing "
+        f"for one customer: they make one {kind}, whose message runs their two explanations together; give this rule "
+        f"a {kind} code of its own, or a field (entity, type, capability) that tells the two apart"
+    )
+
+
+def test_a_warning_a_shipped_rule_also_concludes_merges_their_messages(here: Path) -> None:
+    path = write(here, rule("- pm_maturity: medium", then="- warning: {code: low-fit}"))
+    assert found(lint([path])) == [
+        ("merged-messages", "warning", "layer/policy.yaml:10:9",
+         merged("r", "warning", "low-fit", "small-budget", f"{EDITION}/fit.yaml:20:5")),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("when", "then"),
+    [
+        pytest.param("- pm_maturity: medium", "- warning: {code: low-fit, type: lite}", id="another-field"),
+        pytest.param("- pm_maturity: medium", "- note: {code: lite-is-final}", id="fewer-fields"),
+        pytest.param(
+            "- budget: large\n- pm_maturity: high\n- process_change_ready: true", "- warning: {code: low-fit}",
+            id="conditions-that-exclude-the-others",
+        ),
+    ],
+)
+def test_a_notice_no_other_rule_concludes_alike_does_not_merge(here: Path, when: str, then: str) -> None:
+    assert found(lint([write(here, rule(when, then=then))])) == []
+
+
+def test_a_notice_that_leaves_out_a_variable_its_explanation_names_merges_its_firings(here: Path) -> None:
+    when = "- requirements: {entity: $e, value: $c}\n- deployment: {entity: $e, type: $t}"
+    path = write(here, rule(when, then=ENTITY_WARNING, explanation="{e} needs {c} on {t}."))
+    assert found(lint([path])) == [
+        (
+            "merged-messages",
+            "warning",
+            "layer/policy.yaml:11:9",
+            "rule 'r' names '{c}' in its explanation, but its warning 'low-fit' does not carry it: when the rule fires "
+            "for two values, the customer reads one warning with both explanations run together; conclude the value "
+            "in a field of the warning (type, capability) or leave it out of the explanation",
+        )
+    ]
 
 
 # -- the command ---------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""podeploy new-policy: a scaffold that validates, lints and tests clean as created."""
+"""podeploy new-policy: a scaffold that validates and tests clean as created, lint naming each text to replace."""
 
 from __future__ import annotations
 
@@ -30,13 +30,14 @@ def test_new_policy_writes_a_policy_its_tests_and_the_editor_schemas(tmp_path: P
     )
 
 
-def test_the_scaffold_passes_validate_lint_and_test_as_created(tmp_path: Path) -> None:
+def test_the_scaffold_passes_validate_and_test_and_lint_warns_of_each_text_to_replace(tmp_path: Path) -> None:
     folder = str(tmp_path / "mine")
     assert run("new-policy", "field-service", "--dir", folder)[0] == 0
     assert run("validate", folder) == (0, "ok: 1 policy file, 1 rule\n", "")
     code, out, _ = run("lint", folder)
     assert code == 0, out
-    assert out.splitlines()[-1] == "0 errors, 0 warnings"
+    assert [line.split(": ")[2] for line in out.splitlines()[:-1]] == ["scaffold-text"] * 7
+    assert out.splitlines()[-1] == "0 errors, 7 warnings"
     code, out, _ = run("test", folder, "--coverage-min", "100")
     assert code == 0, out
     assert out.splitlines()[-1] == "2 passed, 0 failed"
