@@ -197,3 +197,11 @@ def test_a_policy_cannot_declare_a_fact_named_like_a_facts_file_key(tmp_path: Pa
     code, _, err = run("validate", str(tmp_path))
     assert code == 2
     assert "reserved-name: 'policies' is part of every facts file and cannot be declared" in err
+
+
+
+def test_diff_compares_the_layers_its_command_line_names_not_those_a_facts_file_names(workshop: Path) -> None:
+    (workshop / "customers" / "acme.yaml").write_text("policies: [../contoso-layer]\n" + FACTS)
+    code, out, _ = run("diff", "--base", "contoso-layer", "--policies", "contoso-layer", "customers")
+    assert code == 0
+    assert out.splitlines()[-1] == "0 of 1 customers change."
