@@ -126,7 +126,9 @@ def test_a_fact_of_the_documentation_is_unknown_to_the_seeds() -> None:
     result = invoke("evaluate", str(EXAMPLES / "wingtip-sap.yaml"), "--as-of", "2023-11")
     assert result.exit_code == 2
     assert result.stderr.splitlines()[0] == (
-        f"{EXAMPLES / 'wingtip-sap.yaml'}:5:1: unknown-fact: 'ledger' is not a known fact"
+        f"{EXAMPLES / 'wingtip-sap.yaml'}:5:1: unknown-fact: 'ledger' is not a known fact (podeploy's knowledge of "
+        "2026-08, 'docs-2026-08', declares it: leave out --as-of, or add --pack docs-2026-08 or "
+        "'packs: [docs-2026-08]' to the facts file)"
     )
 
 
