@@ -14,15 +14,25 @@ consultant's folder runs against the built-ins, any packs asked for, and that fo
           requirements: [production-orders]
         deployments: {Contoso: stocked-production}   # entity -> deployment type id
         gaps: {Contoso: []}                          # entity -> capability ids (exactly these)
+        excluded:                                    # entity -> type -> the rules that rule it out
+          Contoso: {lite: production-needs-stocked}  #   (exactly these; [] for a type not ruled out)
+        why_not:                                     # entity -> type -> the reasons against it:
+          Contoso:                                   #   exactly the rules behind them and the
+            lite: {rules: [production-needs-stocked, type-lacks-capability],
+                   capabilities: [production-orders]}  # capabilities they say it lacks
         warnings: []                                 # exactly these: codes, or {code: ..., entity: ...}
         notes: []                                    # exactly these
         fires: [production-needs-stocked]            # each fires at least once
         does_not_fire: [lite-is-final]               # none of these fires
 
-An expectation left out is not checked. `deployments` and `gaps` check the entities they name.
-`warnings` and `notes` are exact: every one expected is produced and every one produced is expected;
-an expectation matches every warning or note with its code and the keys it gives (`entity`,
-`type`, `capability`, `about`).
+An expectation left out is not checked. `deployments`, `gaps`, `excluded` and `why_not` check the
+entities (and types) they name. `warnings` and `notes` are exact: every one expected is produced and
+every one produced is expected; an expectation matches every warning or note with its code and the
+keys it gives (`entity`, `type`, `capability`, `about`; `message_contains`, text its message
+contains; `rules`, exactly the rules behind it).
+
+Coverage counts a rule of the layers under test as covered when it fires in one case and does not
+fire in another: a rule that fires in every case is reported apart from one that never fires.
 """
 
 from __future__ import annotations
@@ -762,9 +772,11 @@ class _Reader:
             return rule
         return None
 
-    def rule_list(self, value: Any, at: Path, what: str, *, empty: bool = False) -> tuple[str, ...] | None:
-        """A list of rule ids that must fire (exactly these: sorted, without repeats)."""
-        if isinstance(value, str):
+    def rule_list(
+        self, value: Any, at: Path, what: str, *, empty: bool = False, single: bool = False
+    ) -> tuple[str, ...] | None:
+        """A list of rule ids that must fire (one id alone, when single), sorted and without repeats."""
+        if single and isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or (not value and not empty):
             got = "an empty list" if value == [] else _shown(value)
@@ -820,7 +832,7 @@ class _Reader:
                 rules: tuple[str, ...] | None = None
                 capabilities: tuple[str, ...] | None = None
                 if key == "excluded":
-                    rules = self.rule_list(given, there, "that rule the type out; [] for none", empty=True)
+                    rules = self.rule_list(given, there, "that rule the type out; [] for none", empty=True, single=True)
                     if rules is None:
                         continue
                 else:
@@ -1032,9 +1044,12 @@ def check_case(case: TestCase, decision: Decision) -> tuple[Mismatch, ...]:
         # What came out is written with what the expectations ask about: the rules, the message.
         with_rules = any(e.rules is not None for e in expected.items)
         with_message = any(e.message_contains is not None for e in expected.items)
-        shown = {p: notice_text(p.notice, p.rules if with_rules else None, message=with_message) for p in produced}
+        shown = [notice_text(p.notice, p.rules if with_rules else None, message=with_message) for p in produced]
         missing = tuple(str(e) for e in expected.items if not any(e.matches(p) for p in produced))
-        unexpected = tuple(dict.fromkeys(shown[p] for p in produced if not any(e.matches(p) for e in expected.items)))
+        unmatched = (
+            text for p, text in zip(produced, shown, strict=True) if not any(e.matches(p) for e in expected.items)
+        )
+        unexpected = tuple(dict.fromkeys(unmatched))
         if missing or unexpected:
             found.append(
                 Mismatch(
@@ -1042,7 +1057,7 @@ def check_case(case: TestCase, decision: Decision) -> tuple[Mismatch, ...]:
                     None,
                     expected.location,
                     _listed(str(e) for e in expected.items),
-                    _listed(dict.fromkeys(shown[p] for p in produced)),
+                    _listed(dict.fromkeys(shown)),
                     missing,
                     unexpected,
                 )
