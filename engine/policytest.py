@@ -41,6 +41,7 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import shipped
@@ -106,7 +107,7 @@ class TypeExpectation:
     location: Location
 
 
-@record
+@dataclass(frozen=True, slots=True, eq=False)  # not a record: a Notice is not hashable
 class ProducedNotice:
     """A warning or note the case produced, with the rules behind it (sorted, without repeats)."""
 
