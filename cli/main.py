@@ -412,15 +412,26 @@ def diff(
         sys.exit(2)
 
 
+# The JSON outputs whose shapes podeploy publishes: `podeploy schema NAME` prints schemas/NAME.schema.json.
+OUTPUT_SCHEMAS = ("output", "why", "what-if", "batch")
+
+
 @cli.command()
-@click.argument("which", type=click.Choice(["policy", "facts", "test"]))
+@click.argument("which", type=click.Choice(["policy", "facts", "test", *OUTPUT_SCHEMAS]))
 @layers_options
 def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
-    """Print the JSON Schema of policy files, of facts files for the loaded policies, or of policy test files."""
+    """Print a JSON Schema: of policy files, of facts files for the loaded policies, of policy test files, or of
+    what evaluate (output), why, what-if and batch print with --format json (jsonl for batch)."""
     from podeploy.engine.facts import facts_schema
     from podeploy.engine.policy import policy_schema
 
-    if which == "policy":
+    if which in OUTPUT_SCHEMAS:
+        import json
+
+        from podeploy.engine import shipped
+
+        click.echo(render.dumps(json.loads(shipped.read_text(shipped.SCHEMAS, f"{which}.schema.json"))))
+    elif which == "policy":
         click.echo(render.dumps(policy_schema()))
     elif which == "test":
         from podeploy.engine.policytest import test_schema

@@ -12,7 +12,13 @@ from podeploy.engine.policytest import coverage_lines, minimum_text, result_line
 
 @click.command("test")
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
-@click.option("--coverage", "show_coverage", is_flag=True, help="Show which rules fired in at least one case.")
+@click.option(
+    "--coverage",
+    "show_coverage",
+    is_flag=True,
+    help="Show the rules covered: each fired in one case and did not fire in another; name those that never "
+    "fired and those that always did.",
+)
 @click.option(
     "--coverage-min",
     type=click.FloatRange(0, 100),

@@ -14,15 +14,25 @@ consultant's folder runs against the built-ins, any packs asked for, and that fo
           requirements: [production-orders]
         deployments: {Contoso: stocked-production}   # entity -> deployment type id
         gaps: {Contoso: []}                          # entity -> capability ids (exactly these)
+        excluded:                                    # entity -> type -> the rules that rule it out
+          Contoso: {lite: production-needs-stocked}  #   (exactly these; [] for a type not ruled out)
+        why_not:                                     # entity -> type -> the reasons against it:
+          Contoso:                                   #   exactly the rules behind them and the
+            lite: {rules: [production-needs-stocked, type-lacks-capability],
+                   capabilities: [production-orders]}  # capabilities they say it lacks
         warnings: []                                 # exactly these: codes, or {code: ..., entity: ...}
         notes: []                                    # exactly these
         fires: [production-needs-stocked]            # each fires at least once
         does_not_fire: [lite-is-final]               # none of these fires
 
-An expectation left out is not checked. `deployments` and `gaps` check the entities they name.
-`warnings` and `notes` are exact: every one expected is produced and every one produced is expected;
-an expectation matches every warning or note with its code and the keys it gives (`entity`,
-`type`, `capability`, `about`).
+An expectation left out is not checked. `deployments`, `gaps`, `excluded` and `why_not` check the
+entities (and types) they name. `warnings` and `notes` are exact: every one expected is produced and
+every one produced is expected; an expectation matches every warning or note with its code and the
+keys it gives (`entity`, `type`, `capability`, `about`; `message_contains`, text its message
+contains; `rules`, exactly the rules behind it).
+
+Coverage counts a rule of the layers under test as covered when it fires in one case and does not
+fire in another: a rule that fires in every case is reported apart from one that never fires.
 """
 
 from __future__ import annotations
@@ -31,11 +41,13 @@ import json
 import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from . import shipped
-from .decision import Decision, Notice
+from .decision import Decision, EntityDecision, Notice
 from .errors import BadInput, Location, Problem, did_you_mean
+from .explain import notice_firings, reasons_against
 from .facts import FactsInput, describe_value, read_facts
 from .knowledge import BUILTIN_LAYER, KnowledgeBase, edition_dirs, load_knowledge_base, pack_path
 from .loader import Document, Path, parse_document, problems_sorted, read_text
@@ -43,10 +55,13 @@ from .model import Rule
 from .records import record
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
-EXPECTATIONS = ("deployments", "gaps", "warnings", "notes", "fires", "does_not_fire")
+EXPECTATIONS = ("deployments", "gaps", "excluded", "why_not", "warnings", "notes", "fires", "does_not_fire")
 CASE_KEYS = ("name", "description", "facts", "facts_file", *EXPECTATIONS)
 FILE_KEYS = ("description", "cases")
-NOTICE_KEYS = ("code", "entity", "type", "capability", "about")
+NOTICE_FIELDS = ("entity", "type", "capability", "about")  # the fields of a warning or note a test may name
+NOTICE_KEYS = ("code", *NOTICE_FIELDS, "message_contains", "rules")
+WHY_NOT_KEYS = ("rules", "capabilities")
+EXCLUDED = "excluded"  # the predicate that rules a deployment type out for a legal entity
 # Codes the engine itself may produce, beside those the policies declare.
 ENGINE_WARNINGS = ("conflicting-deployments",)
 
@@ -79,22 +94,55 @@ class EntityExpectation:
 
 
 @record
+class TypeExpectation:
+    """`excluded: {entity: {type: rules}}` or `why_not: {entity: {type: {rules: ..., capabilities: ...}}}`.
+
+    Each of rules and capabilities, when given, is exact (sorted, without repeats); None is not checked.
+    """
+
+    entity: str
+    type: str
+    rules: tuple[str, ...] | None
+    capabilities: tuple[str, ...] | None
+    location: Location
+
+
+@dataclass(frozen=True, slots=True, eq=False)  # not a record: a Notice is not hashable
+class ProducedNotice:
+    """A warning or note the case produced, with the rules behind it (sorted, without repeats)."""
+
+    notice: Notice
+    rules: tuple[str, ...]
+
+
+@record
 class NoticeExpectation:
-    """One expected warning or note: its code and, optionally, the keys it must carry."""
+    """One expected warning or note: its code and, optionally, the fields it must carry, text its message
+    contains and exactly the rules behind it."""
 
     code: str
     keys: tuple[tuple[str, str], ...]
     location: Location
+    message_contains: str | None = None
+    rules: tuple[str, ...] | None = None
 
-    def matches(self, notice: Notice) -> bool:
+    def matches(self, produced: ProducedNotice) -> bool:
+        notice = produced.notice
         if notice.code != self.code:
             return False
-        return all(_notice_value(notice, key) == value for key, value in self.keys)
+        if not all(_notice_value(notice, key) == value for key, value in self.keys):
+            return False
+        if self.message_contains is not None and _folded(self.message_contains) not in _folded(notice.message):
+            return False
+        return self.rules is None or produced.rules == self.rules
 
     def __str__(self) -> str:
-        if not self.keys:
-            return self.code
-        return f"{self.code} ({', '.join(f'{k}: {v}' for k, v in self.keys)})"
+        given = [f"{k}: {v}" for k, v in self.keys]
+        if self.message_contains is not None:
+            given.append(f"message contains {json.dumps(self.message_contains, ensure_ascii=False)}")
+        if self.rules is not None:
+            given.append(f"rules: {_listed(self.rules)}")
+        return f"{self.code} ({', '.join(given)})" if given else self.code
 
 
 @record
@@ -125,6 +173,8 @@ class TestCase:
     facts: FactsInput
     deployments: tuple[EntityExpectation, ...] = ()
     gaps: tuple[EntityExpectation, ...] = ()
+    excluded: tuple[TypeExpectation, ...] = ()
+    why_not: tuple[TypeExpectation, ...] = ()
     warnings: NoticesExpectation | None = None
     notes: NoticesExpectation | None = None
     fires: RulesExpectation | None = None
@@ -139,8 +189,8 @@ class TestCase:
 class Mismatch:
     """One expectation the outcome did not meet: what was expected and what came out."""
 
-    field: str  # deployments | gaps | warnings | notes | fires | does_not_fire
-    subject: str | None  # the entity, for deployments and gaps
+    field: str  # deployments | gaps | excluded | why_not | warnings | notes | fires | does_not_fire
+    subject: str | None  # the entity, for deployments and gaps; 'entity: type' for excluded and why_not
     location: Location  # of the expectation in the test file
     expected: str
     actual: str
@@ -156,6 +206,12 @@ class CaseResult:
     mismatches: tuple[Mismatch, ...]
     fired: frozenset[RuleRef]
     engine: str
+    in_effect: frozenset[RuleRef] = frozenset()  # the rules of the knowledge base the case ran on
+
+    @property
+    def quiet(self) -> frozenset[RuleRef]:
+        """The rules in effect that did not fire in this case."""
+        return self.in_effect - self.fired
 
     @property
     def passed(self) -> bool:
@@ -168,11 +224,21 @@ class CaseResult:
 
 @record
 class FileCoverage:
-    """The rules one policy file declares and those of them that fired in at least one case."""
+    """The rules one policy file declares, those that fired in some case and those that stayed quiet in some case.
+
+    A rule is covered when both happened: a case shows it fires and a case shows it can hold back. A rule
+    that fires in every case (on a default value, say) is tested no better than one that never fires.
+    """
 
     file: str
     rules: tuple[RuleRef, ...]
     fired: tuple[RuleRef, ...]
+    quiet: tuple[RuleRef, ...] = ()
+
+    @property
+    def covered_rules(self) -> tuple[RuleRef, ...]:
+        fired, quiet = set(self.fired), set(self.quiet)
+        return tuple(r for r in self.rules if r in fired and r in quiet)
 
     @property
     def total(self) -> int:
@@ -180,12 +246,18 @@ class FileCoverage:
 
     @property
     def covered(self) -> int:
-        return len(self.fired)
+        return len(self.covered_rules)
 
     @property
     def never_fired(self) -> tuple[RuleRef, ...]:
         fired = set(self.fired)
         return tuple(r for r in self.rules if r not in fired)
+
+    @property
+    def always_fired(self) -> tuple[RuleRef, ...]:
+        """Rules that fired in every case that ran them: no case shows them holding back."""
+        quiet = set(self.quiet)
+        return tuple(r for r in self.fired if r not in quiet)
 
     @property
     def percent(self) -> float:
@@ -213,6 +285,10 @@ class Coverage:
     @property
     def never_fired(self) -> tuple[RuleRef, ...]:
         return tuple(r for f in self.files for r in f.never_fired)
+
+    @property
+    def always_fired(self) -> tuple[RuleRef, ...]:
+        return tuple(r for f in self.files for r in f.always_fired)
 
     def below(self, minimum: float) -> bool:
         """Whether coverage is under minimum percent (compared exactly, not as rounded for display)."""
@@ -473,6 +549,8 @@ class _Reader:
             facts,
             deployments=self.entity_map(case, at, "deployments", entities),
             gaps=self.entity_map(case, at, "gaps", entities),
+            excluded=self.type_map(case, at, "excluded", entities),
+            why_not=self.type_map(case, at, "why_not", entities),
             warnings=self.notices(case, at, "warnings", entities),
             notes=self.notices(case, at, "notes", entities),
             fires=self.rules(case, at, "fires"),
@@ -617,6 +695,8 @@ class _Reader:
         for j, item in enumerate(value):
             here = (*where, j)
             keys: list[tuple[str, str]] = []
+            message: str | None = None
+            rules: tuple[str, ...] | None = None
             if isinstance(item, str):
                 code = item
             elif isinstance(item, dict):
@@ -628,7 +708,11 @@ class _Reader:
                 if not isinstance(code, str):
                     self.add("wrong-type", f"code: expected a {kind} code, got {_shown(code)}", (*here, "code"))
                     continue
-                for k in NOTICE_KEYS[1:]:
+                if "message_contains" in item:
+                    message = self.text(item["message_contains"], (*here, "message_contains"))
+                if "rules" in item:
+                    rules = self.rule_list(item["rules"], (*here, "rules"), f"the rules behind the {kind}")
+                for k in NOTICE_FIELDS:
                     if k not in item:
                         continue
                     v = item[k]
@@ -664,8 +748,115 @@ class _Reader:
                 )
                 continue
             if self.code(code, kind, (*here, "code") if isinstance(item, dict) else here):
-                items.append(NoticeExpectation(code, tuple(keys), self.doc.where(here)))
+                items.append(NoticeExpectation(code, tuple(keys), self.doc.where(here), message, rules))
         return NoticesExpectation(tuple(items), self.doc.where(where, key=True))
+
+    def text(self, value: Any, at: Path) -> str | None:
+        if not _text(value):
+            self.add("wrong-type", f"{at[-1]}: expected text, got {_shown(value)}", at)
+            return None
+        assert isinstance(value, str)
+        return value
+
+    def rule_id(self, rule: Any, at: Path, *, must_fire: bool) -> str | None:
+        """A rule id of the knowledge base (one in effect, when must_fire), or None with the problem added."""
+        active = {r.id for r in self.kb.rules}
+        known = active | set(self.kb.disabled)
+        if not isinstance(rule, str):
+            self.add("wrong-type", f"{at[-2]}: expected a rule id, got {_shown(rule)}", at)
+        elif rule not in known:
+            self.add("unknown-rule", f"'{rule}' is not a rule{did_you_mean(rule, known)}", at)
+        elif must_fire and rule not in active:
+            off = self.kb.disabled[rule]
+            self.add("disabled-rule", f"rule '{rule}' is disabled (at {off.location}) and cannot fire", at)
+        else:
+            return rule
+        return None
+
+    def rule_list(
+        self, value: Any, at: Path, what: str, *, empty: bool = False, single: bool = False
+    ) -> tuple[str, ...] | None:
+        """A list of rule ids that must fire (one id alone, when single), sorted and without repeats."""
+        if single and isinstance(value, str):
+            value = [value]
+        if not isinstance(value, list) or (not value and not empty):
+            got = "an empty list" if value == [] else _shown(value)
+            self.add("wrong-type", f"{at[-1]}: expected a list of rule ids ({what}), got {got}", at)
+            return None
+        ids = [self.rule_id(rule, (*at, j), must_fire=True) for j, rule in enumerate(value)]
+        if any(rule is None for rule in ids):
+            return None
+        return tuple(sorted({rule for rule in ids if rule is not None}))
+
+    def capability_list(self, value: Any, at: Path) -> tuple[str, ...] | None:
+        if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+            self.add(
+                "wrong-type", f"{at[-1]}: expected a list of capability ids ([] for none), got {_shown(value)}", at
+            )
+            return None
+        bad = False
+        for j, capability in enumerate(value):
+            if capability not in self.kb.capabilities:
+                self.add(
+                    "unknown-capability",
+                    f"'{capability}' is not a capability{did_you_mean(capability, self.kb.capabilities)}",
+                    (*at, j),
+                )
+                bad = True
+        return None if bad else tuple(sorted(set(value)))
+
+    def type_map(self, case: dict[str, Any], at: Path, key: str, entities: list[str]) -> tuple[TypeExpectation, ...]:
+        """`excluded:` (entity -> type -> rule ids) or `why_not:` (entity -> type -> {rules, capabilities})."""
+        if key not in case:
+            return ()
+        value = case[key]
+        where = (*at, key)
+        shape = "entity: {type: rule ids}" if key == "excluded" else "entity: {type: {rules: ..., capabilities: ...}}"
+        if not isinstance(value, dict) or not value:
+            got = "an empty mapping" if value == {} else _shown(value)
+            self.add("wrong-type", f"{key}: expected a mapping of {shape}, got {got}", where)
+            return ()
+        out = []
+        for entity, types in value.items():
+            here = (*where, entity)
+            known = self.entity(entity, entities, here)
+            if not isinstance(types, dict) or not types:
+                got = "an empty mapping" if types == {} else _shown(types)
+                self.add("wrong-type", f"{key}: {entity}: expected a mapping of deployment type ids, got {got}", here)
+                continue
+            for type_id, given in types.items():
+                there = (*here, type_id)
+                if type_id not in self.kb.types:
+                    hint = did_you_mean(type_id, self.kb.types) or f" (types: {', '.join(self.kb.types)})"
+                    self.add("unknown-type", f"'{type_id}' is not a deployment type{hint}", there, key=True)
+                    continue
+                rules: tuple[str, ...] | None = None
+                capabilities: tuple[str, ...] | None = None
+                if key == "excluded":
+                    rules = self.rule_list(given, there, "that rule the type out; [] for none", empty=True, single=True)
+                    if rules is None:
+                        continue
+                else:
+                    if not isinstance(given, dict) or not any(k in given for k in WHY_NOT_KEYS):
+                        self.add(
+                            "wrong-type",
+                            f"{key}: {entity}: {type_id}: expected a mapping with rules: [rule ids], "
+                            f"capabilities: [capability ids] or both, got {_shown(given)}",
+                            there,
+                        )
+                        continue
+                    before = len(self.problems)
+                    self.keys(given, there, WHY_NOT_KEYS)
+                    if "rules" in given:
+                        reasons = "the reasons; [] for none"
+                        rules = self.rule_list(given["rules"], (*there, "rules"), reasons, empty=True)
+                    if "capabilities" in given:
+                        capabilities = self.capability_list(given["capabilities"], (*there, "capabilities"))
+                    if len(self.problems) > before:
+                        continue
+                if known:
+                    out.append(TypeExpectation(entity, type_id, rules, capabilities, self.doc.where(there, key=True)))
+        return tuple(out)
 
     def code(self, code: str, kind: str, at: Path) -> bool:
         declared = self.kb.codes.get(code)
@@ -727,11 +918,61 @@ def _notice_value(notice: Notice, key: str) -> str | None:
     return None if value is None else str(value)
 
 
-def notice_text(notice: Notice) -> str:
-    """A produced warning or note, written the way a test file expects one."""
-    keys = [(k, _notice_value(notice, k)) for k in NOTICE_KEYS[1:]]
+def notice_text(notice: Notice, rules: Sequence[str] | None = None, *, message: bool = False) -> str:
+    """A produced warning or note, written the way a test file expects one (with its message and the rules
+    behind it when asked for)."""
+    keys = [(k, _notice_value(notice, k)) for k in NOTICE_FIELDS]
     given = [f"{k}: {v}" for k, v in keys if v is not None]
+    if message:
+        given.append(f"message {json.dumps(notice.message, ensure_ascii=False)}")
+    if rules is not None:
+        given.append(f"rules: {_listed(rules)}")
     return f"{notice.code} ({', '.join(given)})" if given else notice.code
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.split())
+
+
+def produced_notices(decision: Decision, notices: Iterable[Notice]) -> list[ProducedNotice]:
+    return [
+        ProducedNotice(n, tuple(sorted({f.clause.rule.id for f in notice_firings(decision, n)}))) for n in notices
+    ]
+
+
+def excluding_rules(decision: Decision, entity: str, type_id: str) -> tuple[str, ...]:
+    """The rules that concluded the type is ruled out for the entity (sorted, without repeats)."""
+    return tuple(
+        sorted(
+            {
+                f.clause.rule.id
+                for f in decision.trace
+                if any(
+                    c.predicate == EXCLUDED and c.get("entity") == entity and c.get("type") == type_id
+                    for c in f.conclusions
+                )
+            }
+        )
+    )
+
+
+def why_not_reasons(
+    decision: Decision, entity: EntityDecision, type_id: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The rules behind every reason against the type for the entity, and the capabilities those reasons name."""
+    firings = reasons_against(decision, entity, type_id)
+    rules = tuple(sorted({f.clause.rule.id for f in firings}))
+    capabilities = {
+        str(c.get("capability"))
+        for f in firings
+        for c in f.conclusions
+        if decision.kb.predicates.get(c.predicate) is not None
+        and decision.kb.predicates[c.predicate].role == "why-not"
+        and c.get("entity") == entity.name
+        and c.get("type") == type_id
+        and c.get("capability") is not None
+    }
+    return rules, tuple(sorted(capabilities))
 
 
 def _listed(items: Iterable[str]) -> str:
@@ -760,16 +1001,56 @@ def check_case(case: TestCase, decision: Decision) -> tuple[Mismatch, ...]:
                     tuple(c for c in actual if c not in want.values),
                 )
             )
-    for field, expected, produced in (
+    for ruled_out in case.excluded:
+        assert ruled_out.rules is not None
+        actual = excluding_rules(decision, ruled_out.entity, ruled_out.type)
+        if actual != ruled_out.rules:
+            found.append(
+                Mismatch(
+                    "excluded",
+                    f"{ruled_out.entity}: {ruled_out.type}",
+                    ruled_out.location,
+                    _listed(ruled_out.rules),
+                    _listed(actual),
+                    tuple(r for r in ruled_out.rules if r not in actual),
+                    tuple(r for r in actual if r not in ruled_out.rules),
+                )
+            )
+    for ruled_out in case.why_not:
+        rules, capabilities = why_not_reasons(decision, by_entity[ruled_out.entity], ruled_out.type)
+        for what, expected_values, actual_values in (
+            ("rules", ruled_out.rules, rules),
+            ("capabilities", ruled_out.capabilities, capabilities),
+        ):
+            if expected_values is None or actual_values == expected_values:
+                continue
+            found.append(
+                Mismatch(
+                    "why_not",
+                    f"{ruled_out.entity}: {ruled_out.type}: {what}",
+                    ruled_out.location,
+                    _listed(expected_values),
+                    _listed(actual_values),
+                    tuple(v for v in expected_values if v not in actual_values),
+                    tuple(v for v in actual_values if v not in expected_values),
+                )
+            )
+    for field, expected, notices in (
         ("warnings", case.warnings, decision.warnings),
         ("notes", case.notes, decision.notes),
     ):
         if expected is None:
             continue
-        missing = tuple(str(e) for e in expected.items if not any(e.matches(n) for n in produced))
-        unexpected = tuple(
-            dict.fromkeys(notice_text(n) for n in produced if not any(e.matches(n) for e in expected.items))
+        produced = produced_notices(decision, notices)
+        # What came out is written with what the expectations ask about: the rules, the message.
+        with_rules = any(e.rules is not None for e in expected.items)
+        with_message = any(e.message_contains is not None for e in expected.items)
+        shown = [notice_text(p.notice, p.rules if with_rules else None, message=with_message) for p in produced]
+        missing = tuple(str(e) for e in expected.items if not any(e.matches(p) for p in produced))
+        unmatched = (
+            text for p, text in zip(produced, shown, strict=True) if not any(e.matches(p) for e in expected.items)
         )
+        unexpected = tuple(dict.fromkeys(unmatched))
         if missing or unexpected:
             found.append(
                 Mismatch(
@@ -777,7 +1058,7 @@ def check_case(case: TestCase, decision: Decision) -> tuple[Mismatch, ...]:
                     None,
                     expected.location,
                     _listed(str(e) for e in expected.items),
-                    _listed(dict.fromkeys(notice_text(n) for n in produced)),
+                    _listed(dict.fromkeys(shown)),
                     missing,
                     unexpected,
                 )
@@ -815,7 +1096,10 @@ def check_case(case: TestCase, decision: Decision) -> tuple[Mismatch, ...]:
 def run_case(kb: KnowledgeBase, case: TestCase, engine: str = "auto") -> CaseResult:
     decision = kb.evaluate(case.facts, engine=engine)
     fired = frozenset(rule_ref(f.clause.rule) for f in decision.trace)
-    return CaseResult(case.file, case.name, case.location, check_case(case, decision), fired, decision.engine)
+    in_effect = frozenset(rule_ref(r) for r in kb.rules)
+    return CaseResult(
+        case.file, case.name, case.location, check_case(case, decision), fired, decision.engine, in_effect
+    )
 
 
 def rule_ref(rule: Rule) -> RuleRef:
@@ -829,17 +1113,24 @@ def layer_rules(kb: KnowledgeBase, layer: str) -> list[RuleRef]:
 
 
 def compute_coverage(rules: Iterable[RuleRef], results: Iterable[CaseResult]) -> Coverage:
-    """Which of rules fired in at least one of results, per policy file (files in order of first rule)."""
+    """Which of rules fired in at least one of results and which stayed quiet in at least one, per policy file
+    (files sorted by name, rules in the order they are declared)."""
     fired: set[RuleRef] = set()
+    quiet: set[RuleRef] = set()
     for result in results:
         fired |= result.fired
+        quiet |= result.quiet
     by_file: dict[str, list[RuleRef]] = {}
     for rule in dict.fromkeys(rules):
         by_file.setdefault(rule.file, []).append(rule)
     files = []
     for file, declared in sorted(by_file.items()):
         ordered = tuple(sorted(declared, key=lambda r: (r.location.line, r.location.column, r.id)))
-        files.append(FileCoverage(file, ordered, tuple(r for r in ordered if r in fired)))
+        files.append(
+            FileCoverage(
+                file, ordered, tuple(r for r in ordered if r in fired), tuple(r for r in ordered if r in quiet)
+            )
+        )
     return Coverage(tuple(files))
 
 
@@ -906,10 +1197,13 @@ def coverage_lines(coverage: Coverage) -> list[str]:
     total = ("total", f"{coverage.covered}/{coverage.total}", percent_text(coverage.percent))
     name_w = max(len(r[0]) for r in [*rows, total])
     frac_w = max(len(r[1]) for r in [*rows, total])
-    lines = ["Coverage (rules fired in at least one case):"]
+    lines = ["Coverage (rules that fired in one case and did not fire in another):"]
     for f, (name, fraction, pct) in zip(coverage.files, rows, strict=True):
         lines.append(f"  {name.ljust(name_w)}  {fraction.rjust(frac_w)}  {pct.rjust(4)}")
-        lines.extend(f"    never fired: {r.id} ({r.location})" for r in f.never_fired)
+        lines.extend(f"    never fired:  {r.id} ({r.location})" for r in f.never_fired)
+        lines.extend(
+            f"    always fired: {r.id} ({r.location}): add a case where it does not fire" for r in f.always_fired
+        )
     name, fraction, pct = total
     lines.append(f"  {name.ljust(name_w)}  {fraction.rjust(frac_w)}  {pct.rjust(4)}")
     return lines

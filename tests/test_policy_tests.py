@@ -270,30 +270,260 @@ def test_a_code_alone_matches_every_notice_with_that_code_and_keys_narrow_it(tmp
     ]
 
 
+# -- exclusions, why-nots and what a warning says ------------------------------------------------------
+
+# Fabrikam plans for Finance and needs production orders: lite is ruled out twice, Integrated with ERP once.
+EXCLUSIONS = """\
+cases:
+  - name: Finance later and production orders rule lite out
+    facts:
+      customer: Fabrikam
+      plans_finance: true
+      requirements: [production-orders]
+    excluded:
+      Fabrikam:
+        lite: [production-needs-stocked, finance-later-rules-out-lite]
+        resource-non-stocked: production-needs-stocked
+        stocked-production: []
+    why_not:
+      Fabrikam:
+        lite:
+          rules: [finance-later-rules-out-lite, production-needs-stocked, type-lacks-capability]
+          capabilities: [production-orders]
+        resource-non-stocked: {capabilities: [production-orders]}
+"""
+
+# Litware's low-fit warning, concluded by two rules with a sentence each.
+LOW_FIT = """\
+cases:
+  - name: a small budget and a low maturity give one low-fit warning
+    facts:
+      customer: Litware
+      requirements: [time-tracking, basic-expense]
+      budget: small
+      pm_maturity: low
+    warnings:
+      - code: low-fit
+        message_contains: "a small   budget Project Operations\\n may be the wrong tool"
+        rules: [small-budget, low-pm-maturity]
+"""
+
+
+def test_a_case_asserts_the_rules_that_exclude_each_type_and_the_reasons_against_it(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"t.test.yaml": EXCLUSIONS})
+    result = run(folder, *SEEDS)
+    assert result.stdout == f"PASS {folder}/t.test.yaml::Finance later and production orders rule lite out\n" \
+        "1 passed, 0 failed\n"
+    assert result.exit_code == 0
+
+
+def test_a_wrong_exclusion_says_what_was_expected_and_what_excluded_the_type(tmp_path: Path) -> None:
+    wrong = (
+        EXCLUSIONS.replace("lite: [production-needs-stocked, finance-later-rules-out-lite]", "lite: []")
+        .replace("resource-non-stocked: production-needs-stocked", "resource-non-stocked: finance-later-rules-out-lite")
+        .replace("stocked-production: []", "stocked-production: type-lacks-capability")
+    )
+    folder = layer(tmp_path, {"t.test.yaml": wrong})
+    result = run(folder, *SEEDS)
+    f = f"{folder}/t.test.yaml"
+    assert result.stdout.splitlines()[:15] == [
+        f"FAIL {f}::Finance later and production orders rule lite out",
+        f"  excluded: Fabrikam: lite  ({f}:9:9)",
+        "    expected:   []",
+        "    actual:     [finance-later-rules-out-lite, production-needs-stocked]",
+        "    unexpected: finance-later-rules-out-lite",
+        "    unexpected: production-needs-stocked",
+        f"  excluded: Fabrikam: resource-non-stocked  ({f}:10:9)",
+        "    expected:   [finance-later-rules-out-lite]",
+        "    actual:     [production-needs-stocked]",
+        "    missing:    finance-later-rules-out-lite",
+        "    unexpected: production-needs-stocked",
+        f"  excluded: Fabrikam: stocked-production  ({f}:11:9)",
+        "    expected:   [type-lacks-capability]",
+        "    actual:     []",
+        "    missing:    type-lacks-capability",
+    ]
+    assert result.stdout.splitlines()[15:] == ["0 passed, 1 failed"]
+    assert result.exit_code == 1
+
+
+def test_a_wrong_why_not_says_which_rules_and_capabilities_were_expected_and_found(tmp_path: Path) -> None:
+    wrong = EXCLUSIONS.replace(
+        "rules: [finance-later-rules-out-lite, production-needs-stocked, type-lacks-capability]",
+        "rules: [finance-later-rules-out-lite]",
+    ).replace(
+        "resource-non-stocked: {capabilities: [production-orders]}",
+        "stocked-production: {rules: [], capabilities: [production-orders]}",
+    )
+    folder = layer(tmp_path, {"t.test.yaml": wrong})
+    result = run(folder, *SEEDS)
+    f = f"{folder}/t.test.yaml"
+    assert result.stdout == textwrap.dedent(f"""\
+        FAIL {f}::Finance later and production orders rule lite out
+          why_not: Fabrikam: lite: rules  ({f}:14:9)
+            expected:   [finance-later-rules-out-lite]
+            actual:     [finance-later-rules-out-lite, production-needs-stocked, type-lacks-capability]
+            unexpected: production-needs-stocked
+            unexpected: type-lacks-capability
+          why_not: Fabrikam: stocked-production: capabilities  ({f}:17:9)
+            expected:   [production-orders]
+            actual:     []
+            missing:    production-orders
+        0 passed, 1 failed
+        """)
+    assert result.exit_code == 1
+
+
+def test_a_warning_is_matched_on_text_its_message_contains_and_exactly_the_rules_behind_it(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"t.test.yaml": LOW_FIT})
+    result = run(folder, *SEEDS)
+    assert result.stdout == f"PASS {folder}/t.test.yaml::a small budget and a low maturity give one low-fit warning\n" \
+        "1 passed, 0 failed\n"
+    assert result.exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("expectation", "missing"),
+    [
+        ("rules: [small-budget]", "low-fit (rules: [small-budget])"),
+        ("message_contains: a large budget", 'low-fit (message contains "a large budget")'),
+    ],
+    ids=["rules", "message"],
+)
+def test_a_warning_with_other_rules_or_another_message_fails_showing_what_came_out(
+    tmp_path: Path, expectation: str, missing: str
+) -> None:
+    text = textwrap.dedent(f"""\
+        cases:
+          - name: low fit
+            facts: {{customer: Litware, budget: small, pm_maturity: low}}
+            warnings:
+              - {{code: low-fit, {expectation}}}
+        """)
+    folder = layer(tmp_path, {"t.test.yaml": text})
+    result = run(folder, *SEEDS)
+    lines = result.stdout.splitlines()
+    f = f"{folder}/t.test.yaml"
+    message = (
+        "With a small budget Project Operations may be the wrong tool: it is a full ERP-class product and pays off "
+        "only when implemented across the whole service lifecycle. Try Project for the web on its own first. With a "
+        "low project-management maturity Project Operations may be too big a step; start with Project Online "
+        "(Project Web App) or Project for the web and come back to it later."
+    )
+    produced = (
+        "low-fit (rules: [low-pm-maturity, small-budget])"
+        if expectation.startswith("rules")
+        else f"low-fit (message {json.dumps(message)})"
+    )
+    assert lines == [
+        f"FAIL {f}::low fit",
+        f"  warnings  ({f}:4:5)",
+        f"    expected:   [{missing}]",
+        f"    actual:     [{produced}]",
+        f"    missing:    {missing}",
+        f"    unexpected: {produced}",
+        "0 passed, 1 failed",
+    ]
+    assert result.exit_code == 1
+
+
+def test_bad_exclusion_why_not_and_warning_expectations_are_located_one_line_each(tmp_path: Path) -> None:
+    bad = textwrap.dedent("""\
+        cases:
+          - name: one
+            facts: {customer: X, requirements: [production-orders]}
+            excluded:
+              X: {lit: production-needs-stocked, lite: production-need-stocked}
+              Y: {lite: []}
+            why_not:
+              X:
+                lite: [type-lacks-capability]
+                stocked-production: {rule: [], capabilities: [recipt-ocr]}
+            warnings:
+              - {code: low-fit, message_contains: " ", rules: small-budget}
+              - {code: low-fit, rules: [smal-budget]}
+          - name: two
+            facts: {customer: X}
+            excluded: {X: lite}
+            why_not: []
+        """)
+    folder = layer(tmp_path, {"t.test.yaml": bad})
+    f = f"{folder}/t.test.yaml"
+    assert_bad_input(
+        run(folder, *SEEDS),
+        [
+            f"{f}:5:11: unknown-type: 'lit' is not a deployment type (did you mean 'lite'?)",
+            f"{f}:5:48: unknown-rule: 'production-need-stocked' is not a rule "
+            "(did you mean 'production-needs-stocked'?)",
+            f"{f}:6:7: unknown-entity: 'Y' is not a legal entity of this case's facts (legal entities: 'X')",
+            f"{f}:9:15: wrong-type: why_not: X: lite: expected a mapping with rules: [rule ids], capabilities: "
+            "[capability ids] or both, got a list",
+            f"{f}:10:30: unknown-key: 'rule' is not allowed here (did you mean 'rules'?)",
+            f"{f}:10:55: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
+            f"{f}:12:43: wrong-type: message_contains: expected text, got ' ' (text)",
+            f"{f}:12:55: wrong-type: rules: expected a list of rule ids (the rules behind the warning), "
+            "got 'small-budget' (text)",
+            f"{f}:13:33: unknown-rule: 'smal-budget' is not a rule (did you mean 'small-budget'?)",
+            f"{f}:16:19: wrong-type: excluded: X: expected a mapping of deployment type ids, got 'lite' (text)",
+            f"{f}:17:14: wrong-type: why_not: expected a mapping of "
+            "entity: {type: {rules: ..., capabilities: ...}}, got a list",
+        ],
+    )
+
+
 # -- coverage ---------------------------------------------------------------------------------------
 
 
-def test_coverage_counts_the_rules_of_the_layer_under_test(tmp_path: Path) -> None:
+# A second case, on a medium budget: large-budget-room does not fire in it.
+MEDIUM_BUDGET = """\
+  - name: a medium budget says nothing of room
+    facts:
+      customer: Relecloud
+      budget: medium
+    notes: [lite-is-final]
+    does_not_fire: [large-budget-room]
+"""
+COVERAGE_HEADING = "Coverage (rules that fired in one case and did not fire in another):"
+
+
+def test_coverage_counts_a_rule_that_fired_in_one_case_and_not_in_another(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"extras.test.yaml": PASSING + MEDIUM_BUDGET})
+    result = run(folder, "--coverage", *SEEDS)
+    assert result.stdout == textwrap.dedent(f"""\
+        PASS {folder}/extras.test.yaml::a large budget leaves room
+        PASS {folder}/extras.test.yaml::a medium budget says nothing of room
+
+        {COVERAGE_HEADING}
+          {folder}/extras.yaml  1/2   50%
+            never fired:  lite-with-large-budget ({folder}/extras.yaml:14:5)
+          {"total".ljust(len(f"{folder}/extras.yaml"))}  1/2   50%
+        2 passed, 0 failed
+        """)
+    assert result.exit_code == 0
+
+
+def test_a_rule_that_fires_in_every_case_is_not_covered_and_is_named_apart(tmp_path: Path) -> None:
     folder = layer(tmp_path, {"extras.test.yaml": PASSING})
     result = run(folder, "--coverage", *SEEDS)
     assert result.stdout == textwrap.dedent(f"""\
         PASS {folder}/extras.test.yaml::a large budget leaves room
 
-        Coverage (rules fired in at least one case):
-          {folder}/extras.yaml  1/2   50%
-            never fired: lite-with-large-budget ({folder}/extras.yaml:14:5)
-          {"total".ljust(len(f"{folder}/extras.yaml"))}  1/2   50%
+        {COVERAGE_HEADING}
+          {folder}/extras.yaml  0/2    0%
+            never fired:  lite-with-large-budget ({folder}/extras.yaml:14:5)
+            always fired: large-budget-room ({folder}/extras.yaml:7:5): add a case where it does not fire
+          {"total".ljust(len(f"{folder}/extras.yaml"))}  0/2    0%
         1 passed, 0 failed
         """)
     assert result.exit_code == 0
 
 
 def test_coverage_min_fails_when_coverage_is_below_it(tmp_path: Path) -> None:
-    folder = layer(tmp_path, {"extras.test.yaml": PASSING})
+    folder = layer(tmp_path, {"extras.test.yaml": PASSING + MEDIUM_BUDGET})
     result = run(folder, "--coverage-min", "75", *SEEDS)
     lines = result.stdout.splitlines()
-    assert lines[-2:] == ["coverage 50% (1/2 rules) is below the minimum of 75%", "1 passed, 0 failed"]
-    assert "Coverage (rules fired in at least one case):" in lines
+    assert lines[-2:] == ["coverage 50% (1/2 rules) is below the minimum of 75%", "2 passed, 0 failed"]
+    assert COVERAGE_HEADING in lines
     assert result.exit_code == 1
     passing = run(folder, "--coverage-min", "50", *SEEDS)
     assert passing.exit_code == 0
@@ -315,26 +545,44 @@ def test_compute_coverage_per_file_and_in_total() -> None:
         RuleRef("b1", Location("b.yaml", 3, 5)),
     )
     outside = RuleRef("built", Location("policies/fit.yaml", 8, 5))
-    result = CaseResult("t.test.yaml", "c", Location("t.test.yaml", 2, 5), (), frozenset({a2, b1, outside}), "x")
-    coverage = compute_coverage([a1, a2, b1], [result])
+    every = frozenset({a1, a2, b1, outside})
+
+    def case(line: int, fired: set[RuleRef]) -> CaseResult:
+        return CaseResult("t.test.yaml", f"c{line}", Location("t.test.yaml", line, 5), (), frozenset(fired), "x", every)
+
+    results = [case(2, {a2, b1, outside}), case(9, {a2, outside})]
+    coverage = compute_coverage([a1, a2, b1], results)
     assert isinstance(coverage, Coverage)
     assert [(f.file, f.covered, f.total, f.percent) for f in coverage.files] == [
-        ("a.yaml", 1, 2, 50.0),
+        ("a.yaml", 0, 2, 0.0),
         ("b.yaml", 1, 1, 100.0),
     ]
-    assert (coverage.covered, coverage.total, coverage.never_fired) == (2, 3, (a1,))
-    assert coverage.below(67) and not coverage.below(66.6)
+    assert (coverage.covered, coverage.total, coverage.never_fired, coverage.always_fired) == (1, 3, (a1,), (a2,))
+    assert coverage.below(34) and not coverage.below(33.3)
     # A record: equal by value and hashable; immutable to the type checker (tests/test_records.py).
-    assert coverage == compute_coverage([a1, a2, b1], [result])
-    assert hash(coverage) == hash(compute_coverage([a1, a2, b1], [result]))
+    assert coverage == compute_coverage([a1, a2, b1], results)
+    assert hash(coverage) == hash(compute_coverage([a1, a2, b1], results))
     assert dataclasses.replace(coverage, files=coverage.files[:1]).total == 2
+
+
+def test_a_rule_not_in_effect_in_a_case_does_not_count_as_quiet_there() -> None:
+    from podeploy.engine.errors import Location
+
+    rule = RuleRef("r", Location("a.yaml", 3, 5))
+    ran = CaseResult("t.test.yaml", "ran", Location("t.test.yaml", 2, 5), (), frozenset({rule}), "x", frozenset({rule}))
+    elsewhere = CaseResult("u.test.yaml", "elsewhere", Location("u.test.yaml", 2, 5), (), frozenset(), "x")
+    coverage = compute_coverage([rule], [ran, elsewhere])
+    assert (coverage.covered, coverage.always_fired) == (0, (rule,))
 
 
 # -- the built-in knowledge base and the docs-2026-08 edition (once the 2025-update pack) --------------
 
+# Two built-in rules fire in every case, whatever the facts: a type stays open for every entity
+# (lite is the only type a built-in rule rules out) and some entity always keeps its own fit.
+ALWAYS_FIRED = ["type-still-open", "entity-keeps-its-fit"]
 BUILT_IN_FILES = [
-    ("policies/choosing.yaml", 6, 6),
-    ("policies/environment.yaml", 5, 5),
+    ("policies/choosing.yaml", 5, 6),
+    ("policies/environment.yaml", 4, 5),
     ("policies/existing-customers.yaml", 7, 7),
     ("policies/fit.yaml", 2, 2),
 ]
@@ -350,25 +598,28 @@ EDITION_FILES = [
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_the_built_in_tests_pass_at_full_coverage(engine: str) -> None:
+def test_the_built_in_tests_pass_and_cover_all_but_the_rules_that_always_fire(engine: str) -> None:
     report = run_tests(engine=engine, as_of="2023-11")
     assert [c.title for c in report.cases if not c.passed] == []
     assert (report.passed, len(report.cases)) == (27, 27)
     assert all(c.file.startswith("policies/") and not c.file.startswith(EDITION) for c in report.cases)
-    assert (report.coverage.covered, report.coverage.total) == (20, 20)
+    assert (report.coverage.covered, report.coverage.total) == (18, 20)
+    assert [r.id for r in report.coverage.always_fired] == ALWAYS_FIRED
+    assert report.coverage.never_fired == ()
     assert [(f.file, f.covered, f.total) for f in report.coverage.files] == BUILT_IN_FILES
     assert {c.engine for c in report.cases} == {engine}
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_the_shipped_tests_pass_at_full_coverage_built_ins_then_the_edition(engine: str) -> None:
+def test_the_shipped_tests_pass_built_ins_then_the_edition(engine: str) -> None:
     report = run_tests(engine=engine)
     assert [c.title for c in report.cases if not c.passed] == []
     assert (report.passed, len(report.cases)) == (64, 64)
     edition = [c for c in report.cases if c.file.startswith(EDITION)]
     assert len(edition) == 37
     assert report.cases[: 64 - 37] == run_tests(engine=engine, as_of="2023-11").cases  # the built-ins' first
-    assert (report.coverage.covered, report.coverage.total) == (62, 62)
+    assert (report.coverage.covered, report.coverage.total) == (60, 62)
+    assert [r.id for r in report.coverage.always_fired] == ALWAYS_FIRED
     assert [(f.file, f.covered, f.total) for f in report.coverage.files] == sorted(BUILT_IN_FILES + EDITION_FILES)
     assert {c.engine for c in report.cases} == {engine}
 
@@ -391,16 +642,18 @@ def test_the_pack_name_runs_the_edition_tests_once(engine: str) -> None:
 
 
 def test_podeploy_test_runs_the_built_ins_with_coverage() -> None:
-    result = run("--coverage", "--coverage-min", "100", *SEEDS)
+    result = run("--coverage", "--coverage-min", "90", *SEEDS)
     lines = result.stdout.splitlines()
-    assert lines[-8:] == [
+    assert lines[-10:] == [
         "",
-        "Coverage (rules fired in at least one case):",
-        "  policies/choosing.yaml              6/6  100%",
-        "  policies/environment.yaml           5/5  100%",
+        COVERAGE_HEADING,
+        "  policies/choosing.yaml              5/6   83%",
+        "    always fired: type-still-open (policies/choosing.yaml:52:5): add a case where it does not fire",
+        "  policies/environment.yaml           4/5   80%",
+        "    always fired: entity-keeps-its-fit (policies/environment.yaml:29:5): add a case where it does not fire",
         "  policies/existing-customers.yaml    7/7  100%",
         "  policies/fit.yaml                   2/2  100%",
-        "  total                             20/20  100%",
+        "  total                             18/20   90%",
         "27 passed, 0 failed",
     ]
     cases = [line for line in lines if line.startswith(("PASS", "FAIL"))]
@@ -411,8 +664,9 @@ def test_podeploy_test_runs_the_built_ins_with_coverage() -> None:
 
 SHIPPED_COVERAGE = [
     "",
-    "Coverage (rules fired in at least one case):",
-    "  policies/choosing.yaml                                    6/6  100%",
+    COVERAGE_HEADING,
+    "  policies/choosing.yaml                                    5/6   83%",
+    "    always fired: type-still-open (policies/choosing.yaml:52:5): add a case where it does not fire",
     "  policies/editions/docs-2026-08/books.yaml                 9/9  100%",
     "  policies/editions/docs-2026-08/environment.yaml           4/4  100%",
     "  policies/editions/docs-2026-08/existing-customers.yaml  13/13  100%",
@@ -420,16 +674,17 @@ SHIPPED_COVERAGE = [
     "  policies/editions/docs-2026-08/planning.yaml              1/1  100%",
     "  policies/editions/docs-2026-08/receipt-ocr.yaml           2/2  100%",
     "  policies/editions/docs-2026-08/stocked-products.yaml      7/7  100%",
-    "  policies/environment.yaml                                 5/5  100%",
+    "  policies/environment.yaml                                 4/5   80%",
+    "    always fired: entity-keeps-its-fit (policies/environment.yaml:29:5): add a case where it does not fire",
     "  policies/existing-customers.yaml                          7/7  100%",
     "  policies/fit.yaml                                         2/2  100%",
-    "  total                                                   62/62  100%",
+    "  total                                                   60/62   96%",
     "64 passed, 0 failed",
 ]
 
 
 def test_podeploy_test_runs_the_built_ins_and_the_edition_with_coverage() -> None:
-    result = run("--coverage", "--coverage-min", "100")
+    result = run("--coverage", "--coverage-min", "96")
     lines = result.stdout.splitlines()
     assert lines[-len(SHIPPED_COVERAGE) :] == SHIPPED_COVERAGE
     cases = [line for line in lines if line.startswith(("PASS", "FAIL"))]
@@ -439,7 +694,7 @@ def test_podeploy_test_runs_the_built_ins_and_the_edition_with_coverage() -> Non
 
 
 def test_podeploy_test_pack_runs_the_edition_tests_after_the_built_ins() -> None:
-    result = run("--pack", "2025-update", "--coverage-min", "100", *SEEDS)
+    result = run("--pack", "2025-update", "--coverage-min", "96", *SEEDS)
     lines = result.stdout.splitlines()
     cases = [line for line in lines if line.startswith(("PASS", "FAIL"))]
     assert len(cases) == 64 and all(line.startswith("PASS policies/") for line in cases)
@@ -516,7 +771,7 @@ def test_each_path_is_tested_with_the_paths_before_it_loaded(tmp_path: Path) -> 
         f"PASS {base}/extras.test.yaml::a large budget leaves room",
         f"PASS {top}/top.test.yaml::overridden",
     ]
-    assert f"    never fired: lite-with-large-budget ({base}/extras.yaml:14:5)" in result.stdout
+    assert f"    never fired:  lite-with-large-budget ({base}/extras.yaml:14:5)" in result.stdout
     assert f"  {top}/extras.yaml" in result.stdout  # the override counts as the top layer's rule
     assert result.exit_code == 0
     # Alone, the top layer overrides a rule that is not there.
@@ -560,8 +815,8 @@ def test_malformed_test_files_are_located_one_line_each(tmp_path: Path) -> None:
         run(folder),
         [
             f"{f}:3:41: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
-            f"{f}:5:5: no-expectations: a case needs at least one of: deployments, gaps, warnings, notes, fires, "
-            "does_not_fire",
+            f"{f}:5:5: no-expectations: a case needs at least one of: deployments, gaps, excluded, why_not, warnings, "
+            "notes, fires, does_not_fire",
             f"{f}:5:11: duplicate-case: case 'one' appears twice (first at line 2)",
             f"{f}:7:5: unknown-key: 'deployment' is not allowed here (did you mean 'deployments'?)",
             f"{f}:9:17: not-found: facts_file: no such facts file: nothere.yaml",
