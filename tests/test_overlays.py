@@ -112,8 +112,8 @@ def test_schema_facts_includes_a_fact_a_layer_declares() -> None:
     assert schema["properties"]["finance_version"]["pattern"] == r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
     seeds = json.loads(CliRunner().invoke(cli, ["schema", "facts", "--as-of", "2023-11"]).stdout)
     assert sorted(seeds["properties"]) == [
-        "budget", "customer", "existing_solution", "legal_entities", "plans_finance", "pm_maturity", "region",
-        "requirements", "unknown", "workshop",
+        "budget", "customer", "existing_solution", "legal_entities", "packs", "plans_finance", "pm_maturity",
+        "policies", "region", "requirements", "unknown", "workshop",
     ]
 
 
@@ -122,9 +122,9 @@ def test_schema_facts_includes_the_editions_facts_by_default() -> None:
     assert result.exit_code == 0
     schema = json.loads(result.stdout)
     assert sorted(schema["properties"]) == [
-        "budget", "customer", "existing_solution", "finance_version", "ledger", "legal_entities", "plans_finance",
-        "pm_maturity", "process_change_ready", "region", "requirements", "runs_dataverse_apps", "unknown",
-        "workshop",
+        "budget", "customer", "existing_solution", "finance_version", "ledger", "legal_entities", "packs",
+        "plans_finance", "pm_maturity", "policies", "process_change_ready", "region", "requirements",
+        "runs_dataverse_apps", "unknown", "workshop",
     ]
     assert schema["properties"]["finance_version"]["pattern"] == r"^[0-9]{1,3}(\.[0-9]{1,3}){0,2}$"
 

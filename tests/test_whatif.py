@@ -637,19 +637,29 @@ def test_what_if_finds_an_upgrade_of_finance_among_the_smallest_changes(tmp_path
     # Below 10.0.46, stocked products on Integrated with ERP come without item requirements and reservations.
     moved = ("deployment", "Woodgrove Services", "stocked-production", "resource-non-stocked")
     feature = ("note", "Woodgrove Services", "absent", "stocked-products-feature")
+    # The note that Finance becomes the ERP stays, and names the new type: a change of its wording.
+    reworded = ("note wording", "Woodgrove Services")
     differences = {
-        str(s.changes[0]): [(d.what, d.entity, d.before, d.after) for d in s.differences] for s in result.solutions
+        str(s.changes[0]): [
+            (d.what, d.entity) if d.what.endswith(" wording") else (d.what, d.entity, d.before, d.after)
+            for d in s.differences
+        ]
+        for s in result.solutions
     }
-    assert differences["drop stocked-inventory from Woodgrove Services"] == [moved]
+    assert differences["drop stocked-inventory from Woodgrove Services"] == [moved, reworded]
     for version in ("10.0.44", "10.0.44 for Woodgrove Services"):
         assert differences[f"set finance_version={version}"] == [
             moved,
             ("warning", "Woodgrove Services", "absent", "inventory-reservation-version"),
             ("warning", "Woodgrove Services", "absent", "item-requirements-version"),
             feature,
+            reworded,
         ]
     for version in ("10.0.46", "10.0.47", "10.0.46 for Woodgrove Services", "10.0.47 for Woodgrove Services"):
-        assert differences[f"set finance_version={version}"] == [moved, feature]
+        assert differences[f"set finance_version={version}"] == [moved, feature, reworded]
+    wording = next(d for d in result.solutions[0].differences if d.what == "note wording")
+    assert wording.before.startswith("finance-required: stocked-production runs on Dynamics 365 Finance")
+    assert wording.after.startswith("finance-required: resource-non-stocked runs on Dynamics 365 Finance")
     # The command loads the edition by default; the seeds alone have no finance_version.
     facts = write(tmp_path, WOODGROVE)
     default = run(facts, "--target", "resource-non-stocked", "--format", "json", "--engine", "reference")
