@@ -19,7 +19,7 @@ from podeploy.cli.options import (
     policy_layers,
     terminal_style,
 )
-from podeploy.engine import BadInput, Location, PodeployError, Problem, load_knowledge_base, render
+from podeploy.engine import BadInput, Location, PodeployError, Problem
 from podeploy.engine.errors import did_you_mean, visible
 
 from podeploy import __version__
@@ -27,10 +27,14 @@ from podeploy import __version__
 
 def _style(output: str | None, color: bool | None = None) -> Any:
     """Terminal colours for standard output (unless NO_COLOR or --no-color), plain text for a file."""
-    return terminal_style(color=color) if output is None else render.plain
+    from podeploy.engine.render import plain
+
+    return terminal_style(color=color) if output is None else plain
 
 
-# Commands that live in modules of their own, imported only when used: start-up stays short.
+# Commands that live in modules of their own, imported only when used: start-up stays short. `--help` lists
+# them with the first sentence of their help, given here so that listing them imports none of them (a test
+# checks that each says what the command's own help says).
 LAZY_COMMANDS = {
     "ask": ("podeploy.cli.ask_command", "ask"),
     "batch": ("podeploy.cli.batch_command", "batch"),
@@ -38,6 +42,16 @@ LAZY_COMMANDS = {
     "serve": ("podeploy.cli.serve_command", "serve"),
     "test": ("podeploy.cli.test_command", "test"),
     "what-if": ("podeploy.cli.whatif_command", "what_if"),
+}
+LAZY_HELP = {
+    "ask": "Ask only what can still change each legal entity's deployment type, then write the facts and recommend.",
+    "batch": "Evaluate many facts documents: files, folders, globs, or JSON-lines files (.jsonl, one document a "
+    "line).",
+    "lint": "Check policy files for mistakes the schema cannot see (the shipped knowledge when no PATH is given).",
+    "serve": "Run the workshop in a browser: the next question, the live advice, why and what-if, the report.",
+    "test": "Run policy tests: the shipped ones when no PATH is given.",
+    "what-if": "The smallest changes to FACTS that make --target TYPE the recommendation, or the effect of given "
+    "changes.",
 }
 
 
@@ -64,6 +78,24 @@ class _Group(click.Group):
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list of --help, without importing the commands that live in modules of their own."""
+        from click.utils import make_default_short_help
+
+        names = self.list_commands(ctx)
+        limit = formatter.width - 6 - max(len(name) for name in names)
+        rows = []
+        for name in names:
+            command = self.commands.get(name)
+            if command is None and name in LAZY_HELP:
+                rows.append((name, make_default_short_help(LAZY_HELP[name], limit)))
+                continue
+            command = command or self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name in LAZY_COMMANDS and cmd_name not in self.commands:
@@ -205,6 +237,7 @@ def evaluate(
     engine: str,
 ) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
+    from podeploy.engine import render
     from podeploy.engine.plan import check_date
 
     report_date = check_date(report_date)  # a bad --date fails before any work
@@ -273,6 +306,7 @@ def why(
     With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
     """
     from podeploy.engine import facts as facts_files
+    from podeploy.engine import render
     from podeploy.engine.facts_layers import load_for_facts
 
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
@@ -326,7 +360,7 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
     """
     from podeploy.engine.errors import BadInput
     from podeploy.engine.evaluate import engine_limit
-    from podeploy.engine.knowledge import edition_dirs, shipped_layer
+    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base, shipped_layer
     from podeploy.engine.rete import check_network
 
     kb = load_knowledge_base([*edition_dirs(as_of), *paths])
@@ -348,6 +382,9 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
 @layers_options
 def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Show which deployment type offers which capability."""
+    from podeploy.engine import render
+    from podeploy.engine.knowledge import load_knowledge_base
+
     kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     header, rows = render.capabilities_table(kb)
     if fmt == "json":
@@ -395,8 +432,9 @@ def diff(
     Both sides load the shipped knowledge (the built-ins and the editions up to --as-of; the base up
     to --base-as-of); --base adds its folders, --policies and --pack the new ones.
     """
+    from podeploy.engine import render
     from podeploy.engine.diffing import diff_decisions, diff_json, diff_text
-    from podeploy.engine.knowledge import edition_dirs
+    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base
 
     base = load_knowledge_base([*edition_dirs(base_as_of or as_of), *base_dirs])
     new = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
@@ -422,7 +460,9 @@ OUTPUT_SCHEMAS = ("output", "why", "what-if", "batch")
 def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Print a JSON Schema: of policy files, of facts files for the loaded policies, of policy test files, or of
     what evaluate (output), why, what-if and batch print with --format json (jsonl for batch)."""
+    from podeploy.engine import render
     from podeploy.engine.facts import facts_schema
+    from podeploy.engine.knowledge import load_knowledge_base
     from podeploy.engine.policy import policy_schema
 
     if which in OUTPUT_SCHEMAS:

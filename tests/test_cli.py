@@ -918,3 +918,35 @@ def test_reference_engine_gives_the_same_json_as_durable(facts_dir: Path, comman
 def test_reference_engine_gives_the_same_text_as_durable(facts_dir: Path, facts: str) -> None:
     assert ok("evaluate", facts, "--engine", "reference") == ok("evaluate", facts, "--engine", "durable")
     assert ok("why", facts, "--engine", "reference") == ok("why", facts, "--engine", "durable")
+
+
+HELP_IMPORTS = (
+    "import sys\n"
+    "from podeploy.cli.main import cli\n"
+    "cli.main(['--help'], standalone_mode=False)\n"
+    "print(' '.join(sorted(m for m in sys.modules if m.startswith('podeploy.'))))\n"
+)
+
+
+def test_help_imports_none_of_the_engine_beyond_its_errors() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, timeout=120)
+    modules = done.stdout.splitlines()[-1].split()
+    assert [m for m in modules if m.startswith(("podeploy.engine.", "podeploy.cli."))] == [
+        "podeploy.cli.main", "podeploy.cli.options", "podeploy.engine.engines", "podeploy.engine.errors",
+        "podeploy.engine.records",
+    ]
+
+
+def test_the_help_listing_says_what_each_lazily_loaded_command_says_of_itself() -> None:
+    import click
+    from podeploy.cli.main import LAZY_COMMANDS, LAZY_HELP
+
+    assert sorted(LAZY_HELP) == sorted(LAZY_COMMANDS)
+    context = click.Context(cli)
+    for name, text in LAZY_HELP.items():
+        command = cli.get_command(context, name)
+        assert command is not None and command.help is not None
+        assert " ".join(command.help.split("\n\n")[0].split()) == text, name
