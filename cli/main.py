@@ -81,15 +81,13 @@ class _Group(click.Group):
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         """The command list of --help, without importing the commands that live in modules of their own."""
-        from click.utils import make_default_short_help
-
         names = self.list_commands(ctx)
         limit = formatter.width - 6 - max(len(name) for name in names)
         rows = []
         for name in names:
             command = self.commands.get(name)
             if command is None and name in LAZY_HELP:
-                rows.append((name, make_default_short_help(LAZY_HELP[name], limit)))
+                rows.append((name, click.Command(name, help=LAZY_HELP[name]).get_short_help_str(limit)))
                 continue
             command = command or self.get_command(ctx, name)
             if command is not None and not command.hidden:
