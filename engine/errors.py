@@ -98,3 +98,21 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         if key in lowered:
             close = [lowered[key]]
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+MAX_LISTED = 24  # a longer list of choices is cut short: a message stays one readable line
+
+
+def listed(choices: Iterable[str]) -> str:
+    """Choices for a message, in their order: 'a, b, c' (a long list cut short)."""
+    options = list(dict.fromkeys(choices))
+    shown = ", ".join(options[:MAX_LISTED])
+    return shown + f" and {len(options) - MAX_LISTED} more" if len(options) > MAX_LISTED else shown
+
+
+def choices_hint(word: str, choices: Iterable[str], what: str = "one of") -> str:
+    """A ' (did you mean ...?); one of: a, b, c' suffix: the closest choice, if any, then all of them."""
+    options = list(dict.fromkeys(choices))
+    if not options:
+        return ""
+    return f"{did_you_mean(word, options)}; {what}: {listed(options)}"
