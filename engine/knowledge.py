@@ -52,6 +52,8 @@ NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
 RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown", "workshop")
 # Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.
 VOCABULARY_PREDICATES = ("entity", "deployment-type", "capability", "offers")
+# The words a condition may start with instead of a predicate: a misspelt one is suggested too.
+CONDITION_KEYS = ("not", "any", "all", "count")
 
 
 @record
@@ -665,10 +667,10 @@ class _Checker:
         pred = kb.predicates.get(atom.predicate)
         if pred is None:
             if not self.unbuilt.covers("predicate", atom.predicate):
+                names = [*kb.predicates, *self.unbuilt.ids.get("predicate", ()), *CONDITION_KEYS]
                 self.add(
                     "unknown-predicate",
-                    f"'{atom.predicate}' is not a declared fact or conclusion"
-                    f"{did_you_mean(atom.predicate, [*kb.predicates, *self.unbuilt.ids.get('predicate', ())])}",
+                    f"'{atom.predicate}' is not a declared fact or conclusion{did_you_mean(atom.predicate, names)}",
                     atom.location,
                 )
             if binding:

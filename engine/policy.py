@@ -192,6 +192,7 @@ def _schema_problem(doc: Document, error: Any) -> Problem:
         "oneOf",
         "anyOf",
         "not",
+        *_COUNTS,
     ):
         code = "wrong-type" if validator in ("type", "oneOf", "anyOf", "not") else "bad-value"
         return Problem(code, _describe(error, path), doc.where(path))
@@ -253,23 +254,40 @@ def _describe(error: Any, path: tuple[Any, ...]) -> str:
         shown = _shown(error.instance) if isinstance(error.instance, str) else repr(error.instance)
         message = f"{shown} is not a choice here{choices_hint(str(error.instance), choices, 'the choices')}"
     elif error.validator == "type" and isinstance(error.validator_value, str) and error.validator_value in _TYPES:
-        got = _shown(error.instance) if isinstance(error.instance, str) else _kind_of(error.instance)
-        message = f"expected {_TYPES[error.validator_value]}, got {got}"
+        message = f"expected {_TYPES[error.validator_value]}, got {_got(error.instance)}"
+    elif error.validator in ("anyOf", "oneOf") and _other_type(error):
+        kinds = [_TYPES[t] for t in dict.fromkeys(_types_wanted(error)) if t in _TYPES]
+        if kinds:
+            kinds = [k.replace("true or false", "true/false") for k in kinds] if len(kinds) > 1 else kinds
+            either = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
+            message = f"expected {either}, got {_got(error.instance)}"
+    elif error.validator in _COUNTS and isinstance(error.validator_value, int):
+        message = _COUNTS[error.validator](error.validator_value)
     if len(message) > 300:
         message = message[:300] + "..."
     return f"{where}: {message}"
 
 
-def _kind_of(value: Any) -> str:
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    if value is None:
-        return "nothing"
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return repr(value) if isinstance(value, (int, float)) else "this value"
+_COUNTS = {
+    "minItems": lambda n: f"needs at least {n} item{'s' if n != 1 else ''}",
+    "maxItems": lambda n: f"holds at most {n} item{'s' if n != 1 else ''}",
+    "minProperties": lambda n: f"needs at least {n} key{'s' if n != 1 else ''}",
+    "maxProperties": lambda n: f"holds at most {n} key{'s' if n != 1 else ''}",
+}
+
+
+def _types_wanted(error: Any) -> list[str]:
+    """The types the alternatives of an anyOf or oneOf want, in their order."""
+    if error.validator == "type":
+        wanted = error.validator_value
+        return [wanted] if isinstance(wanted, str) else list(wanted)
+    return [t for sub in error.context or () if not sub.relative_path for t in _types_wanted(sub)]
+
+
+def _got(value: Any) -> str:
+    from .facts import describe_value  # facts files say it so too; loaded by then, imported late to avoid a cycle
+
+    return describe_value(value)
 
 
 def read_policy_file(path: str, layer: str, display: str | None = None) -> tuple[PolicyFile | None, list[Problem]]:

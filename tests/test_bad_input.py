@@ -728,6 +728,22 @@ POLICY_CASES = [
         id="a-misspelt-test-is-named-and-its-closest-test-suggested",
     ),
     pytest.param(
+        {"extra.yaml": rule_file(condition="budget: [large]")},
+        ["pol/extra.yaml:7:17: wrong-type: rules.0.when.0.budget: expected text, a number or true/false, got a list"],
+        id="a-value-of-no-type-a-condition-takes-says-which-types-it-takes",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(condition="nott: {budget: small}")},
+        ["pol/extra.yaml:7:9: unknown-predicate: 'nott' is not a declared fact or conclusion (did you mean 'not'?)"],
+        id="a-misspelt-not-is-suggested",
+    ),
+    pytest.param(
+        {"extra.yaml": FACT.replace("A consultant's own fact.", "5").format(kind="choice", extra="    values: []\n")},
+        ["pol/extra.yaml:2:14: wrong-type: description: expected text, got 5 (a number)",
+         "pol/extra.yaml:8:13: bad-value: facts.0.values: needs at least 1 item"],
+        id="a-wrong-type-and-an-empty-list-are-said-in-words",
+    ),
+    pytest.param(
         {"contoso.yaml": "customer: Contoso\nrequirements: [receipt-ocr]\nlegal_entities:\n  - name: Contoso UK\n"},
         ["pol/contoso.yaml:1:1: missing-key: 'policy' is required: this looks like a facts file; name it"
          " 'contoso.facts.yaml' and policy folders leave it out"],
