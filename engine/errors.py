@@ -88,6 +88,12 @@ def bad(code: str, message: str, location: Location) -> BadInput:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean ...?)' suffix naming the closest choice, or ''."""
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close is not None else ""
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice that word most likely misspells, or None."""
     import difflib  # only on the way to an error message
 
     options = sorted(set(choices))
@@ -97,7 +103,7 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         key = word.lower().replace("_", "-")
         if key in lowered:
             close = [lowered[key]]
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None
 
 
 MAX_LISTED = 24  # a longer list of choices is cut short: a message stays one readable line

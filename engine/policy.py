@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import shipped
-from .errors import BadInput, Location, Problem, choices_hint, did_you_mean, listed
+from .errors import BadInput, Location, Problem, choices_hint, closest, listed
 from .loader import Document, control_problems, load_document
 from .model import (
     OPERATORS,
@@ -360,13 +360,13 @@ def _left_out(value: dict[str, Any], errors: list[Any], unbuilt: Unbuilt) -> dic
                 return None
             for key in set(value) - set(SECTION_KINDS) - set(_LENIENT):
                 # A misspelt section ('rule:') declares what it holds: names it may hold are not reported.
-                close = did_you_mean(str(key), SECTION_KINDS)
-                for section in SECTION_KINDS:
-                    if close == f" (did you mean '{section}'?)":
-                        unbuilt.unknown.update(SECTION_KINDS[section])
+                section = closest(str(key), SECTION_KINDS)
+                if section is not None:
+                    unbuilt.unknown.update(SECTION_KINDS[section])
             continue
         section = path[0]
         if section in _LENIENT:
+            left[str(section)] = None  # the builder does without it
             continue
         if section not in SECTION_KINDS:  # pragma: no cover - the schema allows no other key
             return None
