@@ -757,7 +757,8 @@ class _Checker:
             return
         actual = "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
         if actual != decl.type:
-            self.add("type-mismatch", f"{value!r} is a {actual}; this field holds a {decl.type}", loc)
+            shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)  # as YAML writes it
+            self.add("type-mismatch", f"{shown} is a {actual}; this field holds a {decl.type}", loc)
             return
         domain = decl.domain
         if domain is None or domain == "entity" or not isinstance(value, str):

@@ -100,22 +100,32 @@ class Unbuilt:
     ids: dict[str, set[str]] = field(default_factory=dict)
     unknown: set[str] = field(default_factory=set)  # kinds with a declaration whose name is unreadable
     everything: bool = False  # a file that could not be read at all may declare anything
+    # The ids as a reference may spell them: an id refused for its capitals ('Field_Service') is still
+    # the one a rule's 'field_service' means.
+    keys: dict[str, set[str]] = field(default_factory=dict)
 
     def add(self, kind: str, name: object) -> None:
         if isinstance(name, str):
             self.ids.setdefault(kind, set()).add(name)
+            self.keys.setdefault(kind, set()).add(_key(name))
         else:
             self.unknown.add(kind)
 
     def merge(self, other: Unbuilt) -> None:
         for kind, names in other.ids.items():
             self.ids.setdefault(kind, set()).update(names)
+        for kind, names in other.keys.items():
+            self.keys.setdefault(kind, set()).update(names)
         self.unknown |= other.unknown
         self.everything = self.everything or other.everything
 
     def covers(self, kind: str, name: str) -> bool:
         """Might a left-out declaration be what a reference to `name` means?"""
-        return self.everything or kind in self.unknown or name in self.ids.get(kind, ())
+        return self.everything or kind in self.unknown or _key(name) in self.keys.get(kind, ())
+
+
+def _key(name: str) -> str:
+    return "-".join(re.findall(r"[a-z0-9]+", name.lower()))
 
 
 def schema_problems(doc: Document, schema: dict[str, Any]) -> list[Problem]:
@@ -226,13 +236,13 @@ def _pattern_words(pattern: str) -> str | None:
 
 
 def _id_like(text: str) -> str:
-    """The id closest to text ('Field Service' -> 'field-service'), or '' when it has no letters to keep."""
+    """The id closest to text ('Field Service' -> 'field-service', 'Field_Service' -> 'field_service'), or ''."""
     words = re.findall(r"[a-z0-9]+", text.lower())
     while words and not words[0][0].isalpha():
         words[0] = words[0].lstrip("0123456789")
         if not words[0]:
             words.pop(0)
-    return "-".join(words)
+    return ("_" if "_" in text and "-" not in text else "-").join(words)
 
 
 def _shown(value: Any) -> str:
@@ -247,7 +257,7 @@ def _describe(error: Any, path: tuple[Any, ...]) -> str:
         if wanted is not None:
             message = f"{_shown(error.instance)} must be {wanted}"
             if error.validator_value.startswith(_ID) and isinstance(error.instance, str):
-                example = _id_like(error.instance)[:64].rstrip("-")
+                example = _id_like(error.instance)[:64].rstrip("-_")
                 message += f" (e.g. '{example if example and example != error.instance else 'field-service'}')"
     elif error.validator == "enum" and isinstance(error.validator_value, list):
         choices = [str(c) for c in error.validator_value]

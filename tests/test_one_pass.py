@@ -129,6 +129,21 @@ CASES = [
         id="a-code-left-out-for-its-problem-is-not-unknown-where-a-rule-concludes-it",
     ),
     pytest.param(
+        {"p.yaml": SEVERAL_PROBLEMS.replace("id: field_service", "id: Field_Service").replace("field_servise", "budget")
+         .replace("type: bool", "type: boolean")},
+        [
+            "pol/p.yaml:1:9: bad-value: policy: 'Finance' must be lower-case letters and digits, starting with a"
+            " letter, words joined by '-' or '_' (e.g. 'finance')",
+            "pol/p.yaml:4:9: bad-value: facts.0.id: 'Field_Service' must be lower-case letters and digits, starting"
+            " with a letter, words joined by '-' or '_' (e.g. 'field_service')",
+            "pol/p.yaml:12:14: bad-value: fact 'region_kind': default 'Dynamics' is not one of its values: emea,"
+            " americas",
+            "pol/p.yaml:26:9: unknown-field: 'warning' has no field 'message' (fields: code, entity, type, capability)",
+            "pol/p.yaml:31:17: type-mismatch: true is a boolean; this field holds a string",
+        ],
+        id="a-fact-left-out-for-its-capitals-is-not-unknown-where-a-rule-spells-it-right",
+    ),
+    pytest.param(
         {"a.yaml": "policy: facts-of-mine\ndescription: [unfinished\n",
          "b.yaml": rule(condition="field_service: {as: $entity}").replace("{type}", "{entity}") + MISMATCH},
         ["pol/a.yaml:3:1: yaml-syntax: while parsing a flow sequence, did not find expected ',' or ']'"
