@@ -88,6 +88,12 @@ def bad(code: str, message: str, location: Location) -> BadInput:
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """A ' (did you mean ...?)' suffix naming the closest choice, or ''."""
+    close = closest(word, choices)
+    return f" (did you mean '{close}'?)" if close is not None else ""
+
+
+def closest(word: str, choices: Iterable[str]) -> str | None:
+    """The choice that word most likely misspells, or None."""
     import difflib  # only on the way to an error message
 
     options = sorted(set(choices))
@@ -97,4 +103,22 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
         key = word.lower().replace("_", "-")
         if key in lowered:
             close = [lowered[key]]
-    return f" (did you mean '{close[0]}'?)" if close else ""
+    return close[0] if close else None
+
+
+MAX_LISTED = 24  # a longer list of choices is cut short: a message stays one readable line
+
+
+def listed(choices: Iterable[str]) -> str:
+    """Choices for a message, in their order: 'a, b, c' (a long list cut short)."""
+    options = list(dict.fromkeys(choices))
+    shown = ", ".join(options[:MAX_LISTED])
+    return shown + f" and {len(options) - MAX_LISTED} more" if len(options) > MAX_LISTED else shown
+
+
+def choices_hint(word: str, choices: Iterable[str], what: str = "one of") -> str:
+    """A ' (did you mean ...?); one of: a, b, c' suffix: the closest choice, if any, then all of them."""
+    options = list(dict.fromkeys(choices))
+    if not options:
+        return ""
+    return f"{did_you_mean(word, options)}; {what}: {listed(options)}"

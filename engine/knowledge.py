@@ -38,7 +38,7 @@ from .model import (
     make_fact,
     version_number,
 )
-from .policy import PolicyFile, read_policy_file
+from .policy import PolicyFile, Unbuilt, read_policy
 from .records import record
 
 BUILTIN_LAYER = "built-in"
@@ -52,6 +52,8 @@ NOT_POLICIES = (".test.yaml", ".test.yml", ".facts.yaml", ".facts.yml")
 RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown", "workshop", "packs", "policies")
 # Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.
 VOCABULARY_PREDICATES = ("entity", "deployment-type", "capability", "offers")
+# The words a condition may start with instead of a predicate: a misspelt one is suggested too.
+CONDITION_KEYS = ("not", "any", "all", "count")
 
 
 @record
@@ -252,16 +254,24 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
         raise BadInput(problems_sorted(problems))
 
     def build() -> KnowledgeBase:
+        # Every file is read and the knowledge base checked as a whole even when some files have
+        # problems, so that one pass reports them all; what a file leaves out is not reported again.
         files: list[PolicyFile] = []
         found_problems: list[Problem] = []
+        unbuilt = Unbuilt()
         for path, layer, shown in sources:
-            policy, found = read_policy_file(path, layer, shown)
+            policy, found, left_out = read_policy(path, layer, shown)
             found_problems.extend(found)
+            unbuilt.merge(left_out)
             if policy is not None:
                 files.append(policy)
+        try:
+            kb = assemble(files, unbuilt)
+        except BadInput as exc:
+            found_problems.extend(exc.problems)
         if found_problems:
             raise BadInput(problems_sorted(found_problems))
-        return assemble(files)
+        return kb
 
     from .cache import cached
 
@@ -269,9 +279,13 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
     return kb
 
 
-def assemble(files: list[PolicyFile]) -> KnowledgeBase:
-    """Merge parsed policy files and check them as a whole."""
-    checker = _Checker()
+def assemble(files: list[PolicyFile], unbuilt: Unbuilt | None = None) -> KnowledgeBase:
+    """Merge parsed policy files and check them as a whole.
+
+    Names in unbuilt belong to declarations left out for their own problems: references to them
+    are not reported.
+    """
+    checker = _Checker(unbuilt or Unbuilt())
     types = checker.unique("deployment type", ((t.id, t, t.location) for f in files for t in f.deployment_types))
     capabilities = checker.unique("capability", ((c.id, c, c.location) for f in files for c in f.capabilities))
     facts = checker.layered_facts(files)
@@ -279,7 +293,7 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     declared = checker.unique(
         "predicate", ((p.id, p, p.location or Location(f.path)) for f in files for p in f.predicates)
     )
-    checker.unique("policy", ((f.name, f, f.location) for f in files))
+    checker.unique("policy", ((f.name, f, f.location) for f in files if f.name))  # no name: already reported
     rules = checker.layered_rules(files)
     offers = [o for f in files for o in f.offers]
 
@@ -303,7 +317,7 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     kb.predicates = {**system, **declared}
     checker.offers(kb)
     def known_type(type_id: str, location: Location) -> bool:
-        if type_id not in types:
+        if type_id not in types and not checker.unbuilt.covers("deployment-type", type_id):
             checker.add("unknown-type", f"'{type_id}' is not a deployment type{did_you_mean(type_id, types)}", location)
         return type_id in types
 
@@ -326,8 +340,7 @@ def assemble(files: list[PolicyFile]) -> KnowledgeBase:
     for rule in rules:
         checker.rule(kb, rule)
     kb.rules = [_with_versions(kb, rule) for rule in rules]
-    if not checker.problems:
-        checker.stratify(kb)
+    checker.stratify(kb)
     if checker.problems:
         raise BadInput(problems_sorted(checker.problems))
     kb.vocabulary_facts = vocabulary_facts(kb)
@@ -451,8 +464,14 @@ def _with_versions(kb: KnowledgeBase, rule: Rule) -> Rule:
     return replace(rule, clauses=clauses)
 
 
+# What a variable holds when the condition that binds it has a problem of its own: it counts as
+# bound, and is compared with nothing, so that the one problem is reported once.
+_UNCHECKED = FieldDecl("string", None)
+
+
 class _Checker:
-    def __init__(self) -> None:
+    def __init__(self, unbuilt: Unbuilt) -> None:
+        self.unbuilt = unbuilt
         self.problems: list[Problem] = []
         self.replaced: dict[str, Rule] = {}
         self.disabled: dict[str, Disable] = {}
@@ -481,6 +500,8 @@ class _Checker:
                     continue
                 if first is None or first.layer == decl.layer:
                     where = "an earlier layer" if first is None else "an earlier layer, not this one"
+                    if first is None and self.unbuilt.covers("fact", decl.overrides):
+                        continue
                     self.add(
                         "unknown-fact",
                         f"'{decl.overrides}' is not a fact of {where}{did_you_mean(decl.overrides, placed)}",
@@ -498,6 +519,8 @@ class _Checker:
             if target is not None and target.layer != rule.layer:
                 found.append(Superseded(target.id, target.source))
             elif re.match(r"^[a-z][a-z0-9]*([_-][a-z0-9]+)*\Z", item):
+                if self.unbuilt.covers("rule", item):
+                    continue
                 self.add(
                     "unknown-rule",
                     f"supersedes '{item}', which is not a rule of an earlier layer{did_you_mean(item, earlier)}"
@@ -530,6 +553,8 @@ class _Checker:
                     placed[rule.id] = rule
                     continue
                 target = placed.get(target_id)
+                if target is None and self.unbuilt.covers("rule", target_id):
+                    continue
                 if target is None or target.layer == rule.layer:
                     where = "an earlier layer" if target is None else "an earlier layer, not this one"
                     self.add(
@@ -552,6 +577,8 @@ class _Checker:
                 }
             for off in f.disables:
                 target = placed.get(off.rule)
+                if target is None and self.unbuilt.covers("rule", off.rule):
+                    continue
                 if target is None or target.layer == off.layer:
                     self.add(
                         "unknown-rule",
@@ -581,14 +608,14 @@ class _Checker:
 
     def offers(self, kb: KnowledgeBase) -> None:
         for offer in kb.offers:
-            if offer.type not in kb.types:
+            if offer.type not in kb.types and not self.unbuilt.covers("deployment-type", offer.type):
                 self.add(
                     "unknown-type",
                     f"'{offer.type}' is not a deployment type{did_you_mean(offer.type, kb.types)}",
                     offer.location,
                 )
             for cap in offer.capabilities:
-                if cap not in kb.capabilities:
+                if cap not in kb.capabilities and not self.unbuilt.covers("capability", cap):
                     self.add(
                         "unknown-capability",
                         f"'{cap}' is not a capability{did_you_mean(cap, kb.capabilities)}",
@@ -639,11 +666,17 @@ class _Checker:
     ) -> None:
         pred = kb.predicates.get(atom.predicate)
         if pred is None:
-            self.add(
-                "unknown-predicate",
-                f"'{atom.predicate}' is not a declared fact or conclusion{did_you_mean(atom.predicate, kb.predicates)}",
-                atom.location,
-            )
+            if not self.unbuilt.covers("predicate", atom.predicate):
+                names = [*kb.predicates, *self.unbuilt.ids.get("predicate", ()), *CONDITION_KEYS]
+                self.add(
+                    "unknown-predicate",
+                    f"'{atom.predicate}' is not a declared fact or conclusion{did_you_mean(atom.predicate, names)}",
+                    atom.location,
+                )
+            if binding:
+                for fp in atom.fields:
+                    if fp.bind is not None:
+                        env.setdefault(fp.bind.name, _UNCHECKED)
             return
         local: set[str] = set()  # variables this atom binds: the engine cannot compare two fields of one fact
         for fp in atom.fields:
@@ -655,6 +688,8 @@ class _Checker:
                     f" (fields: {', '.join(pred.fields)})",
                     fp.location,
                 )
+                if binding and fp.bind is not None:
+                    env.setdefault(fp.bind.name, _UNCHECKED)
                 continue
             for test in fp.tests:
                 if isinstance(test.operand, tuple):
@@ -712,7 +747,7 @@ class _Checker:
                 )
 
     def compatible(self, name: str, have: FieldDecl, want: FieldDecl, loc: Location) -> None:
-        if have.type != want.type:
+        if have is not _UNCHECKED and have.type != want.type:
             self.add("type-mismatch", f"${name} holds a {have.type} but is compared with a {want.type}", loc)
 
     def literal(self, kb: KnowledgeBase, value: Scalar, decl: FieldDecl, loc: Location) -> None:
@@ -722,7 +757,8 @@ class _Checker:
             return
         actual = "boolean" if isinstance(value, bool) else "number" if isinstance(value, (int, float)) else "string"
         if actual != decl.type:
-            self.add("type-mismatch", f"{value!r} is a {actual}; this field holds a {decl.type}", loc)
+            shown = ("true" if value else "false") if isinstance(value, bool) else repr(value)  # as YAML writes it
+            self.add("type-mismatch", f"{shown} is a {actual}; this field holds a {decl.type}", loc)
             return
         domain = decl.domain
         if domain is None or domain == "entity" or not isinstance(value, str):
@@ -740,6 +776,8 @@ class _Checker:
         else:  # pragma: no cover - the schema lists every domain
             return
         if value not in known:
+            if domain in ("deployment-type", "capability", "code") and self.unbuilt.covers(domain, value):
+                return
             hint = did_you_mean(value, known)
             if not hint and domain.startswith("fact:"):
                 hint = f" (one of: {', '.join(known)})"
@@ -752,6 +790,8 @@ class _Checker:
     def conclusion(self, kb: KnowledgeBase, conclusion: Conclusion, env: dict[str, FieldDecl]) -> None:
         pred = kb.predicates.get(conclusion.predicate)
         if pred is None:
+            if self.unbuilt.covers("predicate", conclusion.predicate):
+                return
             self.add(
                 "unknown-predicate",
                 f"'{conclusion.predicate}' is not a declared conclusion"
@@ -776,7 +816,8 @@ class _Checker:
             if field_decl is None:
                 self.add(
                     "unknown-field",
-                    f"'{conclusion.predicate}' has no field '{name}'{did_you_mean(name, pred.fields)}",
+                    f"'{conclusion.predicate}' has no field '{name}'{did_you_mean(name, pred.fields)}"
+                    f" (fields: {', '.join(pred.fields)})",
                     conclusion.location,
                 )
             elif isinstance(value, Var):
@@ -804,17 +845,18 @@ class _Checker:
             for rule in kb.rules:
                 need = 1
                 for clause in rule.clauses:
+                    # An undeclared predicate (already reported) depends on nothing.
                     for atom in clause.positives:
-                        need = max(need, level[atom.predicate])
+                        need = max(need, level.get(atom.predicate, 0))
                     for atom in clause.negatives:
-                        need = max(need, level[atom.predicate] + 1)
+                        need = max(need, level.get(atom.predicate, 0) + 1)
                     for count in clause.counts:
-                        need = max(need, level[count.atom.predicate] + 1)
+                        need = max(need, level.get(count.atom.predicate, 0) + 1)
                 if rule_level.get(rule.id) != need:
                     rule_level[rule.id] = need
                     changed = True
                 for conclusion in rule.conclusions:
-                    if level[conclusion.predicate] < need:
+                    if conclusion.predicate in level and level[conclusion.predicate] < need:
                         level[conclusion.predicate] = need
                         changed = True
             if changed and rounds > limit:

@@ -666,6 +666,17 @@ def rule_file(
                        explanation_key=explanation_key, explanation=explanation)
 
 
+FACT = """\
+policy: consultant
+description: A consultant's own fact.
+facts:
+  - id: field_service
+    type: {kind}
+    description: The customer also runs Dynamics 365 Field Service.
+    question: Does the customer run Field Service?
+{extra}"""
+
+
 POLICY_CASES = [
     pytest.param(
         {"extra.yaml": rule_file(condition="budgett: large")},
@@ -676,8 +687,67 @@ POLICY_CASES = [
     pytest.param(
         {"extra.yaml": rule_file(explanation_key="explaination")},
         ["pol/extra.yaml:4:5: missing-key: 'explanation' is required",
-         "pol/extra.yaml:10:5: unknown-key: 'explaination' is not allowed here (did you mean 'explanation'?)"],
-        id="unknown-key-in-a-rule-suggests-closest-key",
+         "pol/extra.yaml:10:5: unknown-key: 'explaination' is not allowed here (did you mean 'explanation'?);"
+         " allowed: id, description, source, assumption, when, then, explanation, overrides, supersedes"],
+        id="unknown-key-in-a-rule-suggests-closest-key-and-lists-the-allowed-ones",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(policy="Consultant")},
+        ["pol/extra.yaml:1:9: bad-value: policy: 'Consultant' must be lower-case letters and digits, starting with a"
+         " letter, words joined by '-' or '_' (e.g. 'consultant')"],
+        id="an-id-that-is-not-one-says-what-an-id-is-and-gives-an-example",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(rule_id="'Large Budget Check'")},
+        ["pol/extra.yaml:4:9: bad-value: rules.0.id: 'Large Budget Check' must be lower-case letters and digits,"
+         " starting with a letter, words joined by '-' or '_' (e.g. 'large-budget-check')"],
+        id="an-id-with-capitals-and-spaces-is-shown-as-the-id-it-could-be",
+    ),
+    pytest.param(
+        {"extra.yaml": FACT.format(kind="bool", extra="")},
+        ["pol/extra.yaml:5:11: bad-value: facts.0.type: 'bool' is not a choice here (did you mean 'boolean'?); the"
+         " choices: choice, boolean, number, integer, version, text, capability-list, choice-list"],
+        id="a-misspelt-fact-type-suggests-the-closest-and-lists-the-choices",
+    ),
+    pytest.param(
+        {"extra.yaml": FACT.format(kind="choice", extra="    values: [emea, americas]\n    default: Dynamics\n")},
+        ["pol/extra.yaml:9:14: bad-value: fact 'field_service': default 'Dynamics' is not one of its values: emea,"
+         " americas"],
+        id="a-default-that-is-not-a-choice-lists-the-choices",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(conclusion="warning: {code: low-fit, message: Hi}")},
+        ["pol/extra.yaml:9:9: unknown-field: 'warning' has no field 'message' (fields: code, entity, type,"
+         " capability)"],
+        id="an-unknown-field-of-a-conclusion-lists-the-fields",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(condition="deployment: {entity: $entity, type: {inn: [lite]}}")},
+        ["pol/extra.yaml:7:46: unknown-key: 'inn' is not allowed here (did you mean 'in'?); allowed: eq, ne, lt, lte,"
+         " gt, gte, in, not_in, as"],
+        id="a-misspelt-test-is-named-and-its-closest-test-suggested",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(condition="budget: [large]")},
+        ["pol/extra.yaml:7:17: wrong-type: rules.0.when.0.budget: expected text, a number or true/false, got a list"],
+        id="a-value-of-no-type-a-condition-takes-says-which-types-it-takes",
+    ),
+    pytest.param(
+        {"extra.yaml": rule_file(condition="nott: {budget: small}")},
+        ["pol/extra.yaml:7:9: unknown-predicate: 'nott' is not a declared fact or conclusion (did you mean 'not'?)"],
+        id="a-misspelt-not-is-suggested",
+    ),
+    pytest.param(
+        {"extra.yaml": FACT.replace("A consultant's own fact.", "5").format(kind="choice", extra="    values: []\n")},
+        ["pol/extra.yaml:2:14: wrong-type: description: expected text, got 5 (a number)",
+         "pol/extra.yaml:8:13: bad-value: facts.0.values: needs at least 1 item"],
+        id="a-wrong-type-and-an-empty-list-are-said-in-words",
+    ),
+    pytest.param(
+        {"contoso.yaml": "customer: Contoso\nrequirements: [receipt-ocr]\nlegal_entities:\n  - name: Contoso UK\n"},
+        ["pol/contoso.yaml:1:1: missing-key: 'policy' is required: this looks like a facts file; name it"
+         " 'contoso.facts.yaml' and policy folders leave it out"],
+        id="a-facts-file-among-the-policies-is-told-to-be-named-as-one",
     ),
     pytest.param(
         {"extra.yaml": rule_file(conclusion="warning: {code: low-fit, entity: $entity}")},

@@ -92,8 +92,8 @@ def test_an_id_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
     result = invoke("validate", folder)
     assert result.exit_code == 2
     assert result.stderr == (
-        f"{folder}/partner.yaml:6:9: bad-value: rules.0.id: 'partner-rule\\n' is not an id of lower-case letters and"
-        " digits, words joined by '-' or '_'\n"
+        f"{folder}/partner.yaml:6:9: bad-value: rules.0.id: 'partner-rule\\n' must be lower-case letters and digits,"
+        " starting with a letter, words joined by '-' or '_' (e.g. 'partner-rule')\n"
     )
 
 
