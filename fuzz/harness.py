@@ -1196,20 +1196,20 @@ class InProcess:
 
     @contextlib.contextmanager
     def _cached_builtins(self) -> Iterator[None]:
-        real = self.main.load_knowledge_base
+        # The commands import the loader where they use it: replace it where it lives.
+        from podeploy.engine import knowledge
 
-        from podeploy.engine.knowledge import edition_dirs
-
-        shipped = list(edition_dirs())
+        real = knowledge.load_knowledge_base
+        shipped = list(knowledge.edition_dirs())
 
         def load(layers: Sequence[str] = (), **kwargs: Any) -> Any:
             return self.builtins if list(layers) == shipped and not kwargs else real(layers, **kwargs)
 
-        self.main.load_knowledge_base = load
+        knowledge.load_knowledge_base = load  # type: ignore[assignment]
         try:
             yield
         finally:
-            self.main.load_knowledge_base = real
+            knowledge.load_knowledge_base = real  # type: ignore[assignment]
 
     def invoke(self, argv: list[str]) -> tuple[int, str, str]:
         with self._cached_builtins():
