@@ -211,7 +211,7 @@ class WebApp:
             if kind not in changes:
                 raise BadInput([Problem("bad-value", "a change is add, drop, set or target", _where("change"))])
             applied = apply(self.kb, doc, **{changes[kind]: [what]}, entity=name, engine=self.engine)
-            self.whatif = _applied_html(applied)
+            self.whatif = _applied_html(self.kb, applied)
         return f"/explain?entity={entity}#whatif"
 
     def _file_name(self) -> str:
@@ -324,9 +324,7 @@ class WebApp:
             f"</td><td><a href=\"/explain?entity={i}\">Why</a></td></tr>"
             for i, e in enumerate(decision.entities)
         )
-        warnings = "".join(
-            f"<li>{_e(n.message)}{' (' + _e(n.entity) + ')' if n.entity else ''}</li>" for n in decision.warnings
-        )
+        warnings = "".join(f"<li>{_e(notice_words(decision, n))}</li>" for n in decision.warnings)
         advice = (
             "<section aria-labelledby=\"advice-h\" class=\"advice\"><h2 id=\"advice-h\">Advice so far</h2>"
             "<table><thead><tr><th scope=\"col\">Legal entity</th><th scope=\"col\">Deployment</th>"
@@ -469,10 +467,63 @@ def _answer_controls(question: Any) -> str:
     return buttons + '<button name="answer" value="?">Don\'t know</button>'
 
 
-def _applied_html(applied: Any) -> str:
-    from .whatif import apply_text
+def notice_words(decision: Any, notice: Any) -> str:
+    """A warning or note as the customer reads it: each rule's explanation, with types and capabilities named."""
+    from .explain import business_explanation, notice_firings
 
-    return f"<pre class=\"whatif\">{_e(apply_text(applied))}</pre>"
+    firings = notice_firings(decision, notice)
+    return " ".join(business_explanation(decision.kb, f) for f in firings) if firings else str(notice.message)
+
+
+def _change_words(kb: KnowledgeBase, change: Any) -> str:
+    """A what-if change as the customer reads it: 'Contoso US needs production orders'."""
+    who = change.entity or "every legal entity"
+    if change.kind in ("add", "drop") and change.fact in kb.facts and kb.facts[change.fact].type == "capability-list":
+        name = kb.capabilities[str(change.value)].name if str(change.value) in kb.capabilities else str(change.value)
+        return f"{who} {'needs' if change.kind == 'add' else 'no longer needs'} {name[:1].lower() + name[1:]}"
+    decl = kb.facts.get(change.fact)
+    if decl is None:
+        return str(change)
+    value = change.value
+    shown = ("yes" if value else "no") if isinstance(value, bool) else (decl.label(str(value)) or str(value))
+    for_whom = f" (for {change.entity})" if change.entity else ""
+    return f"the answer to \u201c{decl.question}\u201d is {shown}{for_whom}"
+
+
+def _applied_html(kb: KnowledgeBase, applied: Any) -> str:
+    """What-if's answer in the customer's words: each legal entity's type before and after, and what else changes."""
+    changes = "; and ".join(_change_words(kb, c) for c in applied.changes)
+    items = []
+    for e in applied.outcome.entities:
+        before = kb.type_name(e.before) if e.before else "no deployment"
+        after = kb.type_name(e.after) if e.after else "no deployment"
+        if e.before == e.after:
+            text = f"<strong>{_e(e.name)}</strong> stays on {_e(after)}."
+        else:
+            text = f"<strong>{_e(e.name)}</strong> moves from {_e(before)} to {_e(after)}."
+            if e.no_longer:
+                text += f" {_e(e.no_longer)}"
+            if e.decided_by is not None:
+                text += f" {_e(e.decided_by.explanation)}"
+        if e.gaps:
+            names = [kb.capabilities[g].name if g in kb.capabilities else g for g in e.gaps]
+            text += f" Still missing: {_e(', '.join(names))}."
+        items.append(f"<li>{text}</li>")
+    out = [f"<div class=\"whatif\" role=\"status\"><h3>If {_e(changes)}</h3><ul>{''.join(items)}</ul>"]
+    for title, before, after in (
+        ("Warnings", applied.original.warnings, applied.outcome.decision.warnings),
+        ("Notes", applied.original.notes, applied.outcome.decision.notes),
+    ):
+        had = {n.fact: n for n in before}
+        has = {n.fact: n for n in after}
+        old_decision, new_decision = applied.original, applied.outcome.decision
+        lines = [f"<li>New: {_e(notice_words(new_decision, has[f]))}</li>" for f in has if f not in had]
+        lines += [f"<li>No longer: {_e(notice_words(old_decision, had[f]))}</li>" for f in had if f not in has]
+        if lines:
+            out.append(f"<h4>{title}</h4><ul>{''.join(lines)}</ul>")
+    if len(out) == 1:
+        out.append("<p>Nothing else changes.</p>")
+    return "".join(out) + "</div>"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -558,7 +609,9 @@ thead th { background: var(--soft); }
 .flash { padding: .5rem .8rem; border: 2px solid var(--line); border-radius: 6px; }
 .flash.error { border-color: #9b1c1c; }
 .cite { color: var(--muted); font-size: .85em; }
-pre.whatif { white-space: pre-wrap; background: var(--soft); padding: .6rem; border-radius: 6px; font-size: .8em; }
+pre.whatif, div.whatif { white-space: pre-wrap; background: var(--soft); padding: .6rem; border-radius: 6px; }
+pre.whatif { font-size: .8em; }
+div.whatif { white-space: normal; border: 2px solid var(--accent); }
 .toggles { display: flex; flex-wrap: wrap; }
 """
 

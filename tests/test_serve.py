@@ -231,6 +231,18 @@ def test_save_never_overwrites_a_file_it_did_not_write(served: Served, tmp_path:
     assert (tmp_path / "contoso.facts.yaml").read_text() == "customer: Someone's own file\n"
 
 
+def test_what_if_in_the_explain_view_speaks_business_words(served: Served) -> None:
+    served.post("/customer", name="Fabrikam")
+    page = visible_text(served.post("/whatif", entity="0", change="add", what="production-orders"))
+    assert "If every legal entity needs production orders" in page
+    assert "Fabrikam moves from Project Operations Core to Project Operations for manufacturing." in page
+    assert "stocked-production" not in page.split("What if", 1)[1].split("Needs")[0]
+    page = visible_text(served.post("/whatif", entity="0", change="set", what="budget=small"))
+    assert "If the answer to \u201cIs the customer's budget for the project system small, medium or large?\u201d is" \
+        " small" in page
+    assert "New: " in page
+
+
 def test_the_knowledge_view_names_the_layers_and_the_capability_matrix(served: Served) -> None:
     text = visible_text(served.page("/knowledge"))
     assert "built-in , as of 2023-11" in text
@@ -324,7 +336,11 @@ def test_a_workshop_for_contoso_in_a_browser(kb: KnowledgeBase, tmp_path: Path, 
         browser.screenshot(ARTIFACTS / "serve-contoso-explain.png")
         # Flip a requirement: dropping production orders moves the US entity off manufacturing.
         browser.click("form[action='/whatif'] input[name=what][value='production-orders'] ~ button")
-        assert "stocked-production -> " in browser.text("pre.whatif")
+        moved = browser.text("div.whatif")
+        assert moved.startswith("If Contoso Manufacturing United States no longer needs production orders")
+        assert "Contoso Manufacturing United States moves from Project Operations for manufacturing to" in moved
+        browser.js("document.getElementById('whatif').scrollIntoView()")
+        browser.screenshot(ARTIFACTS / "serve-contoso-whatif.png")
 
         browser.click("a[href='/knowledge']")
         assert "Capabilities of each type" in browser.text()
