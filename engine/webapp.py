@@ -313,7 +313,9 @@ class WebApp:
             ask = ("<p class=\"done\"><strong>Nothing left to ask can change the advice.</strong></p>"
                    + self._form("/back", "<button>Back</button>"))
         else:
+            yes_no = "y yes, n no, " if question.kind in ("yes-no", "boolean") else ""
             ask = (f"<p class=\"question\" id=\"question-text\">{_e(question.text)}</p>"
+                   + f"<p class=\"keys\">Keys: {yes_no}? don't know, &lt; back.</p>"
                    + self._form("/answer", _hidden("question", question.key) + _answer_controls(question), "answer")
                    + self._form("/back", "<button>Back</button>"))
         remaining = w.open_questions()
@@ -613,10 +615,27 @@ pre.whatif, div.whatif { white-space: pre-wrap; background: var(--soft); padding
 pre.whatif { font-size: .8em; }
 div.whatif { white-space: normal; border: 2px solid var(--accent); }
 .toggles { display: flex; flex-wrap: wrap; }
+.keys { color: var(--muted); font-size: .8em; }
 """
 
-# The page's only script: a chosen file is read into the load form's text box (no upload of binary form data).
+# The page's only script: keys answer the question (y, n, ? and < as in `podeploy ask`), and a chosen file is
+# read into the load form's text box (no upload of binary form data).
 _SCRIPT = """
+(function () {
+  var keys = {"y": "y", "n": "n", "?": "?"};
+  document.addEventListener("keydown", function (event) {
+    var target = event.target;
+    if (event.ctrlKey || event.metaKey || event.altKey) { return; }
+    if (target && /^(INPUT|TEXTAREA|SELECT)$/.test(target.tagName)) { return; }
+    var button = null;
+    if (keys[event.key]) {
+      button = document.querySelector("form.answer button[value='" + keys[event.key] + "']");
+    } else if (event.key === "<") {
+      button = document.querySelector("form[action='/back'] button");
+    }
+    if (button) { event.preventDefault(); button.click(); }
+  });
+})();
 (function () {
   var input = document.getElementById("load-file");
   if (!input) { return; }

@@ -112,6 +112,12 @@ class Browser:
             raise AssertionError(f"no element {selector} on {self.js('location.href')}")
         self.wait_loaded(marker)
 
+    def press(self, key: str) -> None:
+        """Press a key on the page (as its keyboard handler sees it) and wait for the page it leads to."""
+        marker = "complete|" + str(self.js("window.__marker || ''"))
+        self.js(f"document.dispatchEvent(new KeyboardEvent('keydown', {{key: {json.dumps(key)}}}))")
+        self.wait_loaded(marker)
+
     def text(self, selector: str = "body") -> str:
         return str(self.js(f"(document.querySelector({json.dumps(selector)})||{{innerText:''}}).innerText"))
 
