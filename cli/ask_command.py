@@ -173,6 +173,11 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
             continue
         if session is None:
             session = Session(analyzer, customer, names if several else [])
+            if source.interactive:
+                session.before_thorough = lambda: click.echo(
+                    "  (checking every remaining possibility before saying that nothing can change the advice...)",
+                    err=err,
+                )
             # The first analysis weighs every answer still possible: say so before the pause.
             click.echo("  (working out which questions can still change the advice...)", err=err)
         analysis = session.analysis()

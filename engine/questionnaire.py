@@ -1775,6 +1775,9 @@ class Session:
     started: str = ""  # when the workshop began (UTC, ISO 8601)
     _by_key: dict[str, Question] = field(default_factory=dict)
     _analysis: Analysis | None = None
+    # Called before a sampled analysis that saw nothing left to ask is redone within the thorough
+    # bounds (the one step that can take seconds): a terminal says what it is doing.
+    before_thorough: Callable[[], None] | None = None
 
     def __post_init__(self) -> None:
         self.questions = all_questions(self.analyzer.kb, self.customer, self.entities)
@@ -1808,6 +1811,8 @@ class Session:
                 if not found.exact and found.next is None and self.analyzer.limits != THOROUGH:
                     # A sample saw nothing left that could change the advice: before saying so, every
                     # possibility is tried, within the thorough bounds.
+                    if self.before_thorough is not None:
+                        self.before_thorough()
                     found = self.analyzer.analyse(self, THOROUGH)
                 self._analysis = found
         return self._analysis

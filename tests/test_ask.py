@@ -785,11 +785,15 @@ def test_a_sampled_conversation_ends_only_once_every_possibility_is_checked(exam
     # Bounds so small that every analysis until the last is a sample.
     tiny = Analyzer(kb, Limits(solo_evaluations=2, tuples=2, samples=2), warnings=True)
     session = Session(tiny, answers.customer, answers.entities)
+    thorough: list[int] = []
+    session.before_thorough = lambda: thorough.append(len(session.answers))
     assert not session.analysis().exact
     while (question := session.next_question()) is not None:
         session.answer(question, answers.lookup(question))
     last = session.analysis()
     assert last.exact and last.done and last.relevant == []
+    # Each thorough check was announced first (a terminal says so), the last one with every answer in.
+    assert thorough and thorough[-1] == len(session.answers)
     # A fresh thorough analysis of the same answers finds nothing left that could change the advice.
     fresh = Analyzer(kb, THOROUGH, warnings=True).analyse(session)
     assert (fresh.exact, fresh.done, fresh.relevant) == (True, True, [])
