@@ -389,7 +389,7 @@ def _problem(kb: KnowledgeBase, doc: Document, error: Any) -> list[Problem]:
             if not hint and key in kb.facts and len(path) >= 2:
                 scope = f" ('{key}' is a customer-wide fact: set it at the top level)"
             elif not hint:
-                scope = declared_in(key, doc.name, (f.path for f in kb.files))
+                scope = declared_in(key, doc, (f.path for f in kb.files))
             out.append(
                 Problem(
                     "unknown-fact", f"'{key}' is not a known fact{hint or scope}", doc.where((*path, key), key=True)

@@ -113,18 +113,35 @@ def named_layers(doc: Document) -> list[str]:
                 continue
             full = os.path.normpath(os.path.join(folder, path))
             if not os.path.exists(full):
+                near = _near(full, path)
                 problems.append(
                     Problem(
                         "not-found",
-                        f"no policy folder or file '{visible(path)}' beside this file (looked for {visible(full)})",
+                        f"no policy folder or file '{visible(path)}' beside this file (looked for {visible(full)})"
+                        + near,
                         doc.where(("policies", i)),
                     )
                 )
                 continue
-            found.append(full)
+            found.append(os.path.relpath(full))  # shown in traces as --policies would show it
     if problems:
         raise BadInput(problems)
     return found
+
+
+def _near(full: str, written: str) -> str:
+    """' (did you mean ...?)' for a missing folder whose name is close to one beside it."""
+    parent = os.path.dirname(full)
+    try:
+        names = sorted(entry.name for entry in os.scandir(parent) if not entry.name.startswith("."))[:500]
+    except OSError:
+        return ""
+    hint = did_you_mean(os.path.basename(full), names)
+    if not hint:
+        return ""
+    head = os.path.dirname(written.rstrip("/"))
+    close = hint.split("'")[1]
+    return f" (did you mean '{visible(os.path.join(head, close) if head else close)}'?)"
 
 
 def with_named_layers(layers: Sequence[str], doc: Document) -> list[str]:
@@ -158,7 +175,7 @@ def _shipped_root() -> str:
 # --- where an unknown fact is declared -------------------------------------------------------------
 
 
-def declared_in(fact_id: str, doc_name: str, loaded: Iterable[str]) -> str:
+def declared_in(fact_id: str, doc: Document, loaded: Iterable[str]) -> str:
     """A hint for an unknown fact: ' (declared by ...: load it with ...)', or '' when no layer known here
     declares it. `loaded` are the paths of the policy files already loaded."""
     loaded_real = {os.path.realpath(p) for p in loaded}
@@ -170,22 +187,37 @@ def declared_in(fact_id: str, doc_name: str, loaded: Iterable[str]) -> str:
                 f" (podeploy's knowledge of {dated}, '{name}', declares it: leave out --as-of, or add --pack {name}"
                 f" or 'packs: [{name}]' to the facts file)"
             )
-    if doc_name.startswith("<") or doc_name == "-":
+    if doc.name.startswith("<") or doc.name == "-":
         return ""
-    here = os.path.dirname(os.path.abspath(doc_name))
+    here = os.path.dirname(os.path.abspath(doc.name))
+    layers: list[str] = []  # the folders (or, beside the facts file, the files) that declare it
     for root in dict.fromkeys((here, os.path.dirname(here))):
         for path in _declarations(root).get(fact_id, ()):
-            if os.path.realpath(path) in loaded_real:
-                continue
             layer = os.path.dirname(path)
-            relative = os.path.relpath(layer, here)
-            shown = visible(relative if relative != "." else os.path.relpath(path, here))
-            from_cwd = visible(os.path.relpath(layer if relative != "." else path))
-            return (
-                f" (the policy layer in '{shown}' declares it: load it with --policies {from_cwd}, or add "
-                f"'policies: [{shown}]' to the facts file)"
-            )
-    return ""
+            layer = path if os.path.relpath(layer, here) == "." else layer
+            if os.path.realpath(path) not in loaded_real and layer not in layers:
+                layers.append(layer)
+    if not layers:
+        return ""
+    shown = [visible(os.path.relpath(layer, here)) for layer in layers[:3]]
+    from_cwd = visible(os.path.relpath(layers[0]))
+    value = doc.value if isinstance(doc.value, dict) else {}
+    named = value.get("policies") if layers_ok(value.get("policies")) else []
+    if any(os.path.realpath(os.path.join(here, n)) == os.path.realpath(layers[0]) for n in named or ()):
+        return (
+            f" (the policy layer in '{shown[0]}', which this facts file names, declares it; this command loads only "
+            f"the layers its command line names: add --policies {from_cwd})"
+        )
+    if len(shown) == 1:
+        return (
+            f" (the policy layer in '{shown[0]}' declares it: load it with --policies {from_cwd}, or add "
+            f"'policies: [{shown[0]}]' to the facts file)"
+        )
+    listed = ", ".join(f"'{s}'" for s in shown[:-1]) + f" and '{shown[-1]}'"
+    return (
+        f" (the policy layers in {listed} declare it: load the one you mean with --policies, or name it under "
+        "'policies:' in the facts file)"
+    )
 
 
 def _files_declaring(folder: str, fact_id: str) -> list[str]:

@@ -203,6 +203,9 @@ def _partial(paths: Sequence[str]) -> KnowledgeBase:
         [],
     )
     kb.predicates = {**first((p.id, p) for f in files for p in f.predicates), **system_predicates(kb)}
+    for f in files:  # the titled documents rules cite (a later layer may retitle one), as assemble keeps them
+        for entry in f.sources:
+            kb.sources[entry.id] = entry
     return kb
 
 

@@ -205,3 +205,42 @@ def test_diff_compares_the_layers_its_command_line_names_not_those_a_facts_file_
     code, out, _ = run("diff", "--base", "contoso-layer", "--policies", "contoso-layer", "customers")
     assert code == 0
     assert out.splitlines()[-1] == "0 of 1 customers change."
+
+
+def test_every_layer_nearby_that_declares_the_fact_is_named(workshop: Path) -> None:
+    (workshop / "contoso-layer-old").mkdir()
+    (workshop / "contoso-layer-old" / "intercompany.yaml").write_text(LAYER)
+    code, _, err = run("evaluate", "customers/acme.yaml")
+    assert code == 2
+    assert err == (
+        "customers/acme.yaml:2:1: unknown-fact: 'intercompany' is not a known fact (the policy layers in "
+        "'../contoso-layer' and '../contoso-layer-old' declare it: load the one you mean with --policies, or name "
+        "it under 'policies:' in the facts file)\n"
+    )
+
+
+def test_diff_says_it_loads_only_its_own_layers_when_the_file_names_the_one_that_declares_a_fact(
+    workshop: Path,
+) -> None:
+    (workshop / "customers" / "acme.yaml").write_text("policies: [../contoso-layer]\n" + FACTS)
+    code, out, _ = run("diff", "customers")
+    assert code == 2  # a facts file that could not be evaluated
+    assert (
+        "customers/acme.yaml:3:1: unknown-fact: 'intercompany' is not a known fact (the policy layer in "
+        "'../contoso-layer', which this facts file names, declares it; this command loads only the layers its "
+        "command line names: add --policies contoso-layer)"
+    ) in out
+
+
+def test_a_missing_layer_folder_suggests_the_one_beside_it(workshop: Path) -> None:
+    (workshop / "customers" / "acme.yaml").write_text("policies: [../contoso-layr]\n" + FACTS)
+    code, _, err = run("evaluate", "customers/acme.yaml")
+    assert code == 2
+    assert err.splitlines()[0].endswith("(did you mean '../contoso-layer'?)")
+
+
+def test_a_named_layer_is_shown_in_the_trace_as_the_command_line_would_show_it(workshop: Path) -> None:
+    (workshop / "customers" / "acme.yaml").write_text("policies: [../contoso-layer]\n" + FACTS)
+    code, out, _ = run("why", "customers/acme.yaml")
+    assert code == 0
+    assert "rule intercompany-on-core (contoso-layer/intercompany.yaml:13:5 in layer contoso-layer)" in out

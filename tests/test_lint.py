@@ -865,6 +865,13 @@ def test_a_titled_source_is_dated_by_the_dated_file_that_lists_it(here: Path) ->
     assert found(lint([path])) == []
 
 
+def test_a_dated_titled_source_is_dated_even_when_the_layer_has_an_error_elsewhere(here: Path) -> None:
+    body = rule("- pm_maturity: medium").replace("source: a test (2026-11)", "source: playbook#scheduling")
+    write(here, body + PLAYBOOK.format(", date: '2026-11'"))
+    (here / "layer" / "broken.yaml").write_text("customer: Contoso\n")  # a facts file left in the folder
+    assert [f[0] for f in found(lint([str(here / "layer")]))] == ["missing-key"]
+
+
 DEFAULTED_FACT = """\
 facts:
   - id: field_service
