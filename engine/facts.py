@@ -221,10 +221,23 @@ def read_facts(kb: KnowledgeBase, doc: Document) -> FactsInput:
                 )
             ]
         )
+    if "customer" not in doc.value:
+        other = _other_kind(doc.value)
+        if other is not None:
+            raise BadInput([Problem("missing-key", f"'customer' is required: {other}", doc.where(()))])
     problems = _validate(kb, doc)
     if problems:
         raise BadInput(problems_sorted(problems))
     return _normalise(kb, doc)
+
+
+def _other_kind(value: dict[str, Any]) -> str | None:
+    """What a file given as a facts file is instead, when it is plainly one of podeploy's other files."""
+    if "cases" in value:
+        return "this looks like a policy test file; run it with 'podeploy test FILE'"
+    if "policy" in value and ("rules" in value or "facts" in value or "description" in value):
+        return "this looks like a policy file; load it with --policies FILE"
+    return None
 
 
 def _workshop(item: Any) -> Workshop | None:

@@ -244,3 +244,20 @@ def test_a_named_layer_is_shown_in_the_trace_as_the_command_line_would_show_it(w
     code, out, _ = run("why", "customers/acme.yaml")
     assert code == 0
     assert "rule intercompany-on-core (contoso-layer/intercompany.yaml:13:5 in layer contoso-layer)" in out
+
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize(
+    ("path", "says"),
+    [
+        ("policies/choosing.test.yaml", "this looks like a policy test file; run it with 'podeploy test FILE'"),
+        ("policies/choosing.yaml", "this looks like a policy file; load it with --policies FILE"),
+    ],
+    ids=["a-test-file", "a-policy-file"],
+)
+def test_a_test_or_policy_file_given_as_facts_says_what_it_looks_like(path: str, says: str) -> None:
+    code, out, err = run("evaluate", str(ROOT / path))
+    assert (code, out) == (2, "")
+    assert err == f"{ROOT / path}:2:1: missing-key: 'customer' is required: {says}\n"
