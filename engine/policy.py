@@ -141,6 +141,28 @@ def _schema_errors(doc: Document, schema: dict[str, Any]) -> list[Any]:
     return list(validator.iter_errors(doc.value))
 
 
+def _one_line_per_typo(errors: list[Any]) -> list[Any]:
+    """The errors to report: a misspelt required key ('valeus') is one mistake, said by the unknown key with its
+    'did you mean', not a second time by the key it leaves missing."""
+    from .errors import closest
+
+    misspelt: set[tuple[tuple[Any, ...], str]] = set()
+    for error in errors:
+        if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+            allowed = list(error.schema.get("properties", {}))
+            for key in set(error.instance) - set(allowed):
+                meant = closest(str(key), allowed)
+                if meant is not None:
+                    misspelt.add((tuple(error.absolute_path), meant))
+
+    def missing(error: Any) -> str:
+        return str(error.message).split("'")[1] if "'" in str(error.message) else ""
+
+    return [
+        e for e in errors if not (e.validator == "required" and (tuple(e.absolute_path), missing(e)) in misspelt)
+    ]
+
+
 def _deepest(error: Any) -> Any:
     """The error to report for an anyOf or oneOf that nothing matched: the one alternative the value was meant for.
 
@@ -326,7 +348,8 @@ def read_policy(path: str, layer: str, display: str | None = None) -> tuple[Poli
     if facts_file is not None:
         return None, [facts_file], Unbuilt()
     errors = _schema_errors(doc, policy_schema())
-    problems = [_schema_problem(doc, error) for error in errors] + control_problems(doc, allowed="\n\t")
+    shown = _one_line_per_typo(errors)
+    problems = [_schema_problem(doc, error) for error in shown] + control_problems(doc, allowed="\n\t")
     if not isinstance(doc.value, dict):
         return None, problems, Unbuilt(everything=True)
     unbuilt = Unbuilt()

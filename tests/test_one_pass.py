@@ -214,3 +214,25 @@ rules:
         "pol/p.yaml:19:9: unknown-predicate: 'budgett' is not a declared fact or conclusion (did you mean 'budget'?)",
     ]
     assert result.exit_code == 2
+
+
+MISSPELT_REQUIRED_KEY = """\
+policy: typo
+description: A choice fact whose values key is misspelt.
+facts:
+  - id: region_kind
+    type: choice
+    valeus: [emea, americas]
+    description: Where the customer works.
+    question: Where does the customer work?
+"""
+
+
+def test_a_misspelt_required_key_is_one_line_not_also_a_missing_key(tmp_path: Path) -> None:
+    (tmp_path / "typo.yaml").write_text(MISSPELT_REQUIRED_KEY)
+    result = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"{tmp_path / 'typo.yaml'}:6:5: unknown-key: 'valeus' is not allowed here (did you mean 'values'?); allowed: "
+        "id, type, values, default, scope, minimum, maximum, description, question, source, overrides, labels, ask\n"
+    )
