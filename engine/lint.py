@@ -7,7 +7,7 @@ Every finding has a stable code, a severity and a location:
   such policies run on the reference evaluator;
 - `never-fires` (error): a condition no fact can pass, or two conditions that can never hold together;
 - `duplicate-conditions`, `cycle`, `contradiction`, `disabled`, `missing-source`, `weak-description`,
-  `generic-explanation`, `scaffold-text`, `undated-source`, `fires-by-default` (warnings);
+  `generic-explanation`, `scaffold-text`, `undated-source`, `fires-by-default`, `unused-code` (warnings);
 - `merged-messages` (warning), in a consultant's layers only: a warning or note that two rules, or two
   firings of one rule, conclude alike, so that the customer reads their explanations run together;
 - `shadowed` (info): a rule replaced on purpose by a later layer's `overrides`.
@@ -622,7 +622,30 @@ def _cross_findings(kb: KnowledgeBase) -> list[Finding]:
     findings.extend(_cycles(kb, rules))
     findings.extend(_contradictions(kb, rules))
     findings.extend(_merged_messages(kb, rules))
+    findings.extend(_unused_codes(kb, rules))
     return findings
+
+
+# Codes podeploy itself concludes, outside any rule (decision.py: two deployments for one entity).
+ENGINE_CODES = ("conflicting-deployments",)
+
+
+def _unused_codes(kb: KnowledgeBase, rules: list[Rule]) -> list[Finding]:
+    """`unused-code`: a warning or note code that no rule concludes (a rule left out, or a code misspelt in it)."""
+    notices = {pid for pid, p in kb.predicates.items() if p.role in ("warning", "note")}
+    concluded = {
+        _literal(c, "code") for rule in rules for c in rule.conclusions if c.predicate in notices
+    }
+    return [
+        Finding(
+            "unused-code",
+            "warning",
+            f"{code.kind} code '{code.id}' is declared but no rule concludes it; conclude it in a rule, or remove it",
+            code.location,
+        )
+        for code in kb.codes.values()
+        if code.id not in concluded and code.id not in ENGINE_CODES
+    ]
 
 
 def _layers(kb: KnowledgeBase) -> list[Finding]:

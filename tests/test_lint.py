@@ -1024,3 +1024,26 @@ def test_a_finding_prints_on_one_line() -> None:
     finding = Finding("x", "warning", "two\n  lines", Location("f.yaml", 2, 3))
     assert str(finding) == "f.yaml:2:3: warning: x: two lines"
     assert LintReport((finding,)).warnings == 1
+
+
+CODES = """\
+codes:
+  - id: intercompany-setup
+    kind: warning
+    description: Intercompany invoicing needs its own setup.
+  - id: pma-stays-off-core
+    kind: note
+    description: An entity on Finance's project accounting stays off Core.
+"""
+
+
+def test_a_code_no_rule_concludes_is_unused(here: Path) -> None:
+    path = write(here, CODES + rule("- pm_maturity: medium", then="- warning: {code: intercompany-setup}"))
+    assert found(lint([path])) == [
+        (
+            "unused-code",
+            "warning",
+            "layer/policy.yaml:7:5",
+            "note code 'pma-stays-off-core' is declared but no rule concludes it; conclude it in a rule, or remove it",
+        )
+    ]
