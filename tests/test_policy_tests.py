@@ -969,3 +969,28 @@ def test_run_tests_raises_located_bad_input(tmp_path: Path) -> None:
     assert [str(p) for p in caught.value.problems] == [
         f"{folder}/t.test.yaml:1:8: wrong-type: cases: expected a list of at least one case, got 3 (a number)"
     ]
+
+
+ONE_PASS = """\
+cases:
+  - name: several mistakes in one case
+    facts: {customer: Wingtip, requirements: [time-tracking]}
+    deployments: {Wingtp: lyte}
+    warning: []
+    fires: [no-such-rule]
+"""
+
+
+def test_every_problem_of_a_case_is_reported_at_once(tmp_path: Path) -> None:
+    folder = layer(tmp_path, {"extras.test.yaml": ONE_PASS})
+    test_file = folder / "extras.test.yaml"
+    assert_bad_input(
+        run(folder),
+        [
+            f"{test_file}:4:19: unknown-entity: 'Wingtp' is not a legal entity of this case's facts (did you mean "
+            "'Wingtip'?)",
+            f"{test_file}:4:27: unknown-type: 'lyte' is not a deployment type (did you mean 'lite'?)",
+            f"{test_file}:5:5: unknown-key: 'warning' is not allowed here (did you mean 'warnings'?)",
+            f"{test_file}:6:13: unknown-rule: 'no-such-rule' is not a rule",
+        ],
+    )
