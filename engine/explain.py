@@ -188,7 +188,9 @@ def fact_words(kb: KnowledgeBase, fact: Fact) -> str:
     if decl.type == "capability-list":
         return f"{entity or 'The customer'} needs {readable(kb, value, 'capability')}"
     # The description's first sentence says what the fact is; the rest is for whoever writes policies.
+    # (up to a colon: 'The system that keeps the books after go-live: Finance, another ERP, or none' lists values).
     about = re.split(r"(?<=\.)\s", " ".join((decl.description or decl.id).split()), maxsplit=1)[0].rstrip(". ")
+    about = about.split(": ", 1)[0]
     if isinstance(value, bool):
         shown = "yes" if value else "no"
     else:

@@ -470,9 +470,9 @@ def report_html(
         out.append('<ol class="steps">' + "".join(f"<li>{_html_said(s.said, audit=True)}</li>" for s in d.steps)
                    + "</ol>")
         out.append("<p>The customer's facts it rests on:</p>")
-        out.append("<ul class=\"given\">" + "".join(
+        out.append("<ul class=\"given\">" + ("".join(
             f'<li>{_e(text)} <span class="cite">({_e(where)})</span></li>' for text, where in d.facts
-        ) + "</ul>")
+        ) or "<li>none</li>") + "</ul>")
     out += ['<h2 id="sources">Appendix C: sources</h2>', '<ul class="sources">']
     for s in p.sources:
         cited = (' <span class="cite">— cited by ' + ", ".join(f"<code>{_e(r)}</code>" for r in s.rules) + "</span>"

@@ -1013,3 +1013,25 @@ def test_a_label_for_a_value_a_fact_does_not_have_is_a_located_error(tmp_path: P
     assert result.stderr == (
         f"{layer}/facts.yaml:7:40: bad-value: fact 'hosting': a label for 'onsite', which is not one of its values\n"
     )
+
+
+def test_a_customers_fact_reads_as_what_it_is_not_its_whole_description(edition_kb: KnowledgeBase) -> None:
+    from podeploy.engine.explain import fact_words
+    from podeploy.engine.model import make_fact
+
+    ledger = make_fact("ledger", {"entity": "Adventure Works Factory", "value": "dynamics-365-finance"}, None)
+    assert fact_words(edition_kb, ledger) == (
+        "Adventure Works Factory: The system that keeps the legal entity's general ledger, receivables and tax "
+        "after go-live: Dynamics 365 Finance"
+    )
+
+
+def test_a_derivation_that_rests_on_none_of_the_customers_facts_says_none(
+    edition_kb: KnowledgeBase, tmp_path: Path
+) -> None:
+    facts = tmp_path / "bare.yaml"
+    facts.write_text("customer: Bare\n")
+    page = report.report_html(decide(edition_kb, facts))
+    given = page.split('<h2 id="derivations">')[1].split('<h2 id="sources">')[0]
+    assert '<ul class="given"></ul>' not in given
+    assert '<ul class="given"><li>none</li></ul>' in given
