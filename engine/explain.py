@@ -251,6 +251,12 @@ def notice_firings(decision: Decision, notice: Notice) -> list[Firing]:
     return [decision.trace[step] for step in notice_steps(decision, notice)]
 
 
+def notice_words(decision: Decision, notice: Notice) -> str:
+    """A warning or note as the customer reads it: each rule's explanation, types and capabilities by name."""
+    firings = notice_firings(decision, notice)
+    return " ".join(business_explanation(decision.kb, f) for f in firings) if firings else notice.message
+
+
 def customer_facts(decision: Decision, firings: Iterable[Firing]) -> list[Fact]:
     """The customer's own facts (from the facts file or a default) the firings rest on, in order of first use."""
     seen: set[Fact] = set()

@@ -29,6 +29,7 @@ from http.cookies import SimpleCookie
 from typing import Any
 
 from .errors import BadInput, PodeployError, Problem
+from .explain import notice_words
 from .knowledge import KnowledgeBase
 from .loader import parse_document
 from .workshop import Workshop
@@ -467,14 +468,6 @@ def _answer_controls(question: Any) -> str:
                 '<button name="answer" value="?" formnovalidate>Don\'t know</button>')
     buttons = "".join(f'<button name="answer" value="{_e(v)}">{_e(label)}</button> ' for v, label in choices)
     return buttons + '<button name="answer" value="?">Don\'t know</button>'
-
-
-def notice_words(decision: Any, notice: Any) -> str:
-    """A warning or note as the customer reads it: each rule's explanation, with types and capabilities named."""
-    from .explain import business_explanation, notice_firings
-
-    firings = notice_firings(decision, notice)
-    return " ".join(business_explanation(decision.kb, f) for f in firings) if firings else str(notice.message)
 
 
 def _change_words(kb: KnowledgeBase, change: Any) -> str:
