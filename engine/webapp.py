@@ -195,7 +195,7 @@ class WebApp:
         return "/"
 
     def _whatif(self, form: dict[str, str]) -> str:
-        from .whatif import apply, search, search_text
+        from .whatif import apply, search
 
         entity = _index(form.get("entity", "0"))
         names = self.workshop.entity_names
@@ -206,7 +206,7 @@ class WebApp:
         kind, what = form.get("change", ""), form.get("what", "")
         if kind == "target":
             result = search(self.kb, doc, what, entity=name, engine=self.engine)
-            self.whatif = f"<pre class=\"whatif\">{_e(search_text(result))}</pre>"
+            self.whatif = _search_html(self.kb, result)
         else:
             changes = {"add": "adds", "drop": "drops", "set": "sets"}
             if kind not in changes:
@@ -487,9 +487,31 @@ def _change_words(kb: KnowledgeBase, change: Any) -> str:
 
 def _applied_html(kb: KnowledgeBase, applied: Any) -> str:
     """What-if's answer in the customer's words: each legal entity's type before and after, and what else changes."""
-    changes = "; and ".join(_change_words(kb, c) for c in applied.changes)
+    return _outcome_html(kb, applied.original, applied.outcome)
+
+
+def _search_html(kb: KnowledgeBase, result: Any) -> str:
+    """The smallest changes that make a type the recommendation, each in the customer's words."""
+    wanted = kb.type_name(result.target)
+    if not result.solutions:
+        return (f"<div class=\"whatif\" role=\"status\"><h3>No change of up to {result.max_changes} answers makes "
+                f"{_e(wanted)} the recommendation</h3><p>{_e(result.message)}</p></div>")
+    shown = result.solutions[:10]
+    more = len(result.solutions) - len(shown)
+    return (
+        f"<div class=\"whatif\" role=\"status\"><h3>The smallest changes that make {_e(wanted)} the "
+        f"recommendation</h3><p>{len(result.solutions)} way{'' if len(result.solutions) == 1 else 's'}, each of "
+        f"{len(shown[0].changes)} change{'' if len(shown[0].changes) == 1 else 's'}"
+        + (f" (the first {len(shown)} shown)" if more else "") + ".</p>"
+        + "".join(_outcome_html(kb, result.original, outcome, nested=True) for outcome in shown)
+        + "</div>"
+    )
+
+
+def _outcome_html(kb: KnowledgeBase, original: Any, outcome: Any, *, nested: bool = False) -> str:
+    changes = "; and ".join(_change_words(kb, c) for c in outcome.changes)
     items = []
-    for e in applied.outcome.entities:
+    for e in outcome.entities:
         before = kb.type_name(e.before) if e.before else "no deployment"
         after = kb.type_name(e.after) if e.after else "no deployment"
         if e.before == e.after:
@@ -504,21 +526,22 @@ def _applied_html(kb: KnowledgeBase, applied: Any) -> str:
             names = [kb.capabilities[g].name if g in kb.capabilities else g for g in e.gaps]
             text += f" Still missing: {_e(', '.join(names))}."
         items.append(f"<li>{text}</li>")
-    out = [f"<div class=\"whatif\" role=\"status\"><h3>If {_e(changes)}</h3><ul>{''.join(items)}</ul>"]
+    tag = "section" if nested else "div"
+    attrs = ' class="option"' if nested else ' class="whatif" role="status"'
+    out = [f"<{tag}{attrs}><h3>If {_e(changes)}</h3><ul>{''.join(items)}</ul>"]
     for title, before, after in (
-        ("Warnings", applied.original.warnings, applied.outcome.decision.warnings),
-        ("Notes", applied.original.notes, applied.outcome.decision.notes),
+        ("Warnings", original.warnings, outcome.decision.warnings),
+        ("Notes", original.notes, outcome.decision.notes),
     ):
         had = {n.fact: n for n in before}
         has = {n.fact: n for n in after}
-        old_decision, new_decision = applied.original, applied.outcome.decision
-        lines = [f"<li>New: {_e(notice_words(new_decision, has[f]))}</li>" for f in has if f not in had]
-        lines += [f"<li>No longer: {_e(notice_words(old_decision, had[f]))}</li>" for f in had if f not in has]
+        lines = [f"<li>New: {_e(notice_words(outcome.decision, has[f]))}</li>" for f in has if f not in had]
+        lines += [f"<li>No longer: {_e(notice_words(original, had[f]))}</li>" for f in had if f not in has]
         if lines:
             out.append(f"<h4>{title}</h4><ul>{''.join(lines)}</ul>")
     if len(out) == 1:
         out.append("<p>Nothing else changes.</p>")
-    return "".join(out) + "</div>"
+    return "".join(out) + f"</{tag}>"
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):

@@ -243,6 +243,15 @@ def test_what_if_in_the_explain_view_speaks_business_words(served: Served) -> No
     assert "New: " in page
 
 
+def test_the_smallest_change_to_get_a_type_speaks_business_words(served: Served) -> None:
+    served.post("/customer", name="Fabrikam")
+    page = visible_text(served.post("/whatif", entity="0", change="target", what="resource-non-stocked"))
+    assert "The smallest changes that make Project Operations Integrated with ERP the recommendation" in page
+    assert "each of 1 change" in page
+    assert "Fabrikam moves from Project Operations Core to Project Operations Integrated with ERP." in page
+    assert "resource-non-stocked" not in page.split("What if", 1)[1].split("Needs")[0]
+
+
 def test_the_knowledge_view_names_the_layers_and_the_capability_matrix(served: Served) -> None:
     text = visible_text(served.page("/knowledge"))
     assert "built-in , as of 2023-11" in text
