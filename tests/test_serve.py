@@ -269,6 +269,21 @@ def test_the_report_downloads_as_the_customer_report(served: Served) -> None:
     assert "customer: Contoso\n" in text
 
 
+def test_the_report_downloads_as_a_pdf_printed_by_headless_chromium(served: Served) -> None:
+    if find_chromium() is None:
+        pytest.skip("headless Chromium is not installed (Debian: apt-get install chromium)")
+    served.post("/customer", name="Contoso")
+    connection = http.client.HTTPConnection("127.0.0.1", served.app.port, timeout=300)
+    connection.request("GET", "/report.pdf", headers={"Cookie": served.cookie})
+    response = connection.getresponse()
+    body = response.read()
+    connection.close()
+    assert response.status == 200
+    assert response.getheader("Content-Type") == "application/pdf"
+    assert response.getheader("Content-Disposition") == 'attachment; filename="contoso-report.pdf"'
+    assert body.startswith(b"%PDF")
+
+
 def test_serve_refuses_standard_input_and_a_missing_folder_with_a_located_message(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["serve", "-"])
     refused = "FACTS:1:1: bad-value: serve reads and writes a facts file: give its path\n"
