@@ -1068,6 +1068,29 @@ def serve_rows(rows: list[Row]) -> None:
         )
 
 
+def entity_scale(rows: list[Row], work: Path) -> None:
+    """(e): `evaluate --format json` of one customer with 100 and with 1,000 legal entities (a third stocked, a
+    third with Finance invoicing, a third Core-sized): evaluation should grow linearly with the entities."""
+    runs: dict[int, Run] = {}
+    for count in (100, 1000):
+        entities = [
+            {"name": f"Entity {i}", "requirements": (["production-orders", "stocked-inventory"],
+                                                     ["customer-facing-invoicing", "revenue-recognition"],
+                                                     ["time-tracking"])[i % 3]}
+            for i in range(count)
+        ]
+        path = work / f"entities-{count}.json"
+        path.write_text(json.dumps({"customer": "Big", "ledger": "dynamics-365-finance", "existing_solution": "none",
+                                    "legal_entities": entities}))
+        runs[count] = checked(measure([*podeploy_command(), "evaluate", str(path), "--format", "json"]),
+                              f"evaluate {count} legal entities")
+    small, large = runs[100], runs[1000]
+    ratio = large.wall / small.wall
+    rows.append(Row("e", "`evaluate --format json`, 1,000 legal entities", f"{large.wall:.2f} s",
+                    f"{small.wall:.2f} s (100 legal entities)", f"{ratio:.1f}x",
+                    f"<= 12x: {'met' if ratio <= 12 else 'MISSED'}", mib(large.maxrss_kb)))
+
+
 def table(rows: list[Row]) -> str:
     header = ("", "measure", "value", "baseline (same run)", "ratio", "goal", "peak RSS")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -1083,7 +1106,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=0, help="interleaved rounds of the batch runs (default: 3 quick, 2 full)"
     )
-    parser.add_argument("--sections", default="abcdw", help="which measurements to run (default: abcdw, all)")
+    parser.add_argument("--sections", default="abcdew", help="which measurements to run (default: abcdew, all)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--launcher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1119,6 +1142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             throughput(rows, facts_dir, count, work, notes, rounds, args.sections)
         if "d" in args.sections:
             rule_count(rows, facts_dir, work, sample)
+        if "e" in args.sections:
+            entity_scale(rows, work)
         if "w" in args.sections:
             workshop(rows, 5 if args.quick else 9)
             what_if_rows(rows)

@@ -188,11 +188,12 @@ def test_evaluate_contoso_on_the_current_knowledge_leaves_the_books_open() -> No
         + FINANCE_REGION.format(entity=us, region="united-states"),
         "  - region-availability: " + REGION_NOTE.format(region="united-kingdom") + " "
         + FINANCE_REGION.format(entity=uk, region="united-kingdom"),
-        "  - shared-environment: " + SHARED_NOTE,
         f"  - finance-required [{us}]: " + FINANCE_REQUIRED.format(type="stocked-production", entity=us),
         f"  - finance-required [{uk}]: " + FINANCE_REQUIRED.format(type="resource-non-stocked", entity=uk),
+        # Drawn once from the types the environment runs, after each entity's deployment (docs-2026-08).
+        "  - shared-environment: " + SHARED_NOTE,
         "",
-        "34 rule firings; run 'podeploy why' for the reasoning.",
+        "36 rule firings; run 'podeploy why' for the reasoning.",
         "",
     ])
 
@@ -387,9 +388,9 @@ def test_evaluate_json_of_contoso_on_the_current_knowledge_has_open_questions() 
     assert [(n["code"], n.get("entity"), n.get("about"), n["rule"]) for n in data["notes"]] == [
         ("region-availability", None, "united-states", "check-region-availability"),
         ("region-availability", None, "united-kingdom", "check-region-availability"),
-        ("shared-environment", None, None, "stocked-and-non-stocked-share-environment"),
         ("finance-required", us, None, "finance-is-the-erp"),
         ("finance-required", uk, None, "finance-is-the-erp"),
+        ("shared-environment", None, None, "stocked-and-non-stocked-share-environment"),
     ]
     assert data["open_questions"] == [
         {"fact": "ledger", "entity": us, "question": f"{us}: {Q_LEDGER}",
@@ -402,7 +403,7 @@ def test_evaluate_json_of_contoso_on_the_current_knowledge_has_open_questions() 
     ]
     assert data["open_questions_complete"] is True
     assert data["knowledge"] == CURRENT_KNOWLEDGE_JSON
-    assert len(data["trace"]) == 34
+    assert len(data["trace"]) == 36
 
 
 def test_evaluate_json_trace_steps_name_their_rule_and_where_it_is() -> None:
@@ -506,7 +507,7 @@ CURRENT_JSON_CASES = [
     pytest.param("adatum-promoted.yaml",
                  [("Adatum Services", "resource-non-stocked", [], True),
                   ("Adatum Factory", "stocked-production", [], True)],
-                 ["entity-promoted"], ["finance-required", "shared-environment", "finance-required"],
+                 ["entity-promoted"], ["finance-required", "finance-required", "shared-environment"],
                  id="core-entity-whose-books-may-be-in-finance-joins-the-finance-environment"),
     pytest.param("litware-psa.yaml", [("Litware", "resource-non-stocked", [], True)], ["no-migration-path"],
                  ["psa-end-of-life", "finance-required"], id="psa-upgrades-to-core-only"),
@@ -746,7 +747,7 @@ def test_validate_without_paths_checks_the_built_in_policies() -> None:
 
 def test_validate_without_paths_checks_the_shipped_knowledge_by_default() -> None:
     # the 6 built-in files (20 rules) and the 10 policy files of docs-2026-08 (42 rules)
-    assert ok("validate") == "ok: 19 policy files, 62 rules\n"
+    assert ok("validate") == "ok: 19 policy files, 64 rules\n"
 
 
 def test_validate_a_directory_counts_only_the_consultants_policies(tmp_path: Path) -> None:
@@ -950,3 +951,9 @@ def test_the_help_listing_says_what_each_lazily_loaded_command_says_of_itself() 
         command = cli.get_command(context, name)
         assert command is not None and command.help is not None
         assert " ".join(command.help.split("\n\n")[0].split()) == text, name
+
+
+def test_the_readmes_quick_start_shows_what_evaluate_prints_for_contoso() -> None:
+    readme = (ROOT / "README.md").read_text()
+    shown = readme.split("The first prints:\n\n```text\n", 1)[1].split("```", 1)[0]
+    assert ok("evaluate", str(CONTOSO)) == shown

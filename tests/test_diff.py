@@ -249,6 +249,8 @@ def test_deployment_changes_are_shown_before_and_after(tmp_path: Path) -> None:
         "finance_type: resource-non-stocked, other: W",
         f"  because rule finance-is-the-erp ({books}:134:5, layer docs-2026-08) now fires for "
         "entity: W, type: resource-non-stocked",
+        f"  because rule environment-runs-type ({environment}:45:5, layer docs-2026-08) now fires for "
+        "entity: W, type: resource-non-stocked",
         f"  because rule stocked-products-need-feature-flags ({edition}:67:5, layer docs-2026-08) now fires for "
         "entity: W",
         "  because rule type-lacks-capability (policies/choosing.yaml:9:5, layer built-in) no longer fires for "

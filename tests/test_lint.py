@@ -83,6 +83,12 @@ EDITION_REPLACES = [
         "environment.yaml:9:5",
     ),
     (
+        "environment.yaml:57:5",
+        "stocked-and-non-stocked-share-environment",
+        "stocked-and-non-stocked-share-environment",
+        "environment.yaml:53:5",
+    ),
+    (
         "existing-customers.yaml:11:5",
         "runs-a-project-operations-type",
         "current-type-is-deployed-type",
@@ -117,14 +123,14 @@ EDITION_OVERRIDES = [
 def test_the_shipped_knowledge_lints_clean_its_overrides_are_infos() -> None:
     report = lint([])
     assert found(report) == EDITION_OVERRIDES
-    assert (report.errors, report.warnings, report.infos) == (0, 0, 14)
+    assert (report.errors, report.warnings, report.infos) == (0, 0, 15)
     quiet = invoke()
     assert (quiet.exit_code, quiet.output) == (0, "0 errors, 0 warnings\n")
     verbose = invoke("--verbose")
     assert verbose.exit_code == 0
     assert verbose.output.splitlines() == [
         *(f"{loc}: {severity}: {code}: {message}" for code, severity, loc, message in EDITION_OVERRIDES),
-        "0 errors, 0 warnings, 14 info",
+        "0 errors, 0 warnings, 15 info",
     ]
 
 
@@ -139,14 +145,14 @@ def test_the_built_ins_lint_clean() -> None:
 def test_the_edition_through_the_2025_pack_name_lints_clean_its_overrides_are_infos() -> None:
     for report in (lint([pack_path("2025-update")], as_of="2023-11"), lint([pack_path("2025-update")])):
         assert found(report) == EDITION_OVERRIDES
-        assert (report.errors, report.warnings, report.infos) == (0, 0, 14)
+        assert (report.errors, report.warnings, report.infos) == (0, 0, 15)
     quiet = invoke("--as-of", "2023-11", pack_path("2025-update"))
     assert (quiet.exit_code, quiet.output) == (0, "0 errors, 0 warnings\n")
     verbose = invoke("--as-of", "2023-11", "--verbose", pack_path("2025-update"))
     assert verbose.exit_code == 0
     assert verbose.output.splitlines() == [
         *(f"{loc}: {severity}: {code}: {message}" for code, severity, loc, message in EDITION_OVERRIDES),
-        "0 errors, 0 warnings, 14 info",
+        "0 errors, 0 warnings, 15 info",
     ]
 
 
@@ -596,7 +602,7 @@ def test_no_cycle_where_the_edition_replaced_the_rule_it_ran_through(here: Path)
     """The edition's no-migration-between-types reads runs-today, not current-type: the loop is gone."""
     path = write(here, BACK_TO_CURRENT)
     assert lint([path]).findings == ()
-    assert [f.code for f in lint([path], include_all=True).findings] == ["shadowed"] * 14
+    assert [f.code for f in lint([path], include_all=True).findings] == ["shadowed"] * 15
     assert invoke("--all", path).output == "0 errors, 0 warnings\n"
 
 
