@@ -56,24 +56,28 @@ policies_option = click.option(
 )
 
 
+def env_policy_dirs() -> list[str]:
+    """The folders PODEPLOY_POLICIES names (a path list)."""
+    return [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
+
+
 def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = (), as_of: str | None = None) -> list[str]:
     """The policy folders to load over the built-ins: the shipped editions up to as_of, shipped packs,
     PODEPLOY_POLICIES, then --policies."""
     from podeploy.engine.knowledge import edition_dirs, pack_path
 
-    from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
-    return [*edition_dirs(as_of), *(pack_path(name) for name in packs), *from_env, *policy_dirs]
+    return [*edition_dirs(as_of), *(pack_path(name) for name in packs), *env_policy_dirs(), *policy_dirs]
 
 
 def named_by_command(policy_dirs: Sequence[str], packs: Sequence[str], out: str | None) -> dict[str, list[str]]:
     """What a facts file written to `out` (None: standard output, read from here) names as its layers: the
     command's --pack names, and its PODEPLOY_POLICIES and --policies folders relative to the file's folder."""
     folder = os.getcwd() if out is None else os.path.dirname(os.path.abspath(out))
-    from_env = [p for p in os.environ.get("PODEPLOY_POLICIES", "").split(os.pathsep) if p]
     named: dict[str, list[str]] = {}
     if packs:
         named["packs"] = list(dict.fromkeys(packs))
-    dirs = [os.path.relpath(os.path.abspath(d), folder).replace(os.sep, "/") for d in [*from_env, *policy_dirs]]
+    layers = [*env_policy_dirs(), *policy_dirs]
+    dirs = [os.path.relpath(os.path.abspath(d), folder).replace(os.sep, "/") for d in layers]
     if dirs:
         named["policies"] = list(dict.fromkeys(dirs))
     return named

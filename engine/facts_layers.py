@@ -182,7 +182,7 @@ def declared_in(fact_id: str, doc: Document, loaded: Iterable[str]) -> str:
     from .knowledge import editions
 
     for name, dated, path in editions():
-        if any(os.path.realpath(p) not in loaded_real for p in _files_declaring(path, fact_id)):
+        if any(os.path.realpath(p) not in loaded_real for p in _declarations(path).get(fact_id, ())):
             return (
                 f" (podeploy's knowledge of {dated}, '{name}', declares it: leave out --as-of, or add --pack {name}"
                 f" or 'packs: [{name}]' to the facts file)"
@@ -218,10 +218,6 @@ def declared_in(fact_id: str, doc: Document, loaded: Iterable[str]) -> str:
         f" (the policy layers in {listed} declare it: load the one you mean with --policies, or name it under "
         "'policies:' in the facts file)"
     )
-
-
-def _files_declaring(folder: str, fact_id: str) -> list[str]:
-    return list(_declarations(folder).get(fact_id, ()))
 
 
 @functools.lru_cache(maxsize=64)

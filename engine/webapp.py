@@ -28,7 +28,7 @@ from http import HTTPStatus
 from http.cookies import SimpleCookie
 from typing import Any
 
-from .errors import BadInput, PodeployError, Problem
+from .errors import BadInput, Location, PodeployError, Problem
 from .explain import notice_words
 from .knowledge import KnowledgeBase
 from .loader import parse_document
@@ -436,9 +436,7 @@ def _problem_lines(exc: PodeployError) -> list[str]:
 FIELDS = ("answer", "customer", "legal entity", "entity", "name", "question", "change", "save", "load")
 
 
-def _where(what: str) -> Any:
-    from .errors import Location
-
+def _where(what: str) -> Location:
     return Location(what)
 
 
