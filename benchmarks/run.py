@@ -356,10 +356,10 @@ def _replay(network: Any, log: list[tuple[str, str, Any]], sid: str) -> float:
 def child_inprocess(facts_dir: str, limit: str) -> dict[str, Any]:
     """Per input, interleaved so that every variant sees the same machine: read, durable, record, reference, raw."""
     from podeploy.engine import load_knowledge_base
-    from podeploy.engine.batch import decision_record
-    from podeploy.engine.facts import read_facts
-    from podeploy.engine.loader import load_document
-    from podeploy.engine.rete import network_for
+    from podeploy.engine.evaluation.rete import network_for
+    from podeploy.engine.facts.reading import read_facts
+    from podeploy.engine.io.loader import load_document
+    from podeploy.engine.tools.batch import decision_record
 
     kb = load_knowledge_base()
     network = network_for(kb)
@@ -406,14 +406,15 @@ def child_phases() -> dict[str, Any]:
 
     marks.append(("import yaml, click, durable.engine (the baseline's own work)", time.perf_counter()))
     from podeploy.cli import main  # noqa: F401
-    from podeploy.engine import load_facts, load_knowledge_base, render
+    from podeploy.engine import load_facts, load_knowledge_base
+    from podeploy.engine.explain import render
 
     marks.append(("import podeploy.cli.main", time.perf_counter()))
     gc.freeze()
     gc.enable()
     kb = load_knowledge_base()
     marks.append(("load_knowledge_base (cached: key, read, verify, unpickle)", time.perf_counter()))
-    from podeploy.engine.rete import network_for
+    from podeploy.engine.evaluation.rete import network_for
 
     network_for(kb)
     marks.append(("compile and register the durable-rules ruleset", time.perf_counter()))
@@ -429,9 +430,9 @@ def child_phases() -> dict[str, Any]:
 def child_synthetic(policy_dir: str, facts_dir: str, sample: str) -> dict[str, Any]:
     """Load and compile a policy set, then time evaluations of a sample of customers on each engine."""
     from podeploy.engine import load_knowledge_base
-    from podeploy.engine.facts import read_facts
-    from podeploy.engine.loader import load_document
-    from podeploy.engine.rete import check_network, network_for
+    from podeploy.engine.evaluation.rete import check_network, network_for
+    from podeploy.engine.facts.reading import read_facts
+    from podeploy.engine.io.loader import load_document
 
     t0 = time.perf_counter()
     kb = load_knowledge_base([policy_dir] if policy_dir != "-" else [])
@@ -505,13 +506,13 @@ def child_bare(rules: str, sessions: str) -> dict[str, Any]:
 STAGES = {
     "durable-rules (its Python host and C engine)": ("durable/engine.py", ("assert_fact", "assert_facts",
                                                                            "delete_state", "get_state")),
-    "action callbacks (which facts matched)": ("engine/rete.py", ("fire",)),
-    "counts, conclusions, explanations": ("engine/derivation.py", ("complete",)),
-    "bindings, and checks left to podeploy": ("engine/derivation.py", ("rebind", "holds_absent")),
-    "canonical trace order": ("engine/derivation.py", ("canonical_order",)),
-    "encoding facts for the engine": ("engine/rete.py", ("engine_fact",)),
-    "the decision": ("engine/decision.py", ("decide",)),
-    "the fact store": ("engine/derivation.py", ("add", "copy")),
+    "action callbacks (which facts matched)": ("engine/evaluation/rete.py", ("fire",)),
+    "counts, conclusions, explanations": ("engine/evaluation/derivation.py", ("complete",)),
+    "bindings, and checks left to podeploy": ("engine/evaluation/derivation.py", ("rebind", "holds_absent")),
+    "canonical trace order": ("engine/evaluation/derivation.py", ("canonical_order",)),
+    "encoding facts for the engine": ("engine/evaluation/rete.py", ("engine_fact",)),
+    "the decision": ("engine/evaluation/decision.py", ("decide",)),
+    "the fact store": ("engine/evaluation/derivation.py", ("add", "copy")),
 }
 
 
@@ -521,8 +522,8 @@ def child_profile(facts_dir: str, limit: str) -> dict[str, Any]:
     import pstats
 
     from podeploy.engine import load_knowledge_base
-    from podeploy.engine.facts import read_facts
-    from podeploy.engine.loader import load_document
+    from podeploy.engine.facts.reading import read_facts
+    from podeploy.engine.io.loader import load_document
 
     kb = load_knowledge_base()
     inputs = [read_facts(kb, load_document(str(p))) for p in sorted(Path(facts_dir).iterdir())[: int(limit)]]
@@ -543,7 +544,7 @@ def child_profile(facts_dir: str, limit: str) -> dict[str, Any]:
                 found[name] = max(found.get(name, 0.0), v[3])
         return sum(found.values())
 
-    whole = cumulative("engine/evaluate.py", ("evaluate",))
+    whole = cumulative("engine/evaluation/evaluate.py", ("evaluate",))
     shares = {label: cumulative(*where) / whole for label, where in STAGES.items()}
     shares["durable-rules (its Python host and C engine)"] -= shares["action callbacks (which facts matched)"]
     shares["the rest (driver loop, sessions, stage facts)"] = 1 - sum(shares.values())
@@ -556,8 +557,8 @@ def child_workshop() -> dict[str, Any]:
     Each example starts from nothing cached, as a new `podeploy ask` does."""
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_facts, load_knowledge_base
-    from podeploy.engine.loader import load_document
-    from podeploy.engine.questionnaire import CONVERSATION, Analyzer, Session, read_answers
+    from podeploy.engine.analysis.questionnaire import CONVERSATION, Analyzer, Session, read_answers
+    from podeploy.engine.io.loader import load_document
 
     kb = load_knowledge_base(policy_layers([]))
     found = []
@@ -601,8 +602,8 @@ def child_whatif() -> dict[str, Any]:
     """Each what-if search of WHAT_IF in-process: its time and size beside one evaluation of the same file."""
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_facts, load_knowledge_base
-    from podeploy.engine.loader import load_document
-    from podeploy.engine.whatif import search
+    from podeploy.engine.io.loader import load_document
+    from podeploy.engine.tools.whatif import search
 
     found = []
     for name, target in WHAT_IF:
@@ -628,10 +629,10 @@ def child_serve() -> dict[str, Any]:
 
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_knowledge_base
-    from podeploy.engine.loader import load_document
-    from podeploy.engine.questionnaire import ABSENT, read_answers
-    from podeploy.engine.webapp import WebApp, make_server
-    from podeploy.engine.workshop import Workshop
+    from podeploy.engine.analysis.questionnaire import ABSENT, read_answers
+    from podeploy.engine.io.loader import load_document
+    from podeploy.engine.tools.webapp import WebApp, make_server
+    from podeploy.engine.tools.workshop import Workshop
 
     found = []
     for path in sorted((ROOT / "examples").iterdir()):

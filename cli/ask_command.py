@@ -2,7 +2,7 @@
 
 On a terminal it converses: the customer's name, its legal entities, then one question at a time, each one
 whose answer can still change some entity's recommendation, until nothing left can (see
-podeploy.engine.questionnaire). `?` leaves a fact unknown (its default applies), `<` goes back one question.
+podeploy.engine.analysis.questionnaire). `?` leaves a fact unknown (its default applies), `<` goes back one question.
 Piped standard input gives the answers one per line, in the order the questions come; `--answers FILE`
 gives them as a YAML map. The facts file goes to --out (written atomically) or to standard output.
 """
@@ -23,13 +23,7 @@ from podeploy.cli.options import (
     promise_output,
     terminal_style,
 )
-from podeploy.engine import render
-from podeploy.engine.engines import ENGINES
-from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
-from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
-from podeploy.engine.loader import load_document, parse_document
-from podeploy.engine.questionnaire import (
+from podeploy.engine.analysis.questionnaire import (
     ABSENT,
     BACK_WORDS,
     CONVERSATION,
@@ -41,7 +35,13 @@ from podeploy.engine.questionnaire import (
     parse_answer,
     read_answers,
 )
-from podeploy.engine.workshop import facts_text
+from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
+from podeploy.engine.evaluation.engines import ENGINES
+from podeploy.engine.explain import render
+from podeploy.engine.facts.reading import read_facts
+from podeploy.engine.io.loader import load_document, parse_document
+from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.tools.workshop import facts_text
 
 STDIN = "<stdin>"
 MAX_ANSWER = 10_000  # characters in one piped answer
@@ -262,7 +262,7 @@ def _shown(value: Value) -> str:
 def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> str:
     """Refuse early what the final write would refuse: an existing file without --force, a missing folder, a
     link, a folder, an input of the run. What writing means: replacing a regular file, or a device in place."""
-    from podeploy.engine.outputs import REGULAR, output_kind
+    from podeploy.engine.io.outputs import REGULAR, output_kind
 
     kind = output_kind(path, inputs, option="--out")
     if kind == REGULAR and os.path.lexists(path) and not force:
@@ -383,7 +383,7 @@ def _ask(
     err = out is None
     kind = None
     if out is not None:
-        from podeploy.engine.knowledge import policy_paths_in
+        from podeploy.engine.policy.knowledge import policy_paths_in
 
         kind = _check_out(out, force, [answers_path or "", *(p for d in layers for p in policy_paths_in(d))])
     if by is not None and (not by.strip() or len(by) > 200 or CONTROL.search(by)):
@@ -410,7 +410,7 @@ def _ask(
     decision = kb.evaluate(facts, engine=engine)
     if out is not None:
         if kind == "in-place":
-            from podeploy.engine.outputs import write_in_place
+            from podeploy.engine.io.outputs import write_in_place
 
             write_in_place(out, text)
         else:

@@ -62,7 +62,7 @@ def batch(
 
     Exit status: 0 every input evaluated, 2 some inputs were bad input, 1 an input failed.
     """
-    from podeploy.engine.batch import (
+    from podeploy.engine.tools.batch import (
         BatchSummary,
         CrashHook,
         ProgressBar,
@@ -78,8 +78,8 @@ def batch(
         items = expand_inputs(inputs)
         kind = None
         if out is not None:  # never over an input of the run: a facts file, a JSON-lines file, a policy file
-            from podeploy.engine.knowledge import policy_paths_in
-            from podeploy.engine.outputs import output_kind
+            from podeploy.engine.io.outputs import output_kind
+            from podeploy.engine.policy.knowledge import policy_paths_in
 
             sources = [*dict.fromkeys(item.path for item in items), *(p for d in layers for p in policy_paths_in(d))]
             kind = output_kind(out, sources, option="--out")

@@ -27,7 +27,7 @@ from podeploy import __version__
 
 def _style(output: str | None, color: bool | None = None) -> Any:
     """Terminal colours for standard output (unless NO_COLOR or --no-color), plain text for a file."""
-    from podeploy.engine.render import plain
+    from podeploy.engine.explain.render import plain
 
     return terminal_style(color=color) if output is None else plain
 
@@ -180,8 +180,8 @@ def _emit(
         else:
             click.echo(text, color=color)
         return
-    from podeploy.engine.outputs import IN_PLACE, output_kind, write_in_place
-    from podeploy.engine.report import write_output
+    from podeploy.engine.explain.report import write_output
+    from podeploy.engine.io.outputs import IN_PLACE, output_kind, write_in_place
 
     inputs = [facts or "", *(f.path for f in kb.files)] if kb is not None else [facts or ""]
     if output_kind(output, inputs) == IN_PLACE:
@@ -235,32 +235,32 @@ def evaluate(
     engine: str,
 ) -> None:
     """Recommend a deployment type for each legal entity in FACTS (a YAML or JSON file, or - for stdin)."""
-    from podeploy.engine import render
-    from podeploy.engine.plan import check_date
+    from podeploy.engine.explain import render
+    from podeploy.engine.explain.plan import check_date
 
     report_date = check_date(report_date)  # a bad --date fails before any work
     if fmt == "pdf" and output is None and sys.stdout.isatty():
         raise click.UsageError("a PDF is not for a terminal: give --output FILE (or redirect standard output)")
     branding = None
     if brand and fmt in ("markdown", "html", "pdf"):
-        from podeploy.engine.brand import load_brand
+        from podeploy.engine.explain.brand import load_brand
 
         branding = load_brand(brand)
-    from podeploy.engine import facts as facts_files
-    from podeploy.engine.facts_layers import load_for_facts
+    from podeploy.engine.facts import reading as facts_files
+    from podeploy.engine.facts.layers import load_for_facts
 
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
     decision = kb.evaluate(facts_files.read_facts(kb, doc), engine=engine)
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
     elif fmt in ("markdown", "html", "pdf"):
-        from podeploy.engine.report import report_html, report_markdown
+        from podeploy.engine.explain.report import report_html, report_markdown
 
         render_report = report_markdown if fmt == "markdown" else report_html
         text = render_report(decision, date=report_date, brand=branding, paper=paper)
         if fmt == "pdf":
-            from podeploy.engine.outputs import output_kind
-            from podeploy.engine.pdf import html_to_pdf
+            from podeploy.engine.explain.pdf import html_to_pdf
+            from podeploy.engine.io.outputs import output_kind
 
             if output is not None:  # checked before Chromium runs: a bad --output fails at once
                 output_kind(output, [facts, *(f.path for f in kb.files)])
@@ -303,9 +303,9 @@ def why(
 
     With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
     """
-    from podeploy.engine import facts as facts_files
-    from podeploy.engine import render
-    from podeploy.engine.facts_layers import load_for_facts
+    from podeploy.engine.explain import render
+    from podeploy.engine.facts import reading as facts_files
+    from podeploy.engine.facts.layers import load_for_facts
 
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
     decision = kb.evaluate(facts_files.read_facts(kb, doc), engine=engine)
@@ -341,7 +341,7 @@ def why(
         }
         _emit(render.dumps(data), output, facts, kb)
     elif fmt in ("dot", "mermaid"):
-        from podeploy.engine.report import derivation_dot, derivation_mermaid
+        from podeploy.engine.explain.report import derivation_dot, derivation_mermaid
 
         _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts, kb)
     else:
@@ -357,9 +357,9 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
     PATHs are loaded over the shipped knowledge: the built-ins and the editions (up to --as-of).
     """
     from podeploy.engine.errors import BadInput
-    from podeploy.engine.evaluate import engine_limit
-    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base, shipped_layer
-    from podeploy.engine.rete import check_network
+    from podeploy.engine.evaluation.evaluate import engine_limit
+    from podeploy.engine.evaluation.rete import check_network
+    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base, shipped_layer
 
     kb = load_knowledge_base([*edition_dirs(as_of), *paths])
     try:
@@ -380,8 +380,8 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
 @layers_options
 def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Show which deployment type offers which capability."""
-    from podeploy.engine import render
-    from podeploy.engine.knowledge import load_knowledge_base
+    from podeploy.engine.explain import render
+    from podeploy.engine.policy.knowledge import load_knowledge_base
 
     kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     header, rows = render.capabilities_table(kb)
@@ -430,9 +430,9 @@ def diff(
     Both sides load the shipped knowledge (the built-ins and the editions up to --as-of; the base up
     to --base-as-of); --base adds its folders, --policies and --pack the new ones.
     """
-    from podeploy.engine import render
-    from podeploy.engine.diffing import diff_decisions, diff_json, diff_text
-    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.explain import render
+    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.tools.diffing import diff_decisions, diff_json, diff_text
 
     base = load_knowledge_base([*edition_dirs(base_as_of or as_of), *base_dirs])
     new = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
@@ -458,21 +458,21 @@ OUTPUT_SCHEMAS = ("output", "why", "what-if", "batch")
 def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Print a JSON Schema: of policy files, of facts files for the loaded policies, of policy test files, or of
     what evaluate (output), why, what-if and batch print with --format json (jsonl for batch)."""
-    from podeploy.engine import render
-    from podeploy.engine.facts import facts_schema
-    from podeploy.engine.knowledge import load_knowledge_base
-    from podeploy.engine.policy import policy_schema
+    from podeploy.engine.explain import render
+    from podeploy.engine.facts.reading import facts_schema
+    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine.policy.reading import policy_schema
 
     if which in OUTPUT_SCHEMAS:
         import json
 
-        from podeploy.engine import shipped
+        from podeploy.engine.io import shipped
 
         click.echo(render.dumps(json.loads(shipped.read_text(shipped.SCHEMAS, f"{which}.schema.json"))))
     elif which == "policy":
         click.echo(render.dumps(policy_schema()))
     elif which == "test":
-        from podeploy.engine.policytest import test_schema
+        from podeploy.engine.tools.policytest import test_schema
 
         click.echo(render.dumps(test_schema()))
     else:
@@ -491,7 +491,7 @@ def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: 
 )
 def new_policy(name: str, directory: str) -> None:
     """Scaffold a policy file NAME.yaml and its test file, ready for lint and test."""
-    from podeploy.engine.scaffold import new_policy as scaffold
+    from podeploy.engine.tools.scaffold import new_policy as scaffold
 
     made = scaffold(name, directory)
     for path in (made.policy, made.tests, *made.schemas):

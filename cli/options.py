@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 import click
-from podeploy.engine.engines import ENGINES
+from podeploy.engine.evaluation.engines import ENGINES
 
 # The file a command was asked to write and has not written yet (click's meta is shared by every
 # context of one run): a reader that goes away from standard output before it is written is a failure.
@@ -30,7 +30,7 @@ def terminal_style(stream: IO[str] | None = None, *, color: bool | None = None) 
         stream = sys.stdout if stream is None else stream
         color = stream is not None and stream.isatty() and not os.environ.get("NO_COLOR")
     if not color:
-        from podeploy.engine.render import plain
+        from podeploy.engine.explain.render import plain
 
         return plain
 
@@ -64,7 +64,7 @@ def env_policy_dirs() -> list[str]:
 def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = (), as_of: str | None = None) -> list[str]:
     """The policy folders to load over the built-ins: the shipped editions up to as_of, shipped packs,
     PODEPLOY_POLICIES, then --policies."""
-    from podeploy.engine.knowledge import edition_dirs, pack_path
+    from podeploy.engine.policy.knowledge import edition_dirs, pack_path
 
     return [*edition_dirs(as_of), *(pack_path(name) for name in packs), *env_policy_dirs(), *policy_dirs]
 

@@ -32,10 +32,10 @@ def serve(
     With FACTS, the workshop starts from that facts file and Save writes it back; without, it starts
     with an empty customer and saves into the current folder.
     """
-    from podeploy.engine.facts_layers import load_for_facts
-    from podeploy.engine.knowledge import load_knowledge_base
-    from podeploy.engine.webapp import WebApp, address, make_server
-    from podeploy.engine.workshop import Workshop
+    from podeploy.engine.facts.layers import load_for_facts
+    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine.tools.webapp import WebApp, address, make_server
+    from podeploy.engine.tools.workshop import Workshop
 
     layers = policy_layers(policy_dirs, packs, as_of)
     if facts is not None:

@@ -15,27 +15,28 @@ from typing import TYPE_CHECKING, Any
 from .errors import BadInput, EngineError, Location, PodeployError, Problem
 
 if TYPE_CHECKING:
-    from .decision import Decision, EntityDecision, Notice
-    from .facts import FactsInput, facts_schema, load_facts
-    from .knowledge import KnowledgeBase, load_knowledge_base
+    from .evaluation.decision import Decision, EntityDecision, Notice
+    from .facts.reading import FactsInput, facts_schema, load_facts
+    from .policy.knowledge import KnowledgeBase, load_knowledge_base
 
 # Where each public name lives.
 _HOMES = {
-    "Decision": "decision",
-    "EntityDecision": "decision",
-    "Notice": "decision",
-    "FactsInput": "facts",
-    "facts_schema": "facts",
-    "load_facts": "facts",
-    "KnowledgeBase": "knowledge",
-    "load_knowledge_base": "knowledge",
+    "Decision": "evaluation.decision",
+    "EntityDecision": "evaluation.decision",
+    "Notice": "evaluation.decision",
+    "evaluate": "evaluation.evaluate",
+    "FactsInput": "facts.reading",
+    "facts_schema": "facts.reading",
+    "load_facts": "facts.reading",
+    "KnowledgeBase": "policy.knowledge",
+    "load_knowledge_base": "policy.knowledge",
 }
 
 
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
-        try:  # a submodule: podeploy.engine.render
+        try:  # a submodule: podeploy.engine.explain.render
             return importlib.import_module(f"{__name__}.{name}")
         except ModuleNotFoundError as exc:
             if exc.name != f"{__name__}.{name}":

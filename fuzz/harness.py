@@ -104,7 +104,7 @@ def visible(text: str) -> str:
 
 def _builtins() -> Any:
     """The shipped knowledge as the commands load it by default: the built-ins and the editions."""
-    from podeploy.engine.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base
 
     return load_knowledge_base(edition_dirs())
 
@@ -509,7 +509,7 @@ def yaml_text_cases(draw: Any) -> Case:
 
 
 def _example_trees() -> list[tuple[str, Any]]:
-    from podeploy.engine.loader import parse_document
+    from podeploy.engine.io.loader import parse_document
 
     return [(p.name, parse_document(p.read_text("utf-8"), p.name).value) for p in EXAMPLES]
 
@@ -531,7 +531,7 @@ def mutated_facts(draw: Any) -> Case:
 
 def _override_layer(path: Path) -> tuple[str, Any]:
     """A built-in policy file's rules as a layer over the built-ins: each rule overrides itself."""
-    from podeploy.engine.loader import parse_document
+    from podeploy.engine.io.loader import parse_document
 
     doc = parse_document(path.read_text("utf-8"), path.name).value
     rules = [{**rule, "overrides": rule["id"]} for rule in doc.get("rules", [])]
@@ -541,7 +541,7 @@ def _override_layer(path: Path) -> tuple[str, Any]:
 
 def _policy_layers() -> list[tuple[dict[str, Any], tuple[str, ...]]]:
     """The layers policy mutations start from, each with the options under which it loads cleanly as it is."""
-    from podeploy.engine.loader import parse_document
+    from podeploy.engine.io.loader import parse_document
 
     edition = {p.name: parse_document(p.read_text("utf-8"), p.name).value
                for p in sorted(EDITION.glob("*.yaml")) if not p.name.endswith(".test.yaml")}
@@ -577,7 +577,7 @@ def mutated_policies(draw: Any) -> Case:
 ID_NAMES = st.from_regex(r"[a-z][a-z0-9]{0,7}(?:[_-][a-z0-9]{1,4}){0,2}", fullmatch=True)
 
 # Groups of ids whose durable-rules property hashes collide: durable-rules finds a fact's property by the
-# 32-bit FNV-1a hash of its name (engine/rete.py, property_hash), so two names of a group would be one
+# 32-bit FNV-1a hash of its name (engine/evaluation/rete.py, property_hash), so two names of a group would be one
 # property if the engine saw them. Found once by brute force (a birthday search over six-character ids;
 # a meet-in-the-middle search, FNV-1a's steps being invertible, for names hashing as the engine's own
 # properties id, sid and k, and as p0, p1, n and b). With the prefix "p_" they collide as
@@ -1191,13 +1191,13 @@ class InProcess:
         self.builtins = BUILTINS
         self.differential = 0
         self.marked = 0  # results holding their case's marker: the case's own rules fired
-        # Policy layers that load are cached by podeploy (engine/cache.py): in a folder of this run's own.
+        # Policy layers that load are cached by podeploy (engine/policy/cache.py): in a folder of this run's own.
         self.cache = tempfile.mkdtemp(prefix="podeploy-fuzz-kb-cache-")
 
     @contextlib.contextmanager
     def _cached_builtins(self) -> Iterator[None]:
         # The commands import the loader where they use it: replace it where it lives.
-        from podeploy.engine import knowledge
+        from podeploy.engine.policy import knowledge
 
         real = knowledge.load_knowledge_base
         shipped = list(knowledge.edition_dirs())
@@ -1331,7 +1331,7 @@ def run_in_subprocess(case: Case, folder: Path, timeout: float = 60) -> str:
 
 # -- cases of whole command lines over files that are not regular ------------------------------------
 
-# The summary batch writes to standard error (engine/batch.py, BatchSummary.lines), before its detail lines.
+# The summary batch writes to standard error (engine/tools/batch.py, BatchSummary.lines), before its detail lines.
 BATCH_SUMMARY = re.compile(r"^batch: \d+ inputs?( in [\d.]+ s \(\d+/s\))?: \d+ evaluated, \d+ bad input, \d+ failed$")
 
 

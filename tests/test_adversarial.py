@@ -32,8 +32,9 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
-from podeploy.engine import loader, rete
-from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.evaluation import rete
+from podeploy.engine.io import loader
+from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
 from test_bad_input import assert_bad_input, assert_no_traceback, invoke
 from test_durable_pitfalls import LIMITS, write_policies
 
@@ -855,7 +856,7 @@ def test_a_batch_over_policies_past_a_durable_rules_limit_says_the_fallback_once
 
 
 # -- the cache of checked knowledge bases ----------------------------------------------------------------------
-# engine/cache.py keeps each checked knowledge base as a pickle named after the hash of its inputs and of
+# engine/policy/cache.py keeps each checked knowledge base as a pickle named after the hash of its inputs and of
 # podeploy's code, and loads it in place of reading and checking the policies again.
 
 

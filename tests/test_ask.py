@@ -29,10 +29,7 @@ from click.testing import CliRunner, Result
 from podeploy.cli.ask_command import ask, write_atomically
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, KnowledgeBase, load_facts, load_knowledge_base
-from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import edition_dirs
-from podeploy.engine.loader import load_document, parse_document
-from podeploy.engine.questionnaire import (
+from podeploy.engine.analysis.questionnaire import (
     ABSENT,
     CONVERSATION,
     THOROUGH,
@@ -46,6 +43,9 @@ from podeploy.engine.questionnaire import (
     parse_answer,
     read_answers,
 )
+from podeploy.engine.facts.reading import read_facts
+from podeploy.engine.io.loader import load_document, parse_document
+from podeploy.engine.policy.knowledge import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -319,7 +319,7 @@ def test_analysis_matches_brute_force_on_generic_facts_and_cross_entity_rules(tm
 def test_relevance_found_by_witnesses_alone_matches_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
     # Answers that leave the odds unchanged but still matter are found by looking for two completions that
     # differ only in that answer: force that path for every question.
-    monkeypatch.setattr("podeploy.engine.questionnaire._differ", lambda parts: False)
+    monkeypatch.setattr("podeploy.engine.analysis.questionnaire._differ", lambda parts: False)
     kb = load_knowledge_base()
     session = Session(Analyzer(kb), "Woodgrove", ["Works", "Services"])
     for open_keys in random_states(kb, session, random.Random(5), 4):

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.batch_command import batch
-from podeploy.engine.batch import (
+from podeploy.engine.tools.batch import (
     CSV_HEADER,
     BatchInput,
     atomic_output,
@@ -92,8 +92,8 @@ SEED_EXAMPLES = [
 )
 def test_a_record_is_the_evaluate_json_without_the_trace(args: list[str], edition: bool) -> None:
     from podeploy.engine import BadInput, load_facts, load_knowledge_base
-    from podeploy.engine.knowledge import edition_dirs
-    from podeploy.engine.render import decision_json
+    from podeploy.engine.explain.render import decision_json
+    from podeploy.engine.policy.knowledge import edition_dirs
 
     examples = sorted((ROOT / "examples").iterdir())
     result = run([str(ROOT / "examples"), "--jobs", "2", *args])
@@ -263,7 +263,7 @@ def test_out_file_is_written_atomically(tmp_path: Path) -> None:
 
 
 def test_out_must_name_a_file_in_a_folder_that_exists(tmp_path: Path) -> None:
-    # The same located problems as evaluate --output and ask --out give (engine/outputs.py).
+    # The same located problems as evaluate --output and ask --out give (engine/io/outputs.py).
     for out, message in (
         (tmp_path, f"{tmp_path}:1:1: not-a-file: is a directory, not a file"),
         (
@@ -358,8 +358,9 @@ def test_death_reasons() -> None:
 
 
 def test_a_worker_keeps_nothing_of_the_documents_it_has_read() -> None:
-    from podeploy.engine import load_knowledge_base, loader
-    from podeploy.engine.batch import evaluate_item
+    from podeploy.engine import load_knowledge_base
+    from podeploy.engine.io import loader
+    from podeploy.engine.tools.batch import evaluate_item
 
     kb = load_knowledge_base()
     record = evaluate_item(kb, BatchInput(str(CONTOSO), str(CONTOSO)), "durable")
@@ -371,7 +372,7 @@ def test_an_input_sent_to_a_worker_that_just_died_goes_back_to_the_queue(tmp_pat
     """A worker can die between select and the next send: the send fails, nothing is lost or raised."""
     from collections import deque
 
-    from podeploy.engine.batch import _Pool, _Worker
+    from podeploy.engine.tools.batch import _Pool, _Worker
 
     class DeadEnd:
         def send(self, message: object) -> None:
@@ -395,7 +396,7 @@ def test_a_worker_whose_pipe_fails_otherwise_is_stopped_and_blamed_for_nothing(t
     import errno
     from collections import deque
 
-    from podeploy.engine.batch import _Pool, _Worker
+    from podeploy.engine.tools.batch import _Pool, _Worker
 
     class Full:
         def send(self, message: object) -> None:

@@ -69,7 +69,7 @@ def test_a_damaged_cache_file_is_rebuilt(tmp_path: Path, monkeypatch: pytest.Mon
 
 def test_the_key_follows_podeploys_code_by_content_not_by_date(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A same-size edit that keeps the modification time (tar, rsync -a, fixed build times) is another key."""
-    from podeploy.engine import cache
+    from podeploy.engine.policy import cache
 
     engine = tmp_path / "engine"
     engine.mkdir()
@@ -85,7 +85,7 @@ def test_the_key_follows_podeploys_code_by_content_not_by_date(tmp_path: Path, m
 
 def test_a_policy_changed_while_it_is_read_is_neither_stored_nor_shared(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from podeploy.engine import cache
+    from podeploy.engine.policy import cache
 
     folder = tmp_path / "cache"
     monkeypatch.setenv("PODEPLOY_CACHE_DIR", str(folder))

@@ -936,8 +936,8 @@ def test_help_imports_none_of_the_engine_beyond_its_errors() -> None:
     done = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, timeout=120)
     modules = done.stdout.splitlines()[-1].split()
     assert [m for m in modules if m.startswith(("podeploy.engine.", "podeploy.cli."))] == [
-        "podeploy.cli.main", "podeploy.cli.options", "podeploy.engine.engines", "podeploy.engine.errors",
-        "podeploy.engine.records",
+        "podeploy.cli.main", "podeploy.cli.options", "podeploy.engine.errors", "podeploy.engine.evaluation",
+        "podeploy.engine.evaluation.engines", "podeploy.engine.records",
     ]
 
 

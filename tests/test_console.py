@@ -141,7 +141,7 @@ def test_output_to_a_closed_standard_output_fails_as_other_tools_do(
 # `podeploy evaluate FACTS` in which reading the facts breaks a pipe of podeploy's own.
 OWN_PIPE_BREAKS = (
     "import sys\n"
-    "import podeploy.engine.facts as facts\n"
+    "import podeploy.engine.facts.reading as facts\n"
     "def broken(*args, **kwargs):\n"
     "    raise BrokenPipeError(32, 'Broken pipe')\n"
     "facts.read_facts = broken\n"

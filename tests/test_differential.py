@@ -34,15 +34,15 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from podeploy.engine import rete
-from podeploy.engine.compiled import compiled
-from podeploy.engine.decision import Decision
 from podeploy.engine.errors import CONTROL, BadInput, EngineError
-from podeploy.engine.facts import FactsInput, read_facts
-from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
-from podeploy.engine.loader import parse_document
-from podeploy.engine.model import Fact
-from podeploy.engine.render import decision_json, trace_json
+from podeploy.engine.evaluation import rete
+from podeploy.engine.evaluation.compiled import compiled
+from podeploy.engine.evaluation.decision import Decision
+from podeploy.engine.explain.render import decision_json, trace_json
+from podeploy.engine.facts.reading import FactsInput, read_facts
+from podeploy.engine.io.loader import parse_document
+from podeploy.engine.model.terms import Fact
+from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
 
 pytestmark = pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 
@@ -829,9 +829,9 @@ def test_the_compiled_evaluator_remembers_groups_without_changing_a_conclusion()
     # Every shipped example, evaluated in turn on one compiled knowledge base (its memory of each clause
     # group's conclusions shared), then again in the reverse order: each derives what the reference does.
     from podeploy.engine import load_facts
-    from podeploy.engine.derivation import vocabulary_store
-    from podeploy.engine.knowledge import edition_dirs
-    from podeploy.engine.reference import run as reference_run
+    from podeploy.engine.evaluation.derivation import vocabulary_store
+    from podeploy.engine.evaluation.reference import run as reference_run
+    from podeploy.engine.policy.knowledge import edition_dirs
 
     kb = load_knowledge_base(list(edition_dirs()))  # the default knowledge, which every example is written for
     examples = sorted(p for p in (Path(__file__).resolve().parent.parent / "examples").iterdir()
@@ -844,7 +844,7 @@ def test_the_compiled_evaluator_remembers_groups_without_changing_a_conclusion()
         assert set(store.own.values) | set(store.base.values) == set(expected.order)
     assert fast.memo  # the second pass ran on remembered groups
     # And the customers an analysis tries, answer by answer: random states of one to three legal entities.
-    from podeploy.engine.questionnaire import Analyzer
+    from podeploy.engine.analysis.questionnaire import Analyzer
 
     analyzer = Analyzer(kb, warnings=True)
     rng = random.Random(7)

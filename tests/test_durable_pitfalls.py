@@ -25,13 +25,13 @@ from typing import Any
 
 import pytest
 import yaml
-from podeploy.engine import rete
-from podeploy.engine.decision import Decision
 from podeploy.engine.errors import BadInput, EngineError, PodeployError
-from podeploy.engine.facts import FactsInput, read_facts
-from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
-from podeploy.engine.loader import parse_document
-from podeploy.engine.render import decision_json, trace_json
+from podeploy.engine.evaluation import rete
+from podeploy.engine.evaluation.decision import Decision
+from podeploy.engine.explain.render import decision_json, trace_json
+from podeploy.engine.facts.reading import FactsInput, read_facts
+from podeploy.engine.io.loader import parse_document
+from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
 
 pytestmark = pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 
@@ -105,9 +105,9 @@ TIER_FACTS = {"customer": "C", "legal_entities": [{"name": "A", "tier": "a"}, {"
 
 DRIVER = textwrap.dedent("""
     import collections, json, sys
-    from podeploy.engine.facts import load_facts
-    from podeploy.engine.knowledge import load_knowledge_base
-    from podeploy.engine.render import decision_json, trace_json
+    from podeploy.engine.facts.reading import load_facts
+    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine.explain.render import decision_json, trace_json
 
     policies, facts_path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
     kb = load_knowledge_base([policies], builtin=False)
@@ -218,7 +218,7 @@ def test_an_exception_while_completing_a_firing_propagates_and_the_session_is_de
     def failing_complete(*args: Any) -> Any:
         raise ZeroDivisionError("boom while completing")
 
-    # rete imports complete by name: patching podeploy.engine.derivation.complete would not reach it.
+    # rete imports complete by name: patching podeploy.engine.evaluation.derivation.complete would not reach it.
     monkeypatch.setattr(rete, "complete", failing_complete)
     with pytest.raises(ZeroDivisionError, match="boom while completing"):
         kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
@@ -471,7 +471,7 @@ def test_sessions_in_which_no_policy_rule_fires_are_deleted_without_a_crash(tmp_
 CONCURRENT = textwrap.dedent("""
     import json, threading
     from podeploy.engine import load_knowledge_base, load_facts
-    from podeploy.engine.render import decision_json
+    from podeploy.engine.explain.render import decision_json
 
     kbs = [load_knowledge_base(), load_knowledge_base()]
     facts = [load_facts(kb, "examples/contoso.yaml") for kb in kbs]

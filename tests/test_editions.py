@@ -17,7 +17,7 @@ import yaml
 from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
-from podeploy.engine.knowledge import BUILTIN_AS_OF, edition_dirs, editions, pack_path
+from podeploy.engine.policy.knowledge import BUILTIN_AS_OF, edition_dirs, editions, pack_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -113,7 +113,7 @@ def test_the_former_2025_pack_names_the_edition_and_loads_it_once() -> None:
 def test_as_of_2023_11_is_the_built_ins_alone(name: str) -> None:
     """The seeds' literal reading, one flag away: the same decision as the built-in knowledge base."""
     from podeploy.engine import load_facts
-    from podeploy.engine.render import decision_json
+    from podeploy.engine.explain.render import decision_json
 
     kb = load_knowledge_base()
     library = decision_json(kb.evaluate(load_facts(kb, str(EXAMPLES / name))))

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
-from podeploy.engine import rete
-from podeploy.engine.rete import FIXED_PROPERTIES, property_hash
+from podeploy.engine.evaluation import rete
+from podeploy.engine.evaluation.rete import FIXED_PROPERTIES, property_hash
 
 pytestmark = pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
-from podeploy.engine.render import display_width, pad
+from podeploy.engine.explain.render import display_width, pad
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

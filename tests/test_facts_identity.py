@@ -10,7 +10,7 @@ import sys
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from podeploy.engine.model import Fact, compact_json, make_fact
+from podeploy.engine.model.terms import Fact, compact_json, make_fact
 
 SCALARS = st.one_of(st.booleans(), st.integers(), st.floats(allow_nan=True, allow_infinity=True), st.text())
 
@@ -42,7 +42,7 @@ def test_a_fact_pickled_by_another_process_hashes_as_one_made_here() -> None:
     """String hashes differ from process to process: a cached hash must not travel in a pickle."""
     code = (
         "import pickle, sys\n"
-        "from podeploy.engine.model import make_fact\n"
+        "from podeploy.engine.model.terms import make_fact\n"
         "sys.stdout.buffer.write(pickle.dumps(make_fact('offers', {'type': 'lite', 'capability': 'time'})))\n"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

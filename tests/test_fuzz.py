@@ -45,7 +45,7 @@ harness = _harness()
 
 
 def harness_engine_available() -> bool:
-    from podeploy.engine import rete
+    from podeploy.engine.evaluation import rete
 
     return bool(rete.available())
 
@@ -119,7 +119,7 @@ def test_a_fresh_process_ends_each_sampled_case_as_the_in_process_run_does(strat
 
 
 def test_the_colliding_names_collide_as_durable_rules_hashes_them() -> None:
-    from podeploy.engine.rete import property_hash
+    from podeploy.engine.evaluation.rete import property_hash
 
     for prefix, group in harness.COLLIDING:
         assert len({property_hash(prefix + name) for name in group}) == 1, group
@@ -132,7 +132,7 @@ def test_the_colliding_names_collide_as_durable_rules_hashes_them() -> None:
 def _old_engine_names(strategy: str, examples: int, folder: Path) -> dict[str, Any]:
     """The fuzzing run with podeploy's former engine names, p_<field>, which the engine took as they were, and
     only the names that collide as those."""
-    from podeploy.engine import rete
+    from podeploy.engine.evaluation import rete
 
     vars(harness)["COLLIDING"] = tuple(group for group in harness.COLLIDING if group[0] == "p_")  # in this child
 

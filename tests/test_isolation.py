@@ -32,9 +32,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 from podeploy.cli.main import cli
-from podeploy.engine import load_facts, load_knowledge_base, report, rete
+from podeploy.engine import load_facts, load_knowledge_base
 from podeploy.engine.errors import PodeployError
-from podeploy.engine.render import decision_json, dumps
+from podeploy.engine.evaluation import rete
+from podeploy.engine.explain import report
+from podeploy.engine.explain.render import decision_json, dumps
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 from podeploy.engine import load_facts, load_knowledge_base
-from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import KnowledgeBase, edition_dirs
-from podeploy.engine.loader import parse_document
-from podeploy.engine.render import decision_json, why_not
+from podeploy.engine.explain.render import decision_json, why_not
+from podeploy.engine.facts.reading import read_facts
+from podeploy.engine.io.loader import parse_document
+from podeploy.engine.policy.knowledge import KnowledgeBase, edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ["durable", "reference"]

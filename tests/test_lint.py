@@ -17,9 +17,9 @@ from click.testing import CliRunner, Result
 from podeploy.cli.lint_command import lint as lint_command
 from podeploy.engine import load_knowledge_base
 from podeploy.engine.errors import Location
-from podeploy.engine.knowledge import pack_path
-from podeploy.engine.lint import Finding, LintReport, lint
-from podeploy.engine.rete import Network
+from podeploy.engine.evaluation.rete import Network
+from podeploy.engine.policy.knowledge import pack_path
+from podeploy.engine.tools.lint import Finding, LintReport, lint
 
 FIXTURES = Path(__file__).resolve().parent / "lint_fixtures"
 HEADER = "policy: lint-fixture\ndescription: A policy written to show one kind of finding.\n"
@@ -795,7 +795,7 @@ def test_a_rule_without_source_with_a_weak_description_and_a_generic_explanation
 
 
 def test_every_text_new_policy_wrote_is_a_scaffold_text_warning(here: Path) -> None:
-    from podeploy.engine.scaffold import new_policy
+    from podeploy.engine.tools.scaffold import new_policy
 
     new_policy("field-service", "mine")
     report = lint(["mine"])

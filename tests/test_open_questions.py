@@ -20,10 +20,10 @@ import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
-from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import edition_dirs
-from podeploy.engine.loader import parse_document
-from podeploy.engine.openquestions import open_questions
+from podeploy.engine.analysis.openquestions import open_questions
+from podeploy.engine.facts.reading import read_facts
+from podeploy.engine.io.loader import parse_document
+from podeploy.engine.policy.knowledge import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, load_knowledge_base
-from podeploy.engine.facts import read_facts
-from podeploy.engine.knowledge import KnowledgeBase, edition_dirs, pack_path
-from podeploy.engine.loader import parse_document
-from podeploy.engine.render import decision_json, why_text
+from podeploy.engine.explain.render import decision_json, why_text
+from podeploy.engine.facts.reading import read_facts
+from podeploy.engine.io.loader import parse_document
+from podeploy.engine.policy.knowledge import KnowledgeBase, edition_dirs, pack_path
 
 
 def evaluate(kb: KnowledgeBase, text: str, engine: str = "durable") -> dict[str, Any]:

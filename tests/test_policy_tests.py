@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.test_command import test as podeploy_test  # not test*: pytest would collect it
-from podeploy.engine import rete
 from podeploy.engine.errors import BadInput
-from podeploy.engine.knowledge import builtin_policy_paths, load_knowledge_base, pack_path
-from podeploy.engine.loader import load_document
-from podeploy.engine.policytest import (
+from podeploy.engine.evaluation import rete
+from podeploy.engine.io.loader import load_document
+from podeploy.engine.policy.knowledge import builtin_policy_paths, load_knowledge_base, pack_path
+from podeploy.engine.tools.policytest import (
     CaseResult,
     Coverage,
     RuleRef,

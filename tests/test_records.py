@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from podeploy.engine.errors import Location, Problem
-from podeploy.engine.model import Fact, make_fact
+from podeploy.engine.model.terms import Fact, make_fact
 from podeploy.engine.records import record
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,7 +110,7 @@ def test_the_type_checker_refuses_to_assign_to_a_record(tmp_path: Path) -> None:
         (package / folder).symlink_to(ROOT / folder)
     (tmp_path / "check.py").write_text(
         "from podeploy.engine.errors import Location\n"
-        "from podeploy.engine.model import make_fact\n"
+        "from podeploy.engine.model.terms import make_fact\n"
         "location = Location('a.yaml', 1, 1)\n"
         "location.line = 2\n"
         "fact = make_fact('x', {'a': 1})\n"

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
-from podeploy.engine.batch import record_row
 from podeploy.engine.errors import visible
+from podeploy.engine.tools.batch import record_row
 
 RULE = """\
 policy: partner
@@ -502,14 +502,14 @@ def test_a_rule_whose_joins_explode_is_refused_at_the_rule_not_run_out_of_memory
 
 
 def test_the_work_budget_grows_with_the_customer_not_its_square() -> None:
-    from podeploy.engine.limits import work_budget
+    from podeploy.engine.evaluation.limits import work_budget
 
     assert work_budget(0) == 100_000
     assert work_budget(5_000) == 5_100_000  # 1,000 legal entities of five facts each
 
 
 def test_batch_jobs_are_capped_at_the_cpus_this_process_may_use(tmp_path: Path) -> None:
-    from podeploy.engine.batch import usable_cpus
+    from podeploy.engine.tools.batch import usable_cpus
 
     contoso = Path(__file__).resolve().parent.parent / "examples" / "contoso.yaml"
     result = invoke("batch", str(contoso), "--jobs", "100000")
@@ -525,7 +525,7 @@ def _many_entities(count: int) -> str:
 
 
 def test_open_questions_of_a_customer_too_large_to_analyse_are_listed_by_what_the_rules_reach() -> None:
-    from podeploy.engine.render import COARSE_NOTE
+    from podeploy.engine.explain.render import COARSE_NOTE
 
     result = invoke("evaluate", "-", input=_many_entities(5))
     assert result.exit_code == 0
@@ -551,7 +551,7 @@ def test_ask_on_a_customer_too_large_to_analyse_asks_every_question_that_can_mat
 
 
 def test_what_if_budget_shrinks_with_the_cube_of_the_facts() -> None:
-    from podeploy.engine.whatif import DEFAULT_BUDGET, sized_budget
+    from podeploy.engine.tools.whatif import DEFAULT_BUDGET, sized_budget
 
     assert sized_budget(DEFAULT_BUDGET, 20) == DEFAULT_BUDGET  # a one-entity customer keeps the whole budget
     assert sized_budget(DEFAULT_BUDGET, 101) == 155  # 20 legal entities

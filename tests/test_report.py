@@ -1,4 +1,5 @@
-"""The customer's deployment plan (Markdown, HTML, PDF) and the derivation graph (DOT, Mermaid) of engine/report.py.
+"""The customer's deployment plan (Markdown, HTML, PDF) and the derivation graph (DOT, Mermaid)
+of engine/explain/report.py.
 
 The plan is read as the customer reads it: page one is the decision (fit first when Project Operations may be the
 wrong tool, the recommendation with today's product names and the seed's beside them, environments, traps, open
@@ -21,10 +22,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
-from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base, report
-from podeploy.engine.brand import Brand, load_brand
-from podeploy.engine.explain import citation, citations
-from podeploy.engine.knowledge import edition_dirs
+from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base
+from podeploy.engine.explain import report
+from podeploy.engine.explain.brand import Brand, load_brand
+from podeploy.engine.explain.queries import citation, citations
+from podeploy.engine.policy.knowledge import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -1016,8 +1018,8 @@ def test_a_label_for_a_value_a_fact_does_not_have_is_a_located_error(tmp_path: P
 
 
 def test_a_customers_fact_reads_as_what_it_is_not_its_whole_description(edition_kb: KnowledgeBase) -> None:
-    from podeploy.engine.explain import fact_words
-    from podeploy.engine.model import make_fact
+    from podeploy.engine.explain.queries import fact_words
+    from podeploy.engine.model.terms import make_fact
 
     ledger = make_fact("ledger", {"entity": "Adventure Works Factory", "value": "dynamics-365-finance"}, None)
     assert fact_words(edition_kb, ledger) == (

@@ -18,11 +18,11 @@ from browser import Browser, find_chromium
 from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
-from podeploy.engine.knowledge import KnowledgeBase, edition_dirs
-from podeploy.engine.loader import load_document
-from podeploy.engine.questionnaire import ABSENT, read_answers
-from podeploy.engine.webapp import WebApp, address, make_server
-from podeploy.engine.workshop import Workshop
+from podeploy.engine.analysis.questionnaire import ABSENT, read_answers
+from podeploy.engine.io.loader import load_document
+from podeploy.engine.policy.knowledge import KnowledgeBase, edition_dirs
+from podeploy.engine.tools.webapp import WebApp, address, make_server
+from podeploy.engine.tools.workshop import Workshop
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"

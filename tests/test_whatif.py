@@ -13,9 +13,9 @@ from click.testing import CliRunner
 from podeploy.cli.main import _Group
 from podeploy.cli.whatif_command import what_if
 from podeploy.engine import BadInput, KnowledgeBase, load_knowledge_base
-from podeploy.engine.facts import read_facts
-from podeploy.engine.loader import Document, load_document, parse_document
-from podeploy.engine.whatif import (
+from podeploy.engine.facts.reading import read_facts
+from podeploy.engine.io.loader import Document, load_document, parse_document
+from podeploy.engine.tools.whatif import (
     Change,
     FactsEditor,
     change_sets,
@@ -590,7 +590,7 @@ rules:
 
 
 def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp_path: Path) -> None:
-    from podeploy.engine.whatif import open_values
+    from podeploy.engine.tools.whatif import open_values
 
     (tmp_path / "open.yaml").write_text(OPEN_FACTS, encoding="utf-8")
     kb = load_knowledge_base([str(tmp_path)], builtin=False)
@@ -603,8 +603,8 @@ def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp
 
 
 def test_the_edition_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
-    from podeploy.engine.knowledge import pack_path
-    from podeploy.engine.whatif import open_values
+    from podeploy.engine.policy.knowledge import pack_path
+    from podeploy.engine.tools.whatif import open_values
 
     assert pack_path("2025-update") == EDITION  # the former pack's name still names the edition
     kb = load_knowledge_base([EDITION])

@@ -1,0 +1,350 @@
+"""A compiled form of the reference evaluator for search: the same conclusions, no explanations, no trace.
+
+The questionnaire, the open questions and what-if evaluate one knowledge base thousands of times on
+facts that differ in one answer. This evaluator has the reference evaluator's semantics (the
+differential tests compare the facts both derive) and skips what only a shown result needs:
+firings, bindings, counted facts and explanations. Each clause is compiled once into its join:
+positive conditions matched in the order written through value indexes, negations and counts
+checked once they are bound. Within a stratum a clause runs again only when one of its positive
+conditions' predicates gained facts since it last ran; the vocabulary's facts are indexed once.
+
+The clauses of a stratum fall into independent groups (no group reads or concludes what another
+concludes). What a group concludes depends only on the facts of the predicates it reads or concludes
+when it starts, so it is remembered by them: an analysis that changes one answer re-runs only the
+groups that read it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+from ..model.terms import Atom, Fact, Scalar, Var, normal_number
+from ..policy.knowledge import KnowledgeBase
+from .derivation import passes, triggers
+from .limits import Work, too_much_work, work_budget
+
+Bindings = dict[str, Scalar]
+_NONE: list[Fact] = []
+_Key = tuple[str, str, type, Any]
+
+
+def _tag(value: Any) -> Any:
+    # True == 1 in Python; matching keeps them apart, and so must the index. Numbers are normalised
+    # (a whole float is an int) before they reach a store, so an int and a float are never equal.
+    return value.__class__
+
+
+def _same(a: Any, b: Any) -> bool:
+    return a == b and a.__class__ is b.__class__
+
+
+class _Index:
+    """Facts by predicate and by (predicate, field, value)."""
+
+    __slots__ = ("by_key", "by_predicate", "values")
+
+    def __init__(self) -> None:
+        self.by_predicate: dict[str, list[Fact]] = {}
+        self.by_key: dict[_Key, list[Fact]] = {}
+        self.values: dict[Fact, dict[str, Scalar]] = {}
+
+    def add(self, fact: Fact) -> bool:
+        if fact in self.values:
+            return False
+        values = dict(fact.values)
+        self.values[fact] = values
+        self.by_predicate.setdefault(fact.predicate, []).append(fact)
+        for name, value in fact.values:
+            self.by_key.setdefault((fact.predicate, name, value.__class__, value), []).append(fact)
+        return True
+
+
+class Store:
+    """The facts of one evaluation: the vocabulary's (shared, read-only) and this run's."""
+
+    __slots__ = ("base", "own")
+
+    def __init__(self, base: _Index) -> None:
+        self.base = base
+        self.own = _Index()
+
+    def add(self, fact: Fact) -> bool:
+        if fact in self.base.values:
+            return False
+        return self.own.add(fact)
+
+    def of(self, predicate: str) -> list[Fact]:
+        return [*self.base.by_predicate.get(predicate, ()), *self.own.by_predicate.get(predicate, ())]
+
+    def count(self, predicate: str) -> int:
+        return len(self.base.by_predicate.get(predicate, ())) + len(self.own.by_predicate.get(predicate, ()))
+
+    def values_of(self, fact: Fact) -> dict[str, Scalar]:
+        found = self.own.values.get(fact)
+        return found if found is not None else self.base.values[fact]
+
+    def lookup(self, predicate: str, keys: list[tuple[str, Any]]) -> Iterable[Fact]:
+        """The facts of predicate with every value keys give: the smallest of their index entries."""
+        if not keys:
+            return itertools.chain(self.base.by_predicate.get(predicate, ()), self.own.by_predicate.get(predicate, ()))
+        best: tuple[list[Fact], list[Fact]] | None = None
+        size = -1
+        base, own = self.base.by_key, self.own.by_key
+        for field, value in keys:
+            k = (predicate, field, value.__class__, value)
+            found = (base.get(k, _NONE), own.get(k, _NONE))
+            n = len(found[0]) + len(found[1])
+            if best is None or n < size:
+                best, size = found, n
+                if n == 0:
+                    break
+        assert best is not None
+        return itertools.chain(*best)
+
+
+# A compiled condition: (predicate, index field chooser, field checks).
+_Check = tuple[str, tuple[Any, ...], Var | None]
+
+
+class _Atom:
+    """One condition, compiled: which index to look in and what each field must satisfy."""
+
+    __slots__ = ("checks", "predicate", "probes")
+
+    def __init__(self, atom: Atom) -> None:
+        self.predicate = atom.predicate
+        self.checks: list[tuple[str, tuple[Any, ...], str | None]] = []
+        # Fields whose value is known before matching (a literal eq, or an already bound variable).
+        self.probes: list[tuple[str, Scalar | None, str | None]] = []
+        for fp in atom.fields:
+            bind = fp.bind.name if fp.bind is not None else None
+            self.checks.append((fp.field, fp.tests, bind))
+            for test in fp.tests:
+                if test.op == "eq":
+                    if isinstance(test.operand, Var):
+                        self.probes.append((fp.field, None, test.operand.name))
+                    else:
+                        self.probes.append((fp.field, test.operand, None))  # type: ignore[arg-type]
+            if bind is not None:
+                self.probes.append((fp.field, None, bind))
+
+    def keys(self, bindings: Bindings) -> list[tuple[str, Any]]:
+        """The values some fields must have, known before matching."""
+        out = []
+        for field, literal, name in self.probes:
+            if name is None:
+                out.append((field, literal))
+            elif name in bindings:
+                out.append((field, bindings[name]))
+        return out
+
+    def match(self, values: dict[str, Scalar], bindings: Bindings) -> Bindings | None:
+        """bindings extended by this fact's values, or None (bindings itself is left as it was)."""
+        extended: Bindings | None = None
+        for field, tests, bind in self.checks:
+            value = values.get(field)
+            if value is None:
+                return None
+            env = bindings if extended is None else extended
+            for test in tests:
+                if not passes(test, value, env):
+                    return None
+            if bind is not None:
+                if bind in env:
+                    if not _same(env[bind], value):
+                        return None
+                else:
+                    if extended is None:
+                        extended = dict(bindings)
+                    extended[bind] = value
+        return bindings if extended is None else extended
+
+    def matching(self, store: Store, bindings: Bindings) -> Iterator[tuple[Fact, Bindings]]:
+        for fact in store.lookup(self.predicate, self.keys(bindings)):
+            got = self.match(store.values_of(fact), bindings)
+            if got is not None:
+                yield fact, got
+
+
+class _Clause:
+    """One clause of one rule, compiled."""
+
+    __slots__ = ("conclusions", "counts", "negatives", "positives", "reads", "rule", "trigger")
+
+    def __init__(self, clause: Any, trigger: str | None) -> None:
+        self.rule = clause.rule
+        self.positives = [_Atom(a) for a in clause.clause.positives]
+        self.negatives = [_Atom(a) for a in clause.clause.negatives]
+        self.counts = [(_Atom(c.atom), c.var.name) for c in clause.clause.counts]
+        self.reads = {a.predicate for a in clause.clause.positives}
+        self.trigger = trigger
+        self.conclusions: list[tuple[str, list[tuple[str, Scalar | None, str | None]]]] = []
+        for c in clause.rule.conclusions:
+            fields = sorted(c.values, key=lambda item: item[0])
+            self.conclusions.append(
+                (
+                    c.predicate,
+                    [(name, None, v.name) if isinstance(v, Var) else (name, v, None) for name, v in fields],
+                )
+            )
+
+    def run(self, store: Store, add: Callable[[Fact], bool], work: Work) -> bool:
+        """Match the clause over the store and add what it concludes; whether anything was new."""
+        new = False
+        for _, bindings in self._tuples(store, 0, (), {}, work):
+            for count, name in self.counts:
+                bindings = {**bindings, name: sum(1 for _ in count.matching(store, bindings))}
+            for predicate, fields in self.conclusions:
+                values = tuple(
+                    (field, normal_number(bindings[var] if var is not None else literal))  # type: ignore[arg-type]
+                    for field, literal, var in fields
+                )
+                if add(Fact(predicate, values)):
+                    new = True
+        return new
+
+    def _tuples(
+        self, store: Store, i: int, matched: tuple[Fact, ...], bindings: Bindings, work: Work
+    ) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:
+        if i == len(self.positives):
+            for negative in self.negatives:
+                for fact, _ in negative.matching(store, bindings):
+                    if fact not in matched:
+                        return
+            yield matched, bindings
+            return
+        found = list(self.positives[i].matching(store, bindings))
+        work.left -= len(found)
+        if work.left < 0:
+            raise too_much_work(self.rule, len(self.positives), work.budget)
+        for fact, extended in found:
+            if fact in matched:
+                continue
+            yield from self._tuples(store, i + 1, (*matched, fact), extended, work)
+
+
+class _Group:
+    """Clauses of one stratum that read or conclude one another's predicates, run to their fixpoint together."""
+
+    __slots__ = ("clauses", "inputs", "triggers")
+
+    def __init__(self, clauses: list[_Clause]) -> None:
+        self.clauses = clauses
+        self.triggers = tuple(sorted({c.trigger for c in clauses if c.trigger is not None}))
+        made = {p for c in clauses for p, _ in c.conclusions}
+        read = {p for c in clauses for p in c.reads}
+        read.update(a.predicate for c in clauses for a in c.negatives)
+        read.update(a.predicate for c in clauses for a, _ in c.counts)
+        # Given facts of a concluded predicate decide what is new, so they are inputs too.
+        self.inputs = tuple(sorted(read | made))
+
+    def run(self, store: Store, present: set[str], work: Work) -> list[Fact]:
+        """Run the clauses over the store until nothing new is concluded; the facts they added, in order."""
+        in_use = [c for c in self.clauses if c.trigger is None or c.trigger in present]
+        added: list[Fact] = []
+        changed: set[str] | None = None  # None: the first pass runs every clause
+        while True:
+            grown: set[str] = set()
+
+            def add(fact: Fact, grown: set[str] = grown) -> bool:
+                if store.add(fact):
+                    grown.add(fact.predicate)
+                    added.append(fact)
+                    return True
+                return False
+
+            for clause in in_use:
+                if (changed is None or clause.reads & changed) and all(store.count(p) for p in clause.reads):
+                    clause.run(store, add, work)
+            if not grown:
+                return added
+            changed = grown
+
+
+def _groups(clauses: list[_Clause]) -> list[_Group]:
+    """The independent groups of one stratum's clauses, in the order of their first clause."""
+    parent = list(range(len(clauses)))
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    made = [{p for p, _ in c.conclusions} for c in clauses]
+    read = [c.reads | {a.predicate for a in c.negatives} | {a.predicate for a, _ in c.counts} for c in clauses]
+    owner: dict[str, int] = {}
+    for i, predicates in enumerate(made):  # clauses concluding one predicate run together
+        for p in predicates:
+            parent[find(i)] = find(owner.setdefault(p, i))
+    for i, predicates in enumerate(read):  # and a clause with the clauses whose conclusions it reads
+        for p in predicates:
+            if p in owner:
+                parent[find(i)] = find(owner[p])
+    members: dict[int, list[_Clause]] = {}
+    for i, clause in enumerate(clauses):
+        members.setdefault(find(i), []).append(clause)
+    return [_Group(group) for group in members.values()]
+
+
+# Remembered group results per compiled knowledge base, past which the memory starts again.
+MEMO_SIZE = 20_000
+
+
+class Compiled:
+    """A knowledge base compiled for fast evaluation: conclusions only."""
+
+    def __init__(self, kb: KnowledgeBase) -> None:
+        self.base = _Index()
+        for fact in kb.vocabulary_facts:
+            self.base.add(fact)
+        by_stratum: dict[int, list[_Clause]] = {}
+        for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
+            by_stratum.setdefault(clause.stratum, []).append(_Clause(clause, trigger))
+        self.strata = [_groups(by_stratum[s]) for s in sorted(by_stratum)]
+        self.memo: dict[tuple[int, frozenset[Fact], tuple[bool, ...]], list[Fact]] = {}
+
+    def run(self, given: Iterable[Fact], budget: int | None = None) -> Store:
+        """Every fact the rules derive from the given ones (with the vocabulary's).
+
+        The matching is bounded: past `budget` matched facts (by default work_budget of the facts
+        given) it stops with TooMuchWork, located at the rule whose joins grew past it.
+        """
+        store = Store(self.base)
+        present: set[str] = set()
+        count = 0
+        for fact in given:
+            store.add(fact)
+            present.add(fact.predicate)
+            count += 1
+        work = Work(work_budget(count) if budget is None else budget)
+        own = store.own.by_predicate
+        memo = self.memo
+        for groups in self.strata:
+            for group in groups:
+                # The vocabulary's facts are the same in every run: the run's own facts tell them apart.
+                key = (
+                    id(group),
+                    frozenset(f for p in group.inputs for f in own.get(p, _NONE)),
+                    tuple(t in present for t in group.triggers),  # which of its clauses are in use
+                )
+                found = memo.get(key)
+                if found is None:
+                    found = group.run(store, present, work)
+                    if len(memo) >= MEMO_SIZE:
+                        memo.clear()
+                    memo[key] = found
+                else:
+                    for fact in found:
+                        store.add(fact)
+        return store
+
+
+def compiled(kb: KnowledgeBase) -> Compiled:
+    """The knowledge base's compiled form, made once per knowledge base."""
+    found = kb.engine_cache.get("compiled")
+    if not isinstance(found, Compiled):
+        found = kb.engine_cache["compiled"] = Compiled(kb)
+    return found
