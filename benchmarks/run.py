@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from podeploy.engine.evaluation.evaluate import evaluate as evaluate_decision
+
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
 BASELINE_IMPORTS = "import yaml, click, durable.engine"
@@ -373,13 +375,13 @@ def child_inprocess(facts_dir: str, limit: str) -> dict[str, Any]:
         t1 = time.perf_counter()
         log, restore = _recorder(network.host)
         try:
-            decision = kb.evaluate(facts, engine="durable")
+            decision = evaluate_decision(kb, facts, engine="durable")
         finally:
             restore()
         t2 = time.perf_counter()
         decision_record(decision)
         t3 = time.perf_counter()
-        kb.evaluate(facts, engine="reference")
+        evaluate_decision(kb, facts, engine="reference")
         t4 = time.perf_counter()
         raw = _replay(network, log, f"raw{n}")
         if timed:
@@ -420,7 +422,7 @@ def child_phases() -> dict[str, Any]:
     marks.append(("compile and register the durable-rules ruleset", time.perf_counter()))
     facts = load_facts(kb, str(CONTOSO))
     marks.append(("load_facts (read, validate)", time.perf_counter()))
-    decision = kb.evaluate(facts)
+    decision = evaluate_decision(kb, facts)
     marks.append(("evaluate", time.perf_counter()))
     render.decision_text(decision)
     marks.append(("render text", time.perf_counter()))
@@ -444,18 +446,18 @@ def child_synthetic(policy_dir: str, facts_dir: str, sample: str) -> dict[str, A
     paths = sorted(Path(facts_dir).iterdir())[: int(sample)]
     inputs = [read_facts(kb, load_document(str(p))) for p in paths]
     for facts in inputs[:5]:
-        kb.evaluate(facts, engine="durable")
+        evaluate_decision(kb, facts, engine="durable")
     totals = {"durable": 0.0, "reference": 0.0, "raw": 0.0}
     for n, facts in enumerate(inputs):
         log, restore = _recorder(network.host)
         try:
             started = time.perf_counter()
-            kb.evaluate(facts, engine="durable")
+            evaluate_decision(kb, facts, engine="durable")
             totals["durable"] += time.perf_counter() - started
         finally:
             restore()
         started = time.perf_counter()
-        kb.evaluate(facts, engine="reference")
+        evaluate_decision(kb, facts, engine="reference")
         totals["reference"] += time.perf_counter() - started
         totals["raw"] += _replay(network, log, f"raw{n}")
     engine_rules = sum(len(ruleset.definition) for ruleset in network.rulesets)
@@ -528,11 +530,11 @@ def child_profile(facts_dir: str, limit: str) -> dict[str, Any]:
     kb = load_knowledge_base()
     inputs = [read_facts(kb, load_document(str(p))) for p in sorted(Path(facts_dir).iterdir())[: int(limit)]]
     for facts in inputs[:20]:
-        kb.evaluate(facts, engine="durable")
+        evaluate_decision(kb, facts, engine="durable")
     profiler = cProfile.Profile()
     profiler.enable()
     for facts in inputs:
-        kb.evaluate(facts, engine="durable")
+        evaluate_decision(kb, facts, engine="durable")
     profiler.disable()
     stats: dict[tuple[str, int, str], tuple[Any, ...]] = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
 
@@ -568,7 +570,7 @@ def child_workshop() -> dict[str, Any]:
         answers = read_answers(kb, load_document(str(path)))
         facts = load_facts(kb, str(path))
         started = time.perf_counter()
-        kb.evaluate(facts, engine="reference")
+        evaluate_decision(kb, facts, engine="reference")
         evaluation = time.perf_counter() - started
         analyzer = Analyzer(kb, CONVERSATION, warnings=True)  # cold, as in a new `podeploy ask`
         started = time.perf_counter()
@@ -610,7 +612,7 @@ def child_whatif() -> dict[str, Any]:
         kb = load_knowledge_base(policy_layers([]))  # a new knowledge base: nothing compiled or remembered
         path = str(ROOT / "examples" / name)
         started = time.perf_counter()
-        kb.evaluate(load_facts(kb, path))
+        evaluate_decision(kb, load_facts(kb, path))
         evaluation = time.perf_counter() - started
         started = time.perf_counter()
         result = search(kb, load_document(path), target)
@@ -846,14 +848,14 @@ def throughput(
             ),
             Row(
                 "b",
-                "podeploy engine layer on durable-rules (kb.evaluate, facts already read)",
+                "podeploy engine layer on durable-rules (evaluate, facts already read)",
                 f"{n / data['durable']:.0f}/s",
                 base,
                 f"{n / data['durable'] / raw_rate:.2f}x",
             ),
             Row(
                 "b",
-                "reference evaluator (kb.evaluate engine=reference, facts already read)",
+                "reference evaluator (evaluate engine=reference, facts already read)",
                 f"{n / data['reference']:.0f}/s",
                 base,
                 f"{n / data['reference'] / raw_rate:.2f}x",
@@ -892,7 +894,7 @@ def throughput(
         if rate["jobs1"] / raw_rate < THROUGHPUT_GOAL:
             profile = checked(measure(child("profile", str(facts_dir), str(min(count, 500)))), "profile")
             notes.append(
-                "(b) goal missed. An evaluation on durable-rules by stage (cProfile, share of kb.evaluate; the"
+                "(b) goal missed. An evaluation on durable-rules by stage (cProfile, share of evaluate; the"
                 " profiler slows Python more than C, so podeploy's own shares are upper bounds):"
             )
             for label, share in json.loads(profile.stdout)["shares"].items():

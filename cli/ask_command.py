@@ -37,10 +37,12 @@ from podeploy.engine.analysis.questionnaire import (
 )
 from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
 from podeploy.engine.evaluation.engines import ENGINES
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import render
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import load_document, parse_document
-from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.loading import load_knowledge_base
 from podeploy.engine.tools.workshop import facts_text
 
 STDIN = "<stdin>"
@@ -383,7 +385,7 @@ def _ask(
     err = out is None
     kind = None
     if out is not None:
-        from podeploy.engine.policy.knowledge import policy_paths_in
+        from podeploy.engine.policy.layers import policy_paths_in
 
         kind = _check_out(out, force, [answers_path or "", *(p for d in layers for p in policy_paths_in(d))])
     if by is not None and (not by.strip() or len(by) > 200 or CONTROL.search(by)):
@@ -407,7 +409,7 @@ def _ask(
     document["workshop"] = session.workshop(by)  # who was asked what, the answer given and when
     text = facts_text(document)
     facts = read_facts(kb, parse_document(text, out or "<stdout>"))
-    decision = kb.evaluate(facts, engine=engine)
+    decision = evaluate(kb, facts, engine=engine)
     if out is not None:
         if kind == "in-place":
             from podeploy.engine.io.outputs import write_in_place

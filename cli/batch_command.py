@@ -79,7 +79,7 @@ def batch(
         kind = None
         if out is not None:  # never over an input of the run: a facts file, a JSON-lines file, a policy file
             from podeploy.engine.io.outputs import output_kind
-            from podeploy.engine.policy.knowledge import policy_paths_in
+            from podeploy.engine.policy.layers import policy_paths_in
 
             sources = [*dict.fromkeys(item.path for item in items), *(p for d in layers for p in policy_paths_in(d))]
             kind = output_kind(out, sources, option="--out")

@@ -246,11 +246,12 @@ def evaluate(
         from podeploy.engine.explain.brand import load_brand
 
         branding = load_brand(brand)
+    from podeploy.engine.evaluation import evaluate as evaluation
     from podeploy.engine.facts import reading as facts_files
     from podeploy.engine.facts.layers import load_for_facts
 
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
-    decision = kb.evaluate(facts_files.read_facts(kb, doc), engine=engine)
+    decision = evaluation.evaluate(kb, facts_files.read_facts(kb, doc), engine=engine)
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
     elif fmt in ("markdown", "html", "pdf"):
@@ -303,12 +304,13 @@ def why(
 
     With --not TYPE: every reason TYPE was not recommended, per entity (or for --entity NAME).
     """
+    from podeploy.engine.evaluation import evaluate as evaluation
     from podeploy.engine.explain import render
     from podeploy.engine.facts import reading as facts_files
     from podeploy.engine.facts.layers import load_for_facts
 
     kb, doc = load_for_facts(policy_layers(policy_dirs, packs, as_of), facts)
-    decision = kb.evaluate(facts_files.read_facts(kb, doc), engine=engine)
+    decision = evaluation.evaluate(kb, facts_files.read_facts(kb, doc), engine=engine)
     if entity is not None and entity not in {e.name for e in decision.entities}:
         names = [e.name for e in decision.entities]
         raise BadInput(
@@ -359,7 +361,8 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
     from podeploy.engine.errors import BadInput
     from podeploy.engine.evaluation.evaluate import engine_limit
     from podeploy.engine.evaluation.rete import check_network
-    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base, shipped_layer
+    from podeploy.engine.policy.layers import edition_dirs, shipped_layer
+    from podeploy.engine.policy.loading import load_knowledge_base
 
     kb = load_knowledge_base([*edition_dirs(as_of), *paths])
     try:
@@ -381,7 +384,7 @@ def validate(paths: Sequence[str], as_of: str | None) -> None:
 def capabilities(fmt: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: str | None) -> None:
     """Show which deployment type offers which capability."""
     from podeploy.engine.explain import render
-    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine.policy.loading import load_knowledge_base
 
     kb = load_knowledge_base(policy_layers(policy_dirs, packs, as_of))
     header, rows = render.capabilities_table(kb)
@@ -431,7 +434,8 @@ def diff(
     to --base-as-of); --base adds its folders, --policies and --pack the new ones.
     """
     from podeploy.engine.explain import render
-    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.policy.layers import edition_dirs
+    from podeploy.engine.policy.loading import load_knowledge_base
     from podeploy.engine.tools.diffing import diff_decisions, diff_json, diff_text
 
     base = load_knowledge_base([*edition_dirs(base_as_of or as_of), *base_dirs])
@@ -460,7 +464,7 @@ def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: 
     what evaluate (output), why, what-if and batch print with --format json (jsonl for batch)."""
     from podeploy.engine.explain import render
     from podeploy.engine.facts.reading import facts_schema
-    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine.policy.loading import load_knowledge_base
     from podeploy.engine.policy.reading import policy_schema
 
     if which in OUTPUT_SCHEMAS:

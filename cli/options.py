@@ -64,7 +64,7 @@ def env_policy_dirs() -> list[str]:
 def policy_layers(policy_dirs: Sequence[str], packs: Sequence[str] = (), as_of: str | None = None) -> list[str]:
     """The policy folders to load over the built-ins: the shipped editions up to as_of, shipped packs,
     PODEPLOY_POLICIES, then --policies."""
-    from podeploy.engine.policy.knowledge import edition_dirs, pack_path
+    from podeploy.engine.policy.layers import edition_dirs, pack_path
 
     return [*edition_dirs(as_of), *(pack_path(name) for name in packs), *env_policy_dirs(), *policy_dirs]
 

@@ -33,7 +33,7 @@ def serve(
     with an empty customer and saves into the current folder.
     """
     from podeploy.engine.facts.layers import load_for_facts
-    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine.policy.loading import load_knowledge_base
     from podeploy.engine.tools.webapp import WebApp, address, make_server
     from podeploy.engine.tools.workshop import Workshop
 

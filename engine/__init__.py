@@ -1,7 +1,7 @@
 """podeploy's engine: policies in, explained deployment decisions out.
 
 kb = load_knowledge_base()
-decision = kb.evaluate(load_facts(kb, "examples/contoso.yaml"))
+decision = evaluate(kb, load_facts(kb, "examples/contoso.yaml"))
 
 The names below are imported on first use, so that a command that loads no knowledge base (`--help`,
 `--version`) imports none of the engine.
@@ -16,8 +16,10 @@ from .errors import BadInput, EngineError, Location, PodeployError, Problem
 
 if TYPE_CHECKING:
     from .evaluation.decision import Decision, EntityDecision, Notice
+    from .evaluation.evaluate import evaluate
     from .facts.reading import FactsInput, facts_schema, load_facts
-    from .policy.knowledge import KnowledgeBase, load_knowledge_base
+    from .policy.knowledge import KnowledgeBase
+    from .policy.loading import load_knowledge_base
 
 # Where each public name lives.
 _HOMES = {
@@ -29,7 +31,7 @@ _HOMES = {
     "facts_schema": "facts.reading",
     "load_facts": "facts.reading",
     "KnowledgeBase": "policy.knowledge",
-    "load_knowledge_base": "policy.knowledge",
+    "load_knowledge_base": "policy.loading",
 }
 
 
@@ -58,6 +60,7 @@ __all__ = [
     "Notice",
     "PodeployError",
     "Problem",
+    "evaluate",
     "facts_schema",
     "load_facts",
     "load_knowledge_base",

@@ -104,7 +104,8 @@ def visible(text: str) -> str:
 
 def _builtins() -> Any:
     """The shipped knowledge as the commands load it by default: the built-ins and the editions."""
-    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.policy.layers import edition_dirs
+    from podeploy.engine.policy.loading import load_knowledge_base
 
     return load_knowledge_base(edition_dirs())
 
@@ -1197,19 +1198,19 @@ class InProcess:
     @contextlib.contextmanager
     def _cached_builtins(self) -> Iterator[None]:
         # The commands import the loader where they use it: replace it where it lives.
-        from podeploy.engine.policy import knowledge
+        from podeploy.engine.policy import layers, loading
 
-        real = knowledge.load_knowledge_base
-        shipped = list(knowledge.edition_dirs())
+        real = loading.load_knowledge_base
+        shipped = list(layers.edition_dirs())
 
         def load(layers: Sequence[str] = (), **kwargs: Any) -> Any:
             return self.builtins if list(layers) == shipped and not kwargs else real(layers, **kwargs)
 
-        knowledge.load_knowledge_base = load  # type: ignore[assignment]
+        loading.load_knowledge_base = load  # type: ignore[assignment]
         try:
             yield
         finally:
-            knowledge.load_knowledge_base = real  # type: ignore[assignment]
+            loading.load_knowledge_base = real  # type: ignore[assignment]
 
     def invoke(self, argv: list[str]) -> tuple[int, str, str]:
         with self._cached_builtins():

@@ -34,7 +34,8 @@ import yaml
 from click.testing import Result
 from podeploy.engine.evaluation import rete
 from podeploy.engine.io import loader
-from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.loading import load_knowledge_base
 from test_bad_input import assert_bad_input, assert_no_traceback, invoke
 from test_durable_pitfalls import LIMITS, write_policies
 

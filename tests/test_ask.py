@@ -43,9 +43,10 @@ from podeploy.engine.analysis.questionnaire import (
     parse_answer,
     read_answers,
 )
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import load_document, parse_document
-from podeploy.engine.policy.knowledge import edition_dirs
+from podeploy.engine.policy.layers import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -176,7 +177,7 @@ def run_from_answers(kb: KnowledgeBase, path: Path, *, warnings: bool = False) -
 
 
 def deployments(kb: KnowledgeBase, doc: dict[str, Any]) -> list[str | None]:
-    decision = kb.evaluate(read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
+    decision = evaluate(kb, read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
     return [e.deployment for e in decision.entities]
 
 
@@ -186,7 +187,7 @@ def test_seed_examples_get_their_recommendation_from_fewer_questions(kb: Knowled
     for name, most in SEED_QUESTIONS.items():
         session, asked = run_from_answers(kb, EXAMPLES / name)
         assert session.analysis().exact
-        full = kb.evaluate(load_facts(kb, str(EXAMPLES / name)), engine="reference")
+        full = evaluate(kb, load_facts(kb, str(EXAMPLES / name)), engine="reference")
         # Only what was asked is written, and it gives every entity the deployment the full facts give.
         assert deployments(kb, session.document()) == [e.deployment for e in full.entities], name
         assert len(asked) <= most, (name, asked)
@@ -227,7 +228,7 @@ def domain(question: Question) -> list[Value]:
 def outcome_of(kb: KnowledgeBase, session: Session, answers: dict[str, Value]) -> tuple[Any, ...]:
     """The deployments (and, when the analysis counts them, the warnings) that `evaluate` gives."""
     doc = facts_document(kb, session.customer, session.entities, session.questions, answers)
-    decision = kb.evaluate(read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
+    decision = evaluate(kb, read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
     found: tuple[Any, ...] = tuple(e.deployment for e in decision.entities)
     if session.analyzer.warning_preds:
         found += (frozenset(n.fact for n in decision.warnings),)
@@ -386,7 +387,7 @@ def run_ask(*args: str, input: str | None = None) -> Result:
 
 def advice(kb: KnowledgeBase, doc: dict[str, Any]) -> tuple[list[str | None], set[Any]]:
     """The deployments and the warnings `evaluate` gives a facts document."""
-    decision = kb.evaluate(read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
+    decision = evaluate(kb, read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
     return [e.deployment for e in decision.entities], {n.fact for n in decision.warnings}
 
 
@@ -497,7 +498,7 @@ def test_answers_file_keeps_what_it_gives_and_asks_the_rest_as_unknown(kb: Knowl
         ["receipt-ocr", "production-orders"],
         ["receipt-ocr", "revenue-recognition"],
     ]
-    decision = kb.evaluate(facts, engine="reference")
+    decision = evaluate(kb, facts, engine="reference")
     assert [e.deployment for e in decision.entities] == ["stocked-production", "resource-non-stocked"]
     assert "low-fit" in result.stdout  # budget was given, so its warning stays
     # What the answers file left open and was asked is recorded as unknown, where it was asked.

@@ -123,7 +123,7 @@ def test_the_reference_names_every_key_of_the_file_formats(name: str) -> None:
 
 def test_the_reference_names_every_predicate_of_the_shipped_knowledge_with_its_fields_and_role() -> None:
     from podeploy.engine import load_knowledge_base
-    from podeploy.engine.policy.knowledge import edition_dirs
+    from podeploy.engine.policy.layers import edition_dirs
 
     kb = load_knowledge_base(edition_dirs())
     table = _reference().split("### The predicates every knowledge base has")[1].split("###")[0]

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.batch_command import batch
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.tools.batch import (
     CSV_HEADER,
     BatchInput,
@@ -93,7 +94,7 @@ SEED_EXAMPLES = [
 def test_a_record_is_the_evaluate_json_without_the_trace(args: list[str], edition: bool) -> None:
     from podeploy.engine import BadInput, load_facts, load_knowledge_base
     from podeploy.engine.explain.render import decision_json
-    from podeploy.engine.policy.knowledge import edition_dirs
+    from podeploy.engine.policy.layers import edition_dirs
 
     examples = sorted((ROOT / "examples").iterdir())
     result = run([str(ROOT / "examples"), "--jobs", "2", *args])
@@ -101,7 +102,7 @@ def test_a_record_is_the_evaluate_json_without_the_trace(args: list[str], editio
     expected = []
     for path in examples:
         try:
-            data = decision_json(kb.evaluate(load_facts(kb, str(path))))
+            data = decision_json(evaluate(kb, load_facts(kb, str(path))))
         except BadInput as exc:
             expected.append({"input": str(path), "status": "bad-input", "errors": exc.lines()})
             continue

@@ -26,7 +26,8 @@ def customers(tmp_path: Path) -> Path:
 def knowledge_lines(base_as_of: str | None = None, new_as_of: str | None = None, *new_layers: str) -> list[str]:
     """The two lines a diff starts with: the knowledge of each side (the layers as `evaluate` names them)."""
     from podeploy.engine.explain.render import knowledge_text
-    from podeploy.engine.policy.knowledge import edition_dirs, load_knowledge_base
+    from podeploy.engine.policy.layers import edition_dirs
+    from podeploy.engine.policy.loading import load_knowledge_base
 
     base = knowledge_text(load_knowledge_base(edition_dirs(base_as_of)))
     new = knowledge_text(load_knowledge_base([*edition_dirs(new_as_of), *new_layers]))

@@ -38,11 +38,13 @@ from podeploy.engine.errors import CONTROL, BadInput, EngineError
 from podeploy.engine.evaluation import rete
 from podeploy.engine.evaluation.compiled import compiled
 from podeploy.engine.evaluation.decision import Decision
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain.render import decision_json, trace_json
 from podeploy.engine.facts.reading import FactsInput, read_facts
 from podeploy.engine.io.loader import parse_document
 from podeploy.engine.model.terms import Fact
-from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.loading import load_knowledge_base
 
 pytestmark = pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 
@@ -497,7 +499,7 @@ def evaluate_split(kb: KnowledgeBase, facts: FactsInput) -> Decision:
     whole = kb.engine_cache.get("rete")
     kb.engine_cache["rete"] = kb.engine_cache["split"]
     try:
-        return kb.evaluate(facts, engine="durable")
+        return evaluate(kb, facts, engine="durable")
     finally:
         if whole is None:
             del kb.engine_cache["rete"]
@@ -506,8 +508,8 @@ def evaluate_split(kb: KnowledgeBase, facts: FactsInput) -> Decision:
 
 
 def assert_engines_agree(kb: KnowledgeBase, facts: FactsInput) -> Decision:
-    durable = kb.evaluate(facts, engine="durable")
-    reference = kb.evaluate(facts, engine="reference")
+    durable = evaluate(kb, facts, engine="durable")
+    reference = evaluate(kb, facts, engine="reference")
     split = evaluate_split(kb, facts)
     assert (durable.engine, reference.engine, split.engine) == ("durable", "reference", "durable")
     theirs = outcome(reference)
@@ -710,7 +712,7 @@ def _fact(fid: str, kind: str, **extra: Any) -> dict[str, Any]:
 
 def _derived(kb: KnowledgeBase, doc: dict[str, Any], predicate: str, engine: str) -> list[str]:
     facts = read_facts_text(kb, yaml.safe_dump(doc))
-    return sorted(str(f) for f in kb.evaluate(facts, engine=engine).store.of(predicate))
+    return sorted(str(f) for f in evaluate(kb, facts, engine=engine).store.of(predicate))
 
 
 def _both(kb: KnowledgeBase, doc: dict[str, Any], predicate: str) -> list[str]:
@@ -831,7 +833,7 @@ def test_the_compiled_evaluator_remembers_groups_without_changing_a_conclusion()
     from podeploy.engine import load_facts
     from podeploy.engine.evaluation.derivation import vocabulary_store
     from podeploy.engine.evaluation.reference import run as reference_run
-    from podeploy.engine.policy.knowledge import edition_dirs
+    from podeploy.engine.policy.layers import edition_dirs
 
     kb = load_knowledge_base(list(edition_dirs()))  # the default knowledge, which every example is written for
     examples = sorted(p for p in (Path(__file__).resolve().parent.parent / "examples").iterdir()

@@ -28,10 +28,12 @@ import yaml
 from podeploy.engine.errors import BadInput, EngineError, PodeployError
 from podeploy.engine.evaluation import rete
 from podeploy.engine.evaluation.decision import Decision
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain.render import decision_json, trace_json
 from podeploy.engine.facts.reading import FactsInput, read_facts
 from podeploy.engine.io.loader import parse_document
-from podeploy.engine.policy.knowledge import KnowledgeBase, load_knowledge_base
+from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.loading import load_knowledge_base
 
 pytestmark = pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 
@@ -105,8 +107,7 @@ TIER_FACTS = {"customer": "C", "legal_entities": [{"name": "A", "tier": "a"}, {"
 
 DRIVER = textwrap.dedent("""
     import collections, json, sys
-    from podeploy.engine.facts.reading import load_facts
-    from podeploy.engine.policy.knowledge import load_knowledge_base
+    from podeploy.engine import evaluate, load_facts, load_knowledge_base
     from podeploy.engine.explain.render import decision_json, trace_json
 
     policies, facts_path, repeat = sys.argv[1], sys.argv[2], int(sys.argv[3])
@@ -115,7 +116,7 @@ DRIVER = textwrap.dedent("""
     results, counts = {}, {}
     for engine in ("durable", "reference"):
         for _ in range(repeat if engine == "durable" else 1):
-            d = kb.evaluate(facts, engine=engine)
+            d = evaluate(kb, facts, engine=engine)
             rendered = decision_json(d)
             del rendered["engine"]
             results[engine] = [sorted(f.key for f in d.store.order), trace_json(d), rendered]
@@ -148,17 +149,17 @@ def test_facts_no_rule_consumes_are_stored_and_the_other_rules_still_fire(tmp_pa
     doc = {"customer": "C", "vip": True, "legal_entities": [
         {"name": "A", "tier": "a", "note": "unused"}, {"name": "B", "tier": "b", "note": "unused too"},
         {"name": "D", "tier": "a", "note": "still unused"}]}
-    decision = kb.evaluate(facts_of(kb, doc), engine="durable")
+    decision = evaluate(kb, facts_of(kb, doc), engine="durable")
     assert derived(decision, "hit") == ["hit(entity: A, why: tier-a)", "hit(entity: D, why: tier-a)"]
     assert derived(decision, "note") == ["note(entity: A, value: unused)", "note(entity: B, value: unused too)",
                                          "note(entity: D, value: still unused)"]
     assert derived(decision, "vip") == ["vip(value: true)"]
-    assert outcome(decision) == outcome(kb.evaluate(facts_of(kb, doc), engine="reference"))
+    assert outcome(decision) == outcome(evaluate(kb, facts_of(kb, doc), engine="reference"))
 
 
 def test_a_knowledge_base_without_rules_evaluates_every_fact_unconsumed(tmp_path: Path) -> None:
     kb = load(tmp_path, policy("vocabulary-only", facts=[TIER]))
-    decision = kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+    decision = evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     assert decision.trace == []
     assert sorted(f.key for f in decision.store.order) == [
         '["customer",[["name","C"]]]', '["entity",[["name","A"]]]', '["entity",[["name","B"]]]',
@@ -186,10 +187,10 @@ def test_an_exception_inside_a_rule_action_is_raised_as_an_engine_error(tmp_path
 
     monkeypatch.setattr(rete, "_Session", losing_session)
     with pytest.raises(EngineError, match=r"^a rule action failed: LookupError: fact \d+ went missing$"):
-        kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+        evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     monkeypatch.undo()
     # The failed session was deleted: the same network evaluates again.
-    assert derived(kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable"), "hit") == ["hit(entity: A, why: tier-a)"]
+    assert derived(evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable"), "hit") == ["hit(entity: A, why: tier-a)"]
 
 
 def test_an_exception_durable_rules_swallows_into_the_session_state_is_raised(tmp_path: Path,
@@ -204,10 +205,10 @@ def test_an_exception_durable_rules_swallows_into_the_session_state_is_raised(tm
     kb = tier_kb(tmp_path / "broken")  # compiled and registered with the exploding action
     for _ in range(2):
         with pytest.raises(EngineError, match=r"^a rule action failed inside durable-rules: .*boom in the action"):
-            kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+            evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     monkeypatch.undo()
     fresh = tier_kb(tmp_path / "fresh")
-    assert derived(fresh.evaluate(facts_of(fresh, TIER_FACTS), engine="durable"), "hit") == [
+    assert derived(evaluate(fresh, facts_of(fresh, TIER_FACTS), engine="durable"), "hit") == [
         "hit(entity: A, why: tier-a)"]
 
 
@@ -221,9 +222,9 @@ def test_an_exception_while_completing_a_firing_propagates_and_the_session_is_de
     # rete imports complete by name: patching podeploy.engine.evaluation.derivation.complete would not reach it.
     monkeypatch.setattr(rete, "complete", failing_complete)
     with pytest.raises(ZeroDivisionError, match="boom while completing"):
-        kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+        evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     monkeypatch.undo()
-    assert derived(kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable"), "hit") == ["hit(entity: A, why: tier-a)"]
+    assert derived(evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable"), "hit") == ["hit(entity: A, why: tier-a)"]
 
 
 # -- 3. fact identity ----------------------------------------------------------------------------
@@ -264,7 +265,7 @@ def test_every_fact_reaches_the_engine_with_an_explicit_id_unique_in_its_session
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     kb = tier_kb(tmp_path)
     spy = _AssertSpy(monkeypatch)
-    decision = kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+    decision = evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     ids = Counter((f["ruleset"], f["sid"], f["id"]) for f in spy.facts)
     assert all(isinstance(f["id"], str) and f["id"] for f in spy.facts)
     assert max(ids.values()) == 1
@@ -283,7 +284,7 @@ def test_a_thousand_nearly_identical_facts_all_derive_their_conclusions(tmp_path
     # that read alike to a person ('e' and 'E', 'é' composed or not) are refused as one entity twice.
     names = [f"E{i:03d}" for i in range(990)] + ["e", "ê", "é", "e-", "e.", "e_", "ë", "E0000", "ε", "Е"]
     rows = [{"name": name, "size": i % 7, "label": f"L{(i * 7919) % 1000}"} for i, name in enumerate(names)]
-    decision = kb.evaluate(facts_of(kb, {"customer": "C", "legal_entities": rows}), engine="durable")
+    decision = evaluate(kb, facts_of(kb, {"customer": "C", "legal_entities": rows}), engine="durable")
     expected = {(r["name"], r["size"], r["label"]) for r in rows}
     assert len(expected) == 1000
     found = {(f.get("entity"), f.get("size"), f.get("label")) for f in decision.store.of("hit")}
@@ -297,12 +298,12 @@ def test_one_conclusion_concluded_many_times_and_repeated_input_are_asserted_onc
         rule("is-an-entity", [{"entity": {"name": "$e"}}], [{"busy": {"entity": "$e"}}]),
     ]))
     doc = {"customer": "C", "needs": ["x", "y"], "legal_entities": [{"name": "A", "needs": ["y", "z", "z"]}]}
-    decision = kb.evaluate(facts_of(kb, doc), engine="durable")
+    decision = evaluate(kb, facts_of(kb, doc), engine="durable")
     assert derived(decision, "busy") == ["busy(entity: A)"]
     assert derived(decision, "needs") == ["needs(entity: A, value: x)", "needs(entity: A, value: y)",
                                           "needs(entity: A, value: z)"]
     assert [f.clause.rule.id for f in decision.trace] == ["needs-something"] * 3 + ["is-an-entity"]
-    assert outcome(decision) == outcome(kb.evaluate(facts_of(kb, doc), engine="reference"))
+    assert outcome(decision) == outcome(evaluate(kb, facts_of(kb, doc), engine="reference"))
 
 
 # -- 4. loose comparisons ------------------------------------------------------------------------
@@ -337,7 +338,7 @@ def test_lookalike_values_of_different_types_never_match_each_other(tmp_path: Pa
         {"name": "text-s1", "label": "s:1"},
         {"name": "text-10", "label": "10", "size": 1.5},
     ]}
-    decision = kb.evaluate(facts_of(kb, doc), engine="durable")
+    decision = evaluate(kb, facts_of(kb, doc), engine="durable")
     hits: dict[str, list[str]] = {}
     for fact in decision.store.of("hit"):
         hits.setdefault(str(fact.get("entity")), []).append(str(fact.get("why")))
@@ -348,7 +349,7 @@ def test_lookalike_values_of_different_types_never_match_each_other(tmp_path: Pa
         "text-s1": ["label-not-1", "label-s1"],
         "text-10": ["label-not-1", "size-below-2"],
     }
-    assert outcome(decision) == outcome(kb.evaluate(facts_of(kb, doc), engine="reference"))
+    assert outcome(decision) == outcome(evaluate(kb, facts_of(kb, doc), engine="reference"))
 
 
 def test_values_reach_the_engine_tagged_by_type() -> None:
@@ -419,20 +420,20 @@ def test_no_engine_pattern_is_made_only_of_nex_tests(which: str, tmp_path: Path)
             unanchored.append(tests)
     # Every pattern names its predicate, but the catch-all that consumes every fact.
     assert unanchored == [[{"$ex": {"k": 1}}]]
-    assert outcome(kb.evaluate(facts_of(kb, doc), engine="durable")) == outcome(
-        kb.evaluate(facts_of(kb, doc), engine="reference"))
+    assert outcome(evaluate(kb, facts_of(kb, doc), engine="durable")) == outcome(
+        evaluate(kb, facts_of(kb, doc), engine="reference"))
 
 
 def test_the_feature_policy_evaluates_as_the_reference_does(tmp_path: Path) -> None:
     kb = load(tmp_path, FEATURES)
     doc = {"customer": "C", "flag": False, "legal_entities": [
         {"name": "A", "size": 2, "tier": "a"}, {"name": "B", "size": 5}, {"name": "D", "tier": "b"}, {"name": "E"}]}
-    decision = kb.evaluate(facts_of(kb, doc), engine="durable")
+    decision = evaluate(kb, facts_of(kb, doc), engine="durable")
     assert derived(decision, "hit") == ["hit(entity: A, why: has-why)", "hit(entity: B, why: has-why)",
                                         "hit(entity: E, why: sizes)"]
     assert [n.message for n in decision.notes] == []
     assert [f.explanation for f in decision.trace if f.clause.rule.id == "sizes"] == ["E among 2."]
-    assert outcome(decision) == outcome(kb.evaluate(facts_of(kb, doc), engine="reference"))
+    assert outcome(decision) == outcome(evaluate(kb, facts_of(kb, doc), engine="reference"))
 
 
 # -- 6 and 7. session deletion ---------------------------------------------------------------------
@@ -443,7 +444,7 @@ def test_sessions_live_one_at_a_time_and_each_is_deleted_before_the_next(tmp_pat
     first, second = tier_kb(tmp_path / "one"), tier_kb(tmp_path / "two")
     spy = _AssertSpy(monkeypatch)
     for kb in (first, second, first, first, second):
-        kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+        evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     live: set[tuple[str, str]] = set()
     created: list[tuple[str, str]] = []
     for what, ruleset, sid in spy.events:
@@ -470,13 +471,13 @@ def test_sessions_in_which_no_policy_rule_fires_are_deleted_without_a_crash(tmp_
 
 CONCURRENT = textwrap.dedent("""
     import json, threading
-    from podeploy.engine import load_knowledge_base, load_facts
+    from podeploy.engine import evaluate, load_knowledge_base, load_facts
     from podeploy.engine.explain.render import decision_json
 
     kbs = [load_knowledge_base(), load_knowledge_base()]
     facts = [load_facts(kb, "examples/contoso.yaml") for kb in kbs]
     def render(kb, f, engine):
-        out = decision_json(kb.evaluate(f, engine=engine))
+        out = decision_json(evaluate(kb, f, engine=engine))
         del out["engine"]
         return out
     expected = render(kbs[0], facts[0], "reference")
@@ -508,7 +509,7 @@ def test_no_timer_threads_are_started(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(rete, "_host", None)  # a fresh host, made by this test
     before = set(threading.enumerate())
     kb = tier_kb(tmp_path)
-    assert derived(kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable"), "hit") == ["hit(entity: A, why: tier-a)"]
+    assert derived(evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable"), "hit") == ["hit(entity: A, why: tier-a)"]
     assert rete._host is not None
     time.sleep(0.3)  # durable-rules' own host would have started its dispatch timers after 0.1 s
     assert set(threading.enumerate()) - before == set()
@@ -520,7 +521,7 @@ def test_no_timer_threads_are_started(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_eleven_hundred_evaluations_in_a_row_on_one_knowledge_base(tmp_path: Path) -> None:
     kb = tier_kb(tmp_path)
     facts = facts_of(kb, TIER_FACTS)
-    results = Counter(tuple(derived(kb.evaluate(facts, engine="durable"), "hit")) for _ in range(1100))
+    results = Counter(tuple(derived(evaluate(kb, facts, engine="durable"), "hit")) for _ in range(1100))
     assert results == Counter({("hit(entity: A, why: tier-a)",): 1100})
 
 
@@ -532,12 +533,12 @@ def test_without_durable_rules_auto_falls_back_to_the_reference_and_durable_is_r
     kb = tier_kb(tmp_path)
     monkeypatch.setattr(rete, "available", lambda: False)
     monkeypatch.setattr(rete.warn_unavailable, "done", False, raising=False)
-    decision = kb.evaluate(facts_of(kb, TIER_FACTS), engine="auto")
+    decision = evaluate(kb, facts_of(kb, TIER_FACTS), engine="auto")
     assert decision.engine == "reference"
     assert derived(decision, "hit") == ["hit(entity: A, why: tier-a)"]
     assert "using the reference evaluator" in capsys.readouterr().err
     with pytest.raises(PodeployError, match="durable-rules cannot be imported"):
-        kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+        evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
 
 
 # -- one ruleset per load ------------------------------------------------------------------------
@@ -550,8 +551,8 @@ def test_the_same_policies_loaded_twice_share_one_registration_and_both_evaluate
     first = load_knowledge_base([str(directory)], builtin=False)
     second = load_knowledge_base([str(directory)], builtin=False)
     assert first is not second
-    one = first.evaluate(facts_of(first, TIER_FACTS), engine="durable")
-    two = second.evaluate(facts_of(second, TIER_FACTS), engine="durable")
+    one = evaluate(first, facts_of(first, TIER_FACTS), engine="durable")
+    two = evaluate(second, facts_of(second, TIER_FACTS), engine="durable")
     assert outcome(one) == outcome(two)
     assert derived(two, "hit") == ["hit(entity: A, why: tier-a)"]
     assert rete.network_for(first) is rete.network_for(second)  # durable-rules cannot unregister: reuse
@@ -559,7 +560,7 @@ def test_the_same_policies_loaded_twice_share_one_registration_and_both_evaluate
     other = load_knowledge_base([str(write_policies(tmp_path / "two", {**tiers, "policy": "tiers-again"}))],
                                 builtin=False)
     assert rete.network_for(other).name != rete.network_for(first).name
-    assert derived(other.evaluate(facts_of(other, TIER_FACTS), engine="durable"), "hit") == [
+    assert derived(evaluate(other, facts_of(other, TIER_FACTS), engine="durable"), "hit") == [
         "hit(entity: A, why: tier-a)"]
 
 
@@ -595,15 +596,15 @@ def test_a_customer_without_the_fact_opens_no_session_in_its_rulesets(tmp_path: 
     network = rete.network_for(kb)
     by_trigger = {r.name: r.trigger for r in network.rulesets}
     spy = _AssertSpy(monkeypatch)
-    decision = kb.evaluate(facts_of(kb, TIER_FACTS), engine="durable")
+    decision = evaluate(kb, facts_of(kb, TIER_FACTS), engine="durable")
     assert derived(decision, "hit") == ["hit(entity: A, why: tier-a)"]
     assert {by_trigger[ruleset] for _, ruleset, _ in spy.events} == {"tier"}
     sized = {"customer": "C", "legal_entities": [{"name": "A", "tier": "a", "size": 7}, {"name": "B", "size": 399}]}
     spy.events.clear()
-    decision = kb.evaluate(facts_of(kb, sized), engine="durable")
+    decision = evaluate(kb, facts_of(kb, sized), engine="durable")
     assert derived(decision, "hit") == ["hit(entity: A, why: 7)", "hit(entity: A, why: tier-a)",
                                         "hit(entity: B, why: 399)"]
-    assert outcome(decision) == outcome(kb.evaluate(facts_of(kb, sized), engine="reference"))
+    assert outcome(decision) == outcome(evaluate(kb, facts_of(kb, sized), engine="reference"))
     assert sorted({by_trigger[r] for _, r, _ in spy.events}) == ["size", "tier"]
     # Every session opened is deleted, each in its own ruleset.
     opened = {(r, sid) for what, r, sid in spy.events if what == "assert"}

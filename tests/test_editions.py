@@ -17,7 +17,8 @@ import yaml
 from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
-from podeploy.engine.policy.knowledge import BUILTIN_AS_OF, edition_dirs, editions, pack_path
+from podeploy.engine.evaluation.evaluate import evaluate
+from podeploy.engine.policy.layers import BUILTIN_AS_OF, edition_dirs, editions, pack_path
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -116,7 +117,7 @@ def test_as_of_2023_11_is_the_built_ins_alone(name: str) -> None:
     from podeploy.engine.explain.render import decision_json
 
     kb = load_knowledge_base()
-    library = decision_json(kb.evaluate(load_facts(kb, str(EXAMPLES / name))))
+    library = decision_json(evaluate(kb, load_facts(kb, str(EXAMPLES / name))))
     result = invoke("evaluate", str(EXAMPLES / name), "--format", "json", "--as-of", "2023-11")
     assert result.exit_code == 0, result.stderr
     assert json.loads(result.stdout) == library

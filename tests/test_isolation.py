@@ -35,6 +35,7 @@ from podeploy.cli.main import cli
 from podeploy.engine import load_facts, load_knowledge_base
 from podeploy.engine.errors import PodeployError
 from podeploy.engine.evaluation import rete
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import report
 from podeploy.engine.explain.render import decision_json, dumps
 
@@ -124,7 +125,7 @@ def digests(folder: Path) -> dict[str, str]:
 def evaluate_in_order(order: list[str]) -> dict[str, str]:
     """`evaluate --format json` of each file, in the order given, on one knowledge base in this process."""
     kb = load_knowledge_base()
-    return {name: dumps(decision_json(kb.evaluate(load_facts(kb, name)))) + "\n" for name in order}
+    return {name: dumps(decision_json(evaluate(kb, load_facts(kb, name)))) + "\n" for name in order}
 
 
 @pytest.fixture(scope="module")
@@ -210,9 +211,9 @@ def test_an_entity_gets_the_same_plan_beside_two_hundred_others_as_on_its_own(tm
     rng = random.Random(8)
     entities = [{"name": f"Entity {i:03d}", "requirements": rng.sample(CAPABILITIES, rng.randint(0, 5)),
                  "region": rng.choice(CHOICES["region"])} for i in range(200)]
-    together = KB.evaluate(_facts(tmp_path, "all", {"customer": "C", "plans_finance": True,
+    together = evaluate(KB, _facts(tmp_path, "all", {"customer": "C", "plans_finance": True,
                                                       "legal_entities": entities}))
-    alone = [KB.evaluate(_facts(tmp_path, str(i), {"customer": "C", "plans_finance": True, "legal_entities": [e]}))
+    alone = [evaluate(KB, _facts(tmp_path, str(i), {"customer": "C", "plans_finance": True, "legal_entities": [e]}))
              for i, e in enumerate(entities)]
     plans = [(e.name, e.deployment, e.gaps, e.needs) for e in together.entities]
     assert plans == [(d.entities[0].name, d.entities[0].deployment, d.entities[0].gaps, d.entities[0].needs)
@@ -257,7 +258,7 @@ def test_loading_the_same_policies_again_registers_nothing_more_with_the_engine(
 
     def load_and_evaluate() -> None:
         kb = load_knowledge_base()
-        kb.evaluate(load_facts(kb, str(CONTOSO)), engine="durable")
+        evaluate(kb, load_facts(kb, str(CONTOSO)), engine="durable")
 
     load_and_evaluate()
     gc.collect()

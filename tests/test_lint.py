@@ -18,7 +18,7 @@ from podeploy.cli.lint_command import lint as lint_command
 from podeploy.engine import load_knowledge_base
 from podeploy.engine.errors import Location
 from podeploy.engine.evaluation.rete import Network
-from podeploy.engine.policy.knowledge import pack_path
+from podeploy.engine.policy.layers import pack_path
 from podeploy.engine.tools.lint import Finding, LintReport, lint
 
 FIXTURES = Path(__file__).resolve().parent / "lint_fixtures"

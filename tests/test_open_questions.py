@@ -21,9 +21,10 @@ from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
 from podeploy.engine.analysis.openquestions import open_questions
+from podeploy.engine.evaluation import evaluate as evaluation
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import parse_document
-from podeploy.engine.policy.knowledge import edition_dirs
+from podeploy.engine.policy.layers import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -184,7 +185,8 @@ BRUTE = {
 
 
 def advice_of(kb: Any, facts: dict[str, Any]) -> tuple[Any, ...]:
-    decision = kb.evaluate(read_facts(kb, parse_document(json.dumps(facts), "brute.json")), engine="reference")
+    facts_input = read_facts(kb, parse_document(json.dumps(facts), "brute.json"))
+    decision = evaluation.evaluate(kb, facts_input, engine="reference")
     return (tuple(e.deployment for e in decision.entities), frozenset(n.fact for n in decision.warnings))
 
 

@@ -11,15 +11,17 @@ import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, load_knowledge_base
+from podeploy.engine.evaluation import evaluate as evaluation
 from podeploy.engine.explain.render import decision_json, why_text
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import parse_document
-from podeploy.engine.policy.knowledge import KnowledgeBase, edition_dirs, pack_path
+from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.layers import edition_dirs, pack_path
 
 
 def evaluate(kb: KnowledgeBase, text: str, engine: str = "durable") -> dict[str, Any]:
     facts = read_facts(kb, parse_document(textwrap.dedent(text), "facts.yaml"))
-    return decision_json(kb.evaluate(facts, engine=engine))
+    return decision_json(evaluation.evaluate(kb, facts, engine=engine))
 
 
 def codes(result: dict[str, Any], key: str = "warnings") -> list[tuple[str, str | None]]:
@@ -54,7 +56,7 @@ def test_an_override_replaces_the_built_in_rule_and_the_trace_names_its_layer(tm
 
 def test_the_why_trace_says_which_layer_a_rule_came_from(tmp_path: Path) -> None:
     kb = load_knowledge_base([str(write(tmp_path / "partner", "budget.yaml", OVERRIDE))])
-    decision = kb.evaluate(read_facts(kb, parse_document("customer: C\nbudget: medium\n", "f.yaml")))
+    decision = evaluation.evaluate(kb, read_facts(kb, parse_document("customer: C\nbudget: medium\n", "f.yaml")))
     assert "rule small-budget (" in why_text(decision)
     assert "budget.yaml:4:5 in layer partner)" in why_text(decision)
 

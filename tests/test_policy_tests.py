@@ -13,7 +13,8 @@ from podeploy.cli.test_command import test as podeploy_test  # not test*: pytest
 from podeploy.engine.errors import BadInput
 from podeploy.engine.evaluation import rete
 from podeploy.engine.io.loader import load_document
-from podeploy.engine.policy.knowledge import builtin_policy_paths, load_knowledge_base, pack_path
+from podeploy.engine.policy.layers import builtin_policy_paths, pack_path
+from podeploy.engine.policy.loading import load_knowledge_base
 from podeploy.engine.tools.policytest import (
     CaseResult,
     Coverage,

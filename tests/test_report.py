@@ -23,10 +23,11 @@ import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import report
 from podeploy.engine.explain.brand import Brand, load_brand
 from podeploy.engine.explain.queries import citation, citations
-from podeploy.engine.policy.knowledge import edition_dirs
+from podeploy.engine.policy.layers import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -85,7 +86,7 @@ def edition_kb() -> KnowledgeBase:
 
 
 def decide(kb: KnowledgeBase, path: Path | str) -> Decision:
-    decision = kb.evaluate(load_facts(kb, str(path)))
+    decision = evaluate(kb, load_facts(kb, str(path)))
     assert isinstance(decision, Decision)
     return decision
 
@@ -701,7 +702,7 @@ def test_graph_ids_are_stable(kb: KnowledgeBase) -> None:
     again = decide(kb, "examples/adatum-mixed.json")
     assert report.derivation_dot(first) == report.derivation_dot(again)
     assert report.derivation_mermaid(first) == report.derivation_mermaid(again)
-    reference = kb.evaluate(load_facts(kb, "examples/adatum-mixed.json"), engine="reference")
+    reference = evaluate(kb, load_facts(kb, "examples/adatum-mixed.json"), engine="reference")
     assert report.derivation_mermaid(reference) == report.derivation_mermaid(first)
 
 

@@ -20,7 +20,8 @@ from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
 from podeploy.engine.analysis.questionnaire import ABSENT, read_answers
 from podeploy.engine.io.loader import load_document
-from podeploy.engine.policy.knowledge import KnowledgeBase, edition_dirs
+from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.layers import edition_dirs
 from podeploy.engine.tools.webapp import WebApp, address, make_server
 from podeploy.engine.tools.workshop import Workshop
 

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from podeploy.cli.main import _Group
 from podeploy.cli.whatif_command import what_if
 from podeploy.engine import BadInput, KnowledgeBase, load_knowledge_base
+from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import Document, load_document, parse_document
 from podeploy.engine.tools.whatif import (
@@ -219,7 +220,7 @@ def _brute_force(kb: KnowledgeBase, doc: Document, target: str, up_to: int) -> d
             if len({c.slot for c in combo}) < size:
                 continue
             facts = read_facts(kb, Document(doc.name, _edited(doc.value, combo)))
-            decision = kb.evaluate(facts, engine="reference")
+            decision = evaluate(kb, facts, engine="reference")
             if all(e.deployment == target for e in decision.entities):
                 works.setdefault(size, []).append(sorted(map(str, combo)))
     return {size: sorted(sets) for size, sets in works.items()}
@@ -258,13 +259,13 @@ def test_the_facts_left_out_cannot_change_a_deployment(kb: KnowledgeBase) -> Non
     assert deciding_facts(kb) == {"requirements", "existing_solution", "plans_finance"}
     doc = load_document(CONTOSO)
     editor = FactsEditor(kb, doc)
-    before = [e.deployment for e in kb.evaluate(editor.original, engine="reference").entities]
+    before = [e.deployment for e in evaluate(kb, editor.original, engine="reference").entities]
     left_out = [c for c in editor.candidates() if c.fact not in deciding_facts(kb)]
     # budget and pm_maturity: the two other values; region: 27 other values at the top level and for the
     # entity with its own, 28 for the entity without one (setting it pins the entity's region).
     assert len(left_out) == 2 + 2 + 27 + 27 + 28
     for change in left_out:
-        after = kb.evaluate(editor.facts((change,)), engine="reference")
+        after = evaluate(kb, editor.facts((change,)), engine="reference")
         assert [e.deployment for e in after.entities] == before, change
 
 
@@ -603,7 +604,7 @@ def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp
 
 
 def test_the_edition_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
-    from podeploy.engine.policy.knowledge import pack_path
+    from podeploy.engine.policy.layers import pack_path
     from podeploy.engine.tools.whatif import open_values
 
     assert pack_path("2025-update") == EDITION  # the former pack's name still names the edition
@@ -692,7 +693,7 @@ def test_a_new_customer_with_no_finance_version_is_taken_to_be_on_the_current_re
     assert not [w for w in result.original.warnings if w.code.endswith("-version")]
     # On the seeds alone there is no Finance version to go by: stocked inventory takes the manufacturing type.
     seeds = load_knowledge_base()
-    decision = seeds.evaluate(read_facts(seeds, load_document(write(tmp_path, unversioned))), engine="reference")
+    decision = evaluate(seeds, read_facts(seeds, load_document(write(tmp_path, unversioned))), engine="reference")
     assert [e.deployment for e in decision.entities] == ["stocked-production"]
 
 

@@ -28,11 +28,14 @@ from .queries import (
     citations,
     customer_facts,
     deciding_reasons,
+    deciding_step,
+    deployment_facts,
+    derivation,
     fact_words,
     notice_firings,
     reasons_against,
 )
-from .render import COARSE_NOTE, deciding_step
+from .render import COARSE_NOTE
 
 
 @record
@@ -301,8 +304,6 @@ def _next_steps(decision: Decision, entities: Sequence[EntityPlan]) -> tuple[tup
 
 
 def _derivation(decision: Decision, entity: EntityDecision) -> Derivation:
-    from .report import deployment_facts, derivation
-
     steps, _ = derivation(decision, deployment_facts(decision, entity))
     deciding = [f for _, found in deciding_reasons(decision, entity) for f in found]
     facts = customer_facts(decision, [*deciding, *(s.firing for s in steps)])

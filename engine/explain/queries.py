@@ -275,3 +275,67 @@ def customer_facts(decision: Decision, firings: Iterable[Firing]) -> list[Fact]:
         elif fact.predicate in decision.kb.facts:
             found.append(fact)
     return found
+
+
+@record
+class Step:
+    """One firing in an entity's derivation."""
+
+    number: int
+    firing: Firing
+
+    @property
+    def rule(self) -> str:
+        return self.firing.clause.rule.id
+
+
+def deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
+    """The deployment conclusions behind the entity's recommended type."""
+    roles = {pid for pid, pred in decision.kb.predicates.items() if pred.role == "deployment"}
+    return [
+        fact
+        for pid in sorted(roles)
+        for fact in decision.store.of(pid)
+        if fact.get("entity") == entity.name and fact.get("type") == entity.deployment
+    ]
+
+
+def derivation(decision: Decision, facts: Iterable[Fact]) -> tuple[list[Step], list[Fact]]:
+    """Every firing the facts rest on (in trace order) and the given facts at the leaves (in order of first use)."""
+    steps: set[int] = set()
+    leaves: dict[Fact, Fact] = {}
+    pending = list(facts)
+    while pending:
+        fact = pending.pop()
+        number = decision.step_of(fact)
+        if number is None:
+            leaves.setdefault(fact, fact)
+            continue
+        if number in steps:
+            continue
+        steps.add(number)
+        firing = decision.trace[number]
+        pending.extend(reversed(firing.matched + firing.counted))
+    ordered = [Step(n, decision.trace[n]) for n in sorted(steps)]
+    given: list[Fact] = []
+    for step in ordered:
+        for fact in step.firing.matched + step.firing.counted:
+            if fact in leaves and fact not in given:
+                given.append(fact)
+    given.extend(f for f in leaves if f not in given)
+    return ordered, given
+
+
+def deciding_step(decision: Decision, entity: EntityDecision) -> int | None:
+    """The step that decides the entity's deployment: the fit behind it, or the rule that moved it there."""
+    for fact in deployment_facts(decision, entity):
+        step = decision.step_of(fact)
+        if step is None:
+            continue
+        for matched in decision.trace[step].matched:
+            inner = decision.step_of(matched)
+            # Follow the fit behind the deployment only when it chose the same type (not a promotion).
+            if inner is not None and matched.get("type") == entity.deployment:
+                return inner
+        return step
+    return None

@@ -14,6 +14,8 @@ from .queries import (
     citations_json,
     cited_text,
     deciding_reasons,
+    deciding_step,
+    deployment_facts,
     notice_firings,
     notice_steps,
     reasons_against,
@@ -262,7 +264,7 @@ def why_text(decision: Decision, style: Style = plain) -> str:
         named = f" ({decision.kb.type_name(entity.deployment)})" if entity.deployment in decision.kb.types else ""
         lines.append(style(f"{entity.name}: {entity.deployment or 'no deployment type fits'}{named}", bold=True))
         lines.extend(_deciding_lines(decision, entity, style))
-        deployed = _deployment_facts(decision, entity)
+        deployed = deployment_facts(decision, entity)
         if deployed:
             lines.append("  How it was derived:")
         for fact in deployed:
@@ -310,31 +312,6 @@ def _deciding_lines(decision: Decision, entity: EntityDecision, style: Style) ->
         rule = firing.clause.rule
         lines.append(f"  Chosen: {business_explanation(kb, firing)}  (rule {rule.id}, {rule.location})")
     return lines
-
-
-def _deployment_facts(decision: Decision, entity: EntityDecision) -> list[Fact]:
-    found = []
-    for pid, pred in decision.kb.predicates.items():
-        if pred.role == "deployment":
-            for fact in decision.store.of(pid):
-                if fact.get("entity") == entity.name and fact.get("type") == entity.deployment:
-                    found.append(fact)
-    return found
-
-
-def deciding_step(decision: Decision, entity: EntityDecision) -> int | None:
-    """The step that decides the entity's deployment: the fit behind it, or the rule that moved it there."""
-    for fact in _deployment_facts(decision, entity):
-        step = decision.step_of(fact)
-        if step is None:
-            continue
-        for matched in decision.trace[step].matched:
-            inner = decision.step_of(matched)
-            # Follow the fit behind the deployment only when it chose the same type (not a promotion).
-            if inner is not None and matched.get("type") == entity.deployment:
-                return inner
-        return step
-    return None
 
 
 def _explain_fact(

@@ -79,7 +79,7 @@ def named_layers(doc: Document) -> list[str]:
     value = doc.value
     if not isinstance(value, dict):
         return []
-    from ..policy.knowledge import pack_names, pack_path
+    from ..policy.layers import pack_names, pack_path
 
     found: list[str] = []
     problems: list[Problem] = []
@@ -179,7 +179,7 @@ def declared_in(fact_id: str, doc: Document, loaded: Iterable[str]) -> str:
     """A hint for an unknown fact: ' (declared by ...: load it with ...)', or '' when no layer known here
     declares it. `loaded` are the paths of the policy files already loaded."""
     loaded_real = {os.path.realpath(p) for p in loaded}
-    from ..policy.knowledge import editions
+    from ..policy.layers import editions
 
     for name, dated, path in editions():
         if any(os.path.realpath(p) not in loaded_real for p in _declarations(path).get(fact_id, ())):
@@ -223,7 +223,7 @@ def declared_in(fact_id: str, doc: Document, loaded: Iterable[str]) -> str:
 @functools.lru_cache(maxsize=64)
 def _declarations(root: str) -> dict[str, tuple[str, ...]]:
     """fact id -> the policy files below root (two folders deep, bounded) whose `facts:` declare it."""
-    from ..policy.knowledge import NOT_POLICIES
+    from ..policy.layers import NOT_POLICIES
 
     found: dict[str, list[str]] = {}
     budget = _SEARCH_FILES
@@ -274,7 +274,7 @@ def load_for_facts(layers: Sequence[str], path: str) -> tuple[Any, Document]:
     facts.read_facts.
     """
     from ..io.loader import load_document
-    from ..policy.knowledge import load_knowledge_base
+    from ..policy.loading import load_knowledge_base
 
     doc = load_document(path)
     return load_knowledge_base(with_named_layers(layers, doc)), doc

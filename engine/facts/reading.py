@@ -8,7 +8,7 @@ from typing import Any
 
 from ..errors import BadInput, Location, Problem, did_you_mean
 from ..io.loader import Document, control_problems, load_document, problems_sorted
-from ..model.terms import VERSION_PATTERN, Fact, FactDecl, Scalar, make_fact, version_number
+from ..model.terms import VERSION_PATTERN, Fact, FactDecl, Scalar, describe_value, make_fact, version_number
 from ..policy.knowledge import KnowledgeBase
 from ..records import record
 from .layers import LAYER_KEYS, declared_in, layers_ok, layers_schema
@@ -479,23 +479,6 @@ def _brief(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
         return "a number of more than 30 digits"
     return repr(value)
-
-
-def describe_value(value: Any) -> str:
-    """A value as a consultant wrote it, for 'expected ..., got ...' messages."""
-    if value is None:
-        return "nothing (null)"
-    if isinstance(value, bool):
-        return f"{'true' if value else 'false'} (true/false)"
-    if isinstance(value, int) and abs(value) > 10**30:
-        return "a number of more than 30 digits"
-    if isinstance(value, (int, float)):
-        return f"{value} (a number)"
-    if isinstance(value, str):
-        return f"'{value[:60]}' (text)"
-    if isinstance(value, list):
-        return "a list"
-    return "a mapping"
 
 
 def _fact_of(path: tuple[Any, ...]) -> str | None:

@@ -403,3 +403,20 @@ def show_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
+
+
+def describe_value(value: Any) -> str:
+    """A value as a consultant wrote it, for 'expected ..., got ...' messages."""
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"{'true' if value else 'false'} (true/false)"
+    if isinstance(value, int) and abs(value) > 10**30:
+        return "a number of more than 30 digits"
+    if isinstance(value, (int, float)):
+        return f"{value} (a number)"
+    if isinstance(value, str):
+        return f"'{value[:60]}' (text)"
+    if isinstance(value, list):
+        return "a list"
+    return "a mapping"

@@ -35,6 +35,7 @@ from ..model.terms import (
     SourceEntry,
     Test,
     Var,
+    describe_value,
     explanation_parts,
     normal_number,
 )
@@ -287,13 +288,13 @@ def _describe(error: Any, path: tuple[Any, ...]) -> str:
         shown = _shown(error.instance) if isinstance(error.instance, str) else repr(error.instance)
         message = f"{shown} is not a choice here{choices_hint(str(error.instance), choices, 'the choices')}"
     elif error.validator == "type" and isinstance(error.validator_value, str) and error.validator_value in _TYPES:
-        message = f"expected {_TYPES[error.validator_value]}, got {_got(error.instance)}"
+        message = f"expected {_TYPES[error.validator_value]}, got {describe_value(error.instance)}"
     elif error.validator in ("anyOf", "oneOf") and _other_type(error):
         kinds = [_TYPES[t] for t in dict.fromkeys(_types_wanted(error)) if t in _TYPES]
         if kinds:
             kinds = [k.replace("true or false", "true/false") for k in kinds] if len(kinds) > 1 else kinds
             either = ", ".join(kinds[:-1]) + f" or {kinds[-1]}" if len(kinds) > 1 else kinds[0]
-            message = f"expected {either}, got {_got(error.instance)}"
+            message = f"expected {either}, got {describe_value(error.instance)}"
     elif error.validator in _COUNTS and isinstance(error.validator_value, int):
         message = _COUNTS[error.validator](error.validator_value)
     if len(message) > 300:
@@ -315,14 +316,6 @@ def _types_wanted(error: Any) -> list[str]:
         wanted = error.validator_value
         return [wanted] if isinstance(wanted, str) else list(wanted)
     return [t for sub in error.context or () if not sub.relative_path for t in _types_wanted(sub)]
-
-
-def _got(value: Any) -> str:
-    from ..facts.reading import (
-        describe_value,  # facts files say it so too; loaded by then, imported late to avoid a cycle
-    )
-
-    return describe_value(value)
 
 
 def read_policy_file(path: str, layer: str, display: str | None = None) -> tuple[PolicyFile | None, list[Problem]]:

@@ -33,6 +33,7 @@ from multiprocessing.connection import Connection
 from typing import IO, Any
 
 from ..errors import BadInput, EngineError, Location, PodeployError, Problem
+from ..evaluation.evaluate import evaluate
 from ..io.outputs import StatusLine
 from ..records import record
 
@@ -261,7 +262,7 @@ def evaluate_item(
         facts = read_facts(kb, doc)
         if crash is not None:
             crash(facts.customer)
-        decision = kb.evaluate(facts, engine=engine)
+        decision = evaluate(kb, facts, engine=engine)
     except BadInput as exc:
         return {"input": item.label, "status": "bad-input", "errors": exc.lines()}
     except PodeployError as exc:
@@ -281,7 +282,7 @@ def _knowledge_for(kb: Any, layers: Sequence[str], doc: Any, engine: str) -> tup
     if not isinstance(doc.value, dict) or not any(key in doc.value for key in LAYER_KEYS):
         return kb, engine
     from ..evaluation.evaluate import engine_for
-    from ..policy.knowledge import load_knowledge_base
+    from ..policy.loading import load_knowledge_base
 
     own = load_knowledge_base(with_named_layers(layers, doc))
     return own, ("reference" if engine == "reference" else engine_for(own, "auto", note=False))
@@ -301,7 +302,7 @@ def _worker_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops the workers
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # and SIGTERM ends a worker at once, without a word
     os.chdir(cwd)
-    from ..policy.knowledge import load_knowledge_base
+    from ..policy.loading import load_knowledge_base
 
     try:
         kb = load_knowledge_base(layers)

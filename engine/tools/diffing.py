@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import BadInput, Location, Problem
 from ..evaluation.decision import Decision, Notice
 from ..evaluation.derivation import Firing
+from ..evaluation.evaluate import evaluate
 from ..explain import render
 from ..explain.queries import notice_firings
 from ..facts.reading import read_facts, unknown_names, value_fits
@@ -82,8 +83,8 @@ def diff_decisions(
         diff = CustomerDiff(path, None)
         try:
             doc = load_document(path)
-            after = new.evaluate(read_facts(new, doc), engine=engine)
-            before = base.evaluate(read_facts(base, _known_to(base, doc)), engine=engine)
+            after = evaluate(new, read_facts(new, doc), engine=engine)
+            before = evaluate(base, read_facts(base, _known_to(base, doc)), engine=engine)
         except BadInput as exc:
             diff.problems.extend(exc.problems)
             results.append(diff)

@@ -42,15 +42,10 @@ from ..model.terms import (
     show_value,
     version_number,
 )
-from ..policy.knowledge import (
-    KnowledgeBase,
-    builtin_policy_paths,
-    edition_dirs,
-    load_knowledge_base,
-    policy_paths_in,
-    shipped_layer,
-    system_predicates,
-)
+from ..policy.assembly import system_predicates
+from ..policy.knowledge import KnowledgeBase
+from ..policy.layers import builtin_policy_paths, edition_dirs, policy_paths_in, shipped_layer
+from ..policy.loading import load_knowledge_base
 from ..policy.reading import PolicyFile, read_policy_file
 from ..records import record
 

@@ -46,12 +46,15 @@ from typing import Any
 
 from ..errors import BadInput, Location, Problem, did_you_mean
 from ..evaluation.decision import Decision, EntityDecision, Notice
+from ..evaluation.evaluate import evaluate
 from ..explain.queries import notice_firings, reasons_against
-from ..facts.reading import FactsInput, describe_value, read_facts
+from ..facts.reading import FactsInput, read_facts
 from ..io import shipped
 from ..io.loader import Document, Path, parse_document, problems_sorted, read_text
-from ..model.terms import Rule
-from ..policy.knowledge import BUILTIN_LAYER, KnowledgeBase, edition_dirs, load_knowledge_base, pack_path
+from ..model.terms import Rule, describe_value
+from ..policy.knowledge import KnowledgeBase
+from ..policy.layers import BUILTIN_LAYER, edition_dirs, pack_path
+from ..policy.loading import load_knowledge_base
 from ..records import record
 
 TEST_SUFFIXES = (".test.yaml", ".test.yml")
@@ -1095,7 +1098,7 @@ def check_case(case: TestCase, decision: Decision) -> tuple[Mismatch, ...]:
 
 
 def run_case(kb: KnowledgeBase, case: TestCase, engine: str = "auto") -> CaseResult:
-    decision = kb.evaluate(case.facts, engine=engine)
+    decision = evaluate(kb, case.facts, engine=engine)
     fired = frozenset(rule_ref(f.clause.rule) for f in decision.trace)
     in_effect = frozenset(rule_ref(r) for r in kb.rules)
     return CaseResult(

@@ -25,8 +25,9 @@ from ..errors import BadInput, EngineError, Location, Problem, did_you_mean
 from ..evaluation.compiled import Store, compiled
 from ..evaluation.decision import Decision, EntityDecision
 from ..evaluation.derivation import Firing, passes
-from ..explain.queries import business_explanation, cited_text
-from ..explain.render import counted, deciding_step
+from ..evaluation.evaluate import evaluate
+from ..explain.queries import business_explanation, cited_text, deciding_step
+from ..explain.render import counted
 from ..facts.reading import FactsInput, read_facts
 from ..io.loader import Document
 from ..model.terms import VERSION_PATTERN, Fact, FactDecl, Scalar, Test, Var, show_value, version_text
@@ -486,7 +487,7 @@ def search(
     if problems:
         raise BadInput(problems)
     targets = [entity] if entity is not None else list(editor.entity_names)
-    original = kb.evaluate(editor.original, engine=engine)
+    original = evaluate(kb, editor.original, engine=engine)
     deciding = deciding_facts(kb)
     every = editor.candidates()
     candidates = [c for c in every if c.fact in deciding]
@@ -574,7 +575,7 @@ def outcome(
     engine: str,
     targets: Sequence[str] = (),
 ) -> Outcome:
-    decision = kb.evaluate(editor.facts(changes), engine=engine)
+    decision = evaluate(kb, editor.facts(changes), engine=engine)
     before = {e.name: e.deployment for e in original.entities}
     entities = []
     for e in decision.entities:
@@ -828,7 +829,7 @@ def apply(
     editor = FactsEditor(kb, doc)
     entity = resolve_entity(editor.original, entity)
     changes = parse_changes(kb, editor, drops=drops, adds=adds, sets=sets, entity=entity)
-    original = kb.evaluate(editor.original, engine=engine)
+    original = evaluate(kb, editor.original, engine=engine)
     return Applied(original, changes, outcome(kb, editor, original, changes, engine))
 
 

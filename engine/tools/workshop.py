@@ -23,6 +23,7 @@ from ..analysis.questionnaire import (
 )
 from ..errors import CONTROL, BadInput, Location, Problem
 from ..evaluation.decision import Decision
+from ..evaluation.evaluate import evaluate
 from ..facts.reading import read_facts
 from ..io.loader import Document, parse_document
 from ..policy.knowledge import KnowledgeBase
@@ -113,7 +114,7 @@ class Workshop:
         if self._decision is None or self._decision[0] != key:
             text = facts_text(self.document())
             facts = read_facts(self.kb, parse_document(text, "<workshop>"))
-            self._decision = (key, self.kb.evaluate(facts, engine=self.engine))
+            self._decision = (key, evaluate(self.kb, facts, engine=self.engine))
         return self._decision[1]
 
     # -- the customer and its legal entities -----------------------------------------------------------------
