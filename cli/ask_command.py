@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import sys
-import tempfile
 from collections.abc import Sequence
 
 import click
@@ -272,44 +271,6 @@ def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> str:
     return kind
 
 
-def write_atomically(path: str, text: str, *, force: bool) -> None:
-    """Write text to path through a temporary file in the same folder and a rename; never a half-written file.
-
-    Without force an existing file is never replaced, even one created while the questions were asked.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    try:
-        fd, temporary = tempfile.mkstemp(prefix=".podeploy-ask-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(temporary, 0o666 & ~mask)
-        if force:
-            os.replace(temporary, path)
-        else:
-            try:
-                os.link(temporary, path)  # fails if path exists: no overwrite, atomically
-            except FileExistsError:
-                raise
-            except OSError:  # a file system without hard links
-                if os.path.lexists(path):
-                    raise FileExistsError(path) from None
-                os.replace(temporary, path)
-    except FileExistsError:
-        raise BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))]) from None
-    except OSError as exc:
-        raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
-    finally:
-        if os.path.lexists(temporary):
-            os.unlink(temporary)
-
-
 @click.command("ask")
 @click.option(
     "--out",
@@ -416,7 +377,9 @@ def _ask(
 
             write_in_place(out, text)
         else:
-            write_atomically(out, text, force=force)
+            from podeploy.engine.io.outputs import write_file
+
+            write_file(out, text, overwrite=force)
         promise_output(ctx, None)
         click.echo(f"Wrote {out}.", err=err)
     else:

@@ -67,7 +67,6 @@ def batch(
         CrashHook,
         ProgressBar,
         RecordWriter,
-        atomic_output,
         expand_inputs,
         run_batch,
         usable_cpus,
@@ -122,8 +121,13 @@ def batch(
             with open(out, "w", encoding="utf-8", newline="") as device:
                 summary = evaluate_into(device)
         else:
-            with atomic_output(out) as stream:
-                summary = evaluate_into(stream)
+            from podeploy.engine.io.outputs import atomic_file, cannot_write
+
+            try:
+                with atomic_file(out) as stream:
+                    summary = evaluate_into(stream)
+            except OSError as exc:
+                raise cannot_write(out, exc) from None
         promise_output(ctx, None)
         for line in summary.lines():
             click.echo(line, err=True)

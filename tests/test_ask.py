@@ -26,7 +26,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
-from podeploy.cli.ask_command import ask, write_atomically
+from podeploy.cli.ask_command import ask
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, KnowledgeBase, load_facts, load_knowledge_base
 from podeploy.engine.analysis.questionnaire import (
@@ -46,6 +46,7 @@ from podeploy.engine.analysis.questionnaire import (
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import load_document, parse_document
+from podeploy.engine.io.outputs import write_file
 from podeploy.engine.policy.layers import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -560,9 +561,9 @@ def test_out_is_never_overwritten_without_force(tmp_path: Path) -> None:
 
 def test_atomic_write_refuses_a_file_created_meanwhile(tmp_path: Path) -> None:
     out = tmp_path / "facts.yaml"
-    write_atomically(str(out), "customer: A\n", force=False)
+    write_file(str(out), "customer: A\n", overwrite=False)
     with pytest.raises(BadInput, match="already exists"):
-        write_atomically(str(out), "customer: B\n", force=False)
+        write_file(str(out), "customer: B\n", overwrite=False)
     assert out.read_text() == "customer: A\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["facts.yaml"]
 

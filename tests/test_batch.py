@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.batch_command import batch
 from podeploy.engine.evaluation.evaluate import evaluate
+from podeploy.engine.io.outputs import atomic_file
 from podeploy.engine.tools.batch import (
     CSV_HEADER,
     BatchInput,
-    atomic_output,
     death_reason,
     expand_inputs,
     json_lines,
@@ -277,9 +277,9 @@ def test_out_must_name_a_file_in_a_folder_that_exists(tmp_path: Path) -> None:
         assert result.stderr == message + "\n"
 
 
-def test_atomic_output_leaves_nothing_on_an_error(tmp_path: Path) -> None:
+def test_an_output_cut_short_leaves_nothing(tmp_path: Path) -> None:
     out = tmp_path / "out.csv"
-    with pytest.raises(KeyboardInterrupt), atomic_output(str(out)) as stream:
+    with pytest.raises(KeyboardInterrupt), atomic_file(str(out)) as stream:
         stream.write("half")
         assert out.exists() is False
         raise KeyboardInterrupt

@@ -36,8 +36,8 @@ from podeploy.engine import load_facts, load_knowledge_base
 from podeploy.engine.errors import PodeployError
 from podeploy.engine.evaluation import rete
 from podeploy.engine.evaluation.evaluate import evaluate
-from podeploy.engine.explain import report
 from podeploy.engine.explain.render import decision_json, dumps
+from podeploy.engine.io.outputs import write_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
@@ -316,7 +316,7 @@ def test_a_write_cut_short_leaves_the_old_file_whole_and_no_temporary_file(
     target.write_text(OLD_PLAN, "utf-8")
     cut_writes_short(monkeypatch, failure)
     with pytest.raises(raised):
-        report.write_output("<p>new plan</p>" * 10_000, target)
+        write_file(target, "<p>new plan</p>" * 10_000)
     monkeypatch.undo()
     assert target.read_text("utf-8") == OLD_PLAN
     assert os.listdir(tmp_path) == ["plan.html"]
@@ -325,7 +325,7 @@ def test_a_write_cut_short_leaves_the_old_file_whole_and_no_temporary_file(
 def test_a_write_cut_short_leaves_no_file_where_there_was_none(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cut_writes_short(monkeypatch, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        report.write_output("<p>new plan</p>", tmp_path / "plan.html")
+        write_file(tmp_path / "plan.html", "<p>new plan</p>")
     monkeypatch.undo()
     assert os.listdir(tmp_path) == []
 
@@ -371,7 +371,7 @@ def test_a_writer_killed_before_the_rename_leaves_the_old_file_whole(tmp_path: P
 
         os.fsync = stall  # type: ignore[assignment]
         try:
-            report.write_output("<p>new plan</p>", target)
+            write_file(target, "<p>new plan</p>")
         finally:
             os._exit(1)
     os.close(write)

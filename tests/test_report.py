@@ -22,11 +22,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from podeploy.cli.main import cli
-from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base
+from podeploy.engine import BadInput, Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import report
 from podeploy.engine.explain.brand import Brand, load_brand
 from podeploy.engine.explain.queries import citation, citations
+from podeploy.engine.io.outputs import write_file
 from podeploy.engine.policy.layers import edition_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -734,11 +735,11 @@ def test_dot_accepts_the_graph(which: str, request: pytest.FixtureRequest, tmp_p
 # -- writing ------------------------------------------------------------------------------------------------------
 
 
-def test_write_output_creates_a_file_ending_in_one_newline(tmp_path: Path) -> None:
+def test_write_file_creates_a_file_ending_in_one_newline(tmp_path: Path) -> None:
     target = tmp_path / "plan.md"
-    report.write_output("# plan", target)
+    write_file(target, "# plan")
     assert target.read_bytes() == b"# plan\n"
-    report.write_output("é\n", str(target))
+    write_file(str(target), "é\n")
     assert target.read_text(encoding="utf-8") == "é\n"
     assert os.listdir(tmp_path) == ["plan.md"]
     umask = os.umask(0)
@@ -746,19 +747,19 @@ def test_write_output_creates_a_file_ending_in_one_newline(tmp_path: Path) -> No
     assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~umask  # as open() would make it, not mkstemp's 0600
 
 
-def test_write_output_replaces_an_existing_file_whole(tmp_path: Path) -> None:
+def test_write_file_replaces_an_existing_file_whole(tmp_path: Path) -> None:
     target = tmp_path / "plan.html"
     target.write_text("x" * 100_000, encoding="utf-8")
     target.chmod(0o640)
     inode = target.stat().st_ino
-    report.write_output("<p>short</p>", target)
+    write_file(target, "<p>short</p>")
     assert target.read_text(encoding="utf-8") == "<p>short</p>\n"
     assert target.stat().st_ino != inode  # a new file renamed over the old one, not rewritten in place
     assert stat.S_IMODE(target.stat().st_mode) == 0o640
     assert os.listdir(tmp_path) == ["plan.html"]
 
 
-def test_write_output_leaves_the_old_file_whole_when_it_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_write_file_leaves_the_old_file_whole_when_it_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     target = tmp_path / "plan.md"
     target.write_text("old plan\n", encoding="utf-8")
 
@@ -767,18 +768,20 @@ def test_write_output_leaves_the_old_file_whole_when_it_fails(tmp_path: Path, mo
 
     monkeypatch.setattr(os, "fsync", crash)
     with pytest.raises(PodeployError, match=r"cannot write .*plan\.md: No space left on device"):
-        report.write_output("new plan " * 10_000, target)
+        write_file(target, "new plan " * 10_000)
     monkeypatch.undo()
     monkeypatch.setattr(os, "replace", crash)
     with pytest.raises(PodeployError):
-        report.write_output("new plan", target)
+        write_file(target, "new plan")
     assert target.read_text(encoding="utf-8") == "old plan\n"
     assert os.listdir(tmp_path) == ["plan.md"]
 
 
-def test_write_output_to_a_missing_folder_is_an_error(tmp_path: Path) -> None:
-    with pytest.raises(PodeployError, match="cannot write"):
-        report.write_output("x", tmp_path / "missing" / "plan.md")
+def test_write_file_to_a_missing_folder_is_bad_input_located_at_the_path(tmp_path: Path) -> None:
+    target = tmp_path / "missing" / "plan.md"
+    with pytest.raises(BadInput) as raised:
+        write_file(target, "x")
+    assert raised.value.lines() == [f"{target}:1:1: unwritable: No such file or directory"]
     assert os.listdir(tmp_path) == []
 
 
@@ -814,7 +817,7 @@ def pdf_pages(data: bytes) -> int:
 
 def printed(tmp_path: Path, html_text: str, name: str) -> bytes:
     page, pdf = tmp_path / f"{name}.html", tmp_path / f"{name}.pdf"
-    report.write_output(html_text, page)
+    write_file(page, html_text)
     done = chromium(tmp_path, f"--print-to-pdf={pdf}", "--no-pdf-header-footer", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     return pdf.read_bytes()
@@ -831,7 +834,7 @@ def only(html_text: str, *keep: str) -> str:
 @needs_chromium
 def test_chromium_renders_page_one(contoso_now: Decision, tmp_path: Path) -> None:
     page = tmp_path / "contoso.html"
-    report.write_output(report.report_html(contoso_now, date=DATE), page)
+    write_file(page, report.report_html(contoso_now, date=DATE))
     done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = parse(done.stdout.replace("<!DOCTYPE html>", ""))
@@ -845,7 +848,7 @@ def test_chromium_renders_page_one(contoso_now: Decision, tmp_path: Path) -> Non
 @needs_chromium
 def test_chromium_runs_nothing_from_the_facts(evil: Decision, tmp_path: Path) -> None:
     page = tmp_path / "evil.html"
-    report.write_output(report.report_html(evil, date=DATE), page)
+    write_file(page, report.report_html(evil, date=DATE))
     done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = parse(done.stdout)
@@ -878,7 +881,7 @@ def test_chromium_screenshot_of_page_one(edition_kb: KnowledgeBase, tmp_path: Pa
     text = only(report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE))
     # Print styles on screen, at the width of an A4 page: what page one looks like on paper.
     page = tmp_path / "page-one.html"
-    report.write_output(text.replace("@media print", "@media all"), page)
+    write_file(page, text.replace("@media print", "@media all"))
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     png = ARTIFACTS / f"report-{Path(name).stem}-page-one.png"
     done = chromium(tmp_path, f"--screenshot={png}", "--window-size=794,1123", "--hide-scrollbars", page.as_uri())

@@ -4,22 +4,17 @@ The report is the customer's decision, laid out from a Plan (plan.py): page one 
 each legal entity's reasons, then an appendix with the capability matrix, each derivation step by
 step and the sources as titled links. Nothing here reasons; it only lays the plan out.
 
-The renderers return text without a final newline (like those of render.py, for click.echo); write_output
-writes a file atomically and ends a text with one newline.
+The renderers return text without a final newline (like those of render.py, for click.echo);
+io.outputs.write_file writes a file whole and ends a text with one newline.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import html
-import os
 import re
-import secrets
-import stat
 from collections.abc import Iterable
 
-from ..errors import PodeployError
 from ..evaluation.decision import Decision
 from ..model.terms import Fact
 from ..records import record
@@ -565,56 +560,3 @@ def derivation_mermaid(decision: Decision) -> str:
 
 def _class_name(role: str | None) -> str:
     return "role_" + re.sub(r"[^A-Za-z0-9]", "_", role or "")
-
-
-# -- writing ----------------------------------------------------------------------------------------------------------
-
-
-def write_output(text: str | bytes, path: str | os.PathLike[str]) -> None:
-    """Write text (ending it with one newline) or bytes (as they are) to path atomically.
-
-    The text goes to a new file in the same folder, flushed to disk, then os.replace puts it in place: a crash
-    leaves either the old file whole or the new one whole, never part of one, and no temporary file behind. A
-    replaced file keeps its permission bits; a new one gets the usual ones (0666 less the umask).
-    """
-    target = os.fspath(path)
-    folder = os.path.dirname(target) or "."
-    data = text if isinstance(text, bytes) else (text if text.endswith("\n") else text + "\n").encode("utf-8")
-    try:
-        mode = stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        mode = None
-    except OSError as exc:
-        raise PodeployError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    temp = ""
-    try:
-        for _ in range(100):
-            temp = os.path.join(folder, f".{os.path.basename(target)}.{secrets.token_hex(6)}.tmp")
-            try:
-                fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                break
-            except FileExistsError:
-                continue
-        else:  # pragma: no cover - 100 collisions of 48 random bits
-            raise FileExistsError(temp)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-            if mode is not None:
-                os.chmod(temp, mode)
-            os.replace(temp, target)
-            temp = ""
-        finally:
-            if temp:
-                with contextlib.suppress(OSError):
-                    os.unlink(temp)
-    except OSError as exc:
-        raise PodeployError(f"cannot write {target}: {exc.strerror or exc}") from exc
-    with contextlib.suppress(OSError):  # make the rename itself durable where the platform allows
-        dir_fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)

@@ -4,17 +4,24 @@ An output replaces a regular file whole (written beside it, then renamed) or wri
 device or pipe (/dev/null, /dev/stdout); it never replaces a symbolic link, a device or a folder with
 a regular file, and never any input of the same run (a facts file, a policy file, a batch input).
 Each refusal is bad input (exit status 2), located at the path.
+
+Every file podeploy writes whole (a report, a facts file, a batch's results, a cached knowledge base)
+goes through atomic_file: written beside its place, flushed to disk, then renamed into it, so that
+a crash, a full disk or Ctrl-C leaves either the old file whole or the new one, and nothing else.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import stat
+import tempfile
 import time
-from collections.abc import Iterable
-from typing import IO
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
 
-from ..errors import BadInput, Location, Problem
+from ..errors import BadInput, Location, PodeployError, Problem
 
 REGULAR = "regular"  # absent, or a regular file: written whole, atomically
 IN_PLACE = "in-place"  # a character device or a pipe: opened and written as it is
@@ -68,6 +75,81 @@ def write_in_place(path: str, text: str | bytes) -> None:
             handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     except OSError as exc:
         raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
+
+
+# A disk or quota full while writing: the system's failure, not the path's.
+FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+@contextlib.contextmanager
+def atomic_file(
+    path: str, *, binary: bool = False, overwrite: bool = True, mode: int | None = None
+) -> Iterator[IO[Any]]:
+    """A file that appears at path only complete, when the block ends without an error.
+
+    It is written to a new file beside path (a random name, created exclusively), flushed to disk, then
+    renamed onto path; on any error, Ctrl-C included, the new file is removed and path left as it was.
+    A replaced file keeps its permission bits; a new one gets mode, or the usual ones (0666 less the
+    umask). Without overwrite an existing path is never replaced, even one created meanwhile
+    (FileExistsError). Raises OSError; callers say what it means to them (see cannot_write).
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    if mode is None:
+        try:
+            mode = stat.S_IMODE(os.stat(path).st_mode)
+        except FileNotFoundError:
+            umask = os.umask(0)
+            os.umask(umask)
+            mode = 0o666 & ~umask
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        handle: IO[Any] = os.fdopen(fd, "wb") if binary else os.fdopen(fd, "w", encoding="utf-8", newline="")
+        with handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        if overwrite:
+            os.replace(temp, path)
+        else:
+            try:
+                os.link(temp, path)  # fails if path exists: no overwrite, atomically
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links
+                if os.path.lexists(path):
+                    raise FileExistsError(errno.EEXIST, "File exists", path) from None
+                os.replace(temp, path)
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)  # left only by an error, or by the link that kept the file at path
+    with contextlib.suppress(OSError):  # make the rename itself durable where the platform allows
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def cannot_write(path: str, exc: OSError) -> PodeployError:
+    """What a failed write of path tells the user: the path is taken or unwritable (bad input, located at
+    it), or the disk is full (exit status 1)."""
+    if isinstance(exc, FileExistsError):
+        return BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))])
+    if exc.errno in FULL:
+        return PodeployError(f"cannot write {path}: {exc.strerror or exc}")
+    return BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))])
+
+
+def write_file(path: str | os.PathLike[str], data: str | bytes, *, overwrite: bool = True) -> None:
+    """Write text (ending it with one newline) or bytes (as they are) to path whole: see atomic_file."""
+    target = os.fspath(path)
+    payload = data if isinstance(data, bytes) else (data if data.endswith("\n") else data + "\n").encode("utf-8")
+    try:
+        with atomic_file(target, binary=True, overwrite=overwrite) as handle:
+            handle.write(payload)
+    except OSError as exc:
+        raise cannot_write(target, exc) from None
 
 
 class StatusLine:

@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from ..io import shipped
+from ..io.outputs import atomic_file
 
 if TYPE_CHECKING:
     from hashlib import sha256
@@ -119,26 +120,16 @@ def _cached(
 
 def _store(folder: str, key: str, kb: Any) -> None:
     path = os.path.join(folder, f"kb-{key}.pickle")
-    temp = ""
     try:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if not _trusted(folder):
             return
-        import tempfile
-
-        fd, temp = tempfile.mkstemp(dir=folder, prefix=".kb-", suffix=".tmp")
         payload = pickle.dumps(replace(kb, engine_cache={}), protocol=pickle.HIGHEST_PROTOCOL)
-        with os.fdopen(fd, "wb") as handle:
+        with atomic_file(path, binary=True, mode=0o600) as handle:
             handle.write(FORMAT + b"\n" + _checksum(key, payload) + b"\n" + payload)
-        os.replace(temp, path)
-        temp = ""
         _prune(folder)
     except OSError:
-        pass  # a read-only or full disk only costs the next run its speed
-    finally:
-        if temp:  # never leave a half-written entry behind, full disk or not
-            with contextlib.suppress(OSError):
-                os.unlink(temp)
+        pass  # a read-only or full disk only costs the next run its speed; atomic_file leaves no half entry
 
 
 def _checksum(key: str, payload: bytes) -> bytes:

@@ -23,7 +23,6 @@ import selectors
 import signal
 import stat
 import sys
-import tempfile
 import time
 import types
 from collections import Counter, deque
@@ -793,33 +792,6 @@ class RecordWriter:
             self.csv.writerow(record_row(record))
         else:
             self.stream.write(record_json(record) + "\n")
-
-
-@contextlib.contextmanager
-def atomic_output(path: str) -> Iterator[IO[str]]:
-    """A text file that appears at `path` only complete: written to a temporary file beside it, then renamed.
-
-    On an error (or Ctrl-C) the temporary file is removed and `path` is left as it was.
-    """
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, temp = tempfile.mkstemp(dir=directory, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        try:
-            mode = os.stat(path).st_mode & 0o777
-        except FileNotFoundError:
-            umask = os.umask(0)
-            os.umask(umask)
-            mode = 0o666 & ~umask
-        os.fchmod(fd, mode)
-        with open(fd, "w", encoding="utf-8", newline="") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
 
 
 class ProgressBar(StatusLine):

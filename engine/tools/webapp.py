@@ -222,8 +222,7 @@ class WebApp:
         return f"{slug}.facts.yaml"
 
     def _save(self, form: dict[str, str]) -> str:
-        from ..explain.report import write_output
-        from ..io.outputs import write_in_place
+        from ..io.outputs import write_file, write_in_place
 
         path = self.facts_path or os.path.join(self.folder, self._file_name())
         if self.facts_path is None and os.path.lexists(path) and self.saved_to != path:
@@ -233,7 +232,7 @@ class WebApp:
         if os.path.exists(path) and not os.path.isfile(path):
             write_in_place(path, text)
         else:
-            write_output(text, path)
+            write_file(path, text)
         self.saved_to = path
         self.flash.append(("info", f"Saved {path}."))
         return "/"
