@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import (
     color_option,
     layers_options,
@@ -34,7 +35,7 @@ from podeploy.engine.analysis.questionnaire import (
     parse_answer,
     read_answers,
 )
-from podeploy.engine.errors import CONTROL, BadInput, Location, PodeployError, Problem
+from podeploy.engine.errors import CONTROL, BadInput, Location, Problem
 from podeploy.engine.evaluation.engines import ENGINES
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import render
@@ -271,7 +272,7 @@ def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> str:
     return kind
 
 
-@click.command("ask")
+@click.command("ask", cls=Command)
 @click.option(
     "--out",
     "out",
@@ -323,13 +324,8 @@ def ask(
     standard output (no --out), to standard output otherwise.
     """
     promise_output(ctx, out)
-    try:
-        named = named_by_command(policy_dirs, packs, out)
-        _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine, color, by, named)
-    except PodeployError as exc:
-        for line in exc.lines():
-            click.echo(line, err=True)
-        ctx.exit(exc.exit_code)
+    named = named_by_command(policy_dirs, packs, out)
+    _ask(ctx, out, force, answers_path, policy_layers(policy_dirs, packs, as_of), engine, color, by, named)
 
 
 def _ask(

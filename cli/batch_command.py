@@ -7,11 +7,11 @@ from collections.abc import Sequence
 from typing import IO
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import engine_option, layers_options, policy_layers, promise_output
-from podeploy.engine.errors import PodeployError
 
 
-@click.command("batch")
+@click.command("batch", cls=Command)
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
     "--out",
@@ -51,7 +51,7 @@ def batch(
     packs: Sequence[str],
     as_of: str | None,
     engine: str,
-) -> None:
+) -> int:
     """Evaluate many facts documents: files, folders, globs, or JSON-lines files (.jsonl, one document a line).
 
     One record per input, in input order: its result (customer, deployments, entities, warnings,
@@ -72,70 +72,65 @@ def batch(
         usable_cpus,
     )
 
-    try:
-        layers = policy_layers(policy_dirs, packs, as_of)
-        items = expand_inputs(inputs)
-        kind = None
-        if out is not None:  # never over an input of the run: a facts file, a JSON-lines file, a policy file
-            from podeploy.engine.io.outputs import output_kind
-            from podeploy.engine.policy.layers import policy_paths_in
+    layers = policy_layers(policy_dirs, packs, as_of)
+    items = expand_inputs(inputs)
+    kind = None
+    if out is not None:  # never over an input of the run: a facts file, a JSON-lines file, a policy file
+        from podeploy.engine.io.outputs import output_kind
+        from podeploy.engine.policy.layers import policy_paths_in
 
-            sources = [*dict.fromkeys(item.path for item in items), *(p for d in layers for p in policy_paths_in(d))]
-            kind = output_kind(out, sources, option="--out")
-        if jobs is not None and jobs > usable_cpus():  # more workers than CPUs only wait on each other
-            click.echo(f"batch: --jobs {jobs} is more than the {usable_cpus()} CPUs here; running {usable_cpus()}",
-                       err=True)
-        bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
+        sources = [*dict.fromkeys(item.path for item in items), *(p for d in layers for p in policy_paths_in(d))]
+        kind = output_kind(out, sources, option="--out")
+    if jobs is not None and jobs > usable_cpus():  # more workers than CPUs only wait on each other
+        click.echo(f"batch: --jobs {jobs} is more than the {usable_cpus()} CPUs here; running {usable_cpus()}",
+                   err=True)
+    bar = ProgressBar(sys.stderr) if sys.stderr is not None and sys.stderr.isatty() else None
 
-        def evaluate_into(stream: IO[str]) -> BatchSummary:
-            writer = RecordWriter(stream, fmt)
+    def evaluate_into(stream: IO[str]) -> BatchSummary:
+        writer = RecordWriter(stream, fmt)
 
-            def write(record: dict[str, object]) -> None:
-                if bar is not None and stream.isatty():  # records and the bar share the terminal
-                    bar.clear()
-                writer(record)
+        def write(record: dict[str, object]) -> None:
+            if bar is not None and stream.isatty():  # records and the bar share the terminal
+                bar.clear()
+            writer(record)
 
-            try:
-                summary = run_batch(
-                    items,
-                    write,
-                    layers=layers,
-                    engine=engine,
-                    jobs=jobs,
-                    progress=bar,
-                    crash_hook=CrashHook.from_env(),
-                    timeout=timeout,
-                )
-            finally:
-                if bar is not None:
-                    bar.clear()
-            return summary
+        try:
+            summary = run_batch(
+                items,
+                write,
+                layers=layers,
+                engine=engine,
+                jobs=jobs,
+                progress=bar,
+                crash_hook=CrashHook.from_env(),
+                timeout=timeout,
+            )
+        finally:
+            if bar is not None:
+                bar.clear()
+        return summary
 
-        # The summary comes once the records are where they were asked to go: a reader of standard
-        # error that goes away cannot leave the --out file unwritten.
-        promise_output(ctx, out)
-        if out is None:
-            summary = evaluate_into(sys.stdout)
-            sys.stdout.flush()
-        elif kind == "in-place":  # a device or a pipe: written as it is
-            with open(out, "w", encoding="utf-8", newline="") as device:
-                summary = evaluate_into(device)
-        else:
-            from podeploy.engine.io.outputs import atomic_file, cannot_write
+    # The summary comes once the records are where they were asked to go: a reader of standard
+    # error that goes away cannot leave the --out file unwritten.
+    promise_output(ctx, out)
+    if out is None:
+        summary = evaluate_into(sys.stdout)
+        sys.stdout.flush()
+    elif kind == "in-place":  # a device or a pipe: written as it is
+        with open(out, "w", encoding="utf-8", newline="") as device:
+            summary = evaluate_into(device)
+    else:
+        from podeploy.engine.io.outputs import atomic_file, cannot_write
 
-            try:
-                with atomic_file(out) as stream:
-                    summary = evaluate_into(stream)
-            except OSError as exc:
-                raise cannot_write(out, exc) from None
-        promise_output(ctx, None)
-        for line in summary.lines():
-            click.echo(line, err=True)
-        if out is not None and kind != "in-place":
-            click.echo(f"  wrote {out}", err=True)
-        code = summary.exit_code
-    except PodeployError as exc:
-        for line in exc.lines():
-            click.echo(line, err=True)
-        ctx.exit(exc.exit_code)
-    ctx.exit(code)
+        try:
+            with atomic_file(out) as stream:
+                summary = evaluate_into(stream)
+        except OSError as exc:
+            raise cannot_write(out, exc) from None
+    promise_output(ctx, None)
+    for line in summary.lines():
+        click.echo(line, err=True)
+    if out is not None and kind != "in-place":
+        click.echo(f"  wrote {out}", err=True)
+    code = summary.exit_code
+    return code

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import as_of_option
 from podeploy.engine.explain import render
 from podeploy.engine.tools.lint import LintReport
@@ -30,7 +31,7 @@ def report_json(report: LintReport, *, verbose: bool = False) -> str:
     return render.dumps(data)
 
 
-@click.command("lint")
+@click.command("lint", cls=Command)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True)
 @click.option(
@@ -44,7 +45,7 @@ def report_json(report: LintReport, *, verbose: bool = False) -> str:
 @click.pass_context
 def lint(
     ctx: click.Context, paths: Sequence[str], fmt: str, include_all: bool, verbose: bool, as_of: str | None
-) -> None:
+) -> int:
     """Check policy files for mistakes the schema cannot see (the shipped knowledge when no PATH is given).
 
     Each finding has a code, a severity (error, warning or info) and a location. The exit status is 2
@@ -55,5 +56,4 @@ def lint(
         click.echo(report_json(report, verbose=verbose))
     else:
         click.echo(report_text(report, verbose=verbose))
-    if report.errors:
-        ctx.exit(2)
+    return 2 if report.errors else 0

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import (
-    UNWRITTEN,
     as_of_option,
     color_option,
     engine_option,
@@ -19,8 +16,8 @@ from podeploy.cli.options import (
     policy_layers,
     terminal_style,
 )
-from podeploy.engine import BadInput, Location, PodeployError, Problem
-from podeploy.engine.errors import did_you_mean, visible
+from podeploy.engine import BadInput, Location, Problem
+from podeploy.engine.errors import did_you_mean
 
 from podeploy import __version__
 
@@ -55,26 +52,10 @@ LAZY_HELP = {
 }
 
 
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk or quota full while writing
-
-
-def _reader_gone() -> bool:
-    """Has the reader of standard output or error gone away? poll reports an error (Linux) or a
-    hang-up (other systems, sockets) on a pipe whose reader closed."""
-    try:
-        import select
-
-        poller = select.poll()
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                poller.register(stream.fileno(), select.POLLOUT)
-        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
-    except (AttributeError, OSError, ValueError):  # no poll here, or no usable stream: assume it went away
-        return True
-
-
 class _Group(click.Group):
-    """Turns podeploy's errors into one line per problem and an exit status, never a traceback."""
+    """podeploy's commands, the ones in modules of their own imported only when used."""
+
+    command_class = Command
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
@@ -102,57 +83,6 @@ class _Group(click.Group):
             module, name = LAZY_COMMANDS[cmd_name]
             self.add_command(getattr(importlib.import_module(module), name), cmd_name)
         return super().get_command(ctx, cmd_name)
-
-    def invoke(self, ctx: click.Context) -> Any:
-        try:
-            return super().invoke(ctx)
-        except PodeployError as exc:
-            for line in exc.lines():
-                click.echo(line, err=True)
-            ctx.exit(exc.exit_code)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
-            raise
-        except BrokenPipeError as exc:
-            if not _reader_gone():  # a pipe of podeploy's own broke: a bug, not `| head`
-                if os.environ.get("PODEPLOY_DEBUG"):  # click would swallow it as EPIPE: print it here
-                    import traceback
-
-                    traceback.print_exc()
-                else:
-                    click.echo(
-                        f"podeploy: internal error: BrokenPipeError: {exc} (set PODEPLOY_DEBUG=1 for details)",
-                        err=True,
-                    )
-                ctx.exit(1)
-            # The reader went away (| head): stop quietly, as other command-line tools do, unless a
-            # file the command was asked to write is still unwritten: then the status says so.
-            unwritten = ctx.meta.get(UNWRITTEN)
-            if unwritten is not None:
-                with contextlib.suppress(OSError, ValueError):
-                    click.echo(f"podeploy: {visible(unwritten)} was not written: standard output's reader went away",
-                               err=True)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            for stream in (sys.stdout, sys.stderr):
-                with contextlib.suppress(AttributeError, OSError, ValueError):
-                    os.dup2(devnull, stream.fileno())
-            ctx.exit(0 if unwritten is None else 1)
-        except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM (raised as Terminated by the console entry)
-            from podeploy.console import Terminated
-
-            terminated = isinstance(exc, Terminated)
-            with contextlib.suppress(OSError, ValueError):
-                click.echo(f"podeploy: {'terminated' if terminated else 'interrupted'}", err=True)
-            ctx.exit(143 if terminated else 130)
-        except Exception as exc:  # a bug: say so in one line, with the details only on request
-            if isinstance(exc, OSError) and exc.errno in _FULL:  # not a bug: nowhere to write
-                click.echo(f"podeploy: cannot write the output: {exc.strerror}", err=True)
-                ctx.exit(1)
-            if os.environ.get("PODEPLOY_DEBUG"):
-                raise
-            click.echo(
-                f"podeploy: internal error: {type(exc).__name__}: {exc} (set PODEPLOY_DEBUG=1 for details)", err=True
-            )
-            ctx.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -426,7 +356,7 @@ def diff(
     packs: Sequence[str],
     as_of: str | None,
     engine: str,
-) -> None:
+) -> int:
     """Which customers' recommendations, gaps or warnings change from the --base policies to the new ones.
 
     Both sides load the shipped knowledge (the built-ins and the editions up to --as-of; the base up
@@ -447,8 +377,7 @@ def diff(
         base_line, new_line = render.knowledge_text(base), render.knowledge_text(new)
         click.echo(f"Base {base_line[0].lower()}{base_line[1:]}\nNew {new_line[0].lower()}{new_line[1:]}")
         click.echo(diff_text(diffs))
-    if any(d.problems for d in diffs):
-        sys.exit(2)
+    return 2 if any(d.problems for d in diffs) else 0
 
 
 # The JSON outputs whose shapes podeploy publishes: `podeploy schema NAME` prints schemas/NAME.schema.json.

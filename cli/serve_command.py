@@ -6,11 +6,12 @@ import os
 from collections.abc import Sequence
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import engine_option, layers_options, policy_layers
 from podeploy.engine.errors import BadInput, Location, Problem
 
 
-@click.command()
+@click.command(cls=Command)
 @click.argument("facts", metavar="[FACTS]", required=False)
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="The port to serve on (0: any free port).")

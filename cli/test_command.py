@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import as_of_option, color_option, engine_option, terminal_style
-from podeploy.engine.errors import PodeployError
 from podeploy.engine.tools.policytest import coverage_lines, minimum_text, result_lines, run_tests
 
 
-@click.command("test")
+@click.command("test", cls=Command)
 @click.argument("paths", nargs=-1, metavar="[PATH]...")
 @click.option(
     "--coverage",
@@ -44,7 +44,7 @@ def test(
     as_of: str | None,
     engine: str,
     color: bool | None,
-) -> None:
+) -> int:
     """Run policy tests: the shipped ones when no PATH is given.
 
     Without PATH: the built-in tests on the built-ins alone, then each shipped edition's tests (up to
@@ -53,13 +53,7 @@ def test(
     and its tests are run. Exit status: 0 all
     passed, 1 a case failed (or coverage is below --coverage-min), 2 bad input.
     """
-    ctx = click.get_current_context()
-    try:
-        report = run_tests(paths, packs=packs, engine=engine, as_of=as_of)
-    except PodeployError as exc:
-        for line in exc.lines():
-            click.echo(line, err=True)
-        ctx.exit(exc.exit_code)
+    report = run_tests(paths, packs=packs, engine=engine, as_of=as_of)
     style = terminal_style(color=color)
     for result in report.cases:
         lines = result_lines(result)
@@ -77,4 +71,4 @@ def test(
         assert coverage_min is not None
         click.echo(style(minimum_text(report.coverage, coverage_min), fg="red", bold=True), color=color)
     click.echo(report.summary())
-    ctx.exit(0 if report.ok and not below else 1)
+    return 0 if report.ok and not below else 1

@@ -68,6 +68,7 @@ from collections.abc import Sequence
 from typing import Any, TextIO
 
 import click
+from podeploy.cli.boundary import Command
 from podeploy.cli.options import engine_option, layers_options, policy_layers
 from podeploy.engine.errors import BadInput, Location, Problem
 from podeploy.engine.explain import render
@@ -91,7 +92,7 @@ class SearchProgress(StatusLine):
         self.draw(f"  (trying sets of {size} {noun}: {done:,} of {total:,})", last=done >= total)
 
 
-@click.command("what-if")
+@click.command("what-if", cls=Command)
 @click.argument("facts", metavar="FACTS")
 @click.option("--target", metavar="TYPE", help="Search for the smallest changes that make TYPE the recommendation.")
 @click.option("--entity", metavar="NAME", help="The legal entity to move (default: every legal entity).")

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import click
 import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
@@ -936,7 +937,8 @@ def test_help_imports_none_of_the_engine_beyond_its_errors() -> None:
     done = subprocess.run([sys.executable, "-c", HELP_IMPORTS], capture_output=True, text=True, timeout=120)
     modules = done.stdout.splitlines()[-1].split()
     assert [m for m in modules if m.startswith(("podeploy.engine.", "podeploy.cli."))] == [
-        "podeploy.cli.main", "podeploy.cli.options", "podeploy.engine.errors", "podeploy.engine.evaluation",
+        "podeploy.cli.boundary", "podeploy.cli.main", "podeploy.cli.options", "podeploy.engine.errors",
+        "podeploy.engine.evaluation",
         "podeploy.engine.evaluation.engines", "podeploy.engine.records",
     ]
 
@@ -957,3 +959,16 @@ def test_the_readmes_quick_start_shows_what_evaluate_prints_for_contoso() -> Non
     readme = (ROOT / "README.md").read_text()
     shown = readme.split("The first prints:\n\n```text\n", 1)[1].split("```", 1)[0]
     assert ok("evaluate", str(CONTOSO)) == shown
+
+
+def test_every_command_stands_behind_the_one_error_boundary() -> None:
+    from podeploy.cli.boundary import Command
+
+    ctx = click.Context(cli)
+    outside = [n for n in cli.list_commands(ctx) if not isinstance(cli.get_command(ctx, n), Command)]
+    assert outside == []
+    # ... and no command turns podeploy's errors into output on its own.
+    catching = [p.name for p in (ROOT / "cli").glob("*.py") if p.name != "boundary.py"
+                and "except PodeployError" in p.read_text(encoding="utf-8")]
+    assert catching == []
+
