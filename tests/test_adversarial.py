@@ -32,6 +32,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import Result
+from helpers import Builds
 from podeploy.engine import loader, rete
 from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
 from test_bad_input import assert_bad_input, assert_no_traceback, invoke
@@ -865,22 +866,26 @@ def cache_file(folder: Path) -> Path:
 
 
 @pytest.fixture
-def cached_builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, Any]]:
-    """A cache folder holding the built-in knowledge base, and Contoso's decision evaluated without it."""
+def cached_builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builds: Builds) -> tuple[Path, dict[str, Any]]:
+    """A cache folder holding the built-in knowledge base, read by the next evaluation, and Contoso's decision
+    evaluated without it. Each test damages the file: the next evaluation builds the knowledge base again."""
     folder = tmp_path / "kb-cache"
     monkeypatch.setenv("PODEPLOY_CACHE_DIR", str(folder))
     expected = assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"]))
     assert cache_file(folder).stat().st_size > 0
+    assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+    assert builds.count == 1  # the second evaluation read the file
     return cache_file(folder), expected
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "not-a-pickle"])
 def test_an_unreadable_cache_file_is_rebuilt_and_the_result_is_unchanged(
-        cached_builtins: tuple[Path, dict[str, Any]], damage: str) -> None:
+        cached_builtins: tuple[Path, dict[str, Any]], builds: Builds, damage: str) -> None:
     path, expected = cached_builtins
     data = path.read_bytes()
     path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "not-a-pickle": b"customer: C\n"}[damage])
     assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+    assert builds.count == 2
     header, _digest, payload = path.read_bytes().split(b"\n", 2)  # written again, whole, with its digest
     assert header == b"podeploy-kb-2"
     assert isinstance(pickle.loads(payload), KnowledgeBase)
@@ -888,7 +893,7 @@ def test_an_unreadable_cache_file_is_rebuilt_and_the_result_is_unchanged(
 
 @pytest.mark.parametrize("word", [b"receipt-ocr", b"stocked-inventory", b"stocked-production"])
 def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
-        cached_builtins: tuple[Path, dict[str, Any]], word: bytes) -> None:
+        cached_builtins: tuple[Path, dict[str, Any]], builds: Builds, word: bytes) -> None:
     path, expected = cached_builtins
     data = path.read_bytes()
     start = data.find(word)
@@ -896,7 +901,9 @@ def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
     while start >= 0:
         end = start + len(word)
         path.write_bytes(data[: end - 1] + b"~" + data[end:])
+        rebuilt = builds.count + 1
         assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+        assert builds.count == rebuilt
         start = data.find(word, end)
 
 
@@ -906,7 +913,8 @@ def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
     ids=["frame-longer-than-memory", "frame-of-a-terabyte", "a-pickled-number"],
 )
 def test_a_cache_file_of_a_few_wrong_bytes_is_rebuilt(cached_builtins: tuple[Path, dict[str, Any]],
-                                                       data: bytes) -> None:
+                                                       builds: Builds, data: bytes) -> None:
     path, expected = cached_builtins
     path.write_bytes(data)
     assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+    assert builds.count == 2
