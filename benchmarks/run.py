@@ -745,17 +745,6 @@ def podeploy_command() -> list[str]:
     return [found] if found else [sys.executable, "-m", "podeploy"]
 
 
-def batch_command() -> list[str]:
-    """`podeploy batch`, or the command object itself while it is not wired into the command line yet."""
-    probe = subprocess.run([*podeploy_command(), "batch", "--help"], capture_output=True, cwd=ROOT, check=False)
-    if probe.returncode == 0:
-        return [*podeploy_command(), "batch"]
-    code = (
-        "import sys; from podeploy.cli.batch_command import batch; batch.main(sys.argv[1:], prog_name='podeploy batch')"
-    )
-    return [sys.executable, "-c", code]
-
-
 def startup(rows: list[Row], runs: int, notes: list[str], work: Path) -> None:
     """(a): `podeploy evaluate` against importing its three engine dependencies, alternating runs.
 
@@ -835,7 +824,7 @@ def throughput(
     rows: list[Row], facts_dir: Path, count: int, work: Path, notes: list[str], rounds: int, sections: str
 ) -> None:
     """(b) and (c): the batch command end to end, and (b) the in-process split against raw durable-rules."""
-    batch = batch_command()
+    batch = [*podeploy_command(), "batch"]
     configs = {"jobs1": ["--jobs", "1"]}
     if "b" in sections:
         configs["reference"] = ["--jobs", "1", "--engine", "reference"]
@@ -960,8 +949,6 @@ def throughput(
             for label in configs
         )
     )
-    if batch[0] == sys.executable:
-        notes.append("(b) `podeploy batch` is not wired into the command line here: ran cli/batch_command.py's `batch`")
 
 
 def rule_count(rows: list[Row], facts_dir: Path, work: Path, sample: int) -> None:
