@@ -15,7 +15,6 @@ names the same bugs so the fuzz tests count them instead of failing on them.
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import json
 import os
 import pickle
@@ -26,34 +25,21 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import Result
-from helpers import Builds
+from helpers import LIMITS, Builds, assert_bad_input, assert_no_traceback, fuzz_harness, invoke, write_policies
 from podeploy.engine import loader, rete
 from podeploy.engine.knowledge import KnowledgeBase, load_knowledge_base
-from test_bad_input import assert_bad_input, assert_no_traceback, invoke
-from test_durable_pitfalls import LIMITS, write_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
 LIMIT = 4 * 1024 * 1024
 
 
-def _harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("podeploy_fuzz_harness", ROOT / "fuzz" / "harness.py")
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    if spec.name not in sys.modules:
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-harness = _harness()
+harness = fuzz_harness()
 
 
 @pytest.fixture(autouse=True)
@@ -739,7 +725,7 @@ def test_a_rule_that_feeds_its_own_condition_is_allowed_and_terminates(tmp_path:
 # -- durable-rules' limits, through the command line over the built-ins ------------------------------------------
 
 BUILT_IN_ENGINE_RULES = sum(len(r.definition) for r in rete.Network(load_knowledge_base(), register=False).rulesets)
-# The largest size of each shape (tests/test_durable_pitfalls.py) the engine takes beside the built-in rules;
+# The largest size of each shape (tests/helpers.py, LIMITS) the engine takes beside the built-in rules;
 # only the number of rules in a ruleset is shared with them.
 AT_LIMIT = {
     "identical conditions": (255, 255),

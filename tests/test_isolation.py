@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gc
 import hashlib
-import importlib.util
 import json
 import os
 import random
@@ -24,12 +23,12 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import CliRunner
+from helpers import fuzz_harness
 from podeploy.cli.main import cli
 from podeploy.engine import load_facts, load_knowledge_base, report, rete
 from podeploy.engine.errors import PodeployError
@@ -41,17 +40,7 @@ CUSTOMERS = 2000
 FRESH = 30
 
 
-def _harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("podeploy_fuzz_harness", ROOT / "fuzz" / "harness.py")
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    if spec.name not in sys.modules:
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-harness = _harness()
+harness = fuzz_harness()
 
 
 @pytest.fixture(autouse=True)
