@@ -13,6 +13,9 @@
 (d) rule count: synthetic policy sets of 100, 1,000 and 4,000 rules: load and compile time, and
     per-evaluation time against the built-ins alone (and bare durable-rules with as many rules).
 (e) peak memory (ru_maxrss from wait4 for each child; /proc VmHWM for a batch's workers).
+(i) hostile input: refusing a facts file nested a million levels deep (block sequences, flow lists) and
+    one of a million escaped quotes in a JSON string left open, against the same shape a tenth the
+    size: reading and refusing should grow linearly with the file.
 (w) the workshop (`podeploy ask`): on a terminal, the time to its first line against the import
     baseline of (a); and for each shipped example answered from itself, the time to the first
     question once the legal entities are named and the slowest later step, against one reference
@@ -682,7 +685,39 @@ def child_serve() -> dict[str, Any]:
     return {"examples": found}
 
 
+HOSTILE: dict[str, tuple[str, Callable[[int], str]]] = {
+    "block-sequences": ("block sequences nested {n:,} deep", lambda n: "customer: C\nx:\n" + "- " * n + "a\n"),
+    "flow-lists": ("flow lists nested {n:,} deep", lambda n: "customer: C\nx: " + "[" * n + "]" * n + "\n"),
+    "open-json-string": ("a JSON string of {n:,} escaped quotes, left open",
+                         lambda n: '{"customer": "C\x7f' + '\\"' * n + "\n}"),
+}
+HOSTILE_SIZES = (100_000, 1_000_000)  # the baseline, and ten times it
+
+
+def child_hostile(folder: str) -> dict[str, Any]:
+    """Each HOSTILE file at each size, read from disk and refused: the best of three times, and the refusal."""
+    from podeploy.engine.errors import BadInput
+    from podeploy.engine.io.loader import load_document
+
+    found = []
+    for shape, (_, write) in HOSTILE.items():
+        for size in HOSTILE_SIZES:
+            path = Path(folder) / f"{shape}-{size}.yaml"
+            path.write_text(write(size), encoding="utf-8")
+            best, code = float("inf"), ""
+            for _ in range(3):
+                started = time.perf_counter()
+                try:
+                    load_document(str(path))
+                except BadInput as exc:
+                    code = exc.problems[0].code
+                best = min(best, time.perf_counter() - started)
+            found.append({"shape": shape, "size": size, "bytes": path.stat().st_size, "seconds": best, "code": code})
+    return {"files": found}
+
+
 CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
+    "hostile": child_hostile,
     "serve": child_serve,
     "whatif": child_whatif,
     "inprocess": child_inprocess,
@@ -711,17 +746,6 @@ class Row:
 def podeploy_command() -> list[str]:
     found = shutil.which("podeploy", path=str(Path(sys.executable).parent)) or shutil.which("podeploy")
     return [found] if found else [sys.executable, "-m", "podeploy"]
-
-
-def batch_command() -> list[str]:
-    """`podeploy batch`, or the command object itself while it is not wired into the command line yet."""
-    probe = subprocess.run([*podeploy_command(), "batch", "--help"], capture_output=True, cwd=ROOT, check=False)
-    if probe.returncode == 0:
-        return [*podeploy_command(), "batch"]
-    code = (
-        "import sys; from podeploy.cli.batch_command import batch; batch.main(sys.argv[1:], prog_name='podeploy batch')"
-    )
-    return [sys.executable, "-c", code]
 
 
 def startup(rows: list[Row], runs: int, notes: list[str], work: Path) -> None:
@@ -803,7 +827,7 @@ def throughput(
     rows: list[Row], facts_dir: Path, count: int, work: Path, notes: list[str], rounds: int, sections: str
 ) -> None:
     """(b) and (c): the batch command end to end, and (b) the in-process split against raw durable-rules."""
-    batch = batch_command()
+    batch = [*podeploy_command(), "batch"]
     configs = {"jobs1": ["--jobs", "1"]}
     if "b" in sections:
         configs["reference"] = ["--jobs", "1", "--engine", "reference"]
@@ -928,8 +952,6 @@ def throughput(
             for label in configs
         )
     )
-    if batch[0] == sys.executable:
-        notes.append("(b) `podeploy batch` is not wired into the command line here: ran cli/batch_command.py's `batch`")
 
 
 def rule_count(rows: list[Row], facts_dir: Path, work: Path, sample: int) -> None:
@@ -1094,6 +1116,21 @@ def entity_scale(rows: list[Row], work: Path) -> None:
                     f"<= 12x: {'met' if ratio <= 12 else 'MISSED'}", mib(large.maxrss_kb)))
 
 
+def hostile_input(rows: list[Row], work: Path) -> None:
+    """(i): the time to refuse each HOSTILE file against the same shape a tenth the size, in one process."""
+    folder = work / "hostile"
+    folder.mkdir()
+    data = json.loads(checked(measure(child("hostile", str(folder))), "hostile files").stdout)
+    small, large = HOSTILE_SIZES
+    for shape, (label, _) in HOSTILE.items():
+        by_size = {f["size"]: f for f in data["files"] if f["shape"] == shape}
+        base, file = by_size[small], by_size[large]
+        ratio = file["seconds"] / base["seconds"]
+        rows.append(Row("i", f"refusing {label.format(n=large)} ({file['bytes'] / 1e6:.0f} MB, {file['code']})",
+                        f"{file['seconds'] * 1000:.1f} ms", f"{base['seconds'] * 1000:.1f} ms ({small:,})",
+                        f"{ratio:.1f}x", f"<= 12x: {'met' if ratio <= 12 else 'MISSED'}"))
+
+
 def table(rows: list[Row]) -> str:
     header = ("", "measure", "value", "baseline (same run)", "ratio", "goal", "peak RSS")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -1109,7 +1146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--rounds", type=int, default=0, help="interleaved rounds of the batch runs (default: 3 quick, 2 full)"
     )
-    parser.add_argument("--sections", default="abcdew", help="which measurements to run (default: abcdew, all)")
+    parser.add_argument("--sections", default="abcdeiw", help="which measurements to run (default: abcdeiw, all)")
     parser.add_argument("--child", nargs="+", help=argparse.SUPPRESS)
     parser.add_argument("--launcher", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -1147,6 +1184,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             rule_count(rows, facts_dir, work, sample)
         if "e" in args.sections:
             entity_scale(rows, work)
+        if "i" in args.sections:
+            hostile_input(rows, work)
         if "w" in args.sections:
             workshop(rows, 5 if args.quick else 9)
             what_if_rows(rows)

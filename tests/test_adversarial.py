@@ -15,7 +15,6 @@ names the same bugs so the fuzz tests count them instead of failing on them.
 from __future__ import annotations
 
 import builtins
-import importlib.util
 import json
 import os
 import pickle
@@ -26,35 +25,23 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 import yaml
 from click.testing import Result
+from helpers import LIMITS, Builds, assert_bad_input, assert_no_traceback, fuzz_harness, invoke, write_policies
 from podeploy.engine.evaluation import rete
 from podeploy.engine.io import loader
 from podeploy.engine.policy.knowledge import KnowledgeBase
 from podeploy.engine.policy.loading import load_knowledge_base
-from test_bad_input import assert_bad_input, assert_no_traceback, invoke
-from test_durable_pitfalls import LIMITS, write_policies
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
 LIMIT = 4 * 1024 * 1024
 
 
-def _harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("podeploy_fuzz_harness", ROOT / "fuzz" / "harness.py")
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    if spec.name not in sys.modules:
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-harness = _harness()
+harness = fuzz_harness()
 
 
 @pytest.fixture(autouse=True)
@@ -740,7 +727,7 @@ def test_a_rule_that_feeds_its_own_condition_is_allowed_and_terminates(tmp_path:
 # -- durable-rules' limits, through the command line over the built-ins ------------------------------------------
 
 BUILT_IN_ENGINE_RULES = sum(len(r.definition) for r in rete.Network(load_knowledge_base(), register=False).rulesets)
-# The largest size of each shape (tests/test_durable_pitfalls.py) the engine takes beside the built-in rules;
+# The largest size of each shape (tests/helpers.py, LIMITS) the engine takes beside the built-in rules;
 # only the number of rules in a ruleset is shared with them.
 AT_LIMIT = {
     "identical conditions": (255, 255),
@@ -867,22 +854,26 @@ def cache_file(folder: Path) -> Path:
 
 
 @pytest.fixture
-def cached_builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, dict[str, Any]]:
-    """A cache folder holding the built-in knowledge base, and Contoso's decision evaluated without it."""
+def cached_builtins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, builds: Builds) -> tuple[Path, dict[str, Any]]:
+    """A cache folder holding the built-in knowledge base, read by the next evaluation, and Contoso's decision
+    evaluated without it. Each test damages the file: the next evaluation builds the knowledge base again."""
     folder = tmp_path / "kb-cache"
     monkeypatch.setenv("PODEPLOY_CACHE_DIR", str(folder))
     expected = assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"]))
     assert cache_file(folder).stat().st_size > 0
+    assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+    assert builds.count == 1  # the second evaluation read the file
     return cache_file(folder), expected
 
 
 @pytest.mark.parametrize("damage", ["empty", "truncated", "not-a-pickle"])
 def test_an_unreadable_cache_file_is_rebuilt_and_the_result_is_unchanged(
-        cached_builtins: tuple[Path, dict[str, Any]], damage: str) -> None:
+        cached_builtins: tuple[Path, dict[str, Any]], builds: Builds, damage: str) -> None:
     path, expected = cached_builtins
     data = path.read_bytes()
     path.write_bytes({"empty": b"", "truncated": data[: len(data) // 2], "not-a-pickle": b"customer: C\n"}[damage])
     assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+    assert builds.count == 2
     header, _digest, payload = path.read_bytes().split(b"\n", 2)  # written again, whole, with its digest
     assert header == b"podeploy-kb-2"
     assert isinstance(pickle.loads(payload), KnowledgeBase)
@@ -890,7 +881,7 @@ def test_an_unreadable_cache_file_is_rebuilt_and_the_result_is_unchanged(
 
 @pytest.mark.parametrize("word", [b"receipt-ocr", b"stocked-inventory", b"stocked-production"])
 def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
-        cached_builtins: tuple[Path, dict[str, Any]], word: bytes) -> None:
+        cached_builtins: tuple[Path, dict[str, Any]], builds: Builds, word: bytes) -> None:
     path, expected = cached_builtins
     data = path.read_bytes()
     start = data.find(word)
@@ -898,7 +889,9 @@ def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
     while start >= 0:
         end = start + len(word)
         path.write_bytes(data[: end - 1] + b"~" + data[end:])
+        rebuilt = builds.count + 1
         assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+        assert builds.count == rebuilt
         start = data.find(word, end)
 
 
@@ -908,7 +901,8 @@ def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
     ids=["frame-longer-than-memory", "frame-of-a-terabyte", "a-pickled-number"],
 )
 def test_a_cache_file_of_a_few_wrong_bytes_is_rebuilt(cached_builtins: tuple[Path, dict[str, Any]],
-                                                       data: bytes) -> None:
+                                                       builds: Builds, data: bytes) -> None:
     path, expected = cached_builtins
     path.write_bytes(data)
     assert assert_result(invoke(["evaluate", str(CONTOSO), "--format", "json"])) == expected
+    assert builds.count == 2

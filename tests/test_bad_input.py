@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from podeploy.cli.main import cli
+from helpers import assert_bad_input, assert_no_traceback, invoke
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
@@ -31,24 +30,6 @@ MISSING = object()  # content sentinel: make nothing at all
 
 
 # -- helpers -----------------------------------------------------------------------------------------
-
-
-def invoke(args: list[str], stdin: str | bytes | None = None) -> Result:
-    return CliRunner().invoke(cli, args, input=stdin)
-
-
-def assert_no_traceback(result: Result) -> None:
-    assert "Traceback" not in result.stderr
-    assert "Traceback" not in result.stdout
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-
-
-def assert_bad_input(result: Result, expected: list[str]) -> None:
-    """Exit 2, exactly the expected problem lines on stderr, nothing on stdout, no traceback."""
-    assert_no_traceback(result)
-    assert result.stderr.splitlines() == expected
-    assert result.stdout == ""
-    assert result.exit_code == 2
 
 
 def write(path: Path, content: Any) -> None:

@@ -53,3 +53,15 @@ def test_the_what_if_child_times_a_search_beside_one_evaluation(bench: Any, monk
     assert (found["example"], found["target"], found["size"], found["sets"]) == (
         "fabrikam-services.yaml", "resource-non-stocked", 1, 41)
     assert found["seconds"] > 0 and found["evaluation"] > 0
+
+
+def test_the_hostile_input_child_refuses_each_shape_at_each_size(bench: Any, monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    monkeypatch.setattr(bench, "HOSTILE_SIZES", (2_000, 20_000))
+    files = bench.child_hostile(str(tmp_path))["files"]
+    assert [(f["shape"], f["size"], f["code"]) for f in files] == [
+        ("block-sequences", 2_000, "too-deep"), ("block-sequences", 20_000, "too-deep"),
+        ("flow-lists", 2_000, "too-deep"), ("flow-lists", 20_000, "too-deep"),
+        ("open-json-string", 2_000, "yaml-syntax"), ("open-json-string", 20_000, "yaml-syntax"),
+    ]
+    assert all(f["seconds"] > 0 and f["bytes"] > 2 * f["size"] for f in files)

@@ -17,31 +17,20 @@ instead of taking the test run down.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from helpers import fuzz_harness
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _harness() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("podeploy_fuzz_harness", ROOT / "fuzz" / "harness.py")
-    assert spec is not None and spec.loader is not None
-    module = sys.modules.get(spec.name) or importlib.util.module_from_spec(spec)
-    if spec.name not in sys.modules:
-        sys.modules[spec.name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-harness = _harness()
+harness = fuzz_harness()
 
 
 def harness_engine_available() -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import assert_bad_input
 from podeploy.cli.test_command import test as podeploy_test  # not test*: pytest would collect it
 from podeploy.engine.errors import BadInput
 from podeploy.engine.evaluation import rete
@@ -95,14 +96,6 @@ def layer(tmp_path: Path, tests: dict[str, str], policy: str = LAYER, name: str 
 
 def run(*args: str | Path) -> Result:
     return CliRunner().invoke(podeploy_test, [str(a) for a in args])
-
-
-def assert_bad_input(result: Result, expected: list[str]) -> None:
-    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
-    assert "Traceback" not in result.stderr
-    assert result.stderr.splitlines() == expected
-    assert result.stdout == ""
-    assert result.exit_code == 2
 
 
 # -- output and exit status ---------------------------------------------------------------------------

@@ -353,6 +353,13 @@ def test_a_raw_delete_outside_a_json_string_stays_a_syntax_error() -> None:
     assert result.stderr.startswith("<stdin>:1:1: yaml-syntax: unacceptable character #x007f")
 
 
+def test_a_json_string_left_open_at_the_end_of_its_line_is_read_as_written() -> None:
+    """Only strings JSON reads are rewritten: one left open, full of escaped quotes, stays the syntax error it is."""
+    result = invoke("evaluate", "-", input='{"customer": "Acme\x7f' + '\\"' * 1000 + "\n}")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr.startswith("<stdin>:1:1: yaml-syntax: unacceptable character #x007f")
+
+
 # -- a reader that goes away, and standard output closed -------------------------------------------
 
 

@@ -157,7 +157,23 @@ def _join_surrogates(text: str) -> str:
 MAX_PARSER_DEPTH = 1000  # PyYAML's C parser recurses per level and overflows its stack near 30,000
 
 
-_DASHES = re.compile(r"(?:-(?:[ \t]+|\Z))*")  # the block sequences a line opens ("- - - a"): one pass
+_LEAD = re.compile(r"(?:-[- \t]*)?")  # a line's opening dashes and blanks, where its block sequences are
+
+
+def _dashes(row: str) -> int:
+    """How many block sequences a line (its indentation stripped) opens: "- - - a" opens three.
+
+    A dash opens one when a blank or the end of the line follows it. Counted on slices of the line's
+    whole opening, not by a regular expression's group repeated per dash, which keeps a saved state
+    for each (a line of a million dashes took 25 times as long as one of a hundred thousand).
+    """
+    lead = _LEAD.match(row).group()  # type: ignore[union-attr]  # it always matches
+    cut = lead.find("--")  # the first dash not followed by a blank: "- --x" opens one
+    if cut >= 0:
+        lead = lead[:cut]
+    elif lead.endswith("-") and len(lead) < len(row):  # "- -x": the last dash belongs to the text
+        lead = lead[:-1]
+    return lead.count("-")
 
 
 def _flow_too_deep(text: str, name: str) -> None:
@@ -168,8 +184,7 @@ def _flow_too_deep(text: str, name: str) -> None:
     for number, row in enumerate(text.splitlines(), 1):
         stripped = row.lstrip(" ")
         indent = len(row) - len(stripped)
-        dashes = _DASHES.match(stripped).group().count("-")  # type: ignore[union-attr]  # it always matches
-        if indent // 2 + dashes > MAX_PARSER_DEPTH:
+        if indent // 2 + _dashes(stripped) > MAX_PARSER_DEPTH:
             raise bad("too-deep", f"nested more than {MAX_DEPTH} levels", Location(name, number, 1))
     if text.count("[") + text.count("{") <= MAX_PARSER_DEPTH:
         return
@@ -199,7 +214,11 @@ def _flow_too_deep(text: str, name: str) -> None:
 # Characters JSON reads raw in a string as themselves, and YAML's reader refuses (DEL, C1 controls,
 # non-characters) or reads as a line break (NEL, LINE and PARAGRAPH SEPARATOR).
 _JSON_ONLY = re.compile("[\x7f-\x9f\u2028\u2029\ufffe\uffff]")
-_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*"')
+# A JSON string, or one left open at the end of its line (group 1 unset). Matching the open one too
+# lets the search go on after it: a search for closed strings alone starts again at every escaped
+# quote inside it, and a line of `"\"\"\"...` took time quadratic in its length. Possessive (`*+`):
+# giving characters back never finds a closing quote, and keeping no state to give them back is faster.
+_JSON_STRING = re.compile(r'"(?:[^"\\\n]|\\.)*+(")?')
 
 
 def _escape_json_only(text: str) -> str:
@@ -214,6 +233,8 @@ def _escape_json_only(text: str) -> str:
         return text
 
     def escaped(match: re.Match[str]) -> str:
+        if match.group(1) is None:
+            return match.group()  # not a string JSON reads: left for the parser to refuse, as written
         return _JSON_ONLY.sub(lambda c: f"\\u{ord(c.group()):04x}", match.group())
 
     return _JSON_STRING.sub(escaped, text)
