@@ -129,9 +129,13 @@ class FactType:
     def default_problem(self, decl: FactDecl) -> str | None:
         """What is wrong with the declaration's default; None when it is one of the fact's values."""
         default = decl.default
-        if default is None or self.item_problem(decl, default, decl.id) is None:
+        problem = None if default is None else self.item_problem(decl, default, "default")
+        if problem is None:
             return None
-        return f"default {default!r} is not {self.words}, as a {self.name} fact's default must be"
+        if problem.code == "wrong-type":
+            article = "an" if self.name[0] in "aeiou" else "a"
+            return f"default {default!r} is not {self.words}, as {article} {self.name} fact's default must be"
+        return problem.message  # of the right kind, but not a value the fact can hold
 
 
 class Text(FactType):
@@ -266,6 +270,7 @@ class Number(FactType):
 class Integer(Number):
     name = "integer"
     question_kind = "integer"
+    words = "a whole number"
     whole = True
 
 
