@@ -45,7 +45,10 @@ def brief(value: Any) -> str:
 
 
 class FactType:
-    """One type of fact (`type:` of a fact declaration). Each method takes the declaration it is asked about."""
+    """One type of fact (`type:` of a fact declaration). Each method takes the declaration it is asked about.
+
+    What is not overridden is a text fact's behaviour: text is what a value is unless its type says more.
+    """
 
     name = ""
     runtime = "string"  # the type of the value field rules match: string | number | boolean
@@ -118,7 +121,7 @@ class FactType:
         A fact with a few values: each of them. A text: each literal tested, and one text none of them is.
         A number or a version: the literals cut the line into stretches in which every test comes out
         the same; each literal, a value inside each stretch between two of them, one below and one above
-        them all (within the fact's bounds) cover every outcome. None when no literal is tested.
+        them all (within the fact's bounds) cover every outcome; none when no literal is tested.
         """
         texts = sorted(str(v) for v in literals if isinstance(v, str))
         other = "other"
