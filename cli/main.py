@@ -391,9 +391,9 @@ def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: 
     """Print a JSON Schema: of policy files, of facts files for the loaded policies, of policy test files, or of
     what evaluate (output), why, what-if and batch print with --format json (jsonl for batch)."""
     from podeploy.engine.explain import render
-    from podeploy.engine.facts.reading import facts_schema
+    from podeploy.engine.facts.schema import facts_schema
     from podeploy.engine.policy.loading import load_knowledge_base
-    from podeploy.engine.policy.reading import policy_schema
+    from podeploy.engine.policy.schema_errors import policy_schema
 
     if which in OUTPUT_SCHEMAS:
         import json

@@ -17,7 +17,8 @@ from .errors import BadInput, EngineError, Location, PodeployError, Problem
 if TYPE_CHECKING:
     from .evaluation.decision import Decision, EntityDecision, Notice
     from .evaluation.evaluate import evaluate
-    from .facts.reading import FactsInput, facts_schema, load_facts
+    from .facts.reading import FactsInput, load_facts
+    from .facts.schema import facts_schema
     from .policy.knowledge import KnowledgeBase
     from .policy.loading import load_knowledge_base
 
@@ -28,7 +29,7 @@ _HOMES = {
     "Notice": "evaluation.decision",
     "evaluate": "evaluation.evaluate",
     "FactsInput": "facts.reading",
-    "facts_schema": "facts.reading",
+    "facts_schema": "facts.schema",
     "load_facts": "facts.reading",
     "KnowledgeBase": "policy.knowledge",
     "load_knowledge_base": "policy.loading",

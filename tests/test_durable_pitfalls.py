@@ -36,7 +36,7 @@ from helpers import (
     write_policies,
 )
 from podeploy.engine.errors import BadInput, EngineError, PodeployError
-from podeploy.engine.evaluation import rete
+from podeploy.engine.evaluation import patterns, rete
 from podeploy.engine.evaluation.decision import Decision
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain.render import decision_json, trace_json
@@ -246,7 +246,7 @@ def test_every_fact_reaches_the_engine_with_an_explicit_id_unique_in_its_session
     assert max(ids.values()) == 1
     assert len(decision.store) == 6  # customer, 2 entities, 2 tiers, 1 hit
     # Only what some rule reads goes to the engine: the tiers; no rule matches customers, entities or hits.
-    assert sorted(f["k"] for f in spy.facts if f["k"] != rete.STAGE) == ["tier", "tier"]
+    assert sorted(f["k"] for f in spy.facts if f["k"] != patterns.STAGE) == ["tier", "tier"]
 
 
 def test_a_thousand_nearly_identical_facts_all_derive_their_conclusions(tmp_path: Path) -> None:
@@ -329,10 +329,10 @@ def test_lookalike_values_of_different_types_never_match_each_other(tmp_path: Pa
 
 def test_values_reach_the_engine_tagged_by_type() -> None:
     lookalikes = ["1", 1, True, "true", "b:1", "s:1", "n:1", 1.5, "1.5", False, 0, "", "b:0", "0", -1, "-1"]
-    encoded = [json.dumps(rete.encode(v)) for v in lookalikes]
+    encoded = [json.dumps(patterns.encode(v)) for v in lookalikes]
     assert len(set(encoded)) == len(lookalikes)  # no two of them can meet in the engine
-    assert rete.encode(2) == rete.encode(2.0)  # one number, however it is written
-    assert rete.encode(0) == rete.encode(-0.0)
+    assert patterns.encode(2) == patterns.encode(2.0)  # one number, however it is written
+    assert patterns.encode(0) == patterns.encode(-0.0)
 
 
 def test_a_policy_that_compares_values_of_different_types_is_refused(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import jsonschema
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from podeploy.engine import load_knowledge_base
-from podeploy.engine.facts.reading import conforms, facts_schema
+from podeploy.engine.facts.schema import conforms, facts_schema
 from podeploy.engine.policy.layers import pack_path
 
 KB = load_knowledge_base([pack_path("2025-update")])

@@ -39,7 +39,7 @@ def _schema() -> dict[str, Any]:
 
 def load_brand(path: str) -> Brand:
     """Read and check a brand file; its logo is read relative to the brand file's folder."""
-    from ..policy.reading import schema_problems
+    from ..policy.schema_errors import schema_problems
 
     doc = load_document(path)
     if not isinstance(doc.value, dict):

@@ -227,24 +227,6 @@ class FactDecl:
     def is_list(self) -> bool:
         return self.type.endswith("-list")
 
-    @property
-    def runtime_type(self) -> str:
-        if self.type == "boolean":
-            return "boolean"
-        if self.type in ("number", "integer", "version"):
-            return "number"
-        return "string"
-
-    @property
-    def domain(self) -> str | None:
-        if self.type == "capability-list":
-            return "capability"
-        if self.type in ("choice", "choice-list"):
-            return f"fact:{self.id}"
-        if self.type == "version":
-            return "version"
-        return None
-
 
 @record
 class Layer:

@@ -23,7 +23,7 @@ from ..model.terms import (
     Superseded,
 )
 from ..records import record
-from .reading import PolicyFile
+from .building import PolicyFile
 
 RESERVED_FACT_KEYS = ("customer", "legal_entities", "unknown", "workshop", "packs", "policies")
 # Predicates every knowledge base gives from its vocabulary: a fact of the same name would hide them.

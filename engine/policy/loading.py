@@ -11,10 +11,11 @@ from ..errors import BadInput, Location, Problem, visible
 from ..io import shipped
 from ..io.loader import problems_sorted
 from .assembly import assemble
+from .building import PolicyFile, Unbuilt
 from .cache import cached
 from .knowledge import KnowledgeBase
 from .layers import BUILTIN_LAYER, builtin_policy_paths, policy_paths_in
-from .reading import PolicyFile, Unbuilt, read_policy
+from .reading import read_policy
 
 
 def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True) -> KnowledgeBase:

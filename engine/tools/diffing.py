@@ -13,7 +13,8 @@ from ..evaluation.derivation import Firing
 from ..evaluation.evaluate import evaluate
 from ..explain import render
 from ..explain.queries import notice_firings
-from ..facts.reading import read_facts, unknown_names, value_fits
+from ..facts.reading import read_facts
+from ..facts.schema import unknown_names, value_fits
 from ..io.loader import Document, load_document
 from ..model.terms import Fact, Scalar, show_value
 from ..policy.knowledge import KnowledgeBase

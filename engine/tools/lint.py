@@ -43,10 +43,11 @@ from ..model.terms import (
     version_number,
 )
 from ..policy.assembly import system_predicates
+from ..policy.building import PolicyFile
 from ..policy.knowledge import KnowledgeBase
 from ..policy.layers import builtin_policy_paths, edition_dirs, policy_paths_in, shipped_layer
 from ..policy.loading import load_knowledge_base
-from ..policy.reading import PolicyFile, read_policy_file
+from ..policy.reading import read_policy_file
 from ..records import record
 
 SEVERITIES = ("error", "warning", "info")

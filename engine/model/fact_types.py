@@ -1,0 +1,405 @@
+"""What each declared type of fact means, written once: its JSON Schema, the check of a value with the one
+problem code and message every command reports, the reading of a typed answer, the value rules see, its
+values, the question that asks it, and the values rules can tell apart.
+
+Problem codes, the same whichever command meets the value (a facts file, `ask --answers`, `what-if --set`):
+- `wrong-type`: a value of another kind than the fact holds (text for a number, a number for a version,
+  anything but true or false for a yes/no fact, a scalar for a list);
+- `bad-value`: a value of the right kind outside what the fact allows (beyond its bounds, text too long or
+  empty, a version not written like 10.0.44, a list too long);
+- `unknown-value`, `unknown-capability`: text that is none of a choice's values, or no capability.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Collection, Iterable
+from typing import Any
+
+from ..errors import did_you_mean, listed
+from ..records import record
+from .terms import VERSION_PATTERN, FactDecl, Scalar, describe_value, normal_number, version_number, version_text
+
+# The engine layer keeps numbers within +-1e9 with six decimals (see evaluation.patterns.encode).
+NUMBER_LIMIT = 10**9
+MAX_TEXT = 200  # characters of a text fact
+MAX_LIST = 500  # items of a list fact (and of an `unknown:` list)
+
+
+@record
+class ValueProblem:
+    """What is wrong with a value of a fact: a problem code and a message; `index` is the list item it is about."""
+
+    code: str
+    message: str
+    index: int | None = None
+
+
+def brief(value: Any) -> str:
+    """A value in a message about a choice or capability: as Python writes it, a huge number in words."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > 10**30:
+        return "a number of more than 30 digits"
+    return repr(value)
+
+
+class FactType:
+    """One type of fact (`type:` of a fact declaration). Each method takes the declaration it is asked about.
+
+    What is not overridden is a text fact's behaviour: text is what a value is unless its type says more.
+    """
+
+    name = ""
+    runtime = "string"  # the type of the value field rules match: string | number | boolean
+    question_kind = "text"  # how `ask` asks a scalar fact (a list fact is asked item by item, yes or no)
+    is_list = False
+    # Whether the value rules see differs from the value written (a version is compared as a number).
+    grounded = False
+    words = "text"  # what a value is, for a default that is not one
+    lists_values = False  # the declaration lists the values (`values:`)
+    default_scope = "customer"  # where a declaration without `scope:` holds
+
+    def domain(self, decl: FactDecl) -> str | None:
+        """What the value field's strings name, for the rules' checks (FieldDecl.domain)."""
+        return None
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return {"type": "string", "minLength": 1, "maxLength": MAX_TEXT}
+
+    def schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        """The JSON Schema of the fact's value in a facts file."""
+        text = f"{decl.description} Question: {decl.question}"
+        return {**self.value_schema(decl, capabilities), "description": text}
+
+    def value_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        """The schema of the whole value: one item's, or a list of them."""
+        return self.item_schema(decl, capabilities)
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        """What is wrong with one value (one item of a list fact); None when it fits. `label` names its place."""
+        if not isinstance(value, str):
+            return ValueProblem("wrong-type", f"{label}: expected text, got {describe_value(value)}")
+        if not value:
+            return ValueProblem("bad-value", f"{label}: must not be empty")
+        if len(value) > MAX_TEXT:
+            return ValueProblem("bad-value", f"{label}: longer than {MAX_TEXT} characters")
+        return None
+
+    def list_problem(self, value: Any, label: str) -> ValueProblem | None:
+        """What is wrong with a list fact's list as a whole (not its items); None for a scalar fact."""
+        return None
+
+    def problems(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> list[ValueProblem]:
+        """What is wrong with a fact's whole value (for a list, the list and each of its items)."""
+        problem = self.item_problem(decl, value, label, capabilities)
+        return [] if problem is None else [problem]
+
+    def fits(self, decl: FactDecl, value: Any, capabilities: Collection[str] = ()) -> bool:
+        return not self.problems(decl, value, decl.id, capabilities)
+
+    def parse(self, decl: FactDecl, text: str, label: str) -> Scalar | ValueProblem:
+        """A value typed as text (`what-if --set FACT=VALUE`): the value, or what is wrong with it."""
+        problem = self.item_problem(decl, text, label)
+        return text if problem is None else problem
+
+    def ground(self, value: Scalar) -> Scalar:
+        """The value as rules see it."""
+        return value
+
+    def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...] | None:
+        """Every value (every item, for a list fact) the fact can take; None when they are not few."""
+        return None
+
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+        """Values standing for every way the rules' tests with these literals can treat the fact.
+
+        A fact with a few values: each of them. A text: each literal tested, and one text none of them is.
+        A number or a version: the literals cut the line into stretches in which every test comes out
+        the same; each literal, a value inside each stretch between two of them, one below and one above
+        them all (within the fact's bounds) cover every outcome; none when no literal is tested.
+        """
+        texts = sorted(str(v) for v in literals if isinstance(v, str))
+        other = "other"
+        while other in texts:
+            other += "+"
+        return [*texts, other]
+
+    def default_problem(self, decl: FactDecl) -> str | None:
+        """What is wrong with the declaration's default; None when it is one of the fact's values."""
+        default = decl.default
+        problem = None if default is None else self.item_problem(decl, default, "default")
+        if problem is None:
+            return None
+        if problem.code == "wrong-type":
+            article = "an" if self.name[0] in "aeiou" else "a"
+            return f"default {default!r} is not {self.words}, as {article} {self.name} fact's default must be"
+        return problem.message  # of the right kind, but not a value the fact can hold
+
+
+class Text(FactType):
+    name = "text"
+
+
+class Boolean(FactType):
+    name = "boolean"
+    runtime = "boolean"
+    question_kind = "boolean"
+    words = "true or false"
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return {"type": "boolean"}
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        if isinstance(value, bool):
+            return None
+        return ValueProblem("wrong-type", f"{label}: expected true or false, got {describe_value(value)}")
+
+    def parse(self, decl: FactDecl, text: str, label: str) -> Scalar | ValueProblem:
+        lowered = text.lower()
+        if lowered not in ("true", "false", "yes", "no"):
+            return ValueProblem("wrong-type", f"{label}: expected true or false, got '{text}'")
+        return lowered in ("true", "yes")
+
+    def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
+        return (False, True)
+
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+        return [False, True]
+
+
+class Choice(FactType):
+    name = "choice"
+    question_kind = "choice"
+    lists_values = True
+
+    def domain(self, decl: FactDecl) -> str | None:
+        return f"fact:{decl.id}"
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return {"enum": list(decl.values)}
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        if isinstance(value, str) and value in decl.values:
+            return None
+        if not isinstance(value, str):
+            got = describe_value(value) if value is None or isinstance(value, bool) else brief(value)
+            return ValueProblem("wrong-type", f"{decl.id}: expected one of {', '.join(decl.values)}, got {got}")
+        hint = did_you_mean(value, decl.values) or f" (one of: {', '.join(decl.values)})"
+        return ValueProblem("unknown-value", f"'{value}' is not a value of '{decl.id}'{hint}")
+
+    def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
+        return decl.values
+
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+        return list(decl.values)
+
+    def default_problem(self, decl: FactDecl) -> str | None:
+        default = decl.default
+        if default is None or (isinstance(default, str) and default in decl.values):
+            return None
+        return f"default {default!r} is not one of its values: {listed(decl.values)}"
+
+
+_CHOICE = Choice()
+
+
+class Number(FactType):
+    name = "number"
+    runtime = "number"
+    question_kind = "number"
+    words = "a number"
+    whole = False
+
+    def bounds(self, decl: FactDecl) -> tuple[float, float]:
+        """The lowest and highest value, as the declaration and the engine's range allow."""
+        low = -NUMBER_LIMIT if decl.minimum is None else max(decl.minimum, -NUMBER_LIMIT)
+        high = NUMBER_LIMIT if decl.maximum is None else min(decl.maximum, NUMBER_LIMIT)
+        return low, high
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        low, high = self.bounds(decl)
+        return {"type": self.name, "minimum": low, "maximum": high}
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        if isinstance(value, bool) or not isinstance(value, int if self.whole else (int, float)):
+            expected = "a whole number" if self.whole else "a number"
+            return ValueProblem("wrong-type", f"{label}: expected {expected}, got {describe_value(value)}")
+        low, high = self.bounds(decl)
+        if value < low:
+            return ValueProblem("bad-value", f"{label}: {value!r} is less than the minimum of {low!r}")
+        if value > high:
+            return ValueProblem("bad-value", f"{label}: {value!r} is greater than the maximum of {high!r}")
+        if math.isnan(value):
+            return ValueProblem("bad-value", f"{label}: not a number (nan)")
+        return None
+
+    def parse(self, decl: FactDecl, text: str, label: str) -> Scalar | ValueProblem:
+        try:
+            number = int(text) if self.whole else float(text)
+        except ValueError:
+            expected = "a whole number" if self.whole else "a number"
+            return ValueProblem("wrong-type", f"{label}: expected {expected}, got '{text}'")
+        problem = self.item_problem(decl, number, label)
+        if problem is not None:
+            return problem
+        return normal_number(number)
+
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+        points = sorted({v for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if not points:
+            return []
+        between = [points[0] - 1, points[-1] + 1]
+        for low, high in itertools.pairwise(points):
+            if not self.whole:
+                between.append(round((low + high) / 2, 6))
+            elif high - low > 1:
+                between.append(low + 1)
+        low_bound = -math.inf if decl.minimum is None else decl.minimum
+        high_bound = math.inf if decl.maximum is None else decl.maximum
+        return [normal_number(v) for v in [*points, *sorted(between)] if low_bound <= v <= high_bound]
+
+
+class Integer(Number):
+    name = "integer"
+    question_kind = "integer"
+    words = "a whole number"
+    whole = True
+
+
+class Version(Number):
+    """A version like 10.0.44, written as text and compared as the number 10000044."""
+
+    name = "version"
+    question_kind = "version"
+    words = "a version like 10.0.44"
+    whole = True
+    grounded = True
+
+    def domain(self, decl: FactDecl) -> str | None:
+        return "version"
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return {"type": "string", "pattern": VERSION_PATTERN}
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        if not isinstance(value, str):
+            return ValueProblem("wrong-type", f"{label}: expected text, got {describe_value(value)}")
+        if re.match(VERSION_PATTERN, value) is None or "\n" in value:
+            return ValueProblem("bad-value", f"{label}: '{value}' is not a version like 10.0.44")
+        return None
+
+    def parse(self, decl: FactDecl, text: str, label: str) -> Scalar | ValueProblem:
+        return FactType.parse(self, decl, text, label)
+
+    def ground(self, value: Scalar) -> Scalar:
+        if isinstance(value, str) and re.match(VERSION_PATTERN, value):
+            return version_number(value)
+        return value
+
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+        numbers = [int(v) for v in super().told_apart(decl, literals) if isinstance(v, (int, float))]
+        return [version_text(v) for v in numbers if v >= 0 and v // 1_000_000 <= 999]
+
+
+class CapabilityList(FactType):
+    """The capabilities something needs: a list of capability ids."""
+
+    name = "capability-list"
+    is_list = True
+    question_kind = "yes-no"
+    default_scope = "entity"  # what each legal entity needs
+
+    def domain(self, decl: FactDecl) -> str | None:
+        return "capability"
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return {"enum": list(capabilities)}
+
+    def value_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return {"type": "array", "maxItems": MAX_LIST, "items": self.item_schema(decl, capabilities)}
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        if isinstance(value, str) and value in capabilities:
+            return None
+        if not isinstance(value, str):
+            return ValueProblem("wrong-type", f"{decl.id}: expected a capability id, got {brief(value)}")
+        return ValueProblem("unknown-capability", f"'{value}' is not a capability{did_you_mean(value, capabilities)}")
+
+    def list_problem(self, value: Any, label: str) -> ValueProblem | None:
+        if not isinstance(value, list):
+            return ValueProblem("wrong-type", f"{label}: expected a list, got {describe_value(value)}")
+        if len(value) > MAX_LIST:
+            return ValueProblem("bad-value", f"{label}: {len(value)} items; at most {MAX_LIST}")
+        return None
+
+    def problems(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> list[ValueProblem]:
+        whole = self.list_problem(value, label)
+        if whole is not None:
+            return [whole]
+        found = []
+        for i, item in enumerate(value):
+            problem = self.item_problem(decl, item, f"{label}.{i}", capabilities)
+            if problem is not None:
+                found.append(ValueProblem(problem.code, problem.message, i))
+        return found
+
+    def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
+        return tuple(capabilities)
+
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+        return [True, False]  # an item is on the list or not
+
+    def default_problem(self, decl: FactDecl) -> str | None:
+        if decl.default is None:
+            return None
+        return f"default {decl.default!r}: a {self.name} fact takes no default"
+
+
+class ChoiceList(CapabilityList):
+    """Some of a fact's declared values: a list of them."""
+
+    name = "choice-list"
+    lists_values = True
+    default_scope = "customer"
+
+    def domain(self, decl: FactDecl) -> str | None:
+        return f"fact:{decl.id}"
+
+    def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
+        return _CHOICE.item_schema(decl, capabilities)
+
+    def item_problem(
+        self, decl: FactDecl, value: Any, label: str, capabilities: Collection[str] = ()
+    ) -> ValueProblem | None:
+        return _CHOICE.item_problem(decl, value, label, capabilities)
+
+    def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
+        return decl.values
+
+
+FACT_TYPES: dict[str, FactType] = {
+    kind.name: kind
+    for kind in (_CHOICE, Boolean(), Number(), Integer(), Version(), Text(), CapabilityList(), ChoiceList())
+}
+
+
+def fact_type(decl: FactDecl) -> FactType:
+    """The type of a declared fact (the policy schema allows no other `type:` than these)."""
+    return FACT_TYPES[decl.type]
