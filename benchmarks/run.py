@@ -562,8 +562,11 @@ def child_workshop() -> dict[str, Any]:
     Each example starts from nothing cached, as a new `podeploy ask` does."""
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_facts, load_knowledge_base
-    from podeploy.engine.analysis.questionnaire import CONVERSATION, Analyzer, Session, read_answers
+    from podeploy.engine.analysis.bounds import CONVERSATION
+    from podeploy.engine.analysis.search import Analyzer
+    from podeploy.engine.facts.answers import read_answers
     from podeploy.engine.io.loader import load_document
+    from podeploy.engine.tools.session import Session
 
     kb = load_knowledge_base(policy_layers([]))
     found = []
@@ -634,7 +637,8 @@ def child_serve() -> dict[str, Any]:
 
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_knowledge_base
-    from podeploy.engine.analysis.questionnaire import ABSENT, read_answers
+    from podeploy.engine.facts.answers import read_answers
+    from podeploy.engine.facts.questions import ABSENT
     from podeploy.engine.io.loader import load_document
     from podeploy.engine.tools.webapp import WebApp, make_server
     from podeploy.engine.tools.workshop import Workshop

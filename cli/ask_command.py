@@ -2,7 +2,7 @@
 
 On a terminal it converses: the customer's name, its legal entities, then one question at a time, each one
 whose answer can still change some entity's recommendation, until nothing left can (see
-podeploy.engine.analysis.questionnaire). `?` leaves a fact unknown (its default applies), `<` goes back one question.
+podeploy.engine.analysis.search). `?` leaves a fact unknown (its default applies), `<` goes back one question.
 Piped standard input gives the answers one per line, in the order the questions come; `--answers FILE`
 gives them as a YAML map. The facts file goes to --out (written atomically) or to standard output.
 """
@@ -23,26 +23,19 @@ from podeploy.cli.options import (
     promise_output,
     terminal_style,
 )
-from podeploy.engine.analysis.questionnaire import (
-    ABSENT,
-    BACK_WORDS,
-    CONVERSATION,
-    YES_WORDS,
-    Answers,
-    Session,
-    Value,
-    analyzer_for,
-    parse_answer,
-    read_answers,
-)
+from podeploy.engine.analysis.bounds import CONVERSATION
+from podeploy.engine.analysis.inquiry import analyzer_for
 from podeploy.engine.errors import CONTROL, BadInput, Location, Problem
 from podeploy.engine.evaluation.engines import ENGINES
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import render
+from podeploy.engine.facts.answers import BACK_WORDS, YES_WORDS, Answers, parse_answer, read_answers
+from podeploy.engine.facts.questions import ABSENT, Value
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import load_document, parse_document
 from podeploy.engine.policy.knowledge import KnowledgeBase
 from podeploy.engine.policy.loading import load_knowledge_base
+from podeploy.engine.tools.session import Session
 from podeploy.engine.tools.workshop import facts_text
 
 STDIN = "<stdin>"

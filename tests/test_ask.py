@@ -29,25 +29,17 @@ from click.testing import CliRunner, Result
 from podeploy.cli.ask_command import ask
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, KnowledgeBase, load_facts, load_knowledge_base
-from podeploy.engine.analysis.questionnaire import (
-    ABSENT,
-    CONVERSATION,
-    THOROUGH,
-    Analyzer,
-    Limits,
-    Question,
-    Session,
-    Value,
-    analyzer_for,
-    facts_document,
-    parse_answer,
-    read_answers,
-)
+from podeploy.engine.analysis.bounds import CONVERSATION, THOROUGH, Limits
+from podeploy.engine.analysis.inquiry import analyzer_for
+from podeploy.engine.analysis.search import Analyzer
 from podeploy.engine.evaluation.evaluate import evaluate
+from podeploy.engine.facts.answers import parse_answer, read_answers
+from podeploy.engine.facts.questions import ABSENT, Question, Value
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import load_document, parse_document
 from podeploy.engine.io.outputs import write_file
 from podeploy.engine.policy.layers import edition_dirs
+from podeploy.engine.tools.session import Session, facts_document
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -146,21 +138,21 @@ def analyzer(kb: KnowledgeBase) -> Analyzer:
 
 
 def test_only_facts_that_can_reach_a_deployment_are_ever_asked(analyzer: Analyzer) -> None:
-    assert {"requirements", "existing_solution", "plans_finance"} <= analyzer.cone
-    assert not {"budget", "pm_maturity", "region"} & analyzer.cone  # they only bear on warnings and notes
+    assert {"requirements", "existing_solution", "plans_finance"} <= analyzer.cone.predicates
+    assert not {"budget", "pm_maturity", "region"} & analyzer.cone.predicates  # they only bear on warnings and notes
     # Capabilities every type offers can never change a deployment: never asked.
-    assert {item for _, item in analyzer.inert} == {
+    assert {item for _, item in analyzer.dims.inert} == {
         "resource-management",
         "time-tracking",
         "basic-expense",
         "proforma-invoicing",
     }
     # Entities meet only through their fit (a Lite entity joins a Finance-based environment).
-    assert analyzer.interface == ["fit"]
+    assert analyzer.cone.interface == ["fit"]
 
 
 def test_interchangeable_capabilities_are_enumerated_by_count(analyzer: Analyzer) -> None:
-    classes = [d.members for d in analyzer.local_dims if d.is_class]
+    classes = [d.members for d in analyzer.dims.local if d.is_class]
     assert ("full-expense", "receipt-ocr", "customer-facing-invoicing", "revenue-recognition") in classes
     assert ("production-orders",) in classes  # named by a rule: on its own
     assert ("stocked-inventory",) in classes
@@ -231,7 +223,7 @@ def outcome_of(kb: KnowledgeBase, session: Session, answers: dict[str, Value]) -
     doc = facts_document(kb, session.customer, session.entities, session.questions, answers)
     decision = evaluate(kb, read_facts(kb, parse_document(json.dumps(doc), "asked.json")), engine="reference")
     found: tuple[Any, ...] = tuple(e.deployment for e in decision.entities)
-    if session.analyzer.warning_preds:
+    if session.analyzer.cone.warning_preds:
         found += (frozenset(n.fact for n in decision.warnings),)
     return found
 
@@ -309,9 +301,9 @@ def test_analysis_matches_brute_force_on_generic_facts_and_cross_entity_rules(tm
     (tmp_path / "generic.yaml").write_text(GENERIC_POLICY)
     kb = load_knowledge_base([str(tmp_path)])
     analyzer = analyzer_for(kb, warnings=False)
-    assert {"headcount", "channels"} <= analyzer.cone
-    assert analyzer.classes["excluded"] == "cross"  # joined across entities by shared subcontracting
-    classes = [d.members for d in analyzer.local_dims if d.is_class and d.decl.id == "channels"]
+    assert {"headcount", "channels"} <= analyzer.cone.predicates
+    assert analyzer.cone.classes["excluded"] == "cross"  # joined across entities by shared subcontracting
+    classes = [d.members for d in analyzer.dims.local if d.is_class and d.decl.id == "channels"]
     assert sorted(classes) == [("partner",), ("web", "phone", "retail")]
     session = Session(analyzer, "Woodgrove", ["Works", "Services"])
     for open_keys in random_states(kb, session, random.Random(4), 5):
@@ -321,7 +313,7 @@ def test_analysis_matches_brute_force_on_generic_facts_and_cross_entity_rules(tm
 def test_relevance_found_by_witnesses_alone_matches_brute_force(monkeypatch: pytest.MonkeyPatch) -> None:
     # Answers that leave the odds unchanged but still matter are found by looking for two completions that
     # differ only in that answer: force that path for every question.
-    monkeypatch.setattr("podeploy.engine.analysis.questionnaire._differ", lambda parts: False)
+    monkeypatch.setattr("podeploy.engine.analysis.relevance._differ", lambda parts: False)
     kb = load_knowledge_base()
     session = Session(Analyzer(kb), "Woodgrove", ["Works", "Services"])
     for open_keys in random_states(kb, session, random.Random(5), 4):

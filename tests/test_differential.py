@@ -846,20 +846,20 @@ def test_the_compiled_evaluator_remembers_groups_without_changing_a_conclusion()
         assert set(store.own.values) | set(store.base.values) == set(expected.order)
     assert fast.memo  # the second pass ran on remembered groups
     # And the customers an analysis tries, answer by answer: random states of one to three legal entities.
-    from podeploy.engine.analysis.questionnaire import Analyzer
+    from podeploy.engine.analysis.search import Analyzer
 
     analyzer = Analyzer(kb, warnings=True)
     rng = random.Random(7)
     pooled: list[Fact] = []  # what other entities pooled, given as the analysis gives it (finance-environment)
     for _ in range(400):
-        c = tuple(rng.choice([True, False]) if d.item else rng.choice(d.reps)[0] for d in analyzer.customer_dims)
-        facts = list(analyzer.customer_facts(c))
+        c = tuple(rng.choice([True, False]) if d.item else rng.choice(d.reps)[0] for d in analyzer.dims.customer)
+        facts = list(analyzer.dims.customer_facts(c))
         for e in range(rng.randint(1, 3)):
             state = tuple(rng.randint(0, len(d.members)) if d.is_class else rng.choice(d.reps)[0]
-                          for d in analyzer.local_dims)
-            facts += analyzer.local_facts(f"Entity {e}", state)
+                          for d in analyzer.dims.local)
+            facts += analyzer.dims.local_facts(f"Entity {e}", state)
         facts += [f for f in pooled if rng.random() < 0.5]
         store = fast.run(facts)
-        pooled = [f for p in analyzer.pooled for f in store.of(p)]
+        pooled = [f for p in analyzer.cone.pooled for f in store.of(p)]
         expected, _ = reference_run(kb, facts, base=vocabulary_store(kb))
         assert set(store.own.values) | set(store.base.values) == set(expected.order)

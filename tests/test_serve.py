@@ -18,7 +18,8 @@ from browser import Browser, find_chromium
 from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import load_knowledge_base
-from podeploy.engine.analysis.questionnaire import ABSENT, read_answers
+from podeploy.engine.facts.answers import read_answers
+from podeploy.engine.facts.questions import ABSENT
 from podeploy.engine.io.loader import load_document
 from podeploy.engine.policy.knowledge import KnowledgeBase
 from podeploy.engine.policy.layers import edition_dirs

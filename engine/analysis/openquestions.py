@@ -2,7 +2,7 @@
 
 A fact left out is unknown, not "no". A fact is an open question when some way of answering it, and
 the other open facts, gives a different deployment for some legal entity or adds or removes a
-warning: the questionnaire's own analysis (podeploy.engine.analysis.questionnaire) decides it, over the same
+warning: the questionnaire's own analysis (podeploy.engine.analysis.search) decides it, over the same
 knowledge base. A requirements list that is given is complete; when no requirements are given
 anywhere, the requirements themselves are open.
 """
@@ -12,13 +12,15 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from ..evaluation.decision import Decision
+from ..facts.questions import ABSENT, Question, Value
 from ..facts.reading import FactsInput
 from ..policy.knowledge import KnowledgeBase
 from ..records import record
-from .questionnaire import ABSENT, Analysis, Analyzer, Question, Session, Value, analyzer_for
+from .cone import clause_atoms
+from .inquiry import Inquiry, analyzer_for
+from .search import Analysis, Analyzer
 
 
 @record
@@ -52,10 +54,10 @@ class OpenQuestions:
     coarse: bool = False
 
 
-def session_for(kb: KnowledgeBase, facts: FactsInput) -> Session:
+def session_for(kb: KnowledgeBase, facts: FactsInput) -> Inquiry:
     """A questionnaire session holding every answer the facts file gives (the rest open)."""
     names = [e.name for e in facts.entities] if facts.listed else []
-    session = Session(analyzer_for(kb), facts.customer, names)
+    session = Inquiry(analyzer_for(kb), facts.customer, names)
     listed_anywhere = {fact for fact, _ in facts.given if kb.facts[fact].is_list}
     for q in session.questions:
         value = _answer(kb, facts, q, listed_anywhere)
@@ -101,7 +103,7 @@ def open_questions(kb: KnowledgeBase, facts: FactsInput) -> OpenQuestions:
     unknown_lists = [
         d.id
         for d in kb.facts.values()
-        if d.type == "capability-list" and d.id in analyzer.cone and d.id not in given_lists
+        if d.type == "capability-list" and d.id in analyzer.cone.predicates and d.id not in given_lists
     ]
     if unknown_lists:
         return _reachable(kb, facts, session, unknown_lists)
@@ -112,7 +114,7 @@ def open_questions(kb: KnowledgeBase, facts: FactsInput) -> OpenQuestions:
     return _grouped(kb, facts, session, session.analysis())
 
 
-def _reachable(kb: KnowledgeBase, facts: FactsInput, session: Session, first: list[str]) -> OpenQuestions:
+def _reachable(kb: KnowledgeBase, facts: FactsInput, session: Inquiry, first: list[str]) -> OpenQuestions:
     """Every unanswered fact the rules carry to the advice, with the deployments and warnings it can reach;
     the unknown lists (the requirements) first."""
     analyzer = session.analyzer
@@ -152,8 +154,8 @@ def reached(analyzer: Analyzer, fact: str) -> tuple[str, ...]:
         if predicate in done:
             continue
         done.add(predicate)
-        for rule in analyzer.rules:
-            if not any(a.predicate == predicate for c in rule.clauses for a in _clause_atoms(c)):
+        for rule in analyzer.cone.rules:
+            if not any(a.predicate == predicate for c in rule.clauses for _, a in clause_atoms(c)):
                 continue
             for c in rule.conclusions:
                 role = roles.get(c.predicate)
@@ -167,10 +169,6 @@ def reached(analyzer: Analyzer, fact: str) -> tuple[str, ...]:
     return (*(["deployment"] if deployment else []), *sorted(codes))
 
 
-def _clause_atoms(clause: Any) -> list[Any]:
-    return [*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)]
-
-
 def of_decision(decision: Decision) -> OpenQuestions:
     """The open questions behind a decision, analysed once."""
     if decision.open_analysis is None:
@@ -179,7 +177,7 @@ def of_decision(decision: Decision) -> OpenQuestions:
     return found
 
 
-def _grouped(kb: KnowledgeBase, facts: FactsInput, session: Session, analysis: Analysis) -> OpenQuestions:
+def _grouped(kb: KnowledgeBase, facts: FactsInput, session: Inquiry, analysis: Analysis) -> OpenQuestions:
     names = [e.name for e in facts.entities]
     order: list[tuple[str, int | None]] = []
     changes: dict[tuple[str, int | None], set[tuple[object, ...]]] = {}

@@ -11,22 +11,17 @@ from typing import Any
 
 import yaml
 
-from ..analysis.questionnaire import (
-    ABSENT,
-    CONVERSATION,
-    Question,
-    Session,
-    Value,
-    analyzer_for,
-    parse_answer,
-    read_answers,
-)
+from ..analysis.bounds import CONVERSATION
+from ..analysis.inquiry import analyzer_for
 from ..errors import CONTROL, BadInput, Location, Problem
 from ..evaluation.decision import Decision
 from ..evaluation.evaluate import evaluate
+from ..facts.answers import parse_answer, read_answers
+from ..facts.questions import ABSENT, Question, Value
 from ..facts.reading import read_facts
 from ..io.loader import Document, parse_document
 from ..policy.knowledge import KnowledgeBase
+from .session import Session
 
 HEADER = "# Facts for 'podeploy evaluate', written by 'podeploy ask'.\n"
 SERVE_HEADER = "# Facts for 'podeploy evaluate', written by 'podeploy serve'.\n"

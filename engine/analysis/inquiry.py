@@ -1,0 +1,105 @@
+"""An inquiry: one customer's answers so far and what the analysis makes of them; the analyzer it asks.
+
+A conversation samples early (`CONVERSATION`) to choose the next question quickly; a sampled analysis
+that sees nothing left to ask is redone within the thorough bounds before the inquiry says so, so a
+sample never settles the advice. One analyzer is made per set of policies, so that sessions share its
+caches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from ..facts.questions import Question, Value, all_questions
+from ..policy.knowledge import KnowledgeBase
+from .bounds import THOROUGH, Limits
+from .search import Analysis, Analyzer
+
+
+@dataclass(slots=True)
+class Inquiry:
+    """One customer's answers so far; asks the analyzer what to ask next."""
+
+    analyzer: Analyzer
+    customer: str
+    entities: list[str] = field(default_factory=list)  # empty: one legal entity, named after the customer
+    answers: dict[str, Value] = field(default_factory=dict)
+    questions: list[Question] = field(default_factory=list)
+    _by_key: dict[str, Question] = field(default_factory=dict)
+    _analysis: Analysis | None = None
+    # Called before a sampled analysis that saw nothing left to ask is redone within the thorough
+    # bounds (the one step that can take seconds): a terminal says what it is doing.
+    before_thorough: Callable[[], None] | None = None
+
+    def __post_init__(self) -> None:
+        self.questions = all_questions(self.analyzer.kb, self.customer, self.entities)
+        self._by_key = {q.key: q for q in self.questions}
+
+    @property
+    def entity_names(self) -> list[str]:
+        return list(self.entities) if self.entities else [self.customer]
+
+    def analysis_names(self, names_matter: bool) -> tuple[str, ...]:
+        if names_matter:
+            return tuple(self.entity_names)
+        return tuple(f"<entity {i + 1}>" for i in range(len(self.entity_names)))
+
+    def question(self, key: str) -> Question:
+        return self._by_key[key]
+
+    def analysis(self) -> Analysis:
+        if self._analysis is None:
+            if len(self.entity_names) > self.analyzer.limits.exact_entities:
+                self._analysis = self.analyzer.unanalysed(self)
+            else:
+                found = self.analyzer.analyse(self)
+                if not found.exact and found.next is None and self.analyzer.limits != THOROUGH:
+                    # A sample saw nothing left that could change the advice: before saying so, every
+                    # possibility is tried, within the thorough bounds.
+                    if self.before_thorough is not None:
+                        self.before_thorough()
+                    found = self.analyzer.analyse(self, THOROUGH)
+                self._analysis = found
+        return self._analysis
+
+
+_SHARED: dict[str, Analyzer] = {}
+_SHARED_MAX = 8
+
+
+def _fingerprint(kb: KnowledgeBase) -> str:
+    """What the analysis depends on, as text: two loads of the same policies share their analyzer."""
+    parts = (
+        kb.rules,
+        [c.name for c in kb.clauses],
+        kb.strata,
+        list(kb.facts.values()),
+        kb.vocabulary_facts,
+        sorted((p, repr(pred)) for p, pred in kb.predicates.items()),
+        list(kb.types.values()),
+        list(kb.capabilities.values()),
+        kb.offers,
+    )
+    return repr(parts)
+
+
+def analyzer_for(kb: KnowledgeBase, limits: Limits | None = None, *, warnings: bool = True) -> Analyzer:
+    """The knowledge base's analyzer, made once per set of policies so that its caches are shared.
+
+    With warnings (the default), a question matters when its answer can change a deployment or a
+    warning; without, only when it can change a deployment.
+    """
+    key = f"podeploy.questionnaire.{'advice' if warnings else 'deployments'}"
+    found = kb.engine_cache.get(key)
+    if isinstance(found, Analyzer) and (limits is None or found.limits == limits):
+        return found
+    fingerprint = f"{limits!r}|{warnings}|{_fingerprint(kb)}"
+    made = _SHARED.get(fingerprint)
+    if made is None:
+        made = Analyzer(kb, limits, warnings=warnings)
+        if len(_SHARED) >= _SHARED_MAX:
+            _SHARED.pop(next(iter(_SHARED)))
+        _SHARED[fingerprint] = made
+    kb.engine_cache[key] = made
+    return made

@@ -1,0 +1,329 @@
+"""Answers: one typed for a question, and an answers file read into an answer per question key.
+
+An answers file is a facts file whose capabilities may also be keys with yes/no; `unknown` lists what was
+asked and answered "don't know". `podeploy ask --answers` and `podeploy serve` read them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import BadInput, Problem, did_you_mean
+from ..io.loader import Document
+from ..model.terms import VERSION_PATTERN, FactDecl, normal_number
+from ..policy.knowledge import KnowledgeBase
+from .questions import ABSENT, Question, Value, all_questions
+
+UNKNOWN_WORDS = ("?", "dont know", "don't know", "unknown", "not sure", "skip")
+BACK_WORDS = ("<", "back")
+YES_WORDS = ("y", "yes", "true", "1")
+NO_WORDS = ("n", "no", "false", "0")
+
+
+def parse_answer(question: Question, text: str) -> Value:
+    """An answer typed for a question; ValueError with a message saying what is expected."""
+    raw = text.strip()
+    lowered = raw.lower()
+    if lowered in UNKNOWN_WORDS:
+        return ABSENT
+    if question.kind in ("yes-no", "boolean"):
+        if lowered in YES_WORDS:
+            return True
+        if lowered in NO_WORDS:
+            return False
+        raise ValueError("answer y (yes), n (no) or ? (don't know)")
+    if question.kind == "choice":
+        return _choice(question.choices, raw)
+    if question.kind in ("integer", "number"):
+        try:
+            number = float(raw)
+        except ValueError:
+            raise ValueError(f"answer {'a whole number' if question.kind == 'integer' else 'a number'}, or ?") from None
+        if not math.isfinite(number) or abs(number) > 1e9:
+            raise ValueError("answer a number between -1000000000 and 1000000000")
+        if question.kind == "integer":
+            if not number.is_integer():
+                raise ValueError("answer a whole number, or ?")
+            return int(number)
+        return normal_number(number)
+    if question.kind == "version":
+        if not re.match(VERSION_PATTERN, raw):
+            raise ValueError("answer a version like 10.0.44, or ?")
+        return raw
+    if not raw or len(raw) > 200:
+        raise ValueError("answer some text (at most 200 characters), or ?")
+    return raw
+
+
+def _choice(choices: Sequence[str], raw: str) -> str:
+    lowered = raw.lower()
+    for c in choices:
+        if c.lower() == lowered:
+            return c
+    if raw.isdigit() and 1 <= int(raw) <= len(choices):
+        return choices[int(raw) - 1]
+    starting = [c for c in choices if c.lower().startswith(lowered)] if lowered else []
+    if len(starting) == 1:
+        return starting[0]
+    raise ValueError(f"answer one of {', '.join(choices)} (or its number, or ?){did_you_mean(raw, choices)}")
+
+
+@dataclass(slots=True)
+class Answers:
+    """A non-interactive session's answers: the customer, its legal entities and an answer per question key."""
+
+    customer: str
+    entities: list[str]
+    values: dict[str, Value]
+
+    def lookup(self, question: Question) -> Value:
+        return self.values.get(question.key, ABSENT)
+
+
+def read_answers(kb: KnowledgeBase, doc: Document) -> Answers:
+    """An answers file: a facts file whose capabilities may also be keys with yes/no. Located problems."""
+    problems: list[Problem] = []
+    value = doc.value
+    if not isinstance(value, dict):
+        raise BadInput(
+            [Problem("wrong-type", "an answers file is a mapping (customer: ..., facts, capabilities)", doc.where(()))]
+        )
+    cap_fact = _capability_fact(kb)
+    customer = value.get("customer")
+    if not isinstance(customer, str) or not customer.strip() or len(customer) > 200:
+        where = doc.where(("customer",)) if "customer" in value else doc.where(())
+        problems.append(
+            Problem(
+                "missing-key" if "customer" not in value else "bad-value",
+                "'customer' is required: the customer's name (text)",
+                where,
+            )
+        )
+        customer = "customer"
+    customer = customer.strip()
+    listed = value.get("legal_entities") or []
+    entities: list[str] = []
+    if not isinstance(listed, list):
+        problems.append(Problem("wrong-type", "legal_entities: expected a list", doc.where(("legal_entities",))))
+        listed = []
+    for i, item in enumerate(listed):
+        name = item.get("name") if isinstance(item, dict) else None
+        if not isinstance(name, str) or not name.strip() or len(name) > 200:
+            problems.append(
+                Problem("bad-value", "each legal entity needs a 'name' (text)", doc.where(("legal_entities", i)))
+            )
+            name = f"entity {i + 1}"
+        name = name.strip()
+        if name in entities:
+            problems.append(
+                Problem(
+                    "duplicate-entity",
+                    f"legal entity '{name}' is listed twice",
+                    doc.where(("legal_entities", i, "name")),
+                )
+            )
+            name = f"{name} ({i + 1})"
+        entities.append(name)
+    questions = all_questions(kb, customer, entities)
+    shared = _section(kb, doc, value, (), "customer", cap_fact, problems)
+    owns = [
+        _section(kb, doc, item, ("legal_entities", i), "entity", cap_fact, problems) if isinstance(item, dict) else {}
+        for i, item in enumerate(listed)
+    ]
+    if problems:
+        raise BadInput(sorted(problems, key=lambda p: (p.location, p.code)))
+    values: dict[str, Value] = {}
+    for q in questions:
+        sections = [shared] if q.entity is None or not entities else [owns[q.entity], shared]
+        got = _answer_in(q, sections)
+        if got is not None:
+            values[q.key] = got
+    return Answers(customer, entities, values)
+
+
+def _capability_fact(kb: KnowledgeBase) -> str | None:
+    lists = [d.id for d in kb.facts.values() if d.type == "capability-list"]
+    if "requirements" in lists:
+        return "requirements"
+    return lists[0] if len(lists) == 1 else None
+
+
+def _answer_in(q: Question, sections: Sequence[Mapping[Any, Any]]) -> Value | None:
+    """The answer the sections (an entity's own, then the top level) give a question, or None when they say nothing.
+
+    A list item: a yes/no key decides (the entity's own first); else it is needed when a list names it (lists add
+    up, as in facts files), not needed when there is a list that does not.
+    """
+    if q.item is None:
+        for section in sections:
+            if q.fact in section:
+                return section[q.fact]  # type: ignore[no-any-return]
+        return None
+    for section in sections:
+        said = section.get(("item", q.fact, q.item))
+        if said is not None:
+            return said  # type: ignore[no-any-return]
+    lists = [section[q.fact] for section in sections if isinstance(section.get(q.fact), list)]
+    if not lists:
+        return None
+    return any(q.item in listed for listed in lists)
+
+
+def _section(
+    kb: KnowledgeBase,
+    doc: Document,
+    mapping: dict[str, Any],
+    path: tuple[str | int, ...],
+    scope: str,
+    cap_fact: str | None,
+    problems: list[Problem],
+) -> dict[Any, Any]:
+    out: dict[Any, Any] = {}
+    reserved = ("customer", "legal_entities", "workshop") if scope == "customer" else ("name",)
+    for key, raw in mapping.items():
+        where = doc.where((*path, key))
+        if key in reserved:
+            continue
+        if key == "unknown":
+            _unknown_answers(kb, doc, raw, (*path, key), scope, cap_fact, out, problems)
+            continue
+        if key in kb.facts:
+            decl = kb.facts[key]
+            if scope == "entity" and decl.scope != "entity":
+                problems.append(
+                    Problem(
+                        "unknown-fact",
+                        f"'{key}' is a customer-wide fact: set it at the top level",
+                        doc.where((*path, key), key=True),
+                    )
+                )
+                continue
+            if isinstance(raw, str) and raw.strip().lower() in UNKNOWN_WORDS:
+                out[key] = ABSENT
+                continue
+            checked = _check_value(kb, decl, raw, doc, (*path, key), problems)
+            if checked is not None:
+                out[key] = checked
+            continue
+        if key in kb.capabilities and cap_fact is not None:
+            if isinstance(raw, bool):
+                out[("item", cap_fact, key)] = raw
+            elif isinstance(raw, str) and raw.strip().lower() in UNKNOWN_WORDS:
+                out[("item", cap_fact, key)] = ABSENT
+            else:
+                problems.append(Problem("wrong-type", f"{key}: expected yes, no or '?'", where))
+            continue
+        known = [*kb.facts, *kb.capabilities, *reserved]
+        problems.append(
+            Problem(
+                "unknown-fact",
+                f"'{key}' is not a known fact or capability{did_you_mean(str(key), known)}",
+                doc.where((*path, key), key=True),
+            )
+        )
+    return out
+
+
+def _unknown_answers(
+    kb: KnowledgeBase,
+    doc: Document,
+    raw: Any,
+    path: tuple[str | int, ...],
+    scope: str,
+    cap_fact: str | None,
+    out: dict[Any, Any],
+    problems: list[Problem],
+) -> None:
+    """`unknown: [fact or capability, ...]`: each was asked and answered "don't know"."""
+    if not isinstance(raw, list):
+        problems.append(Problem("wrong-type", "unknown: expected a list of facts and capabilities", doc.where(path)))
+        return
+    for i, item in enumerate(raw):
+        decl = kb.facts.get(item) if isinstance(item, str) else None
+        if decl is not None and (scope == "customer" or decl.scope == "entity"):
+            out[item] = ABSENT
+        elif isinstance(item, str) and item in kb.capabilities and cap_fact is not None:
+            out[("item", cap_fact, item)] = ABSENT
+        else:
+            known = [*kb.facts, *kb.capabilities]
+            problems.append(
+                Problem(
+                    "unknown-fact",
+                    f"'{item}' is not a fact or capability that can be unknown here{did_you_mean(str(item), known)}",
+                    doc.where((*path, i)),
+                )
+            )
+
+
+def _check_value(
+    kb: KnowledgeBase, decl: FactDecl, raw: Any, doc: Document, path: tuple[str | int, ...], problems: list[Problem]
+) -> Any:
+    where = doc.where(path)
+    if decl.is_list:
+        if not isinstance(raw, list):
+            problems.append(Problem("wrong-type", f"{decl.id}: expected a list", where))
+            return None
+        allowed = list(kb.capabilities) if decl.type == "capability-list" else list(decl.values)
+        out = []
+        for i, item in enumerate(raw):
+            if not isinstance(item, str) or item not in allowed:
+                what = "capability" if decl.type == "capability-list" else f"value of '{decl.id}'"
+                problems.append(
+                    Problem(
+                        "unknown-capability" if decl.type == "capability-list" else "unknown-value",
+                        f"{item!r} is not a {what}{did_you_mean(str(item), allowed)}",
+                        doc.where((*path, i)),
+                    )
+                )
+            elif item not in out:
+                out.append(item)
+        return out
+    kind = decl.type
+    if kind == "boolean":
+        if isinstance(raw, bool):
+            return raw
+        problems.append(Problem("wrong-type", f"{decl.id}: expected true or false", where))
+        return None
+    if kind == "choice":
+        if isinstance(raw, str) and raw in decl.values:
+            return raw
+        problems.append(
+            Problem(
+                "unknown-value",
+                f"{raw!r} is not a value of '{decl.id}'"
+                f"{did_you_mean(str(raw), decl.values) or ' (one of: ' + ', '.join(decl.values) + ')'}",
+                where,
+            )
+        )
+        return None
+    if kind in ("integer", "number"):
+        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and abs(raw) <= 1e9
+        if ok and kind == "integer" and not float(raw).is_integer():
+            ok = False
+        if ok and decl.minimum is not None and raw < decl.minimum:
+            ok = False
+        if ok and decl.maximum is not None and raw > decl.maximum:
+            ok = False
+        if ok:
+            return normal_number(raw)
+        problems.append(
+            Problem(
+                "wrong-type",
+                f"{decl.id}: expected {'a whole number' if kind == 'integer' else 'a number'} within its bounds",
+                where,
+            )
+        )
+        return None
+    if kind == "version":
+        if isinstance(raw, str) and re.match(VERSION_PATTERN, raw):
+            return raw
+        problems.append(Problem("bad-value", f"{decl.id}: expected a version like 10.0.44 (quoted text)", where))
+        return None
+    if isinstance(raw, str) and raw.strip() and len(raw) <= 200:
+        return raw
+    problems.append(Problem("wrong-type", f"{decl.id}: expected text (at most 200 characters)", where))
+    return None

@@ -1,0 +1,119 @@
+"""The questions the vocabulary asks, and ABSENT, the answer "don't know".
+
+One question per scalar fact and one per item (capability or choice) of a list fact, customer-wide or per
+legal entity, in the vocabulary's order; each is known by its key (`fact`, `fact:item`, with `@entity`).
+Questions come from the policies alone: the questionnaire asks them, an answers file answers them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Final
+
+from ..model.terms import FactDecl, Scalar
+from ..policy.knowledge import KnowledgeBase
+from ..records import record
+
+
+class Absent:
+    """A fact left unanswered ('?', don't know): its default applies, or it stays unknown."""
+
+    _instance: Absent | None = None
+
+    def __new__(cls) -> Absent:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ABSENT"
+
+    def __reduce__(self) -> str:
+        return "ABSENT"
+
+
+ABSENT: Final = Absent()
+Value = Scalar | Absent
+
+
+@record
+class Question:
+    """One question: a scalar fact, or one item (capability or choice) of a list fact; customer-wide or per entity."""
+
+    key: str
+    fact: str
+    item: str | None
+    entity: int | None
+    text: str
+    kind: str  # yes-no | boolean | choice | integer | number | version | text
+    choices: tuple[str, ...] = ()
+
+    @property
+    def hint(self) -> str:
+        """The answers the question takes, shown after it."""
+        if self.kind in ("yes-no", "boolean"):
+            return "[y/n/?]"
+        if self.kind == "choice":
+            return "[" + "/".join(self.choices) + "/?]"
+        if self.kind == "version":
+            return "[a version like 10.0.44, or ?]"
+        if self.kind in ("integer", "number"):
+            return f"[{'a whole number' if self.kind == 'integer' else 'a number'}, or ?]"
+        return "[text, or ?]"
+
+
+def question_key(fact: str, item: str | None, entity: int | None) -> str:
+    """A question's key: the fact, its item after a colon, the entity's index after an at sign."""
+    key = fact if item is None else f"{fact}:{item}"
+    return key if entity is None else f"{key}@{entity}"
+
+
+def _lower_first(text: str) -> str:
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def all_questions(kb: KnowledgeBase, customer: str, entities: Sequence[str]) -> list[Question]:
+    """Every question the vocabulary can ask of this customer and its legal entities, in vocabulary order."""
+    several = len(entities) > 0
+    names = list(entities) if several else [customer]
+    out: list[Question] = []
+    for decl in kb.facts.values():
+        if decl.scope == "customer":
+            out.extend(_questions_for(kb, decl, None, "the customer", ""))
+    for decl in kb.facts.values():
+        if decl.scope == "entity":
+            for e, name in enumerate(names):
+                who = name if several else "the customer"
+                prefix = f"{name}: " if several else ""
+                out.extend(_questions_for(kb, decl, e, who, prefix))
+    return out
+
+
+def _questions_for(kb: KnowledgeBase, decl: FactDecl, entity: int | None, who: str, prefix: str) -> list[Question]:
+    if not decl.is_list:
+        kind = decl.type if decl.type in ("boolean", "choice", "integer", "number", "version") else "text"
+        return [
+            Question(
+                question_key(decl.id, None, entity),
+                decl.id,
+                None,
+                entity,
+                prefix + decl.question,
+                kind,
+                tuple(decl.values),
+            )
+        ]
+    out = []
+    if decl.type == "capability-list":
+        items = [(c.id, c.name) for c in kb.capabilities.values()]
+    else:
+        items = [(v, v) for v in decl.values]
+    for item, label in items:
+        if decl.type == "capability-list" and "need" in decl.question:
+            text = f"Does {who} need {_lower_first(label)}?"
+        else:
+            text = f"{prefix}{decl.question.rstrip('?')}: {label}?"
+        out.append(Question(question_key(decl.id, item, entity), decl.id, item, entity, text, "yes-no"))
+    return out
