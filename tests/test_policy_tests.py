@@ -15,15 +15,10 @@ from podeploy.engine.evaluation import rete
 from podeploy.engine.io.loader import load_document
 from podeploy.engine.policy.layers import builtin_policy_paths, pack_path
 from podeploy.engine.policy.loading import load_knowledge_base
-from podeploy.engine.tools.policytest import (
-    CaseResult,
-    Coverage,
-    RuleRef,
-    builtin_test_paths,
-    compute_coverage,
-    find_test_files,
-    run_tests,
-)
+from podeploy.engine.tools.policytest.coverage import Coverage, compute_coverage
+from podeploy.engine.tools.policytest.results import CaseResult, RuleRef
+from podeploy.engine.tools.policytest.running import run_tests
+from podeploy.engine.tools.policytest.suites import builtin_test_paths, find_test_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ["reference", *(["durable"] if rete.available() else [])]
