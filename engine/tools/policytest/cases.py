@@ -11,27 +11,9 @@ from ...evaluation.decision import Notice
 from ...facts.reading import FactsInput
 from ...records import record
 
-EXPECTATIONS = ("deployments", "gaps", "excluded", "why_not", "warnings", "notes", "fires", "does_not_fire")
-
-
-CASE_KEYS = ("name", "description", "facts", "facts_file", *EXPECTATIONS)
-
-
-FILE_KEYS = ("description", "cases")
-
-
 NOTICE_FIELDS = ("entity", "type", "capability", "about")  # the fields of a warning or note a test may name
-
-
-NOTICE_KEYS = ("code", *NOTICE_FIELDS, "message_contains", "rules")
-
-
-WHY_NOT_KEYS = ("rules", "capabilities")
-
-
 # Codes the engine itself may produce, beside those the policies declare.
 ENGINE_WARNINGS = ("conflicting-deployments",)
-
 
 
 @record

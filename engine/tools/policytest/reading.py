@@ -1,26 +1,22 @@
-"""Reading test files: each one checked, then each name in it against the knowledge base and its cases' facts."""
+"""Reading test files: each one checked against its JSON Schema, then each name in it against the knowledge base and
+its cases' facts."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
-from collections.abc import Sequence
 from typing import Any
 
 from ...errors import BadInput, Location, Problem, did_you_mean
 from ...facts.reading import FactsInput, read_facts
 from ...io import shipped
 from ...io.loader import Document, Path, parse_document, problems_sorted, read_text
-from ...model.terms import describe_value
 from ...policy.knowledge import KnowledgeBase
+from ...policy.reading import schema_problems
 from .cases import (
-    CASE_KEYS,
     ENGINE_WARNINGS,
-    EXPECTATIONS,
-    FILE_KEYS,
     NOTICE_FIELDS,
-    NOTICE_KEYS,
-    WHY_NOT_KEYS,
     EntityExpectation,
     NoticeExpectation,
     NoticesExpectation,
@@ -51,15 +47,17 @@ def _renamed(problem: Problem, path: str, name: str) -> Problem:
     return Problem(problem.code, problem.message, Location(name, problem.location.line, problem.location.column))
 
 
-_shown = describe_value
-
-
 def _text(value: Any) -> bool:
     return isinstance(value, str) and bool(value.strip())
 
 
 class _Reader:
-    """Checks one test file: its shape, then each name in it against the knowledge base and the facts."""
+    """Checks one test file: its shape against the schema, then each name in it against the knowledge base and the
+    facts.
+
+    The schema says what is wrong with the shape; the names are checked wherever the shape lets them be
+    read, and a part of the wrong shape is passed over, so that every problem is reported once, at once.
+    """
 
     def __init__(self, kb: KnowledgeBase, doc: Document, path: str) -> None:
         self.kb = kb
@@ -70,30 +68,14 @@ class _Reader:
     def add(self, code: str, message: str, at: Path, *, key: bool = False) -> None:
         self.problems.append(Problem(code, message, self.doc.where(at, key=key)))
 
-    def keys(self, value: dict[str, Any], at: Path, allowed: Sequence[str]) -> None:
-        for key in value:
-            if key not in allowed:
-                hint = did_you_mean(key, allowed) or f" (one of: {', '.join(allowed)})"
-                self.add("unknown-key", f"'{key}' is not allowed here{hint}", (*at, key), key=True)
-
     def read(self) -> list[TestCase]:
         value = self.doc.value
         if value is None:
             self.add("empty", "test file is empty; it needs 'cases:', a list of cases", ())
             return []
-        if not isinstance(value, dict):
-            self.add("wrong-type", f"a test file is a mapping with 'cases:' (a list of cases), got {_shown(value)}", ())
-            return []
-        self.keys(value, (), FILE_KEYS)
-        if "description" in value and not isinstance(value["description"], str):
-            self.add("wrong-type", f"description: expected text, got {_shown(value['description'])}", ("description",))
-        if "cases" not in value:
-            self.add("missing-key", "'cases' is required: a list of cases", ())
-            return []
-        cases = value["cases"]
-        if not isinstance(cases, list) or not cases:
-            got = "an empty list" if cases == [] else _shown(cases)
-            self.add("wrong-type", f"cases: expected a list of at least one case, got {got}", ("cases",))
+        self.problems.extend(schema_problems(self.doc, test_schema()))
+        cases = value.get("cases") if isinstance(value, dict) else None
+        if not isinstance(cases, list):
             return []
         names: dict[str, int] = {}
         out = []
@@ -118,25 +100,8 @@ class _Reader:
 
     def case(self, case: Any, at: Path) -> TestCase | None:
         if not isinstance(case, dict):
-            self.add("wrong-type", f"a case is a mapping (name:, facts:, deployments: ...), got {_shown(case)}", at)
             return None
         before = len(self.problems)
-        self.keys(case, at, CASE_KEYS)
-        name = case.get("name")
-        if "name" not in case:
-            self.add("missing-key", "'name' is required: every case has a name", at)
-        elif not _text(name):
-            self.add("wrong-type", f"name: expected text, got {_shown(name)}", (*at, "name"))
-        if "description" in case and not isinstance(case["description"], str):
-            self.add(
-                "wrong-type", f"description: expected text, got {_shown(case['description'])}", (*at, "description")
-            )
-        if "facts" in case and "facts_file" in case:
-            self.add("conflicting-keys", "give 'facts' or 'facts_file', not both", (*at, "facts_file"), key=True)
-        elif "facts" not in case and "facts_file" not in case:
-            self.add("missing-key", "a case needs 'facts' (inline) or 'facts_file' (a path)", at)
-        if not any(key in case for key in EXPECTATIONS):
-            self.add("no-expectations", f"a case needs at least one of: {', '.join(EXPECTATIONS)}", at)
         facts = self.facts(case, at)
         if facts is None:  # the expectations name its legal entities: nothing to check them against
             return None
@@ -144,7 +109,7 @@ class _Reader:
         entities = [e.name for e in facts.entities]
         test = TestCase(
             self.doc.name,
-            str(name).strip(),
+            str(case.get("name")).strip(),
             self.doc.where(at),
             facts,
             deployments=self.entity_map(case, at, "deployments", entities),
@@ -168,22 +133,12 @@ class _Reader:
         return None if len(self.problems) > before else test
 
     def facts(self, case: dict[str, Any], at: Path) -> FactsInput | None:
-        if "facts" in case:
-            value = case["facts"]
-            if not isinstance(value, dict):
-                self.add(
-                    "wrong-type",
-                    f"facts: expected a facts document (customer: ...), got {_shown(value)}",
-                    (*at, "facts"),
-                )
-                return None
+        if "facts" in case and "facts_file" in case:
+            return None
+        if isinstance(case.get("facts"), dict):
             doc = _subdocument(self.doc, (*at, "facts"))
-        elif "facts_file" in case:
-            value = case["facts_file"]
-            if not _text(value):
-                self.add("wrong-type", f"facts_file: expected a path, got {_shown(value)}", (*at, "facts_file"))
-                return None
-            found = self.facts_file(str(value), (*at, "facts_file"))
+        elif _text(case.get("facts_file")):
+            found = self.facts_file(str(case["facts_file"]), (*at, "facts_file"))
             if found is None:
                 return None
             doc = found
@@ -232,65 +187,34 @@ class _Reader:
     def entity_map(
         self, case: dict[str, Any], at: Path, key: str, entities: list[str]
     ) -> tuple[EntityExpectation, ...]:
-        if key not in case:
+        value = case.get(key)
+        if not isinstance(value, dict):
             return ()
-        value = case[key]
         where = (*at, key)
-        shape = "entity: deployment type" if key == "deployments" else "entity: [capability, ...]"
-        if not isinstance(value, dict) or not value:
-            got = "an empty mapping" if value == {} else _shown(value)
-            self.add("wrong-type", f"{key}: expected a mapping of {shape}, got {got}", where)
-            return ()
         out = []
         for entity, given in value.items():
             here = (*where, entity)
             known = self.entity(entity, entities, here)
             if key == "deployments":
                 if not isinstance(given, str):
-                    self.add("wrong-type", f"{key}: {entity}: expected a deployment type id, got {_shown(given)}", here)
                     continue
                 if given not in self.kb.types:
                     hint = did_you_mean(given, self.kb.types) or f" (types: {', '.join(self.kb.types)})"
                     self.add("unknown-type", f"'{given}' is not a deployment type{hint}", here)
                     continue
-                values: tuple[str, ...] = (given,)
+                values: tuple[str, ...] | None = (given,)
             else:
-                if not isinstance(given, list) or not all(isinstance(c, str) for c in given):
-                    self.add(
-                        "wrong-type",
-                        f"{key}: {entity}: expected a list of capability ids ([] for none), got {_shown(given)}",
-                        here,
-                    )
-                    continue
-                bad = False
-                for j, capability in enumerate(given):
-                    if capability not in self.kb.capabilities:
-                        self.add(
-                            "unknown-capability",
-                            f"'{capability}' is not a capability{did_you_mean(capability, self.kb.capabilities)}",
-                            (*here, j),
-                        )
-                        bad = True
-                if bad:
-                    continue
-                values = tuple(sorted(set(given)))
-            if known:
+                values = self.capability_list(given, here)
+            if known and values is not None:
                 out.append(EntityExpectation(entity, values, self.doc.where(here)))
         return tuple(out)
 
     def notices(self, case: dict[str, Any], at: Path, key: str, entities: list[str]) -> NoticesExpectation | None:
-        if key not in case:
+        value = case.get(key)
+        if not isinstance(value, list):
             return None
-        value = case[key]
         where = (*at, key)
         kind = "warning" if key == "warnings" else "note"
-        if not isinstance(value, list):
-            self.add(
-                "wrong-type",
-                f"{key}: expected a list of codes or of {{code: ..., entity: ...}} ([] for none), got {_shown(value)}",
-                where,
-            )
-            return None
         items = []
         for j, item in enumerate(value):
             here = (*where, j)
@@ -299,26 +223,17 @@ class _Reader:
             rules: tuple[str, ...] | None = None
             if isinstance(item, str):
                 code = item
-            elif isinstance(item, dict):
-                self.keys(item, here, NOTICE_KEYS)
-                if "code" not in item:
-                    self.add("missing-key", f"'code' is required: the {kind} code", here)
-                    continue
+            elif isinstance(item, dict) and isinstance(item.get("code"), str):
                 code = item["code"]
-                if not isinstance(code, str):
-                    self.add("wrong-type", f"code: expected a {kind} code, got {_shown(code)}", (*here, "code"))
-                    continue
-                if "message_contains" in item:
-                    message = self.text(item["message_contains"], (*here, "message_contains"))
+                if _text(item.get("message_contains")):
+                    message = item["message_contains"]
                 if "rules" in item:
-                    rules = self.rule_list(item["rules"], (*here, "rules"), f"the rules behind the {kind}")
+                    rules = self.rule_list(item["rules"], (*here, "rules"))
                 for k in NOTICE_FIELDS:
-                    if k not in item:
-                        continue
-                    v = item[k]
+                    v = item.get(k)
                     if not isinstance(v, str):
-                        self.add("wrong-type", f"{k}: expected text, got {_shown(v)}", (*here, k))
-                    elif k == "entity":
+                        continue
+                    if k == "entity":
                         if v not in entities:
                             listed = ", ".join(f"'{e}'" for e in entities)
                             hint = did_you_mean(v, entities) or f" (legal entities: {listed})"
@@ -341,30 +256,18 @@ class _Reader:
                     else:
                         keys.append((k, v))
             else:
-                self.add(
-                    "wrong-type",
-                    f"{key}: expected a {kind} code or {{code: ..., entity: ...}}, got {_shown(item)}",
-                    here,
-                )
                 continue
             if self.code(code, kind, (*here, "code") if isinstance(item, dict) else here):
                 items.append(NoticeExpectation(code, tuple(keys), self.doc.where(here), message, rules))
         return NoticesExpectation(tuple(items), self.doc.where(where, key=True))
-
-    def text(self, value: Any, at: Path) -> str | None:
-        if not _text(value):
-            self.add("wrong-type", f"{at[-1]}: expected text, got {_shown(value)}", at)
-            return None
-        assert isinstance(value, str)
-        return value
 
     def rule_id(self, rule: Any, at: Path, *, must_fire: bool) -> str | None:
         """A rule id of the knowledge base (one in effect, when must_fire), or None with the problem added."""
         active = {r.id for r in self.kb.rules}
         known = active | set(self.kb.disabled)
         if not isinstance(rule, str):
-            self.add("wrong-type", f"{at[-2]}: expected a rule id, got {_shown(rule)}", at)
-        elif rule not in known:
+            return None
+        if rule not in known:
             self.add("unknown-rule", f"'{rule}' is not a rule{did_you_mean(rule, known)}", at)
         elif must_fire and rule not in active:
             off = self.kb.disabled[rule]
@@ -373,26 +276,28 @@ class _Reader:
             return rule
         return None
 
-    def rule_list(
-        self, value: Any, at: Path, what: str, *, empty: bool = False, single: bool = False
-    ) -> tuple[str, ...] | None:
+    def rule_list(self, value: Any, at: Path, *, single: bool = False) -> tuple[str, ...] | None:
         """A list of rule ids that must fire (one id alone, when single), sorted and without repeats."""
         if single and isinstance(value, str):
             value = [value]
-        if not isinstance(value, list) or (not value and not empty):
-            got = "an empty list" if value == [] else _shown(value)
-            self.add("wrong-type", f"{at[-1]}: expected a list of rule ids ({what}), got {got}", at)
+        if not isinstance(value, list):
             return None
         ids = [self.rule_id(rule, (*at, j), must_fire=True) for j, rule in enumerate(value)]
         if any(rule is None for rule in ids):
             return None
         return tuple(sorted({rule for rule in ids if rule is not None}))
 
+    def rules(self, case: dict[str, Any], at: Path, key: str) -> RulesExpectation | None:
+        """`fires:` or `does_not_fire:` (where a disabled rule may be named: it does not fire)."""
+        value = case.get(key)
+        if not isinstance(value, list):
+            return None
+        where = (*at, key)
+        ids = [self.rule_id(rule, (*where, j), must_fire=key == "fires") for j, rule in enumerate(value)]
+        return RulesExpectation(tuple(r for r in ids if r is not None), self.doc.where(where, key=True))
+
     def capability_list(self, value: Any, at: Path) -> tuple[str, ...] | None:
         if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
-            self.add(
-                "wrong-type", f"{at[-1]}: expected a list of capability ids ([] for none), got {_shown(value)}", at
-            )
             return None
         bad = False
         for j, capability in enumerate(value):
@@ -407,22 +312,15 @@ class _Reader:
 
     def type_map(self, case: dict[str, Any], at: Path, key: str, entities: list[str]) -> tuple[TypeExpectation, ...]:
         """`excluded:` (entity -> type -> rule ids) or `why_not:` (entity -> type -> {rules, capabilities})."""
-        if key not in case:
+        value = case.get(key)
+        if not isinstance(value, dict):
             return ()
-        value = case[key]
         where = (*at, key)
-        shape = "entity: {type: rule ids}" if key == "excluded" else "entity: {type: {rules: ..., capabilities: ...}}"
-        if not isinstance(value, dict) or not value:
-            got = "an empty mapping" if value == {} else _shown(value)
-            self.add("wrong-type", f"{key}: expected a mapping of {shape}, got {got}", where)
-            return ()
         out = []
         for entity, types in value.items():
             here = (*where, entity)
             known = self.entity(entity, entities, here)
-            if not isinstance(types, dict) or not types:
-                got = "an empty mapping" if types == {} else _shown(types)
-                self.add("wrong-type", f"{key}: {entity}: expected a mapping of deployment type ids, got {got}", here)
+            if not isinstance(types, dict):
                 continue
             for type_id, given in types.items():
                 there = (*here, type_id)
@@ -433,26 +331,18 @@ class _Reader:
                 rules: tuple[str, ...] | None = None
                 capabilities: tuple[str, ...] | None = None
                 if key == "excluded":
-                    rules = self.rule_list(given, there, "that rule the type out; [] for none", empty=True, single=True)
+                    rules = self.rule_list(given, there, single=True)
                     if rules is None:
                         continue
                 else:
-                    if not isinstance(given, dict) or not any(k in given for k in WHY_NOT_KEYS):
-                        self.add(
-                            "wrong-type",
-                            f"{key}: {entity}: {type_id}: expected a mapping with rules: [rule ids], "
-                            f"capabilities: [capability ids] or both, got {_shown(given)}",
-                            there,
-                        )
+                    if not isinstance(given, dict):
                         continue
                     before = len(self.problems)
-                    self.keys(given, there, WHY_NOT_KEYS)
                     if "rules" in given:
-                        reasons = "the reasons; [] for none"
-                        rules = self.rule_list(given["rules"], (*there, "rules"), reasons, empty=True)
+                        rules = self.rule_list(given["rules"], (*there, "rules"))
                     if "capabilities" in given:
                         capabilities = self.capability_list(given["capabilities"], (*there, "capabilities"))
-                    if len(self.problems) > before:
+                    if len(self.problems) > before or (rules is None and capabilities is None):
                         continue
                 if known:
                     out.append(TypeExpectation(entity, type_id, rules, capabilities, self.doc.where(there, key=True)))
@@ -470,30 +360,6 @@ class _Reader:
             return False
         return True
 
-    def rules(self, case: dict[str, Any], at: Path, key: str) -> RulesExpectation | None:
-        if key not in case:
-            return None
-        value = case[key]
-        where = (*at, key)
-        if not isinstance(value, list) or not value:
-            got = "an empty list" if value == [] else _shown(value)
-            self.add("wrong-type", f"{key}: expected a list of rule ids, got {got}", where)
-            return None
-        active = {r.id for r in self.kb.rules}
-        known = active | set(self.kb.disabled)
-        ids = []
-        for j, rule in enumerate(value):
-            if not isinstance(rule, str):
-                self.add("wrong-type", f"{key}: expected a rule id, got {_shown(rule)}", (*where, j))
-            elif rule not in known:
-                self.add("unknown-rule", f"'{rule}' is not a rule{did_you_mean(rule, known)}", (*where, j))
-            elif key == "fires" and rule not in active:
-                off = self.kb.disabled[rule]
-                self.add("disabled-rule", f"rule '{rule}' is disabled (at {off.location}) and cannot fire", (*where, j))
-            else:
-                ids.append(rule)
-        return RulesExpectation(tuple(ids), self.doc.where(where, key=True))
-
 
 def _subdocument(doc: Document, prefix: Path) -> Document:
     """The part of doc at prefix as a document of its own, its locations still in doc's file."""
@@ -508,6 +374,7 @@ def _subdocument(doc: Document, prefix: Path) -> Document:
     return Document(doc.name, value, cut(doc.marks), cut(doc.key_marks))
 
 
+@functools.cache
 def test_schema() -> dict[str, Any]:
     """The JSON Schema of policy test files, for editors."""
     text = shipped.read_text(shipped.SCHEMAS, "policy-test.schema.json")
