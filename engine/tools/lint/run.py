@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from typing import Any
 
 from ...errors import BadInput, Location, Problem
 from ...io import shipped
-from ...policy.assembly import system_predicates
 from ...policy.knowledge import KnowledgeBase
-from ...policy.layers import builtin_policy_paths, edition_dirs, policy_paths_in
-from ...policy.loading import load_knowledge_base
-from ...policy.reading import PolicyFile, read_policy_file
+from ...policy.layers import edition_dirs
+from ...policy.loading import load_knowledge_base, policy_sources, read_knowledge_base
 from .conflicts import contradictions
 from .messages import merged_messages
 from .report import SEVERITIES, Finding, LintReport
@@ -37,7 +34,7 @@ def lint(paths: Sequence[str], *, include_all: bool = False, as_of: str | None =
     except BadInput as exc:
         # The loader's problems, then what can be checked rule by rule in the files that parse.
         findings.extend(_from_problems(exc.problems))
-        kb = _partial(layers)
+        kb, _ = read_knowledge_base(policy_sources(layers)[0])  # as far as the files go; its problems are these
         findings.extend(local_findings(kb, [r for f in kb.files for r in f.rules]))
         findings.extend(scaffold_text(kb))
     else:
@@ -64,47 +61,6 @@ def lint(paths: Sequence[str], *, include_all: bool = False, as_of: str | None =
 
 def _from_problems(problems: Iterable[Problem]) -> list[Finding]:
     return [Finding(p.code, "error", p.message, p.location) for p in problems]
-
-
-def _partial(paths: Sequence[str]) -> KnowledgeBase:
-    """What can be read of policies that do not load as a whole: enough for the per-rule checks."""
-    files: list[PolicyFile] = []
-    seen: set[str] = set()
-    sources: list[tuple[str, str, str | None]] = [(p, "built-in", shown) for p, shown in builtin_policy_paths()]
-    for path in paths:
-        if os.path.exists(path):
-            layer = os.path.basename(os.path.normpath(path))
-            sources.extend((p, layer, shipped.shown_name(p)) for p in policy_paths_in(path))
-    for path, layer, shown in sources:
-        real = os.path.realpath(path)
-        if real in seen:
-            continue
-        seen.add(real)
-        policy, _ = read_policy_file(path, layer, shown)  # its problems are already reported
-        if policy is not None:
-            files.append(policy)
-
-    def first(items: Iterable[tuple[str, Any]]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        for key, item in items:
-            found.setdefault(key, item)
-        return found
-
-    kb = KnowledgeBase(
-        files,
-        first((t.id, t) for f in files for t in f.deployment_types),
-        first((c.id, c) for f in files for c in f.capabilities),
-        [o for f in files for o in f.offers],
-        {d.id: d for f in files for d in f.facts},  # a later layer's declaration replaces an earlier one
-        {},
-        first((c.id, c) for f in files for c in f.codes),
-        [],
-    )
-    kb.predicates = {**first((p.id, p) for f in files for p in f.predicates), **system_predicates(kb)}
-    for f in files:  # the titled documents rules cite (a later layer may retitle one), as assemble keeps them
-        for entry in f.sources:
-            kb.sources[entry.id] = entry
-    return kb
 
 
 def _inside(location: Location, paths: Sequence[str]) -> bool:
