@@ -8,8 +8,8 @@ import click
 from podeploy.cli.boundary import Command
 from podeploy.cli.options import as_of_option
 from podeploy.engine.explain import render
-from podeploy.engine.tools.lint import LintReport
-from podeploy.engine.tools.lint import lint as lint_policies
+from podeploy.engine.tools.lint.report import LintReport
+from podeploy.engine.tools.lint.run import lint as lint_policies
 
 
 def report_text(report: LintReport, *, verbose: bool = False) -> str:

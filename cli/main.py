@@ -404,7 +404,7 @@ def schema(which: str, policy_dirs: Sequence[str], packs: Sequence[str], as_of: 
     elif which == "policy":
         click.echo(render.dumps(policy_schema()))
     elif which == "test":
-        from podeploy.engine.tools.policytest import test_schema
+        from podeploy.engine.tools.policytest.reading import test_schema
 
         click.echo(render.dumps(test_schema()))
     else:

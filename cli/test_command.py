@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import click
 from podeploy.cli.boundary import Command
 from podeploy.cli.options import as_of_option, color_option, engine_option, terminal_style
-from podeploy.engine.tools.policytest import coverage_lines, minimum_text, result_lines, run_tests
+from podeploy.engine.tools.policytest.running import run_tests
+from podeploy.engine.tools.policytest.text import coverage_lines, minimum_text, result_lines
 
 
 @click.command("test", cls=Command)

@@ -19,7 +19,8 @@ from podeploy.engine import load_knowledge_base
 from podeploy.engine.errors import Location
 from podeploy.engine.evaluation.rete import Network
 from podeploy.engine.policy.layers import pack_path
-from podeploy.engine.tools.lint import Finding, LintReport, lint
+from podeploy.engine.tools.lint.report import Finding, LintReport
+from podeploy.engine.tools.lint.run import lint
 
 FIXTURES = Path(__file__).resolve().parent / "lint_fixtures"
 HEADER = "policy: lint-fixture\ndescription: A policy written to show one kind of finding.\n"

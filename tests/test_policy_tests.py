@@ -16,15 +16,10 @@ from podeploy.engine.evaluation import rete
 from podeploy.engine.io.loader import load_document
 from podeploy.engine.policy.layers import builtin_policy_paths, pack_path
 from podeploy.engine.policy.loading import load_knowledge_base
-from podeploy.engine.tools.policytest import (
-    CaseResult,
-    Coverage,
-    RuleRef,
-    builtin_test_paths,
-    compute_coverage,
-    find_test_files,
-    run_tests,
-)
+from podeploy.engine.tools.policytest.coverage import Coverage, compute_coverage
+from podeploy.engine.tools.policytest.results import CaseResult, RuleRef
+from podeploy.engine.tools.policytest.running import run_tests
+from podeploy.engine.tools.policytest.suites import builtin_test_paths, find_test_files
 
 ROOT = Path(__file__).resolve().parent.parent
 ENGINES = ["reference", *(["durable"] if rete.available() else [])]
@@ -450,17 +445,14 @@ def test_bad_exclusion_why_not_and_warning_expectations_are_located_one_line_eac
             f"{f}:5:48: unknown-rule: 'production-need-stocked' is not a rule "
             "(did you mean 'production-needs-stocked'?)",
             f"{f}:6:7: unknown-entity: 'Y' is not a legal entity of this case's facts (legal entities: 'X')",
-            f"{f}:9:15: wrong-type: why_not: X: lite: expected a mapping with rules: [rule ids], capabilities: "
-            "[capability ids] or both, got a list",
-            f"{f}:10:30: unknown-key: 'rule' is not allowed here (did you mean 'rules'?)",
+            f"{f}:9:15: wrong-type: cases.0.why_not.X.lite: expected a mapping of keys to values, got a list",
+            f"{f}:10:30: unknown-key: 'rule' is not allowed here (did you mean 'rules'?); allowed: rules, capabilities",
             f"{f}:10:55: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
-            f"{f}:12:43: wrong-type: message_contains: expected text, got ' ' (text)",
-            f"{f}:12:55: wrong-type: rules: expected a list of rule ids (the rules behind the warning), "
-            "got 'small-budget' (text)",
+            f"{f}:12:43: bad-value: cases.0.warnings.0.message_contains: ' ' must be text that is not blank",
+            f"{f}:12:55: wrong-type: cases.0.warnings.0.rules: expected a list, got 'small-budget' (text)",
             f"{f}:13:33: unknown-rule: 'smal-budget' is not a rule (did you mean 'small-budget'?)",
-            f"{f}:16:19: wrong-type: excluded: X: expected a mapping of deployment type ids, got 'lite' (text)",
-            f"{f}:17:14: wrong-type: why_not: expected a mapping of "
-            "entity: {type: {rules: ..., capabilities: ...}}, got a list",
+            f"{f}:16:19: wrong-type: cases.1.excluded.X: expected a mapping of keys to values, got 'lite' (text)",
+            f"{f}:17:14: wrong-type: cases.1.why_not: expected a mapping of keys to values, got a list",
         ],
     )
 
@@ -777,6 +769,12 @@ def test_each_path_is_tested_with_the_paths_before_it_loaded(tmp_path: Path) -> 
     assert "unknown-rule: 'large-budget-room' is not a rule of an earlier layer" in alone.stderr
 
 
+CASE_KEYS = (
+    "allowed: name, description, facts, facts_file, deployments, gaps, excluded, why_not, warnings, notes, fires, "
+    "does_not_fire"
+)
+
+
 # -- bad input -----------------------------------------------------------------------------------------
 
 
@@ -812,26 +810,25 @@ def test_malformed_test_files_are_located_one_line_each(tmp_path: Path) -> None:
         run(folder),
         [
             f"{f}:3:41: unknown-capability: 'recipt-ocr' is not a capability (did you mean 'receipt-ocr'?)",
-            f"{f}:5:5: no-expectations: a case needs at least one of: deployments, gaps, excluded, why_not, warnings, "
+            f"{f}:5:5: missing-key: cases.1: needs at least one of: deployments, gaps, excluded, why_not, warnings, "
             "notes, fires, does_not_fire",
             f"{f}:5:11: duplicate-case: case 'one' appears twice (first at line 2)",
-            f"{f}:7:5: unknown-key: 'deployment' is not allowed here (did you mean 'deployments'?)",
+            f"{f}:7:5: unknown-key: 'deployment' is not allowed here (did you mean 'deployments'?); {CASE_KEYS}",
             f"{f}:9:17: not-found: facts_file: no such facts file: nothere.yaml",
             f"{f}:13:19: unknown-entity: 'Y' is not a legal entity of this case's facts (legal entities: 'X')",
             f"{f}:13:22: unknown-type: 'lit' is not a deployment type (did you mean 'lite'?)",
-            f"{f}:14:15: wrong-type: gaps: X: expected a list of capability ids ([] for none), "
-            "got 'receipt-ocr' (text)",
+            f"{f}:14:15: wrong-type: cases.3.gaps.X: expected a list, got 'receipt-ocr' (text)",
             f"{f}:15:16: wrong-kind: 'shared-environment' is a note code, not a warning: list it under notes",
             f"{f}:15:64: unknown-entity: 'Z' is not a legal entity of this case's facts (legal entities: 'X')",
-            f"{f}:15:67: unknown-key: 'typ' is not allowed here (did you mean 'type'?)",
-            f"{f}:15:79: wrong-type: warnings: expected a warning code or {{code: ..., entity: ...}}, got 5 (a number)",
+            f"{f}:15:67: unknown-key: 'typ' is not allowed here (did you mean 'type'?); "
+            "allowed: code, entity, type, capability, about, message_contains, rules",
+            f"{f}:15:79: wrong-type: cases.3.warnings.2: expected text, got 5 (a number)",
             f"{f}:16:13: unknown-code: 'nope' is not a note code",
             f"{f}:17:13: unknown-rule: 'lite-is-fina' is not a rule (did you mean 'lite-is-final'?)",
             f"{f}:21:21: contradiction: rule 'lite-is-final' is listed under both fires and does_not_fire",
-            f"{f}:22:5: missing-key: 'name' is required: every case has a name",
+            f"{f}:22:5: missing-key: 'name' is required",
             f"{folder}/empty.test.yaml:1:1: empty: test file is empty; it needs 'cases:', a list of cases",
-            f"{folder}/list.test.yaml:1:1: wrong-type: a test file is a mapping with 'cases:' (a list of cases), "
-            "got a list",
+            f"{folder}/list.test.yaml:1:1: wrong-type: document: expected a mapping of keys to values, got a list",
         ],
     )
 
@@ -844,10 +841,10 @@ def test_malformed_test_files_are_located_one_line_each(tmp_path: Path) -> None:
             "2:1: yaml-syntax: while parsing a flow node, did not find expected node content "
             "(the bracket opened at line 2, column 1)",
         ),
-        ("cases: []\n", "1:8: wrong-type: cases: expected a list of at least one case, got an empty list"),
+        ("cases: []\n", "1:8: bad-value: cases: needs at least 1 item"),
         (
             "cases: [{name: x, facts: {customer: X}, notes: []}]\ntests: []\n",
-            "2:1: unknown-key: 'tests' is not allowed here (one of: description, cases)",
+            "2:1: unknown-key: 'tests' is not allowed here; allowed: description, cases",
         ),
         (
             "cases: [{name: x, facts: {customer: X}, deployments: {X: lite}}]\ncases: []\n",
@@ -855,7 +852,7 @@ def test_malformed_test_files_are_located_one_line_each(tmp_path: Path) -> None:
         ),
         (
             "cases:\n  - name: x\n    deployments: {X: lite}\n",
-            "2:5: missing-key: a case needs 'facts' (inline) or 'facts_file' (a path)",
+            "2:5: missing-key: cases.0: needs one of: facts, facts_file",
         ),
         (
             "cases:\n  - name: x\n    facts: {customer: X, budgett: small}\n    warnings: []\n",
@@ -867,15 +864,15 @@ def test_malformed_test_files_are_located_one_line_each(tmp_path: Path) -> None:
         ),
         (
             "cases:\n  - name: x\n    facts: {customer: X}\n    deployments: [lite]\n",
-            "4:18: wrong-type: deployments: expected a mapping of entity: deployment type, got a list",
+            "4:18: wrong-type: cases.0.deployments: expected a mapping of keys to values, got a list",
         ),
         (
             "cases:\n  - name: x\n    facts: {customer: X}\n    does_not_fire: []\n",
-            "4:20: wrong-type: does_not_fire: expected a list of rule ids, got an empty list",
+            "4:20: bad-value: cases.0.does_not_fire: needs at least 1 item",
         ),
         (
             "cases:\n  - name: x\n    facts: {customer: X}\n    notes: [{entity: X}]\n",
-            "4:13: missing-key: 'code' is required: the note code",
+            "4:13: missing-key: 'code' is required",
         ),
     ],
 )
@@ -964,7 +961,7 @@ def test_run_tests_raises_located_bad_input(tmp_path: Path) -> None:
     with pytest.raises(BadInput) as caught:
         run_tests([str(folder)])
     assert [str(p) for p in caught.value.problems] == [
-        f"{folder}/t.test.yaml:1:8: wrong-type: cases: expected a list of at least one case, got 3 (a number)"
+        f"{folder}/t.test.yaml:1:8: wrong-type: cases: expected a list, got 3 (a number)"
     ]
 
 
@@ -987,7 +984,7 @@ def test_every_problem_of_a_case_is_reported_at_once(tmp_path: Path) -> None:
             f"{test_file}:4:19: unknown-entity: 'Wingtp' is not a legal entity of this case's facts (did you mean "
             "'Wingtip'?)",
             f"{test_file}:4:27: unknown-type: 'lyte' is not a deployment type (did you mean 'lite'?)",
-            f"{test_file}:5:5: unknown-key: 'warning' is not allowed here (did you mean 'warnings'?)",
+            f"{test_file}:5:5: unknown-key: 'warning' is not allowed here (did you mean 'warnings'?); {CASE_KEYS}",
             f"{test_file}:6:13: unknown-rule: 'no-such-rule' is not a rule",
         ],
     )

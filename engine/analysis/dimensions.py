@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..facts.questions import ABSENT, Value, Absent
+from ..facts.questions import ABSENT, Absent, Value
 from ..model.terms import (
     Atom,
     Clause,

@@ -35,6 +35,19 @@ def assemble(files: list[PolicyFile], unbuilt: Unbuilt | None = None) -> Knowled
     Names in unbuilt belong to declarations left out for their own problems: references to them
     are not reported.
     """
+    kb, problems = assemble_collecting(files, unbuilt)
+    if problems:
+        raise BadInput(problems_sorted(problems))
+    return kb
+
+
+def assemble_collecting(
+    files: list[PolicyFile], unbuilt: Unbuilt | None = None
+) -> tuple[KnowledgeBase, list[Problem]]:
+    """As assemble, but the knowledge base is returned with its problems rather than refused for them.
+
+    One with problems is not to be evaluated: it is as far as the files go, for lint's checks of them.
+    """
     checker = _Checker(unbuilt or Unbuilt())
     types = checker.unique("deployment type", ((t.id, t, t.location) for f in files for t in f.deployment_types))
     capabilities = checker.unique("capability", ((c.id, c, c.location) for f in files for c in f.capabilities))
@@ -92,14 +105,12 @@ def assemble(files: list[PolicyFile], unbuilt: Unbuilt | None = None) -> Knowled
         rule_checker.rule(kb, rule)
     kb.rules = [_with_versions(kb, rule) for rule in rules]
     rule_checker.stratify(kb)
-    if checker.problems:
-        raise BadInput(problems_sorted(checker.problems))
     kb.vocabulary_facts = vocabulary_facts(kb)
     kb.replaced = checker.replaced
     kb.disabled = checker.disabled
     kb.layers = layers_of(files)
     kb.superseded = checker.superseded
-    return kb
+    return kb, checker.problems
 
 
 def layers_of(files: Sequence[PolicyFile]) -> list[Layer]:

@@ -10,17 +10,35 @@ from collections.abc import Sequence
 from ..errors import BadInput, Location, Problem, visible
 from ..io import shipped
 from ..io.loader import problems_sorted
-from .assembly import assemble
+from .assembly import assemble_collecting
 from .building import PolicyFile, Unbuilt
 from .cache import cached
 from .knowledge import KnowledgeBase
 from .layers import BUILTIN_LAYER, builtin_policy_paths, policy_paths_in
 from .reading import read_policy
 
+Source = tuple[str, str, str | None]  # a policy file to read: its path, its layer and the name to show
+
 
 def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True) -> KnowledgeBase:
     """Read, validate, merge, check and stratify the built-in policies and any extra ones."""
-    sources: list[tuple[str, str, str | None]] = []
+    sources, problems = policy_sources(policy_dirs, builtin=builtin)
+    if problems:
+        raise BadInput(problems_sorted(problems))
+
+    def build() -> KnowledgeBase:
+        kb, found = read_knowledge_base(sources)
+        if found:
+            raise BadInput(problems_sorted(found))
+        return kb
+
+    kb: KnowledgeBase = cached(sources, build)
+    return kb
+
+
+def policy_sources(policy_dirs: Sequence[str] = (), *, builtin: bool = True) -> tuple[list[Source], list[Problem]]:
+    """The policy files of the built-ins and the given folders (or files), and the problems of those given."""
+    sources: list[Source] = []
     builtins = builtin_policy_paths() if builtin else []
     sources.extend((path, BUILTIN_LAYER, shown) for path, shown in builtins)
     seen = {os.path.realpath(path) for path, _ in builtins}
@@ -47,31 +65,26 @@ def load_knowledge_base(policy_dirs: Sequence[str] = (), *, builtin: bool = True
                 seen.add(real)
                 # Shipped packs are shown as the repository lays them out, not as installed.
                 sources.append((p, layer, shipped.shown_name(real)))
-    if problems:
-        raise BadInput(problems_sorted(problems))
+    return sources, problems
 
-    def build() -> KnowledgeBase:
-        # Every file is read and the knowledge base checked as a whole even when some files have
-        # problems, so that one pass reports them all; what a file leaves out is not reported again.
-        files: list[PolicyFile] = []
-        found_problems: list[Problem] = []
-        unbuilt = Unbuilt()
-        for path, layer, shown in sources:
-            policy, found, left_out = read_policy(path, layer, shown)
-            found_problems.extend(found)
-            unbuilt.merge(left_out)
-            if policy is not None:
-                files.append(policy)
-        try:
-            kb = assemble(files, unbuilt)
-        except BadInput as exc:
-            found_problems.extend(exc.problems)
-        if found_problems:
-            raise BadInput(problems_sorted(found_problems))
-        return kb
 
-    kb: KnowledgeBase = cached(sources, build)
-    return kb
+def read_knowledge_base(sources: Sequence[Source]) -> tuple[KnowledgeBase, list[Problem]]:
+    """Every file read and the knowledge base assembled as far as they go, with every problem found.
+
+    Every file is read and the knowledge base checked as a whole even when some files have problems,
+    so that one pass reports them all; what a file leaves out is not reported again.
+    """
+    files: list[PolicyFile] = []
+    problems: list[Problem] = []
+    unbuilt = Unbuilt()
+    for path, layer, shown in sources:
+        policy, found, left_out = read_policy(path, layer, shown)
+        problems.extend(found)
+        unbuilt.merge(left_out)
+        if policy is not None:
+            files.append(policy)
+    kb, found = assemble_collecting(files, unbuilt)
+    return kb, problems + found
 
 
 def _regular(path: str) -> bool:

@@ -96,6 +96,15 @@ def schema_problem(doc: Document, error: Any) -> Problem:
     error = _deepest(jsonschema.exceptions.best_match([error])) if meant is error else meant
     path = tuple(error.absolute_path)
     validator = error.validator
+    keys = _alternative_keys(error)
+    if keys is not None:  # a mapping that needs one (anyOf: at least one) of these keys
+        where = ".".join(str(p) for p in path) or "document"
+        given = [k for k in keys if k in error.instance]
+        if given:  # a oneOf that more than one alternative matched
+            message = f"{where}: give only one of: {', '.join(keys)}"
+            return Problem("conflicting-keys", message, doc.where((*path, given[-1]), key=True))
+        wanted = "at least one of" if validator == "anyOf" else "one of"
+        return Problem("missing-key", f"{where}: needs {wanted}: {', '.join(keys)}", doc.where(path))
     if validator == "additionalProperties" and isinstance(error.instance, dict):
         allowed = list(error.schema.get("properties", {}))
         extra = sorted(set(error.instance) - set(allowed))
@@ -123,6 +132,20 @@ def schema_problem(doc: Document, error: Any) -> Problem:
     return Problem("schema", _describe(error, path), doc.where(path))
 
 
+def _alternative_keys(error: Any) -> list[str] | None:
+    """The keys of an anyOf or oneOf whose every alternative requires a key of a mapping; None for any other error."""
+    alternatives = error.validator_value
+    if error.validator not in ("anyOf", "oneOf") or not isinstance(error.instance, dict):
+        return None
+    if not isinstance(alternatives, list) or not all(_requires_only(a) for a in alternatives):
+        return None
+    return [key for a in alternatives for key in a["required"]]
+
+
+def _requires_only(schema: Any) -> bool:
+    return isinstance(schema, dict) and set(schema) == {"required"}
+
+
 _ID = "^[a-z][a-z0-9]*([_-][a-z0-9]+)*"
 # What the schema's patterns ask, in words (each without its closing anchor).
 _PATTERNS = {
@@ -130,6 +153,7 @@ _PATTERNS = {
     "^\\$[a-z_][a-z0-9_]*": "a variable: '$' then lower-case letters, digits or '_' (e.g. '$entity')",
     "^[0-9]{4}-(0[1-9]|1[0-2])(-(0[1-9]|[12][0-9]|3[01]))?": "a date like 2026-08 or 2026-08-21",
     "^[a-z0-9][a-z0-9._-]*": "lower-case letters, digits, '.', '-' or '_', starting with a letter or digit",
+    "\\S": "text that is not blank",  # unanchored: anywhere in the text
 }
 _TYPES = {
     "string": "text",
@@ -146,7 +170,7 @@ def _pattern_words(pattern: str) -> str | None:
     for anchor in ("(?![\\s\\S])", "\\Z", "$"):
         if pattern.endswith(anchor):
             return _PATTERNS.get(pattern[: -len(anchor)])
-    return None
+    return _PATTERNS.get(pattern)
 
 
 def _id_like(text: str) -> str:

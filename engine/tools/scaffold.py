@@ -90,7 +90,7 @@ def new_policy(name: str, directory: str) -> Scaffold:
     _write_new(tests_path, TESTS.format(**values))
     schemas = []
     from ..policy.schema_errors import policy_schema
-    from .policytest import test_schema
+    from .policytest.reading import test_schema
 
     for file_name, schema in (("policy.schema.json", policy_schema()), ("policy-test.schema.json", test_schema())):
         path = os.path.join(directory, file_name)
