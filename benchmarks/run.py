@@ -605,7 +605,7 @@ def child_whatif() -> dict[str, Any]:
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_facts, load_knowledge_base
     from podeploy.engine.io.loader import load_document
-    from podeploy.engine.tools.whatif import search
+    from podeploy.engine.tools.whatif.searching import search
 
     found = []
     for name, target in WHAT_IF:

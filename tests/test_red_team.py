@@ -551,7 +551,7 @@ def test_ask_on_a_customer_too_large_to_analyse_asks_every_question_that_can_mat
 
 
 def test_what_if_budget_shrinks_with_the_cube_of_the_facts() -> None:
-    from podeploy.engine.tools.whatif import DEFAULT_BUDGET, sized_budget
+    from podeploy.engine.tools.whatif.searching import DEFAULT_BUDGET, sized_budget
 
     assert sized_budget(DEFAULT_BUDGET, 20) == DEFAULT_BUDGET  # a one-entity customer keeps the whole budget
     assert sized_budget(DEFAULT_BUDGET, 101) == 155  # 20 legal entities
