@@ -361,7 +361,7 @@ def child_inprocess(facts_dir: str, limit: str) -> dict[str, Any]:
     from podeploy.engine.evaluation.rete import network_for
     from podeploy.engine.facts.reading import read_facts
     from podeploy.engine.io.loader import load_document
-    from podeploy.engine.tools.batch import decision_record
+    from podeploy.engine.tools.batch.worker import decision_record
 
     kb = load_knowledge_base()
     network = network_for(kb)
