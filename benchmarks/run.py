@@ -364,7 +364,7 @@ def child_inprocess(facts_dir: str, limit: str) -> dict[str, Any]:
     from podeploy.engine.evaluation.rete import network_for
     from podeploy.engine.facts.reading import read_facts
     from podeploy.engine.io.loader import load_document
-    from podeploy.engine.tools.batch import decision_record
+    from podeploy.engine.tools.batch.worker import decision_record
 
     kb = load_knowledge_base()
     network = network_for(kb)
@@ -611,7 +611,7 @@ def child_whatif() -> dict[str, Any]:
     from podeploy.cli.options import policy_layers
     from podeploy.engine import load_facts, load_knowledge_base
     from podeploy.engine.io.loader import load_document
-    from podeploy.engine.tools.whatif import search
+    from podeploy.engine.tools.whatif.searching import search
 
     found = []
     for name, target in WHAT_IF:

@@ -62,15 +62,10 @@ def batch(
 
     Exit status: 0 every input evaluated, 2 some inputs were bad input, 1 an input failed.
     """
-    from podeploy.engine.tools.batch import (
-        BatchSummary,
-        CrashHook,
-        ProgressBar,
-        RecordWriter,
-        expand_inputs,
-        run_batch,
-        usable_cpus,
-    )
+    from podeploy.engine.tools.batch.inputs import expand_inputs
+    from podeploy.engine.tools.batch.pool import run_batch, usable_cpus
+    from podeploy.engine.tools.batch.results import BatchSummary, ProgressBar, RecordWriter
+    from podeploy.engine.tools.batch.worker import CrashHook
 
     layers = policy_layers(policy_dirs, packs, as_of)
     items = expand_inputs(inputs)

@@ -6,7 +6,7 @@ drop a requirement (top level, or a legal entity's own), add one (any capability
 listed legal entity), or give a choice or boolean fact another allowed value (`existing_solution`,
 `plans_finance`, `budget`, `pm_maturity`, `region`, and any choice or boolean fact a layer declares;
 a number, version or text fact takes the values that make a difference to the rules: see
-engine/tools/whatif.py `open_values`). The search is breadth-first over the number of
+engine/tools/whatif/changes.py `open_values`). The search is breadth-first over the number of
 changes and exact: it evaluates every set of 1 change, then every set of 2, ..., and stops at the
 first size that works, so every set it returns is minimal. It never evaluates part of a size: before
 a size whose sets would take it past `--budget` evaluations (default 20,000) or past
@@ -74,7 +74,9 @@ from podeploy.engine.errors import BadInput, Location, Problem
 from podeploy.engine.explain import render
 from podeploy.engine.facts.layers import load_for_facts
 from podeploy.engine.io.outputs import StatusLine
-from podeploy.engine.tools.whatif import DEFAULT_BUDGET, DEFAULT_MAX_CHANGES, apply, apply_text, search, search_text
+from podeploy.engine.tools.whatif.answer import apply_text, search_text
+from podeploy.engine.tools.whatif.applying import apply
+from podeploy.engine.tools.whatif.searching import DEFAULT_BUDGET, DEFAULT_MAX_CHANGES, search
 
 
 class SearchProgress(StatusLine):

@@ -1332,7 +1332,8 @@ def run_in_subprocess(case: Case, folder: Path, timeout: float = 60) -> str:
 
 # -- cases of whole command lines over files that are not regular ------------------------------------
 
-# The summary batch writes to standard error (engine/tools/batch.py, BatchSummary.lines), before its detail lines.
+# The summary batch writes to standard error (engine/tools/batch/results.py, BatchSummary.lines),
+# before its detail lines.
 BATCH_SUMMARY = re.compile(r"^batch: \d+ inputs?( in [\d.]+ s \(\d+/s\))?: \d+ evaluated, \d+ bad input, \d+ failed$")
 
 

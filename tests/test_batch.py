@@ -16,13 +16,9 @@ from click.testing import CliRunner, Result
 from podeploy.cli.batch_command import batch
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.io.outputs import atomic_file
-from podeploy.engine.tools.batch import (
-    CSV_HEADER,
-    BatchInput,
-    death_reason,
-    expand_inputs,
-    json_lines,
-)
+from podeploy.engine.tools.batch.inputs import BatchInput, expand_inputs, json_lines
+from podeploy.engine.tools.batch.pool import death_reason
+from podeploy.engine.tools.batch.results import CSV_HEADER
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = ROOT / "examples" / "contoso.yaml"
@@ -361,7 +357,7 @@ def test_death_reasons() -> None:
 def test_a_worker_keeps_nothing_of_the_documents_it_has_read() -> None:
     from podeploy.engine import load_knowledge_base
     from podeploy.engine.io import loader
-    from podeploy.engine.tools.batch import evaluate_item
+    from podeploy.engine.tools.batch.worker import evaluate_item
 
     kb = load_knowledge_base()
     record = evaluate_item(kb, BatchInput(str(CONTOSO), str(CONTOSO)), "durable")
@@ -373,7 +369,7 @@ def test_an_input_sent_to_a_worker_that_just_died_goes_back_to_the_queue(tmp_pat
     """A worker can die between select and the next send: the send fails, nothing is lost or raised."""
     from collections import deque
 
-    from podeploy.engine.tools.batch import _Pool, _Worker
+    from podeploy.engine.tools.batch.pool import _Pool, _Worker
 
     class DeadEnd:
         def send(self, message: object) -> None:
@@ -397,7 +393,7 @@ def test_a_worker_whose_pipe_fails_otherwise_is_stopped_and_blamed_for_nothing(t
     import errno
     from collections import deque
 
-    from podeploy.engine.tools.batch import _Pool, _Worker
+    from podeploy.engine.tools.batch.pool import _Pool, _Worker
 
     class Full:
         def send(self, message: object) -> None:

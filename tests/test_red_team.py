@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
 from podeploy.engine.errors import visible
-from podeploy.engine.tools.batch import record_row
+from podeploy.engine.tools.batch.results import record_row
 
 RULE = """\
 policy: partner
@@ -516,7 +516,7 @@ def test_the_work_budget_grows_with_the_customer_not_its_square() -> None:
 
 
 def test_batch_jobs_are_capped_at_the_cpus_this_process_may_use(tmp_path: Path) -> None:
-    from podeploy.engine.tools.batch import usable_cpus
+    from podeploy.engine.tools.batch.pool import usable_cpus
 
     contoso = Path(__file__).resolve().parent.parent / "examples" / "contoso.yaml"
     result = invoke("batch", str(contoso), "--jobs", "100000")
@@ -558,7 +558,7 @@ def test_ask_on_a_customer_too_large_to_analyse_asks_every_question_that_can_mat
 
 
 def test_what_if_budget_shrinks_with_the_cube_of_the_facts() -> None:
-    from podeploy.engine.tools.whatif import DEFAULT_BUDGET, sized_budget
+    from podeploy.engine.tools.whatif.searching import DEFAULT_BUDGET, sized_budget
 
     assert sized_budget(DEFAULT_BUDGET, 20) == DEFAULT_BUDGET  # a one-entity customer keeps the whole budget
     assert sized_budget(DEFAULT_BUDGET, 101) == 155  # 20 legal entities

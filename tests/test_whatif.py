@@ -16,14 +16,8 @@ from podeploy.engine import BadInput, KnowledgeBase, load_knowledge_base
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import Document, load_document, parse_document
-from podeploy.engine.tools.whatif import (
-    Change,
-    FactsEditor,
-    change_sets,
-    combinations_count,
-    deciding_facts,
-    search,
-)
+from podeploy.engine.tools.whatif.changes import Change, FactsEditor
+from podeploy.engine.tools.whatif.searching import change_sets, combinations_count, deciding_facts, search
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
@@ -591,7 +585,7 @@ rules:
 
 
 def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp_path: Path) -> None:
-    from podeploy.engine.tools.whatif import open_values
+    from podeploy.engine.tools.whatif.changes import open_values
 
     (tmp_path / "open.yaml").write_text(OPEN_FACTS, encoding="utf-8")
     kb = load_knowledge_base([str(tmp_path)], builtin=False)
@@ -605,7 +599,7 @@ def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp
 
 def test_the_edition_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
     from podeploy.engine.policy.layers import pack_path
-    from podeploy.engine.tools.whatif import open_values
+    from podeploy.engine.tools.whatif.changes import open_values
 
     assert pack_path("2025-update") == EDITION  # the former pack's name still names the edition
     kb = load_knowledge_base([EDITION])

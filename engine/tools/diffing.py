@@ -91,7 +91,7 @@ def diff_decisions(
             results.append(diff)
             continue
         diff.customer = after.customer
-        diff.changes = _changes(before, after)
+        diff.changes = differences(before, after)
         if diff.changes:
             diff.rules = _rule_differences(before, after, same)
         results.append(diff)
@@ -129,7 +129,8 @@ def _known_to(kb: KnowledgeBase, doc: Document) -> Document:
     return Document(doc.name, kept, doc.marks, doc.key_marks)
 
 
-def _changes(before: Decision, after: Decision) -> list[Change]:
+def differences(before: Decision, after: Decision) -> list[Change]:
+    """What differs for one customer between two decisions: deployments, gaps, warnings, notes and their reasons."""
     changes: list[Change] = []
     old = {e.name: e for e in before.entities}
     for entity in after.entities:

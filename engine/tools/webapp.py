@@ -195,7 +195,8 @@ class WebApp:
         return "/"
 
     def _whatif(self, form: dict[str, str]) -> str:
-        from .whatif import apply, search
+        from .whatif.applying import apply
+        from .whatif.searching import search
 
         entity = _index(form.get("entity", "0"))
         names = self.workshop.entity_names

@@ -1,0 +1,205 @@
+"""The edits of a what-if: one change of a facts document, the editor that makes changes, every single one allowed.
+
+A change drops a value from a list fact, adds one, or gives a scalar fact a value. The editor applies
+changes to a copy of the document, and derives every single change the vocabulary allows: for a
+number, version or text fact, only the values the rules tell apart (open_values).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from ...evaluation.derivation import passes
+from ...facts.reading import FactsInput, read_facts
+from ...io.loader import Document
+from ...model.terms import FactDecl, Scalar, Test, Var, show_value, version_text
+from ...policy.knowledge import KnowledgeBase
+from ...records import record
+
+OPEN_TYPES = ("number", "integer", "version", "text")  # facts with no finite set of values: see open_values
+
+
+@record
+class Change:
+    """One edit of a facts document.
+
+    kind: 'drop' (a value leaves a list fact), 'add' (a value joins a list fact) or 'set' (a scalar
+    fact takes a value). entity None edits the top level (shared by every legal entity); otherwise
+    the legal entity's own entry.
+    """
+
+    kind: str
+    fact: str
+    value: Scalar
+    entity: str | None = None
+
+    @property
+    def slot(self) -> tuple[str, str, str | None, Scalar | None]:
+        """Two changes of one slot cannot go together (two values for one fact, an add and a drop of one item)."""
+        if self.kind == "set":
+            return ("set", self.fact, self.entity, None)
+        return ("list", self.fact, self.entity, self.value)
+
+    def __str__(self) -> str:
+        shown = show_value(self.value)
+        if self.kind == "set":
+            where = f" for {self.entity}" if self.entity else ""
+            return f"set {self.fact}={shown}{where}"
+        what = shown if self.fact == "requirements" else f"{self.fact} {shown}"
+        if self.entity is None:
+            return f"{self.kind} {what}"
+        return f"{self.kind} {what} {'from' if self.kind == 'drop' else 'to'} {self.entity}"
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "fact": self.fact, "value": self.value, "entity": self.entity, "text": str(self)}
+
+
+class FactsEditor:
+    """A parsed facts document and the edits that can be made to it."""
+
+    def __init__(self, kb: KnowledgeBase, doc: Document) -> None:
+        self.kb = kb
+        self.doc = doc
+        self.original = read_facts(kb, doc)  # validates the document: everything below may trust its shape
+        self.value: dict[str, Any] = doc.value
+        listed = self.value.get("legal_entities") or []
+        self.entity_index = {str(item["name"]).strip(): i for i, item in enumerate(listed)}
+        self.entity_names = [e.name for e in self.original.entities]
+
+    def apply(self, changes: Iterable[Change]) -> dict[str, Any]:
+        """The document's value with the changes made (the original is left as it was)."""
+        value = dict(self.value)
+        if value.get("legal_entities"):
+            value["legal_entities"] = list(value["legal_entities"])
+        for change in changes:
+            if change.entity is None:
+                target = value
+            else:
+                index = self.entity_index[change.entity]
+                target = dict(value["legal_entities"][index])
+                value["legal_entities"][index] = target
+            if change.kind == "set":
+                target[change.fact] = change.value
+            elif change.kind == "add":
+                target[change.fact] = [*(target.get(change.fact) or []), change.value]
+            else:
+                target[change.fact] = [v for v in target.get(change.fact) or [] if v != change.value]
+        return value
+
+    def facts(self, changes: Iterable[Change]) -> FactsInput:
+        value = self.apply(changes)
+        return read_facts(self.kb, Document(self.doc.name, value, self.doc.marks, self.doc.key_marks))
+
+    def own(self, entity: str | None) -> dict[str, Any]:
+        """The top level (entity None) or a legal entity's own entry."""
+        if entity is None:
+            return self.value
+        item: dict[str, Any] = self.value["legal_entities"][self.entity_index[entity]]
+        return item
+
+    def current(self, decl: FactDecl, entity: str | None) -> Any:
+        """A scalar fact's value where it is written, falling back to the top level and the default."""
+        here = self.own(entity)
+        if decl.id in here:
+            return here[decl.id]
+        if entity is not None and decl.id in self.value:
+            return self.value[decl.id]
+        return decl.default
+
+    def candidates(self) -> list[Change]:
+        """Every single change the vocabulary allows, in a stable order.
+
+        For each list fact (capability-list, choice-list): drop each value written at the top level
+        or in an entity's own list; add each allowed value not already written there. For each choice
+        or boolean fact: every other allowed value, at the top level and (for an entity-scoped fact,
+        when legal entities are listed) for each legal entity; an entity without its own value may take
+        any value, its current one included, which pins it beside a change at the top level. Number,
+        version and text facts take the values that can make a difference to the rules (open_values).
+        """
+        places: list[str | None] = [None]
+        places.extend(self.entity_index)
+        drops: list[Change] = []
+        adds: list[Change] = []
+        sets: list[Change] = []
+        for decl in self.kb.facts.values():
+            scoped = places if decl.scope == "entity" else [None]
+            if decl.is_list:
+                allowed = list(self.kb.capabilities) if decl.type == "capability-list" else list(decl.values)
+                for where in scoped:
+                    written = list(self.own(where).get(decl.id) or [])
+                    drops.extend(Change("drop", decl.id, v, where) for v in dict.fromkeys(written))
+                    adds.extend(Change("add", decl.id, v, where) for v in allowed if v not in written)
+            elif decl.type in ("choice", "boolean", *OPEN_TYPES):
+                if decl.type in OPEN_TYPES:
+                    values = open_values(self.kb, decl)
+                else:
+                    values = [False, True] if decl.type == "boolean" else list(decl.values)
+                for where in scoped:
+                    here = self.own(where)
+                    now = here.get(decl.id, decl.default if where is None else None)
+                    sets.extend(Change("set", decl.id, v, where) for v in values if now is None or not _same(v, now))
+        return [*drops, *adds, *sets]
+
+
+def _same(a: Any, b: Any) -> bool:
+    return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def open_values(kb: KnowledgeBase, decl: FactDecl) -> list[Scalar]:
+    """The values of a number, version or text fact that can make a difference to the rules.
+
+    The rules tell values apart only by the tests with literals they apply to the fact (eq, ne,
+    lt, lte, gt, gte, in, not_in). For a text fact the literals are the values to try. For a
+    number or a version the literals cut the line into stretches in which every test comes out
+    the same: each literal, a value inside each stretch between two of them, one below and one
+    above them all (within the fact's bounds) cover every outcome. Of values that pass the same
+    tests, one is kept, a literal first (the threshold a consultant recognises). A fact the rules
+    test with no literal (only against other facts) has none.
+    """
+    tests: list[Test] = []
+    for rule in kb.rules:
+        for clause in rule.clauses:
+            for atom in (*clause.positives, *clause.negatives, *(c.atom for c in clause.counts)):
+                if atom.predicate == decl.id:
+                    tests.extend(
+                        t
+                        for fp in atom.fields
+                        if fp.field == "value"
+                        for t in fp.tests
+                        if not isinstance(t.operand, Var)
+                    )
+    literals = {v for t in tests for v in (t.operand if isinstance(t.operand, tuple) else (t.operand,))}
+    if decl.type == "text":
+        tried: list[Any] = sorted(v for v in literals if isinstance(v, str))
+    else:
+        points = sorted(v for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool))
+        if not points:
+            return []
+        whole = decl.type in ("integer", "version")
+        between = [points[0] - 1, points[-1] + 1]
+        for low, high in itertools.pairwise(points):
+            if not whole:
+                between.append(round((low + high) / 2, 6))
+            elif high - low > 1:
+                between.append(low + 1)
+        low_bound = -math.inf if decl.minimum is None else decl.minimum
+        high_bound = math.inf if decl.maximum is None else decl.maximum
+        tried = [v for v in [*points, *sorted(between)] if low_bound <= v <= high_bound]
+        if decl.type == "version":
+            tried = [v for v in tried if _is_version(int(v))]
+    kept: dict[tuple[bool, ...], Any] = {}
+    for value in tried:
+        kept.setdefault(tuple(passes(t, value, {}) for t in tests), value)
+    values = sorted(kept.values())
+    if decl.type == "version":
+        return [version_text(int(v)) for v in values]
+    if decl.type == "text":
+        return values
+    return [int(v) if float(v).is_integer() else v for v in values]
+
+
+def _is_version(number: int) -> bool:
+    return number >= 0 and number // 1_000_000 <= 999
