@@ -248,7 +248,7 @@ class WebApp:
         return "/"
 
     def _report(self, pdf: bool) -> Page:
-        from ..explain.report import report_html
+        from ..explain.html_report import report_html
 
         page = report_html(self.workshop.decision())
         if not pdf:
@@ -350,8 +350,8 @@ class WebApp:
                 f"<h2 id=\"ask-h\">Next question</h2>{ask}</section>{advice}</div>{people}{files}")
 
     def _explain_view(self, index: int) -> str:
+        from ..explain.html_report import html_list
         from ..explain.plan import plan
-        from ..explain.report import _html_list
 
         decision = self.workshop.decision()
         shown = plan(decision)
@@ -364,14 +364,14 @@ class WebApp:
         )
         parts = [f"<h1>Why {_e(e.type_name or 'no deployment')} for {_e(e.name)}</h1><p>{picker}</p>"]
         if e.chosen:
-            parts.append("<h2>Why this type</h2>" + _html_list(e.chosen))
+            parts.append("<h2>Why this type</h2>" + str(html_list(e.chosen)))
         for name, reasons in e.lighter:
-            parts.append(f"<h3>Why not {_e(name)}</h3>" + _html_list(reasons))
+            parts.append(f"<h3>Why not {_e(name)}</h3>" + str(html_list(reasons)))
         for name, reasons in e.heavier:
-            parts.append(f"<h3>Why not {_e(name)}</h3>" + _html_list(reasons))
+            parts.append(f"<h3>Why not {_e(name)}</h3>" + str(html_list(reasons)))
         if e.gaps:
             parts.append("<h2>Gaps</h2><ul>" + "".join(f"<li>{_e(g)}</li>" for g in e.gaps) + "</ul>"
-                         + _html_list(e.gap_notes))
+                         + str(html_list(e.gap_notes)))
         needs = set(decision.entities[index].needs)
         toggles = "".join(
             self._form("/whatif", _hidden("entity", index) + _hidden("back_to", f"/explain?entity={index}")
