@@ -10,6 +10,7 @@ names; no engine notation reaches the customer's text.
 from __future__ import annotations
 
 import base64
+import html
 import os
 import re
 import shutil
@@ -26,6 +27,7 @@ from podeploy.engine import Decision, KnowledgeBase, PodeployError, load_facts, 
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import graph, html_report, markdown, report
 from podeploy.engine.explain.brand import Brand, load_brand
+from podeploy.engine.explain.markup import HTML, escape
 from podeploy.engine.explain.queries import citation, citations
 from podeploy.engine.policy.layers import edition_dirs
 
@@ -524,6 +526,15 @@ def test_html_escapes_what_the_facts_hold(evil: Decision) -> None:
     ]
     assert EVIL_ENTITY in [e.name for e in evil.entities]
 
+
+
+def test_html_escapes_whatever_is_put_into_it_and_leaves_html_as_it_is() -> None:
+    value = "<b>O'Neil</b> & \"Sons\""
+    assert HTML("<td>{}</td>").format(value) == "<td>" + html.escape(value, quote=True) + "</td>"
+    assert HTML("<p>") + value == "<p>" + html.escape(value)
+    assert HTML(", ").join(["<i>", HTML("<i>")]) == "&lt;i&gt;, <i>"
+    assert HTML("<li>{}</li>").format(HTML("<em>already HTML</em>")) == "<li><em>already HTML</em></li>"
+    assert escape(escape(value)) == escape(value)
 
 @pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
 def test_html_of_every_example_parses(knowledge: str, name: str, request: pytest.FixtureRequest) -> None:
