@@ -184,7 +184,8 @@ def evaluate(
     if fmt == "json":
         text = render.dumps(render.decision_json(decision))
     elif fmt in ("markdown", "html", "pdf"):
-        from podeploy.engine.explain.report import report_html, report_markdown
+        from podeploy.engine.explain.html_report import report_html
+        from podeploy.engine.explain.markdown import report_markdown
 
         render_report = report_markdown if fmt == "markdown" else report_html
         text = render_report(decision, date=report_date, brand=branding, paper=paper)
@@ -272,7 +273,7 @@ def why(
         }
         _emit(render.dumps(data), output, facts, kb)
     elif fmt in ("dot", "mermaid"):
-        from podeploy.engine.explain.report import derivation_dot, derivation_mermaid
+        from podeploy.engine.explain.graph import derivation_dot, derivation_mermaid
 
         _emit(derivation_dot(decision) if fmt == "dot" else derivation_mermaid(decision), output, facts, kb)
     else:

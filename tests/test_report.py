@@ -1,5 +1,5 @@
-"""The customer's deployment plan (Markdown, HTML, PDF) and the derivation graph (DOT, Mermaid)
-of engine/explain/report.py.
+"""The customer's deployment plan (Markdown, HTML, PDF) and the derivation graph (DOT, Mermaid):
+engine/explain/markdown.py, html_report.py, pdf.py and graph.py, and writing them (report.py).
 
 The plan is read as the customer reads it: page one is the decision (fit first when Project Operations may be the
 wrong tool, the recommendation with today's product names and the seed's beside them, environments, traps, open
@@ -10,6 +10,7 @@ names; no engine notation reaches the customer's text.
 from __future__ import annotations
 
 import base64
+import html
 import os
 import re
 import shutil
@@ -24,8 +25,9 @@ from click.testing import CliRunner
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, Decision, KnowledgeBase, PodeployError, load_facts, load_knowledge_base
 from podeploy.engine.evaluation.evaluate import evaluate
-from podeploy.engine.explain import report
+from podeploy.engine.explain import graph, html_report, markdown
 from podeploy.engine.explain.brand import Brand, load_brand
+from podeploy.engine.explain.markup import HTML, escape
 from podeploy.engine.explain.queries import citation, citations
 from podeploy.engine.io.outputs import write_file
 from podeploy.engine.policy.layers import edition_dirs
@@ -142,7 +144,7 @@ def customer_text(markdown: str) -> str:
 
 
 def test_page_one_of_contoso_on_the_seeds(contoso: Decision) -> None:
-    md = report.report_markdown(contoso, date=DATE)
+    md = markdown.report_markdown(contoso, date=DATE)
     lines = md.splitlines()
     assert lines[:22] == [
         "# Project Operations deployment plan: Contoso",
@@ -175,7 +177,7 @@ def test_page_one_of_contoso_on_the_seeds(contoso: Decision) -> None:
 
 
 def test_page_one_names_todays_products_with_the_seed_names_beside_them(contoso_now: Decision) -> None:
-    md = report.report_markdown(contoso_now, date=DATE)
+    md = markdown.report_markdown(contoso_now, date=DATE)
     assert section(md, "## Recommendation")[:5] == [
         "",
         "| Legal entity | Deployment type | Status |",
@@ -204,7 +206,7 @@ def test_page_one_names_todays_products_with_the_seed_names_beside_them(contoso_
 
 
 def test_next_steps_say_where_each_type_is_provisioned_and_what_it_needs(contoso_now: Decision) -> None:
-    steps = section(report.report_markdown(contoso_now, date=DATE), "### Next steps")
+    steps = section(markdown.report_markdown(contoso_now, date=DATE), "### Next steps")
     assert steps[1] == f"**{INTEGRATED} ({UK})**"
     assert steps[3].startswith(
         "1. License and provision Dynamics 365 Finance; new customers create it in the Power Platform admin center"
@@ -217,13 +219,13 @@ def test_next_steps_say_where_each_type_is_provisioned_and_what_it_needs(contoso
         "dualwrite))*"
     )
     assert f"**{MANUFACTURING} ({US})**" in steps
-    core = section(report.report_markdown(decide(contoso_now.kb, "examples/litware-small.yaml")), "### Next steps")
+    core = section(markdown.report_markdown(decide(contoso_now.kb, "examples/litware-small.yaml")), "### Next steps")
     assert core[1] == f"**{CORE} (Litware)**"
     assert "Create a Dataverse environment in the Power Platform admin center" in core[3]
 
 
 def test_the_fit_verdict_comes_first_with_each_rule_and_source_apart(edition_kb: KnowledgeBase) -> None:
-    md = report.report_markdown(decide(edition_kb, "examples/litware-small.yaml"), date=DATE)
+    md = markdown.report_markdown(decide(edition_kb, "examples/litware-small.yaml"), date=DATE)
     headings = [line for line in md.splitlines() if line.startswith("## ")]
     assert headings[:2] == ["## First: is Project Operations the right tool?", "## Recommendation"]
     verdict = section(md, "## First: is Project Operations the right tool?")
@@ -244,7 +246,7 @@ def test_the_fit_verdict_comes_first_with_each_rule_and_source_apart(edition_kb:
 
 
 def test_why_leads_with_the_needs_that_rule_out_the_lighter_types(edition_kb: KnowledgeBase) -> None:
-    md = report.report_markdown(decide(edition_kb, "examples/adatum-mixed.json"), date=DATE)
+    md = markdown.report_markdown(decide(edition_kb, "examples/adatum-mixed.json"), date=DATE)
     why = section(md, f"### Why {MANUFACTURING}")
     stocked = "https://learn.microsoft.com/dynamics365/project-operations/procurement/enable-stocked-products-integrated"
     assert why[1:4] == [
@@ -261,7 +263,7 @@ def test_why_leads_with_the_needs_that_rule_out_the_lighter_types(edition_kb: Kn
 
 
 def test_why_not_lists_every_reason_against_a_heavier_type(contoso: Decision) -> None:
-    md = report.report_markdown(contoso, date=DATE)
+    md = markdown.report_markdown(contoso, date=DATE)
     why_not = section(md, "## " + UK + ": " + RESOURCE)
     start = why_not.index("### Why not the other types")
     assert why_not[start + 2 : start + 4] == [
@@ -272,7 +274,7 @@ def test_why_not_lists_every_reason_against_a_heavier_type(contoso: Decision) ->
 
 
 def test_gaps_are_named_in_business_words_with_what_fills_them(adatum: Decision) -> None:
-    factory = section(report.report_markdown(adatum, date=DATE), f"## Adatum Factory: {STOCKED}")
+    factory = section(markdown.report_markdown(adatum, date=DATE), f"## Adatum Factory: {STOCKED}")
     gaps = factory[factory.index("### Gaps") :]
     assert gaps[:5] == [
         "### Gaps",
@@ -291,7 +293,7 @@ def test_no_file_names_or_engine_notation_reach_the_customer(
 ) -> None:
     kb: KnowledgeBase = request.getfixturevalue(knowledge)
     decision = decide(kb, EXAMPLES / name)
-    md, page = report.report_markdown(decision, date=DATE), report.report_html(decision, date=DATE)
+    md, page = markdown.report_markdown(decision, date=DATE), html_report.report_html(decision, date=DATE)
     assert not ENGINE_NOTATION.findall(md.replace(decision.facts.source, ""))
     text = " ".join(parse(page).text).replace(decision.facts.source, "")
     assert not ENGINE_NOTATION.findall(text)
@@ -347,12 +349,12 @@ def test_a_web_address_cited_as_a_source_is_a_link_to_it(edition_kb: KnowledgeBa
     address = "https://intranet.fabrikam.example/playbook#field-service"
     cited = citation(edition_kb, address)
     assert (cited.label, cited.url) == (address, address)
-    assert report._md_cite(cited) == "[https://intranet.fabrikam.example/playbook\\#field-service](" + address + ")"
+    assert markdown._md_cite(cited) == "[https://intranet.fabrikam.example/playbook\\#field-service](" + address + ")"
     assert citation(edition_kb, "see https://example.com").url is None  # text that holds an address stays text
 
 
 def test_appendix_holds_the_matrix_the_derivation_and_titled_sources(contoso_now: Decision) -> None:
-    md = report.report_markdown(contoso_now, date=DATE)
+    md = markdown.report_markdown(contoso_now, date=DATE)
     matrix = section(md, "## Appendix A: capabilities")
     assert matrix[1] == f"| Capability | {CORE} | {INTEGRATED} | {MANUFACTURING} | Needed by |"
     rows = [line for line in matrix if line.startswith("| ") and "---" not in line][1:]
@@ -372,7 +374,7 @@ def test_appendix_holds_the_matrix_the_derivation_and_titled_sources(contoso_now
 
 
 def test_markdown_escapes_what_the_facts_hold(evil: Decision) -> None:
-    md = report.report_markdown(evil, date=DATE)
+    md = markdown.report_markdown(evil, date=DATE)
     assert md.splitlines()[0] == r"# Project Operations deployment plan: \<script\>alert(1)\</script\> \& Co"
     prose = re.sub(r"(?<![\\`])(`+)(?!`).*?(?<!`)\1(?!`)", "", md)  # code spans show their text as it is
     assert "<" not in prose.replace("\\<", "")
@@ -386,9 +388,9 @@ def test_markdown_escapes_what_the_facts_hold(evil: Decision) -> None:
 
 
 def test_md_code_holds_backticks_and_pipes() -> None:
-    assert report.md_code("a`b") == "``a`b``"
-    assert report.md_code("`x`") == "`` `x` ``"
-    assert report.md_code("a|b", in_table=True) == r"`a\|b`"
+    assert markdown.md_code("a`b") == "``a`b``"
+    assert markdown.md_code("`x`") == "`` `x` ``"
+    assert markdown.md_code("a|b", in_table=True) == r"`a\|b`"
 
 
 def test_a_bad_report_date_is_refused_before_any_work() -> None:
@@ -481,7 +483,7 @@ def assert_self_contained(page: Page) -> None:
 
 
 def test_html_structure(contoso_now: Decision) -> None:
-    text = report.report_html(contoso_now, date=DATE)
+    text = html_report.report_html(contoso_now, date=DATE)
     assert text.startswith("<!DOCTYPE html>\n<html")
     page = parse(text)
     assert page.counts["html"] == page.counts["head"] == page.counts["body"] == page.counts["title"] == 1
@@ -507,14 +509,14 @@ def test_html_structure(contoso_now: Decision) -> None:
 
 
 def test_html_shows_a_fit_verdict_before_the_recommendation(edition_kb: KnowledgeBase) -> None:
-    page = parse(report.report_html(decide(edition_kb, "examples/litware-small.yaml"), date=DATE))
+    page = parse(html_report.report_html(decide(edition_kb, "examples/litware-small.yaml"), date=DATE))
     body = page.joined()
     assert body.index("First: is Project Operations the right tool?") < body.index("Recommendation Legal entity")
     assert [a.get("class") for t, a in page.attrs if t == "div" and a.get("id") == "fit"] == ["verdict"]
 
 
 def test_html_escapes_what_the_facts_hold(evil: Decision) -> None:
-    text = report.report_html(evil, date=DATE)
+    text = html_report.report_html(evil, date=DATE)
     assert "<script" not in text.lower() and "<b>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; Co" in text
     page = parse(text)
@@ -526,11 +528,20 @@ def test_html_escapes_what_the_facts_hold(evil: Decision) -> None:
     assert EVIL_ENTITY in [e.name for e in evil.entities]
 
 
+
+def test_html_escapes_whatever_is_put_into_it_and_leaves_html_as_it_is() -> None:
+    value = "<b>O'Neil</b> & \"Sons\""
+    assert HTML("<td>{}</td>").format(value) == "<td>" + html.escape(value, quote=True) + "</td>"
+    assert HTML("<p>") + value == "<p>" + html.escape(value)
+    assert HTML(", ").join(["<i>", HTML("<i>")]) == "&lt;i&gt;, <i>"
+    assert HTML("<li>{}</li>").format(HTML("<em>already HTML</em>")) == "<li><em>already HTML</em></li>"
+    assert escape(escape(value)) == escape(value)
+
 @pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
 def test_html_of_every_example_parses(knowledge: str, name: str, request: pytest.FixtureRequest) -> None:
     kb: KnowledgeBase = request.getfixturevalue(knowledge)
     decision = decide(kb, EXAMPLES / name)
-    page = parse(report.report_html(decision, date=DATE))
+    page = parse(html_report.report_html(decision, date=DATE))
     assert_self_contained(page)
     assert decision.customer in page.title
     assert [a["data-entity"] for t, a in page.attrs if t == "article" and "data-entity" in a] == [
@@ -539,8 +550,8 @@ def test_html_of_every_example_parses(knowledge: str, name: str, request: pytest
 
 
 def test_the_paper_size_is_the_print_stylesheets(contoso: Decision) -> None:
-    assert "@page { size: letter;" in report.report_html(contoso, date=DATE, paper="letter")
-    assert "@page { size: A4;" in report.report_html(contoso, date=DATE)
+    assert "@page { size: letter;" in html_report.report_html(contoso, date=DATE, paper="letter")
+    assert "@page { size: A4;" in html_report.report_html(contoso, date=DATE)
 
 
 # -- the consultant's brand ------------------------------------------------------------------------------------------
@@ -564,14 +575,14 @@ def test_a_brand_puts_the_firms_name_logo_and_colour_on_the_report(contoso: Deci
     brand = load_brand(str(path))
     assert brand == Brand("Fabrikam Advisory", "Ana Díaz, +34 600 000 000", "#2d6a4f",
                           "data:image/png;base64," + base64.b64encode(PNG).decode())
-    text = report.report_html(contoso, date=DATE, brand=brand)
+    text = html_report.report_html(contoso, date=DATE, brand=brand)
     page = parse(text)
     assert_self_contained(page)
     assert [a.get("src", "")[:22] for t, a in page.attrs if t == "img"] == ["data:image/png;base64,"]
     assert page.joined().startswith(f"Fabrikam Advisory Ana Díaz, +34 600 000 000 Project Operations deployment plan "
                                     f"Prepared for Contoso on {DATE} by Fabrikam Advisory.")
     assert "--accent: #2d6a4f;" in page.styles
-    md = report.report_markdown(contoso, date=DATE, brand=brand)
+    md = markdown.report_markdown(contoso, date=DATE, brand=brand)
     assert md.splitlines()[2] == f"Prepared for **Contoso** on {DATE} by Fabrikam Advisory (Ana Díaz, +34 600 000 000)."
 
 
@@ -635,7 +646,7 @@ MERMAID_STYLE = re.compile(
 
 def expected_edges(decision: Decision) -> set[tuple[str, str, str]]:
     return {
-        (report.node_id(m), report.node_id(c), f.clause.rule.id)
+        (graph.node_id(m), graph.node_id(c), f.clause.rule.id)
         for f in decision.trace
         for c in f.conclusions
         for m in f.matched + f.counted
@@ -676,10 +687,10 @@ def check_mermaid(text: str) -> tuple[set[str], set[tuple[str, str]]]:
 
 
 def test_dot_graph_of_contoso(contoso: Decision) -> None:
-    text = report.derivation_dot(contoso)
+    text = graph.derivation_dot(contoso)
     nodes, edges = check_dot(text)
     assert edges == {(a, b) for a, b, _ in expected_edges(contoso)}
-    deployment = report.node_id(next(f for f in contoso.store.of("deployment") if f.get("entity") == US))
+    deployment = graph.node_id(next(f for f in contoso.store.of("deployment") if f.get("entity") == US))
     assert f"  {deployment} [label=\"deployment(entity: {US}, type: stocked-production)\\nrule entity-keeps-its-fit " \
         "(step 21)\", fillcolor=\"#cdeccd\"];" in text.splitlines()
     assert f'label="entity(name: {US})\\nexamples/contoso.yaml:11:11", shape=note' in text
@@ -688,11 +699,11 @@ def test_dot_graph_of_contoso(contoso: Decision) -> None:
 
 
 def test_mermaid_graph_of_contoso(contoso: Decision) -> None:
-    text = report.derivation_mermaid(contoso)
+    text = graph.derivation_mermaid(contoso)
     nodes, edges = check_mermaid(text)
     assert edges == {(a, b) for a, b, _ in expected_edges(contoso)}
-    assert nodes == check_dot(report.derivation_dot(contoso))[0]
-    deployment = report.node_id(next(f for f in contoso.store.of("deployment") if f.get("entity") == UK))
+    assert nodes == check_dot(graph.derivation_dot(contoso))[0]
+    deployment = graph.node_id(next(f for f in contoso.store.of("deployment") if f.get("entity") == UK))
     assert (f'  {deployment}["deployment(entity: {UK}, type: resource-non-stocked)<br/>rule entity-keeps-its-fit '
             '(step 22)"]') in text.splitlines()
     assert '-->|"entity-keeps-its-fit"|' in text
@@ -701,23 +712,23 @@ def test_mermaid_graph_of_contoso(contoso: Decision) -> None:
 def test_graph_ids_are_stable(kb: KnowledgeBase) -> None:
     first = decide(kb, "examples/adatum-mixed.json")
     again = decide(kb, "examples/adatum-mixed.json")
-    assert report.derivation_dot(first) == report.derivation_dot(again)
-    assert report.derivation_mermaid(first) == report.derivation_mermaid(again)
+    assert graph.derivation_dot(first) == graph.derivation_dot(again)
+    assert graph.derivation_mermaid(first) == graph.derivation_mermaid(again)
     reference = evaluate(kb, load_facts(kb, "examples/adatum-mixed.json"), engine="reference")
-    assert report.derivation_mermaid(reference) == report.derivation_mermaid(first)
+    assert graph.derivation_mermaid(reference) == graph.derivation_mermaid(first)
 
 
 def test_graphs_escape_labels(evil: Decision) -> None:
-    dot = report.derivation_dot(evil)
+    dot = graph.derivation_dot(evil)
     check_dot(dot)
     assert 'label="Derivation: <script>alert(1)</script> & Co"' in dot
     assert r'Evil \"quoted\" | pipe `tick` #hash \\ back <b>x</b> & end' in dot
-    mermaid = report.derivation_mermaid(evil)
+    mermaid = graph.derivation_mermaid(evil)
     check_mermaid(mermaid)
     assert "Evil #34;quoted#34; | pipe #96;tick#96; #35;hash \\ back #60;b#62;x#60;/b#62; #38; end" in mermaid
     assert "<b>" not in mermaid and "<script" not in mermaid
-    assert report.dot_string('a"b\\c\nd') == '"a\\"b\\\\c d"'
-    assert report.mermaid_string('a"b#c') == '"a#34;b#35;c"'
+    assert graph.dot_string('a"b\\c\nd') == '"a\\"b\\\\c d"'
+    assert graph.mermaid_string('a"b#c') == '"a#34;b#35;c"'
 
 
 @pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
@@ -725,7 +736,7 @@ def test_graphs_escape_labels(evil: Decision) -> None:
 def test_dot_accepts_the_graph(which: str, request: pytest.FixtureRequest, tmp_path: Path) -> None:
     decision: Decision = request.getfixturevalue(which)
     done = subprocess.run(
-        ["dot", "-Tsvg"], input=report.derivation_dot(decision), capture_output=True, text=True, timeout=60, check=False
+        ["dot", "-Tsvg"], input=graph.derivation_dot(decision), capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == 0, done.stderr
     assert not done.stderr.strip(), done.stderr
@@ -834,7 +845,7 @@ def only(html_text: str, *keep: str) -> str:
 @needs_chromium
 def test_chromium_renders_page_one(contoso_now: Decision, tmp_path: Path) -> None:
     page = tmp_path / "contoso.html"
-    write_file(page, report.report_html(contoso_now, date=DATE))
+    write_file(page, html_report.report_html(contoso_now, date=DATE))
     done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = parse(done.stdout.replace("<!DOCTYPE html>", ""))
@@ -848,7 +859,7 @@ def test_chromium_renders_page_one(contoso_now: Decision, tmp_path: Path) -> Non
 @needs_chromium
 def test_chromium_runs_nothing_from_the_facts(evil: Decision, tmp_path: Path) -> None:
     page = tmp_path / "evil.html"
-    write_file(page, report.report_html(evil, date=DATE))
+    write_file(page, html_report.report_html(evil, date=DATE))
     done = chromium(tmp_path, "--dump-dom", page.as_uri())
     assert done.returncode == 0, done.stderr[-2000:]
     dom = parse(done.stdout)
@@ -863,7 +874,7 @@ def test_chromium_runs_nothing_from_the_facts(evil: Decision, tmp_path: Path) ->
 def test_page_one_stands_alone_and_the_plan_fits_in_three_pages(
     edition_kb: KnowledgeBase, tmp_path: Path, name: str, paper: str
 ) -> None:
-    text = report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE, paper=paper)
+    text = html_report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE, paper=paper)
     decision_only = printed(tmp_path, only(text), "decision")
     assert pdf_pages(decision_only) == 1
     width, height = {"a4": (595, 842), "letter": (612, 792)}[paper]
@@ -878,7 +889,7 @@ def test_page_one_stands_alone_and_the_plan_fits_in_three_pages(
 @needs_chromium
 @pytest.mark.parametrize("name", ["contoso.yaml", "adatum-mixed.json", "litware-small.yaml"])
 def test_chromium_screenshot_of_page_one(edition_kb: KnowledgeBase, tmp_path: Path, name: str) -> None:
-    text = only(report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE))
+    text = only(html_report.report_html(decide(edition_kb, EXAMPLES / name), date=DATE))
     # Print styles on screen, at the width of an A4 page: what page one looks like on paper.
     page = tmp_path / "page-one.html"
     write_file(page, text.replace("@media print", "@media all"))
@@ -931,7 +942,7 @@ def test_a_layer_titles_its_own_sources_and_replaces_a_types_next_steps(tmp_path
     assert citation(kb, "playbook-2026#core").label == (
         'Fabrikam Advisory, "Delivery playbook" (2026-11), section "Core projects"'
     )
-    md = report.report_markdown(decide(kb, "examples/litware-small.yaml"), date=DATE)
+    md = markdown.report_markdown(decide(kb, "examples/litware-small.yaml"), date=DATE)
     assert section(md, "### Next steps")[1:4] == [
         f"**{CORE} (Litware)**",
         "",
@@ -954,7 +965,7 @@ def test_next_steps_for_an_unknown_type_are_a_located_error(tmp_path: Path) -> N
 
 
 def test_the_customers_facts_read_as_sentences(edition_kb: KnowledgeBase) -> None:
-    md = report.report_markdown(decide(edition_kb, "examples/northwind-pma.yaml"), date=DATE)
+    md = markdown.report_markdown(decide(edition_kb, "examples/northwind-pma.yaml"), date=DATE)
     derived = section(md, "### Northwind Manufacturing")
     assert derived[derived.index("The customer's facts it rests on:") + 2 :][:3] == [
         "- Northwind Manufacturing needs customer-facing invoicing (`examples/northwind-pma.yaml:6:68`)",
@@ -999,10 +1010,10 @@ def test_the_report_date_is_a_calendar_day_written_yyyy_mm_dd(date: str) -> None
 
 
 def test_choice_values_read_as_their_labels(edition_kb: KnowledgeBase) -> None:
-    md = report.report_markdown(decide(edition_kb, "examples/lucerne-receipts.yaml"), date=DATE)
+    md = markdown.report_markdown(decide(edition_kb, "examples/lucerne-receipts.yaml"), date=DATE)
     assert "it does not read receipts from New Zealand and Microsoft does not plan to extend it there" in md
     assert "new-zealand" not in customer_text(md)
-    contoso = report.report_markdown(decide(edition_kb, "examples/contoso.yaml"), date=DATE)
+    contoso = markdown.report_markdown(decide(edition_kb, "examples/contoso.yaml"), date=DATE)
     assert "availability report (Dynamics 365, Operations Apps, Project Operations) for the United Kingdom" in contoso
 
 
@@ -1037,7 +1048,7 @@ def test_a_derivation_that_rests_on_none_of_the_customers_facts_says_none(
 ) -> None:
     facts = tmp_path / "bare.yaml"
     facts.write_text("customer: Bare\n")
-    page = report.report_html(decide(edition_kb, facts))
+    page = html_report.report_html(decide(edition_kb, facts))
     given = page.split('<h2 id="derivations">')[1].split('<h2 id="sources">')[0]
     assert '<ul class="given"></ul>' not in given
     assert '<ul class="given"><li>none</li></ul>' in given

@@ -138,6 +138,19 @@ class Plan:
     sources: tuple[SourceLine, ...]
 
 
+TITLE = "Project Operations deployment plan"
+
+
+def fit_heading(p: Plan) -> str:
+    """The fit verdict's heading: asked first when Project Operations may be the wrong tool."""
+    return "First: is Project Operations the right tool?" if p.fit_warning else "Is Project Operations the right tool?"
+
+
+def status_word(entity_provisional: bool) -> str:
+    """A legal entity's recommendation as settled, or provisional (an open question could still change it)."""
+    return "Provisional" if entity_provisional else "Settled"
+
+
 def version() -> str:
     try:
         from podeploy import __version__
