@@ -51,12 +51,17 @@ def _code_fingerprint() -> bytes:
     # builds with fixed times) must not reuse a knowledge base checked by other code. Each file
     # counts by size and CRC-32: this key guards against accidental staleness, and SHA-256 over
     # 400 KB of code would cost a millisecond of every start.
+    # The engine's stages are folders of their own: every file below counts, named by its place.
     for package in ("podeploy.engine", shipped.SCHEMAS):
-        for entry in sorted(os.scandir(shipped.folder(package)), key=lambda e: e.name):
-            if entry.name.endswith((".py", ".json")) and entry.is_file():
-                with open(entry.path, "rb") as handle:
-                    content = handle.read()
-                digest.update(f"{entry.name} {len(content)} {zlib.crc32(content)}\n".encode())
+        top = shipped.folder(package)
+        for here, folders, names in os.walk(top):
+            folders[:] = sorted(f for f in folders if f != "__pycache__")
+            for name in sorted(names):
+                if name.endswith((".py", ".json")):
+                    with open(os.path.join(here, name), "rb") as handle:
+                        content = handle.read()
+                    shown = os.path.relpath(os.path.join(here, name), top)
+                    digest.update(f"{shown} {len(content)} {zlib.crc32(content)}\n".encode())
     return digest.digest()
 
 
