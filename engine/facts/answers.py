@@ -14,6 +14,7 @@ from typing import Any
 
 from ..errors import BadInput, Problem, did_you_mean
 from ..io.loader import Document
+from ..model.fact_types import fact_type
 from ..model.terms import VERSION_PATTERN, FactDecl, normal_number
 from ..policy.knowledge import KnowledgeBase
 from .questions import ABSENT, Question, Value, all_questions
@@ -262,68 +263,15 @@ def _unknown_answers(
 def _check_value(
     kb: KnowledgeBase, decl: FactDecl, raw: Any, doc: Document, path: tuple[str | int, ...], problems: list[Problem]
 ) -> Any:
-    where = doc.where(path)
+    """The answer, checked as a facts file's value is (the same codes and messages), or None with its problems."""
+    found = fact_type(decl).problems(decl, raw, ".".join(str(p) for p in path), kb.capabilities)
+    for problem in found:
+        place = path if problem.index is None else (*path, problem.index)
+        problems.append(Problem(problem.code, problem.message, doc.where(place)))
+    if found:
+        return None
     if decl.is_list:
-        if not isinstance(raw, list):
-            problems.append(Problem("wrong-type", f"{decl.id}: expected a list", where))
-            return None
-        allowed = list(kb.capabilities) if decl.type == "capability-list" else list(decl.values)
-        out = []
-        for i, item in enumerate(raw):
-            if not isinstance(item, str) or item not in allowed:
-                what = "capability" if decl.type == "capability-list" else f"value of '{decl.id}'"
-                problems.append(
-                    Problem(
-                        "unknown-capability" if decl.type == "capability-list" else "unknown-value",
-                        f"{item!r} is not a {what}{did_you_mean(str(item), allowed)}",
-                        doc.where((*path, i)),
-                    )
-                )
-            elif item not in out:
-                out.append(item)
-        return out
-    kind = decl.type
-    if kind == "boolean":
-        if isinstance(raw, bool):
-            return raw
-        problems.append(Problem("wrong-type", f"{decl.id}: expected true or false", where))
-        return None
-    if kind == "choice":
-        if isinstance(raw, str) and raw in decl.values:
-            return raw
-        problems.append(
-            Problem(
-                "unknown-value",
-                f"{raw!r} is not a value of '{decl.id}'"
-                f"{did_you_mean(str(raw), decl.values) or ' (one of: ' + ', '.join(decl.values) + ')'}",
-                where,
-            )
-        )
-        return None
-    if kind in ("integer", "number"):
-        ok = isinstance(raw, (int, float)) and not isinstance(raw, bool) and abs(raw) <= 1e9
-        if ok and kind == "integer" and not float(raw).is_integer():
-            ok = False
-        if ok and decl.minimum is not None and raw < decl.minimum:
-            ok = False
-        if ok and decl.maximum is not None and raw > decl.maximum:
-            ok = False
-        if ok:
-            return normal_number(raw)
-        problems.append(
-            Problem(
-                "wrong-type",
-                f"{decl.id}: expected {'a whole number' if kind == 'integer' else 'a number'} within its bounds",
-                where,
-            )
-        )
-        return None
-    if kind == "version":
-        if isinstance(raw, str) and re.match(VERSION_PATTERN, raw):
-            return raw
-        problems.append(Problem("bad-value", f"{decl.id}: expected a version like 10.0.44 (quoted text)", where))
-        return None
-    if isinstance(raw, str) and raw.strip() and len(raw) <= 200:
-        return raw
-    problems.append(Problem("wrong-type", f"{decl.id}: expected text (at most 200 characters)", where))
-    return None
+        return list(dict.fromkeys(raw))
+    if isinstance(raw, (int, float)) and not isinstance(raw, bool):
+        return normal_number(raw)
+    return raw

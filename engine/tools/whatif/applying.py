@@ -7,8 +7,6 @@ its former type no longer fits; apply() does both for the changes the options na
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Sequence
 
 from ...errors import BadInput, Location, Problem, did_you_mean
@@ -18,7 +16,8 @@ from ...evaluation.evaluate import evaluate
 from ...explain.queries import business_explanation, cited_text, deciding_step, reasons_against
 from ...facts.reading import FactsInput
 from ...io.loader import Document
-from ...model.terms import VERSION_PATTERN, Scalar, show_value
+from ...model.fact_types import ValueProblem, fact_type
+from ...model.terms import Scalar, show_value
 from ...policy.knowledge import RESERVED_FACT_KEYS, KnowledgeBase
 from ..diffing import differences
 from .answer import Applied, EntityOutcome, KeyStep, Outcome
@@ -229,47 +228,11 @@ def _parse_set(
     if decl.is_list:
         problems.append(Problem("wrong-type", f"'{name}' is a list; change it with --add and --drop, not --set", loc))
         return None
-    value: Scalar
-    if decl.type == "boolean":
-        lowered = text.lower()
-        if lowered not in ("true", "false", "yes", "no"):
-            problems.append(Problem("wrong-type", f"{name}: expected true or false, got '{text}'", loc))
-            return None
-        value = lowered in ("true", "yes")
-    elif decl.type == "choice":
-        if text not in decl.values:
-            hint = did_you_mean(text, decl.values) or f" (one of: {', '.join(decl.values)})"
-            problems.append(Problem("unknown-value", f"'{text}' is not a value of '{name}'{hint}", loc))
-            return None
-        value = text
-    elif decl.type in ("number", "integer"):
-        try:
-            number = int(text) if decl.type == "integer" else float(text)
-        except ValueError:
-            problems.append(
-                Problem(
-                    "wrong-type",
-                    f"{name}: expected a {'whole ' if decl.type == 'integer' else ''}number, got '{text}'",
-                    loc,
-                )
-            )
-            return None
-        low = decl.minimum if decl.minimum is not None else -(10**9)
-        high = decl.maximum if decl.maximum is not None else 10**9
-        if not (math.isfinite(number) and low <= number <= high):
-            problems.append(Problem("bad-value", f"{name}: {text} is outside {low:g}..{high:g}", loc))
-            return None
-        value = int(number) if isinstance(number, float) and number.is_integer() else number
-    elif decl.type == "version":
-        if not re.match(VERSION_PATTERN, text):
-            problems.append(Problem("bad-value", f"{name}: '{text}' is not a version like 10.0.44", loc))
-            return None
-        value = text
-    else:
-        if not text:
-            problems.append(Problem("bad-value", f"{name}: must not be blank", loc))
-            return None
-        value = text
+    parsed = fact_type(decl).parse(decl, text, name)
+    if isinstance(parsed, ValueProblem):
+        problems.append(Problem(parsed.code, parsed.message, loc))
+        return None
+    value: Scalar = parsed
     place = where if decl.scope == "entity" else None
     if _same(editor.current(decl, place), value):
         problems.append(Problem("no-change", f"{name} is already {show_value(value)}", loc))
