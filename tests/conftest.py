@@ -19,11 +19,11 @@ def builds(monkeypatch: pytest.MonkeyPatch) -> Builds:
     from podeploy.engine.policy import loading  # here, so that collecting the tests imports none of podeploy
 
     counted = Builds()
-    real = loading.assemble
+    real = loading.read_knowledge_base
 
-    def assemble(*args: Any, **kwargs: Any) -> Any:
+    def read_knowledge_base(*args: Any, **kwargs: Any) -> Any:
         counted.count += 1
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(loading, "assemble", assemble)
+    monkeypatch.setattr(loading, "read_knowledge_base", read_knowledge_base)
     return counted
