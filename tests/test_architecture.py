@@ -118,3 +118,12 @@ def test_no_module_is_over_the_size_a_reader_takes_in() -> None:
 def test_each_module_imports_alone(name: str) -> None:
     done = subprocess.run([sys.executable, "-c", f"import {name}"], capture_output=True, text=True, timeout=300)
     assert (done.returncode, done.stderr) == (0, "")
+
+
+def test_every_engine_package_is_in_the_distribution() -> None:
+    # An editable install finds a package missing from pyproject's list; a wheel leaves it out.
+    import tomllib
+
+    listed = set(tomllib.loads((ENGINE.parent / "pyproject.toml").read_text("utf-8"))["tool"]["setuptools"]["packages"])
+    folders = {module_name(p) for p in ENGINE.rglob("__init__.py")}
+    assert sorted(folders - listed) == []
