@@ -254,15 +254,13 @@ def _shown(value: Value) -> str:
     return str(value)
 
 
-def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> str:
+def _check_out(path: str, force: bool, inputs: Sequence[str] = ()) -> None:
     """Refuse early what the final write would refuse: an existing file without --force, a missing folder, a
-    link, a folder, an input of the run. What writing means: replacing a regular file, or a device in place."""
-    from podeploy.engine.io.outputs import REGULAR, output_kind
+    link, a folder, an input of the run. A device or pipe is written as it is."""
+    from podeploy.engine.io.outputs import REGULAR, already_exists, output_kind
 
-    kind = output_kind(path, inputs, option="--out")
-    if kind == REGULAR and os.path.lexists(path) and not force:
-        raise BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))])
-    return kind
+    if output_kind(path, inputs, option="--out") == REGULAR and os.path.lexists(path) and not force:
+        raise already_exists(path)
 
 
 @click.command("ask", cls=Command)
@@ -333,11 +331,10 @@ def _ask(
     named: dict[str, list[str]] | None = None,
 ) -> None:
     err = out is None
-    kind = None
     if out is not None:
         from podeploy.engine.policy.layers import policy_paths_in
 
-        kind = _check_out(out, force, [answers_path or "", *(p for d in layers for p in policy_paths_in(d))])
+        _check_out(out, force, [answers_path or "", *(p for d in layers for p in policy_paths_in(d))])
     if by is not None and (not by.strip() or len(by) > 200 or CONTROL.search(by)):
         raise BadInput([Problem("bad-value", "a name of at most 200 characters, without control characters",
                                 Location("--by"))])
@@ -361,14 +358,9 @@ def _ask(
     facts = read_facts(kb, parse_document(text, out or "<stdout>"))
     decision = evaluate(kb, facts, engine=engine)
     if out is not None:
-        if kind == "in-place":
-            from podeploy.engine.io.outputs import write_in_place
+        from podeploy.engine.io.outputs import write_file
 
-            write_in_place(out, text)
-        else:
-            from podeploy.engine.io.outputs import write_file
-
-            write_file(out, text, overwrite=force)
+        write_file(out, text, overwrite=force)
         promise_output(ctx, None)
         click.echo(f"Wrote {out}.", err=err)
     else:

@@ -9,7 +9,6 @@ Ctrl-C and SIGTERM, a full disk, and a bug (one line, details with PODEPLOY_DEBU
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import sys
 from collections.abc import Iterator
@@ -17,9 +16,7 @@ from typing import Any
 
 import click
 from podeploy.cli.options import UNWRITTEN
-from podeploy.engine.errors import PodeployError, visible
-
-_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)  # a disk or quota full while writing
+from podeploy.engine.errors import DISK_FULL, PodeployError, visible
 
 
 class Command(click.Command):
@@ -88,7 +85,7 @@ def boundary(ctx: click.Context) -> Iterator[None]:
             click.echo(f"podeploy: {'terminated' if terminated else 'interrupted'}", err=True)
         ctx.exit(143 if terminated else 130)
     except Exception as exc:  # a bug: say so in one line, with the details only on request
-        if isinstance(exc, OSError) and exc.errno in _FULL:  # not a bug: nowhere to write
+        if isinstance(exc, OSError) and exc.errno in DISK_FULL:  # not a bug: nowhere to write
             click.echo(f"podeploy: cannot write the output: {exc.strerror}", err=True)
             ctx.exit(1)
         if os.environ.get("PODEPLOY_DEBUG"):

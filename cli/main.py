@@ -110,13 +110,11 @@ def _emit(
         else:
             click.echo(text, color=color)
         return
-    from podeploy.engine.io.outputs import IN_PLACE, output_kind, write_file, write_in_place
+    from podeploy.engine.io.outputs import output_kind, write_file
 
     inputs = [facts or "", *(f.path for f in kb.files)] if kb is not None else [facts or ""]
-    if output_kind(output, inputs) == IN_PLACE:
-        write_in_place(output, text if isinstance(text, bytes) or text.endswith("\n") else text + "\n")
-    else:
-        write_file(output, text)
+    output_kind(output, inputs)  # refuses a link, a folder or an input of the run before anything is written
+    write_file(output, text)
 
 
 @cli.command()

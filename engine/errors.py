@@ -6,6 +6,7 @@ only place that turns these exceptions into output and an exit status.
 
 from __future__ import annotations
 
+import errno
 import re
 from collections.abc import Iterable, Sequence
 
@@ -16,6 +17,9 @@ from .records import record
 CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 # Shown escaped too, though allowed in names: characters that print as nothing.
 _UNSEEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200b-\u200f\u2060-\u2064\ufeff]")
+
+# A disk or quota full while writing: the system's failure, not the path's (exit status 1, not bad input).
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 def visible(text: str) -> str:

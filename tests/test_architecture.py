@@ -7,6 +7,7 @@ circle is still a circle. docs/architecture.md describes the stages.
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -27,6 +28,7 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
 def engine_modules() -> dict[str, Path]:
     return {module_name(p): p for p in sorted(ENGINE.rglob("*.py"))}
 

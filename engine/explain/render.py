@@ -7,7 +7,7 @@ from typing import Any
 
 from ..evaluation.decision import Decision, EntityDecision
 from ..evaluation.derivation import Firing
-from ..model.terms import Atom, Fact, Var, show_value
+from ..model.terms import Atom, Fact, Rule, Var, show_value
 from ..policy.knowledge import KnowledgeBase
 from .queries import (
     business_explanation,
@@ -94,11 +94,7 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
         steps.append(
             {
                 "step": number,
-                "rule": rule.id,
-                "location": str(rule.location),
-                "layer": rule.layer,
-                "source": rule.source,
-                "citations": citations_json(decision.kb, rule.source),
+                **_rule_json(decision.kb, rule),
                 **_supersedes_json(decision.kb, rule.id),
                 "explanation": firing.explanation,
                 "matched": [_fact_json(decision, f) for f in firing.matched],
@@ -108,6 +104,17 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
             }
         )
     return steps
+
+
+def _rule_json(kb: KnowledgeBase, rule: Rule) -> dict[str, Any]:
+    """A rule as every JSON output names it: id, place, layer and what it cites."""
+    return {
+        "rule": rule.id,
+        "location": str(rule.location),
+        "layer": rule.layer,
+        "source": rule.source,
+        "citations": citations_json(kb, rule.source),
+    }
 
 
 def _supersedes_json(kb: KnowledgeBase, rule_id: str) -> dict[str, Any]:
@@ -382,11 +389,7 @@ def why_not_type_json(decision: Decision, type_id: str, entity_name: str | None 
                 rule = firing.clause.rule
                 reasons.append(
                     {
-                        "rule": rule.id,
-                        "location": str(rule.location),
-                        "layer": rule.layer,
-                        "source": rule.source,
-                        "citations": citations_json(decision.kb, rule.source),
+                        **_rule_json(decision.kb, rule),
                         "explanation": firing.explanation,
                         "facts": [_fact_json(decision, f) for f in _given_behind(decision, firing)],
                     }

@@ -21,7 +21,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from ..errors import BadInput, Location, PodeployError, Problem
+from ..errors import DISK_FULL, BadInput, Location, PodeployError, Problem
 
 REGULAR = "regular"  # absent, or a regular file: written whole, atomically
 IN_PLACE = "in-place"  # a character device or a pipe: opened and written as it is
@@ -68,6 +68,14 @@ def output_kind(path: str, inputs: Iterable[str] = (), *, option: str = "--outpu
     return kind
 
 
+def _device(path: str) -> bool:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return False
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
 def write_in_place(path: str, text: str | bytes) -> None:
     """Write to a device or pipe as it is (no temporary file: it cannot be renamed into place)."""
     try:
@@ -75,10 +83,6 @@ def write_in_place(path: str, text: str | bytes) -> None:
             handle.write(text if isinstance(text, bytes) else text.encode("utf-8"))
     except OSError as exc:
         raise BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))]) from None
-
-
-# A disk or quota full while writing: the system's failure, not the path's.
-FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
 @contextlib.contextmanager
@@ -135,16 +139,25 @@ def cannot_write(path: str, exc: OSError) -> PodeployError:
     """What a failed write of path tells the user: the path is taken or unwritable (bad input, located at
     it), or the disk is full (exit status 1)."""
     if isinstance(exc, FileExistsError):
-        return BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))])
-    if exc.errno in FULL:
+        return already_exists(path)
+    if exc.errno in DISK_FULL:
         return PodeployError(f"cannot write {path}: {exc.strerror or exc}")
     return BadInput([Problem("unwritable", exc.strerror or str(exc), Location(path))])
 
 
+def already_exists(path: str) -> BadInput:
+    """An output that is not to replace the file at path (ask --out without --force)."""
+    return BadInput([Problem("exists", "already exists; pass --force to overwrite it", Location(path))])
+
+
 def write_file(path: str | os.PathLike[str], data: str | bytes, *, overwrite: bool = True) -> None:
-    """Write text (ending it with one newline) or bytes (as they are) to path whole: see atomic_file."""
+    """Write text (ending it with one newline) or bytes (as they are) to path whole (see atomic_file), or to a
+    device or pipe (/dev/null, /dev/stdout) as it is: neither can be replaced by a file."""
     target = os.fspath(path)
     payload = data if isinstance(data, bytes) else (data if data.endswith("\n") else data + "\n").encode("utf-8")
+    if _device(target):
+        write_in_place(target, payload)
+        return
     try:
         with atomic_file(target, binary=True, overwrite=overwrite) as handle:
             handle.write(payload)

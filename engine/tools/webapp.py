@@ -222,17 +222,14 @@ class WebApp:
         return f"{slug}.facts.yaml"
 
     def _save(self, form: dict[str, str]) -> str:
-        from ..io.outputs import write_file, write_in_place
+        from ..io.outputs import write_file
 
         path = self.facts_path or os.path.join(self.folder, self._file_name())
         if self.facts_path is None and os.path.lexists(path) and self.saved_to != path:
             raise BadInput([Problem("exists", f"{os.path.basename(path)} already exists in {self.folder}; podeploy "
                                     "serve does not overwrite a file it did not write", at_field("save"))])
         text = self.workshop.facts_text()
-        if os.path.exists(path) and not os.path.isfile(path):
-            write_in_place(path, text)
-        else:
-            write_file(path, text)
+        write_file(path, text)
         self.saved_to = path
         self.flash.append(("info", f"Saved {path}."))
         return "/"
