@@ -6,6 +6,7 @@ true weight) and the analysis says it is not exact.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import random
 from collections.abc import Sequence
@@ -56,12 +57,21 @@ def product(
             out.append((tuple(v for v, _ in combo), weight))
         return out, False
     # A sample drawn by weight; each distinct combination keeps its true weight (exact over the sample).
+    # Each draw is random.choices(options, weights)'s, with the running sums of the weights made once.
+    sums: list[tuple[list[int], float, int] | None] = []
+    for options in choices:
+        running = list(itertools.accumulate(w for _, w in options))
+        sums.append((running, running[-1] + 0.0, len(options) - 1) if any(w for _, w in options) else None)
+    draw = rng.random
     sample: dict[tuple[Any, ...], int] = {}
     for _ in range(min(limit, draws)):
         picked = []
-        for options in choices:
-            weights = [w for _, w in options]
-            picked.append(rng.choices(options, weights=weights)[0] if any(weights) else options[0])
+        for options, summed in zip(choices, sums, strict=True):
+            if summed is None:
+                picked.append(options[0])
+            else:
+                running, total, hi = summed
+                picked.append(options[bisect.bisect(running, draw() * total, 0, hi)])
         key = tuple(v for v, _ in picked)
         if key not in sample:
             weight = 1

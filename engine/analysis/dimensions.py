@@ -312,40 +312,33 @@ class Dimensions:
     def customer_facts(self, c: tuple[Value, ...]) -> list[Fact]:
         facts: list[Fact] = []
         for dim, value in zip(self.customer, c, strict=True):
-            decl = dim.decl
-            if dim.item is not None:
-                if value is True:
-                    facts.append(make_fact(decl.id, {"value": dim.item}))
-                continue
-            if value is ABSENT:
-                if decl.default is None:
-                    continue
-                value = decl.default
-            assert not isinstance(value, Absent)
-            facts.append(make_fact(decl.id, {"value": ground_value(decl, value)}))
+            facts.extend(self.dim_facts(dim, value))
         return facts
 
     def local_facts(self, name: str, lkey: tuple[Value, ...]) -> list[Fact]:
         found = self._facts.get((name, lkey))
         if found is None:
-            found = self._facts[(name, lkey)] = self._local_facts(name, lkey)
+            found = [make_fact("entity", {"name": name})]
+            for dim, value in zip(self.local, lkey, strict=True):
+                found.extend(self.dim_facts(dim, value, name))
+            self._facts[(name, lkey)] = found
         return found
 
-    def _local_facts(self, name: str, lkey: tuple[Value, ...]) -> list[Fact]:
-        facts = [make_fact("entity", {"name": name})]
-        for dim, value in zip(self.local, lkey, strict=True):
-            decl = dim.decl
-            if dim.is_class:
-                assert isinstance(value, int)
-                facts.extend(make_fact(decl.id, {"entity": name, "value": item}) for item in dim.members[:value])
-                continue
-            if value is ABSENT:
-                if decl.default is None:
-                    continue
-                value = decl.default
-            assert not isinstance(value, Absent)
-            facts.append(make_fact(decl.id, {"entity": name, "value": ground_value(decl, value)}))
-        return facts
+    def dim_facts(self, dim: Dim, value: Value, entity: str | None = None) -> list[Fact]:
+        """The facts one dimension's value stands for: customer-wide, or of the entity named."""
+        decl = dim.decl
+        scope = {} if entity is None else {"entity": entity}
+        if dim.is_class:
+            assert isinstance(value, int)
+            return [make_fact(decl.id, {**scope, "value": item}) for item in dim.members[:value]]
+        if dim.item is not None:
+            return [make_fact(decl.id, {**scope, "value": dim.item})] if value is True else []
+        if value is ABSENT:
+            if decl.default is None:
+                return []
+            value = decl.default
+        assert not isinstance(value, Absent)
+        return [make_fact(decl.id, {**scope, "value": ground_value(decl, value)})]
 
     def view(self, c: tuple[Value, ...]) -> frozenset[Fact]:
         """The customer-wide facts the local rules can see: those matching a condition of theirs."""

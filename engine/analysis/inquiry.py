@@ -15,6 +15,7 @@ from ..facts.questions import Question, Value, all_questions
 from ..policy.knowledge import KnowledgeBase
 from .bounds import THOROUGH, Limits
 from .search import Analysis, Analyzer
+from .settled import settled
 
 
 @dataclass(slots=True)
@@ -50,17 +51,26 @@ class Inquiry:
 
     def analysis(self) -> Analysis:
         if self._analysis is None:
-            if len(self.entity_names) > self.analyzer.limits.exact_entities:
-                self._analysis = self.analyzer.unanalysed(self)
+            large = len(self.entity_names) > self.analyzer.limits.exact_entities
+            if large or self.analyzer.limits == THOROUGH:
+                # Brackets settle most finished workshops in a few evaluations, however many legal
+                # entities; what they cannot settle is analysed in full, or left open when too large.
+                found = settled(self.analyzer, self)
+                if found is None:
+                    found = self.analyzer.unanalysed(self) if large else self.analyzer.analyse(self)
             else:
                 found = self.analyzer.analyse(self)
-                if not found.exact and found.next is None and self.analyzer.limits != THOROUGH:
-                    # A sample saw nothing left that could change the advice: before saying so, every
-                    # possibility is tried, within the thorough bounds.
-                    if self.before_thorough is not None:
-                        self.before_thorough()
-                    found = self.analyzer.analyse(self, THOROUGH)
-                self._analysis = found
+                if not found.exact and found.next is None:
+                    # A sample saw nothing left that could change the advice: before saying so, it is
+                    # proven (settled), or else every possibility is tried, within the thorough bounds.
+                    proven = settled(self.analyzer, self)
+                    if proven is not None:
+                        found = proven
+                    else:
+                        if self.before_thorough is not None:
+                            self.before_thorough()
+                        found = self.analyzer.analyse(self, THOROUGH)
+            self._analysis = found
         return self._analysis
 
 

@@ -39,7 +39,8 @@ class StateEvaluator:
         self.limits = limits
         self.ranks = {t.id: t.rank for t in kb.types.values()}
         self._solo: dict[tuple[Any, ...], frozenset[Fact]] = {}
-        self._alone: dict[tuple[Any, ...], tuple[frozenset[Fact], Outcome, frozenset[Fact]]] = {}
+        self._alone: dict[tuple[Any, ...], tuple[frozenset[Fact], Outcome, frozenset[Fact], bool]] = {}
+        self._pooled = frozenset(cone.pooled)
         self._rep: dict[tuple[Any, ...], tuple[Value, ...]] = {}
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
@@ -84,9 +85,10 @@ class StateEvaluator:
 
     def alone(
         self, view: frozenset[Fact], lkey: tuple[Value, ...], name: str, pool: frozenset[Fact]
-    ) -> tuple[frozenset[Fact], Outcome, frozenset[Fact]]:
-        """One entity evaluated alone with the given pooled facts: what it pools, its advice, and what the
-        rules that read the pool concluded."""
+    ) -> tuple[frozenset[Fact], Outcome, frozenset[Fact], bool]:
+        """One entity evaluated alone with the given pooled facts: what it pools, its advice, what the
+        rules that read the pool concluded, and whether no pool could change any of it (the rules that
+        read the pool cannot fire, whatever it holds)."""
         key = (view, lkey, name, self.customer_name, pool)
         found = self._alone.get(key)
         if found is None:
@@ -95,11 +97,13 @@ class StateEvaluator:
                 given.append(make_fact("customer", {"name": self.customer_name}))
             given.extend(self.dims.local_facts(name, lkey))
             given.extend(sorted(pool, key=lambda f: f.key))
-            store = compiled(self.cone.cone_kb).run(given)
+            program = compiled(self.cone.cone_kb)
+            store = program.run(given)
             self.evaluations += 1
             contributed = frozenset(f for p in self.cone.pooled for f in store.of(p))
             read = frozenset(f for p in self.cone.pool_read for f in store.of(p))
-            found = (contributed, self.outcome_of(store.of, [name]), read)
+            unchanged = not pool and self.cone.pool_read_positively and program.reads_unchanged(store, self._pooled)
+            found = (contributed, self.outcome_of(store.of, [name]), read, unchanged)
             self._alone[key] = found
         return found
 
@@ -113,11 +117,11 @@ class StateEvaluator:
         key = (view, lkey, name, self.customer_name, others)
         found = self._solo.get(key)
         if found is None:
-            own, alone_advice, alone_read = self.alone(view, lkey, name, frozenset())
+            own, alone_advice, alone_read, unchanged = self.alone(view, lkey, name, frozenset())
             parts: set[Fact] = set(own)
             largest = frozenset().union(*others) - own if others else frozenset()
-            settled = False
-            if largest and self.cone.pool_read_positively:
+            settled = unchanged
+            if largest and self.cone.pool_read_positively and not settled:
                 # The rules that read the pool read it only positively: if even the largest pool makes them
                 # conclude nothing new, no smaller one can, and the advice is the same for every pool.
                 settled = self.alone(view, lkey, name, largest)[2] == alone_read

@@ -81,6 +81,9 @@ class Store:
     def count(self, predicate: str) -> int:
         return len(self.base.by_predicate.get(predicate, ())) + len(self.own.by_predicate.get(predicate, ()))
 
+    def count_own(self) -> int:
+        return len(self.own.values)
+
     def values_of(self, fact: Fact) -> dict[str, Scalar]:
         found = self.own.values.get(fact)
         return found if found is not None else self.base.values[fact]
@@ -205,12 +208,58 @@ class _Clause:
                     new = True
         return new
 
+    def run_bracket(self, store: Store, other: Store, lower: bool, add: Callable[[Fact], bool], work: Work) -> None:
+        """One side of a bracket (see Compiled.brackets): positive conditions matched in store, negations
+        and counts read in the other side too. The lower side concludes only on a count both sides agree
+        on; the upper side concludes once for every count between them."""
+        for _, bindings in self._tuples(store, 0, (), {}, work, other):
+            options = [bindings]
+            for count, name in self.counts:
+                spread: list[Bindings] = []
+                for b in options:
+                    here = sum(1 for _ in count.matching(store, b))
+                    there = sum(1 for _ in count.matching(other, b))
+                    if lower:
+                        if here == there:
+                            spread.append({**b, name: here})
+                    else:
+                        spread.extend({**b, name: n} for n in range(min(here, there), max(here, there) + 1))
+                work.left -= len(spread)
+                if work.left < 0:
+                    raise too_much_work(self.rule, len(self.positives), work.budget)
+                options = spread
+            for b in options:
+                for predicate, fields in self.conclusions:
+                    values = tuple(
+                        (field, normal_number(b[var] if var is not None else literal))  # type: ignore[arg-type]
+                        for field, literal, var in fields
+                    )
+                    add(Fact(predicate, values))
+
+    def could_fire(self, store: Store, skipped: frozenset[str]) -> bool:
+        """Whether the clause's positive conditions, but for those on skipped predicates, match in store
+        (negations and counts not checked): if not, no facts of the skipped predicates can make it fire."""
+        atoms = [a for a in self.positives if a.predicate not in skipped]
+
+        def search(i: int, bindings: Bindings) -> bool:
+            if i == len(atoms):
+                return True
+            return any(search(i + 1, extended) for _, extended in atoms[i].matching(store, bindings))
+
+        return search(0, {})
+
     def _tuples(
-        self, store: Store, i: int, matched: tuple[Fact, ...], bindings: Bindings, work: Work
+        self,
+        store: Store,
+        i: int,
+        matched: tuple[Fact, ...],
+        bindings: Bindings,
+        work: Work,
+        negated_in: Store | None = None,
     ) -> Iterator[tuple[tuple[Fact, ...], Bindings]]:
         if i == len(self.positives):
             for negative in self.negatives:
-                for fact, _ in negative.matching(store, bindings):
+                for fact, _ in negative.matching(store if negated_in is None else negated_in, bindings):
                     if fact not in matched:
                         return
             yield matched, bindings
@@ -222,7 +271,7 @@ class _Clause:
         for fact, extended in found:
             if fact in matched:
                 continue
-            yield from self._tuples(store, i + 1, (*matched, fact), extended, work)
+            yield from self._tuples(store, i + 1, (*matched, fact), extended, work, negated_in)
 
 
 class _Group:
@@ -260,6 +309,26 @@ class _Group:
                     clause.run(store, add, work)
             if not grown:
                 return added
+            changed = grown
+
+    def run_bracket(self, store: Store, other: Store, lower: bool, present: set[str], work: Work) -> None:
+        """One side of a bracket: the clauses to their fixpoint over store, negations read in other."""
+        in_use = [c for c in self.clauses if c.trigger is None or c.trigger in present]
+        changed: set[str] | None = None
+        while True:
+            grown: set[str] = set()
+
+            def add(fact: Fact, grown: set[str] = grown) -> bool:
+                if store.add(fact):
+                    grown.add(fact.predicate)
+                    return True
+                return False
+
+            for clause in in_use:
+                if (changed is None or clause.reads & changed) and all(store.count(p) for p in clause.reads):
+                    clause.run_bracket(store, other, lower, add, work)
+            if not grown:
+                return
             changed = grown
 
 
@@ -340,6 +409,49 @@ class Compiled:
                     for fact in found:
                         store.add(fact)
         return store
+
+
+    def reads_unchanged(self, store: Store, given: frozenset[str]) -> bool:
+        """Whether giving facts of the predicates given (read only positively) to the run that made store
+        could not change it: no clause reading one of them can fire, whatever facts of them are given.
+
+        The first fact such facts could change comes from a clause reading them; its other conditions match
+        facts the run had already derived, and the store holds all of those.
+        """
+        return not any(
+            clause.could_fire(store, given)
+            for groups in self.strata
+            for group in groups
+            for clause in group.clauses
+            if clause.reads & given
+        )
+
+    def brackets(self, lower: Iterable[Fact], upper: Iterable[Fact]) -> tuple[Store, Store]:
+        """What every completion of partly known facts derives, and what some completion may derive.
+
+        lower: the facts given in every completion; upper: those given in some (a superset). Stratum by
+        stratum, the lower side matches its positive conditions in itself and a negation holds only when
+        nothing matches it on the upper side; the upper side matches in itself and a negation holds unless
+        something matches it on the lower side. Negations and counts read lower strata only, so both
+        sides of those are final when read. Every fact the rules derive from a completion then lies between
+        the two: where they agree on a predicate, its facts are the same in every completion. Bounded as
+        run is; no memory.
+        """
+        low, high = Store(self.base), Store(self.base)
+        low_present: set[str] = set()
+        high_present: set[str] = set()
+        for fact in lower:
+            low.add(fact)
+            low_present.add(fact.predicate)
+        for fact in upper:
+            high.add(fact)
+            high_present.add(fact.predicate)
+        work = Work(work_budget(high.count_own()))
+        for groups in self.strata:
+            for group in groups:
+                group.run_bracket(high, low, False, high_present, work)
+                group.run_bracket(low, high, True, low_present, work)
+        return low, high
 
 
 def compiled(kb: KnowledgeBase) -> Compiled:
