@@ -30,6 +30,9 @@ REGION_NOTE = ("Check Microsoft's geographical availability report (Dynamics 365
                "for {region} before provisioning.")
 SHARED_NOTE = ("Stocked/production order and resource/non-stocked legal entities share one environment: the scenario "
                "is chosen per legal entity in Dynamics 365 Finance, not per environment.")
+SHARED_NOTE_NOW = ("Legal entities on Project Operations for manufacturing and on Project Operations Integrated with "
+                   "ERP share one environment: the scenario is chosen per legal entity in Dynamics 365 Finance, not "
+                   "per environment.")
 LITE_IS_FINAL = ("{entity} gets lite; there is no out-of-box migration from lite to a Finance-based type, so if "
                  "Dynamics 365 Finance may come later, choose resource-non-stocked now.")
 LACKS = "{entity} needs {capability}, which {type} does not offer."
@@ -192,7 +195,7 @@ def test_evaluate_contoso_on_the_current_knowledge_leaves_the_books_open() -> No
         f"  - finance-required [{us}]: " + FINANCE_REQUIRED.format(type="stocked-production", entity=us),
         f"  - finance-required [{uk}]: " + FINANCE_REQUIRED.format(type="resource-non-stocked", entity=uk),
         # Drawn once from the types the environment runs, after each entity's deployment (docs-2026-08).
-        "  - shared-environment: " + SHARED_NOTE,
+        "  - shared-environment: " + SHARED_NOTE_NOW,
         "",
         "36 rule firings; run 'podeploy why' for the reasoning.",
         "",

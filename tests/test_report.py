@@ -249,16 +249,15 @@ def test_why_leads_with_the_needs_that_rule_out_the_lighter_types(edition_kb: Kn
     md = markdown.report_markdown(decide(edition_kb, "examples/adatum-mixed.json"), date=DATE)
     why = section(md, f"### Why {MANUFACTURING}")
     stocked = "https://learn.microsoft.com/dynamics365/project-operations/procurement/enable-stocked-products-integrated"
-    assert why[1:4] == [
+    # The need that rules Core out reads once, as the verdict, citing both rules' documents.
+    assert why[1:3] == [
         f"- Not {CORE}:",
-        f"  - Adatum Factory needs production orders, which {CORE} does not offer. *(Source: [Microsoft Learn, "
-        '"Determine your deployment type" (2023-11-06), section "Deployment types"]'
-        f"({SEED_ARTICLE}#deployment-types))*",
-        f"  - Adatum Factory needs production orders, which {CORE} does not offer at its Finance version, so {CORE} "
+        f"  - Adatum Factory needs production orders, which decides the type: {CORE} does not offer it, so {CORE} "
         'is ruled out. *(Source: [Microsoft Learn, "Managed stocked products for Project Operations integrated '
-        f'deployments" (2025-11-07)]({stocked}))*',
+        f'deployments" (2025-11-07)]({stocked}); [Microsoft Learn, "Determine your deployment type" (2023-11-06), '
+        f'section "Deployment types"]({SEED_ARTICLE}#deployment-types))*',
     ]
-    assert why[4] == f"- Not {INTEGRATED}:"
+    assert why[3] == f"- Not {INTEGRATED}:"
     assert why[-2].startswith(f"- {MANUFACTURING} is the lightest deployment type still open")
 
 
@@ -343,6 +342,28 @@ def test_a_citation_names_the_document_and_its_section() -> None:
         "Manage Item Requirements with Project Item Forecasts",
         None,
     ]
+
+
+def test_a_consultants_document_links_to_a_section_only_where_its_entry_declares_it(tmp_path: Path) -> None:
+    (tmp_path / "playbook.yaml").write_text(
+        'policy: playbook\nas_of: "2026-11"\ndescription: Our playbook.\nsources:\n'
+        "  - id: playbook\n    title: Delivery playbook\n    url: https://intranet.fabrikam.example/playbook.pdf\n"
+        "    sections: {field-service: Field Service projects}\n"
+    )
+    kb = load_knowledge_base([*edition_dirs(), tmp_path])
+    declared = citation(kb, "playbook#field-service")
+    assert (declared.url, declared.section) == (
+        "https://intranet.fabrikam.example/playbook.pdf#field-service",
+        "Field Service projects",
+    )
+    undeclared = citation(kb, "playbook#chapter-3")  # a PDF has no such anchor: the link goes to the document
+    assert (undeclared.url, undeclared.label) == (
+        "https://intranet.fabrikam.example/playbook.pdf",
+        '"Delivery playbook", section "Chapter 3"',
+    )
+    # Microsoft Learn makes an anchor of every heading, declared or not.
+    learn = citation(kb, "000_cd059b2c5f1fbec9.txt#deployment-regions-and-languages")
+    assert learn.url == f"{SEED_ARTICLE}#deployment-regions-and-languages"
 
 
 def test_a_web_address_cited_as_a_source_is_a_link_to_it(edition_kb: KnowledgeBase) -> None:
@@ -854,6 +875,15 @@ def test_chromium_renders_page_one(contoso_now: Decision, tmp_path: Path) -> Non
     assert f"{US} {MANUFACTURING} in 2023: {STOCKED} Provisional" in text
     assert f"{UK} {INTEGRATED} in 2023: {RESOURCE} Provisional" in text
     assert "000_cd059b2c5f1fbec9" not in text and ".md" not in text
+
+
+def test_page_one_names_no_file_and_the_appendix_names_the_facts_file(contoso_now: Decision) -> None:
+    page = html_report.report_html(contoso_now, date=DATE)
+    first = page[page.index('<section class="decision"') : page.index("</section>")]
+    assert "contoso.yaml" not in first and ".yaml" not in first
+    assert "Prepared with podeploy" in first
+    appendix = page[page.index('<section class="part appendix"') :]
+    assert f"from <code>{contoso_now.facts.source}</code>" in appendix
 
 
 @needs_chromium

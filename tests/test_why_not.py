@@ -142,7 +142,7 @@ def test_stocked_inventory_rules_integrated_with_erp_out_only_on_the_seeds() -> 
         (
             needs_stocked,
             "policies/editions/docs-2026-08/books.yaml:65:5",
-            f"{US} needs production-orders, which resource-non-stocked does not offer at its Finance version, so "
+            f"{US} needs production-orders, which decides the type: resource-non-stocked does not offer it, so "
             "resource-non-stocked is ruled out.",
         ),
     ]

@@ -179,6 +179,29 @@ def _said(decision: Decision, firing: Firing) -> Said:
     return Said(business_explanation(kb, firing), rule.id, str(rule.location), rule.layer, citations(kb, rule.source))
 
 
+def _reasons_said(decision: Decision, firings: Sequence[Firing]) -> tuple[Said, ...]:
+    """The reasons against a type, one statement per need: two rules that matched the same need (one
+    saying the type lacks it, the other ruling the type out for it) read as one statement, the verdict,
+    citing both rules' documents."""
+    groups: dict[tuple[tuple[str, object], ...], list[Firing]] = {}
+    for firing in firings:
+        groups.setdefault(tuple(sorted(firing.bindings)), []).append(firing)
+    said: list[Said] = []
+    for group in groups.values():
+        verdict = min(group, key=_verdict_rank)
+        first = _said(decision, verdict)
+        cites = list(first.cites)
+        for other in group:
+            cites.extend(c for c in _said(decision, other).cites if c not in cites)
+        said.append(Said(first.text, first.rule, first.location, first.layer, tuple(cites)))
+    return tuple(said)
+
+
+def _verdict_rank(firing: Firing) -> int:
+    """Fewer fields in what a reason concludes make it more of a verdict ("ruled out" over "lacks X")."""
+    return min((len(c.values) for c in firing.conclusions), default=0)
+
+
 def _notice_said(decision: Decision, notice: Notice) -> tuple[Said, ...]:
     firings = notice_firings(decision, notice)
     if not firings:
@@ -203,13 +226,13 @@ def _entity_plan(decision: Decision, entity: EntityDecision, provisional: bool, 
     chosen = (
         (_said(decision, decision.trace[step]),) if step is not None and id(decision.trace[step]) not in shown else ()
     )
-    lighter = tuple((kb.type_name(t), tuple(_said(decision, f) for f in firings)) for t, firings in deciding)
+    lighter = tuple((kb.type_name(t), _reasons_said(decision, firings)) for t, firings in deciding)
     heavier = []
     rank = dtype.rank if dtype is not None else -1
     for other in kb.types_by_rank():
         if other.id == type_id or other.rank < rank:
             continue
-        found = tuple(_said(decision, f) for f in reasons_against(decision, entity, other.id))
+        found = _reasons_said(decision, reasons_against(decision, entity, other.id))
         if not found and chosen:
             lighter_name = name or "The recommended type"
             found = (Said(f"{lighter_name} is lighter and already offers what is needed.", chosen[0].rule,

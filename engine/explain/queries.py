@@ -91,7 +91,9 @@ def citation(kb: KnowledgeBase, part: str) -> Citation:
         if anchor and section is None:
             section = anchor.replace("-", " ").capitalize()
         url = entry.url
-        if url and anchor:
+        # A page's anchor is part of its address only where it is known to exist: Microsoft Learn makes one
+        # of every heading, and an entry's `sections` declare its own; a consultant's document may have none.
+        if url and anchor and (anchor in sections or url.startswith(DOCS_SITE)):
             url = f"{url}#{anchor}"
         return Citation(part, entry.title, entry.publisher, entry.date, url, section)
     if _DOCS_PATH.fullmatch(doc):  # an article podeploy has no title for: still a working link
