@@ -355,6 +355,29 @@ def test_answers_are_parsed_by_kind(analyzer: Analyzer) -> None:
         parse_answer(questions["plans_finance"], "perhaps")
 
 
+def test_a_number_answer_keeps_within_the_facts_declared_bounds(tmp_path: Path) -> None:
+    (tmp_path / "sizes.yaml").write_text(
+        "policy: sizes\ndescription: Bounded numbers.\nfacts:\n"
+        "  - id: project_managers\n    type: integer\n    minimum: 1\n    maximum: 50\n"
+        "    description: Project managers.\n    question: How many project managers?\n"
+        "  - id: margin\n    type: number\n    minimum: 0\n"
+        "    description: Target margin.\n    question: What margin is targeted?\n"
+    )
+    kb = load_knowledge_base([*edition_dirs(), tmp_path])
+    questions = {q.key: q for q in Session(analyzer_for(kb), "X").questions}
+    managers, margin = questions["project_managers"], questions["margin"]
+    assert managers.hint == "[a whole number from 1 to 50, or ?]"
+    assert margin.hint == "[a number of at least 0, or ?]"
+    assert questions["plans_finance"].bounds is None
+    assert parse_answer(managers, "50") == 50
+    assert parse_answer(margin, "0.25") == 0.25
+    for answer in ("0", "51"):
+        with pytest.raises(ValueError, match=r"^answer a whole number from 1 to 50, or \?$"):
+            parse_answer(managers, answer)
+    with pytest.raises(ValueError, match=r"^answer a number of at least 0, or \?$"):
+        parse_answer(margin, "-1")
+
+
 # -- the command: piped standard input, answers files, --out ----------------------------------------------
 
 

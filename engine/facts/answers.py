@@ -46,6 +46,9 @@ def parse_answer(question: Question, text: str) -> Value:
             raise ValueError(f"answer {'a whole number' if question.kind == 'integer' else 'a number'}, or ?") from None
         if not math.isfinite(number) or abs(number) > 1e9:
             raise ValueError("answer a number between -1000000000 and 1000000000")
+        if question.bounds is not None and not question.bounds[0] <= number <= question.bounds[1]:
+            raise ValueError(f"answer {'a whole number' if question.kind == 'integer' else 'a number'}"
+                             f"{question.range_words}, or ?")
         if question.kind == "integer":
             if not number.is_integer():
                 raise ValueError("answer a whole number, or ?")

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from ..model.fact_types import NUMBER_LIMIT, fact_type
 from ..model.terms import FactDecl, Scalar
 from ..policy.knowledge import KnowledgeBase
 from ..records import record
@@ -47,6 +48,21 @@ class Question:
     text: str
     kind: str  # yes-no | boolean | choice | integer | number | version | text
     choices: tuple[str, ...] = ()
+    bounds: tuple[float, float] | None = None  # the lowest and highest number an answer may be
+
+    @property
+    def range_words(self) -> str:
+        """' from 1 to 50' for a number the declaration bounds; '' where only the engine's range applies."""
+        if self.bounds is None:
+            return ""
+        low, high = (_number_words(b) for b in self.bounds)
+        if self.bounds[0] > -NUMBER_LIMIT and self.bounds[1] < NUMBER_LIMIT:
+            return f" from {low} to {high}"
+        if self.bounds[0] > -NUMBER_LIMIT:
+            return f" of at least {low}"
+        if self.bounds[1] < NUMBER_LIMIT:
+            return f" of at most {high}"
+        return ""
 
     @property
     def hint(self) -> str:
@@ -58,8 +74,12 @@ class Question:
         if self.kind == "version":
             return "[a version like 10.0.44, or ?]"
         if self.kind in ("integer", "number"):
-            return f"[{'a whole number' if self.kind == 'integer' else 'a number'}, or ?]"
+            return f"[{'a whole number' if self.kind == 'integer' else 'a number'}{self.range_words}, or ?]"
         return "[text, or ?]"
+
+
+def _number_words(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)
 
 
 def question_key(fact: str, item: str | None, entity: int | None) -> str:
@@ -93,7 +113,7 @@ def all_questions(kb: KnowledgeBase, customer: str, entities: Sequence[str]) -> 
 
 def _questions_for(kb: KnowledgeBase, decl: FactDecl, entity: int | None, who: str, prefix: str) -> list[Question]:
     if not decl.is_list:
-        kind = decl.type if decl.type in ("boolean", "choice", "integer", "number", "version") else "text"
+        kind = fact_type(decl)
         return [
             Question(
                 question_key(decl.id, None, entity),
@@ -101,8 +121,9 @@ def _questions_for(kb: KnowledgeBase, decl: FactDecl, entity: int | None, who: s
                 None,
                 entity,
                 prefix + decl.question,
-                kind,
+                kind.question_kind,
                 tuple(decl.values),
+                kind.answer_bounds(decl),
             )
         ]
     out = []

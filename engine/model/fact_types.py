@@ -115,6 +115,10 @@ class FactType:
         """Every value (every item, for a list fact) the fact can take; None when they are not few."""
         return None
 
+    def answer_bounds(self, decl: FactDecl) -> tuple[float, float] | None:
+        """The lowest and highest number an answer to the fact's question may be; None for no number."""
+        return None
+
     def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
         """Values standing for every way the rules' tests with these literals can treat the fact.
 
@@ -225,6 +229,9 @@ class Number(FactType):
         high = NUMBER_LIMIT if decl.maximum is None else min(decl.maximum, NUMBER_LIMIT)
         return low, high
 
+    def answer_bounds(self, decl: FactDecl) -> tuple[float, float] | None:
+        return self.bounds(decl)
+
     def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
         low, high = self.bounds(decl)
         return {"type": self.name, "minimum": low, "maximum": high}
@@ -288,6 +295,9 @@ class Version(Number):
 
     def domain(self, decl: FactDecl) -> str | None:
         return "version"
+
+    def answer_bounds(self, decl: FactDecl) -> tuple[float, float] | None:
+        return None  # a version is answered as text
 
     def item_schema(self, decl: FactDecl, capabilities: Collection[str]) -> dict[str, Any]:
         return {"type": "string", "pattern": VERSION_PATTERN}

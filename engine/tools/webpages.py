@@ -241,8 +241,9 @@ def _answer_controls(question: Any) -> HTML:
     elif question.kind == "choice":
         choices = ((c, c) for c in question.choices)
     else:
-        return HTML('<label>Answer <input name="value" autofocus required></label> <button>Answer</button> '
-                    '<button name="answer" value="?" formnovalidate>Don\'t know</button>')
+        return HTML('<label>Answer <input name="value" autofocus required> <span class="muted">{}</span></label> '
+                    '<button>Answer</button> <button name="answer" value="?" formnovalidate>Don\'t know</button>'
+                    ).format(question.hint)
     buttons = HTML("").join(
         HTML('<button name="answer" value="{}">{}</button> ').format(v, label) for v, label in choices
     )
