@@ -597,6 +597,29 @@ def test_open_values_are_the_literals_and_one_value_per_stretch_between_them(tmp
     assert open_values(kb, kb.facts["since"]) == ["10.0.999", "10.1.0"]
 
 
+def test_the_values_rules_tell_apart_keep_to_whole_numbers_and_to_the_facts_bounds() -> None:
+    from podeploy.engine.model.fact_types import fact_type
+    from podeploy.engine.model.terms import FactDecl, Location
+
+    def decl(kind: str, minimum: float | None = None, maximum: float | None = None) -> FactDecl:
+        return FactDecl("f", kind, (), None, "customer", "F.", "F?", None, minimum, maximum, Location("p.yaml", 1, 1))
+
+    whole = decl("integer", minimum=0, maximum=10)
+    # A whole fact tested against 2.5 meets it at 2 and 3; the stretch below 0 is outside the bounds.
+    assert fact_type(whole).told_apart(whole, [2.5]) == [1, 2, 3, 4]
+    assert fact_type(whole).told_apart(whole, [0]) == [0, 1]
+    # A threshold below the bounds still leaves the values within them one stand-in, the bound itself.
+    margin = decl("number", minimum=0)
+    assert fact_type(margin).told_apart(margin, [-5]) == [0]
+    assert fact_type(margin).told_apart(margin, [0.1, 0.3]) == [0, 0.1, 0.2, 0.3, 1.3]
+    # Not tested against any literal: one value stands for all in the analysis, none for what-if to try.
+    assert fact_type(margin).told_apart(margin, []) == [0, 1]
+    assert fact_type(margin).told_apart(margin, [], other=False) == []
+    text = decl("text")
+    assert fact_type(text).told_apart(text, ["other", "sap"]) == ["other", "sap", "other+"]
+    assert fact_type(text).told_apart(text, ["sap"], other=False) == ["sap"]
+
+
 def test_the_edition_s_finance_version_is_tried_below_and_at_each_threshold() -> None:
     from podeploy.engine.policy.layers import pack_path
     from podeploy.engine.tools.whatif.changes import open_values

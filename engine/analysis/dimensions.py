@@ -10,13 +10,12 @@ that fail for it (a capability every type offers).
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from ..facts.questions import ABSENT, Absent, Value
+from ..model.fact_types import fact_type
 from ..model.terms import (
     Atom,
     Clause,
@@ -28,8 +27,6 @@ from ..model.terms import (
     Var,
     make_fact,
     normal_number,
-    version_number,
-    version_text,
 )
 from ..policy.knowledge import KnowledgeBase
 from ..records import record
@@ -129,15 +126,11 @@ class Dimensions:
 
     def _scalar_dim(self, decl: FactDecl) -> Dim:
         bound = self._bound(decl)
-        candidates: list[tuple[Value, int]]
-        exact = True
-        if decl.type == "choice":
-            candidates = [(v, 1) for v in decl.values]
-        elif decl.type == "boolean":
-            candidates = [(True, 1), (False, 1)]
-        else:
-            candidates = [(v, 1) for v in self._literal_reps(decl)]
-            exact = not bound
+        kind = fact_type(decl)
+        finite = kind.values(decl, ()) is not None  # a choice or a yes/no: every value is a candidate
+        values = kind.told_apart(decl, ()) if finite else self._literal_reps(decl)
+        candidates: list[tuple[Value, int]] = [(v, 1) for v in values]
+        exact = finite or not bound
         if decl.default is None:
             candidates.append((ABSENT, 1))
         grouped: dict[tuple[Any, ...], list[tuple[Value, int]]] = {}
@@ -145,7 +138,7 @@ class Dimensions:
             grouped.setdefault(self._signature(decl, value), []).append((value, weight))
         # A choice's weight is how many of its values a representative stands for; an open-ended fact's
         # representatives (ranges between the literals rules test) weigh one each.
-        counted = decl.type in ("choice", "boolean")
+        counted = finite
         reps = tuple((group[0][0], sum(w for _, w in group) if counted else 1) for group in grouped.values())
         return Dim(decl, reps=reps, classes=tuple(grouped), exact=exact)
 
@@ -161,32 +154,7 @@ class Dimensions:
                         found.update(t.operand)
                     elif not isinstance(t.operand, Var):
                         found.add(t.operand)
-        if decl.type == "text":
-            texts = sorted(str(v) for v in found if isinstance(v, str))
-            other = "other"
-            while other in texts:
-                other += "+"
-            return [*texts, other]
-        numbers = sorted({float(v) for v in found if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        if decl.type == "version":
-            points = sorted({int(v) for v in numbers} | {0})
-            reps = {p + d for p in points for d in (-1, 0, 1) if 0 <= p + d <= 999_999_999}
-            return [version_text(n) for n in sorted(reps)]
-        low = decl.minimum if decl.minimum is not None else -1e9
-        high = decl.maximum if decl.maximum is not None else 1e9
-        values: set[float] = set(numbers) or {0.0}
-        if decl.type == "integer":
-            values = {
-                v + d for v in {math.floor(n) for n in values} | {math.ceil(n) for n in values} for d in (-1, 0, 1)
-            }
-        else:
-            ordered = sorted(values)
-            values |= {(a + b) / 2 for a, b in itertools.pairwise(ordered)}
-            values |= {ordered[0] - 1, ordered[-1] + 1}
-        kept = sorted({min(max(v, low), high) for v in values})
-        if decl.type == "integer":
-            return [int(v) for v in kept if float(v).is_integer()]
-        return [normal_number(v) for v in kept]
+        return fact_type(decl).told_apart(decl, found)
 
     def _customer_dims(self) -> list[Dim]:
         dims: list[Dim] = []
@@ -399,6 +367,4 @@ def same(a: Any, b: Any) -> bool:
 
 
 def ground_value(decl: FactDecl, value: Scalar) -> Scalar:
-    if decl.type == "version" and isinstance(value, str):
-        return version_number(value)
-    return normal_number(value)
+    return normal_number(fact_type(decl).ground(value))

@@ -119,19 +119,23 @@ class FactType:
         """The lowest and highest number an answer to the fact's question may be; None for no number."""
         return None
 
-    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
         """Values standing for every way the rules' tests with these literals can treat the fact.
 
-        A fact with a few values: each of them. A text: each literal tested, and one text none of them is.
-        A number or a version: the literals cut the line into stretches in which every test comes out
-        the same; each literal, a value inside each stretch between two of them, one below and one above
-        them all (within the fact's bounds) cover every outcome; none when no literal is tested.
+        A fact with a few values: each of them. A text: each literal tested and, with `other`, one text none
+        of them is. A number or a version: the literals cut the line into stretches in which every test comes
+        out the same; each literal, a value inside each stretch between two of them, one below and one above
+        them all, held within the fact's bounds, cover every outcome. With no literal tested, one value
+        stands for them all (the rules may still compare it with other facts), or none without `other`.
+        The analysis's dimensions and what-if's candidate changes both take their values from here.
         """
-        texts = sorted(str(v) for v in literals if isinstance(v, str))
-        other = "other"
-        while other in texts:
-            other += "+"
-        return [*texts, other]
+        texts = sorted({v for v in literals if isinstance(v, str)})
+        if not other:
+            return list(texts)
+        invented = "other"
+        while invented in texts:
+            invented += "+"
+        return [*texts, invented]
 
     def default_problem(self, decl: FactDecl) -> str | None:
         """What is wrong with the declaration's default; None when it is one of the fact's values."""
@@ -174,8 +178,8 @@ class Boolean(FactType):
     def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
         return (False, True)
 
-    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
-        return [False, True]
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
+        return [True, False]
 
 
 class Choice(FactType):
@@ -203,7 +207,7 @@ class Choice(FactType):
     def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
         return decl.values
 
-    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
         return list(decl.values)
 
     def default_problem(self, decl: FactDecl) -> str | None:
@@ -262,19 +266,25 @@ class Number(FactType):
             return problem
         return normal_number(number)
 
-    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
-        points = sorted({v for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool)})
-        if not points:
-            return []
-        between = [points[0] - 1, points[-1] + 1]
-        for low, high in itertools.pairwise(points):
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
+        numbers = sorted({float(v) for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool)})
+        if not numbers:
+            if not other:
+                return []
+            numbers = [0.0]
+        low, high = self.bounds(decl)
+        points = numbers
+        if self.whole:  # a whole fact meets a fractional literal at the whole numbers on either side of it
+            low, high = math.ceil(low), math.floor(high)
+            points = sorted({float(math.floor(n)) for n in numbers} | {float(math.ceil(n)) for n in numbers})
+        values = {*points, points[0] - 1, points[-1] + 1}
+        for a, b in itertools.pairwise(points):
             if not self.whole:
-                between.append(round((low + high) / 2, 6))
-            elif high - low > 1:
-                between.append(low + 1)
-        low_bound = -math.inf if decl.minimum is None else decl.minimum
-        high_bound = math.inf if decl.maximum is None else decl.maximum
-        return [normal_number(v) for v in [*points, *sorted(between)] if low_bound <= v <= high_bound]
+                values.add(round((a + b) / 2, 6))
+            elif b - a > 1:
+                values.add(a + 1)
+        # Held within the bounds: a stretch that reaches into them keeps a value there.
+        return sorted({normal_number(min(max(v, low), high)) for v in values})
 
 
 class Integer(Number):
@@ -319,8 +329,8 @@ class Version(Number):
             return version_number(value)
         return value
 
-    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
-        numbers = [int(v) for v in super().told_apart(decl, literals) if isinstance(v, (int, float))]
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
+        numbers = [int(v) for v in super().told_apart(decl, literals, other) if isinstance(v, (int, float))]
         return [version_text(v) for v in numbers if v >= 0 and v // 1_000_000 <= 999]
 
 
@@ -373,7 +383,7 @@ class CapabilityList(FactType):
     def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
         return tuple(capabilities)
 
-    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar]) -> list[Scalar]:
+    def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
         return [True, False]  # an item is on the list or not
 
     def default_problem(self, decl: FactDecl) -> str | None:

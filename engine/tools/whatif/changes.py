@@ -7,19 +7,16 @@ number, version or text fact, only the values the rules tell apart (open_values)
 
 from __future__ import annotations
 
-import itertools
-import math
 from collections.abc import Iterable
 from typing import Any
 
 from ...evaluation.derivation import passes
 from ...facts.reading import FactsInput, read_facts
 from ...io.loader import Document
-from ...model.terms import FactDecl, Scalar, Test, Var, show_value, version_text
+from ...model.fact_types import fact_type
+from ...model.terms import FactDecl, Scalar, Test, Var, show_value
 from ...policy.knowledge import KnowledgeBase
 from ...records import record
-
-OPEN_TYPES = ("number", "integer", "version", "text")  # facts with no finite set of values: see open_values
 
 
 @record
@@ -132,11 +129,8 @@ class FactsEditor:
                     written = list(self.own(where).get(decl.id) or [])
                     drops.extend(Change("drop", decl.id, v, where) for v in dict.fromkeys(written))
                     adds.extend(Change("add", decl.id, v, where) for v in allowed if v not in written)
-            elif decl.type in ("choice", "boolean", *OPEN_TYPES):
-                if decl.type in OPEN_TYPES:
-                    values = open_values(self.kb, decl)
-                else:
-                    values = [False, True] if decl.type == "boolean" else list(decl.values)
+            else:
+                values = open_values(self.kb, decl) if is_open(decl) else list(fact_type(decl).values(decl, ()) or ())
                 for where in scoped:
                     here = self.own(where)
                     now = here.get(decl.id, decl.default if where is None else None)
@@ -146,6 +140,11 @@ class FactsEditor:
 
 def _same(a: Any, b: Any) -> bool:
     return isinstance(a, bool) == isinstance(b, bool) and a == b
+
+
+def is_open(decl: FactDecl) -> bool:
+    """A scalar fact with no finite set of values (number, version, text): see open_values."""
+    return not decl.is_list and fact_type(decl).values(decl, ()) is None
 
 
 def open_values(kb: KnowledgeBase, decl: FactDecl) -> list[Scalar]:
@@ -171,35 +170,12 @@ def open_values(kb: KnowledgeBase, decl: FactDecl) -> list[Scalar]:
                         for t in fp.tests
                         if not isinstance(t.operand, Var)
                     )
-    literals = {v for t in tests for v in (t.operand if isinstance(t.operand, tuple) else (t.operand,))}
-    if decl.type == "text":
-        tried: list[Any] = sorted(v for v in literals if isinstance(v, str))
-    else:
-        points = sorted(v for v in literals if isinstance(v, (int, float)) and not isinstance(v, bool))
-        if not points:
-            return []
-        whole = decl.type in ("integer", "version")
-        between = [points[0] - 1, points[-1] + 1]
-        for low, high in itertools.pairwise(points):
-            if not whole:
-                between.append(round((low + high) / 2, 6))
-            elif high - low > 1:
-                between.append(low + 1)
-        low_bound = -math.inf if decl.minimum is None else decl.minimum
-        high_bound = math.inf if decl.maximum is None else decl.maximum
-        tried = [v for v in [*points, *sorted(between)] if low_bound <= v <= high_bound]
-        if decl.type == "version":
-            tried = [v for v in tried if _is_version(int(v))]
-    kept: dict[tuple[bool, ...], Any] = {}
+    operands = (v for t in tests for v in (t.operand if isinstance(t.operand, tuple) else (t.operand,)))
+    literals: set[Scalar] = {v for v in operands if not isinstance(v, Var)}
+    kind = fact_type(decl)
+    # A literal first: of values that pass the same tests, the threshold a consultant recognises is kept.
+    tried = sorted(kind.told_apart(decl, literals, other=False), key=lambda v: kind.ground(v) not in literals)
+    kept: dict[tuple[bool, ...], Scalar] = {}
     for value in tried:
-        kept.setdefault(tuple(passes(t, value, {}) for t in tests), value)
-    values = sorted(kept.values())
-    if decl.type == "version":
-        return [version_text(int(v)) for v in values]
-    if decl.type == "text":
-        return values
-    return [int(v) if float(v).is_integer() else v for v in values]
-
-
-def _is_version(number: int) -> bool:
-    return number >= 0 and number // 1_000_000 <= 999
+        kept.setdefault(tuple(passes(t, kind.ground(value), {}) for t in tests), value)
+    return sorted(kept.values(), key=kind.ground)

@@ -18,7 +18,7 @@ from ...model.terms import Fact
 from ...policy.knowledge import KnowledgeBase
 from .answer import SearchResult
 from .applying import outcome, resolve_entity, resolve_target
-from .changes import OPEN_TYPES, Change, FactsEditor, open_values
+from .changes import Change, FactsEditor, is_open, open_values
 
 DEFAULT_BUDGET = 20_000
 DEFAULT_MAX_CHANGES = 3
@@ -118,7 +118,7 @@ def search(
     for decl in kb.facts.values():
         if decl.id not in deciding:
             result.left_out[decl.id] = "no-effect"
-        elif decl.type in OPEN_TYPES and not open_values(kb, decl):
+        elif is_open(decl) and not open_values(kb, decl):
             result.left_out[decl.id] = "open-value"
     memo: dict[frozenset[Fact], bool] = {}
 
