@@ -162,7 +162,7 @@ class Dimensions:
             if decl.scope != "customer" or decl.id not in self.cone.predicates:
                 continue
             if decl.is_list:
-                items = list(self.kb.capabilities) if decl.type == "capability-list" else list(decl.values)
+                items = fact_type(decl).items(decl, self.kb.capabilities)
                 dims.extend(
                     Dim(decl, item=item, reps=((True, 1), (False, 1)))
                     for item in items
@@ -219,7 +219,7 @@ class Dimensions:
         for decl in kb.facts.values():
             if not decl.is_list or decl.id not in self.cone.predicates:
                 continue
-            items = list(kb.capabilities) if decl.type == "capability-list" else list(decl.values)
+            items = fact_type(decl).items(decl, kb.capabilities)
             for item in items:
                 values: dict[str, Scalar] = {"value": item}
                 if decl.scope == "entity":

@@ -56,12 +56,12 @@ class _Slot:
 class _Proof:
     """Brackets a space of completions, and splits it in two where a bracket is too wide to decide."""
 
-    def __init__(self, analyzer: Analyzer, names: tuple[str, ...], fixed: list[Fact]) -> None:
+    def __init__(self, analyzer: Analyzer, names: tuple[str, ...], fixed: list[Fact], budget: int) -> None:
         self.cone, self.dims, self.evaluator = analyzer.cone, analyzer.dims, analyzer.evaluator
         self.names = names
         self.fixed = fixed
         self.program = compiled(self.cone.cone_kb)
-        self.left = BUDGET
+        self.left = budget
         self.start = self.evaluator.evaluations
 
     def facts(self, slot: _Slot) -> tuple[list[Fact], list[Fact]]:
@@ -118,8 +118,10 @@ class _Proof:
         return sorted(slots, key=lambda i: space[i].entity not in undecided)
 
 
-def settled(analyzer: Analyzer, session: Answered) -> Analysis | None:
-    """The session's analysis when brackets prove that no open answer can change the advice, else None."""
+def settled(analyzer: Analyzer, session: Answered, budget: int = BUDGET) -> Analysis | None:
+    """The session's analysis when brackets prove that no open answer can change the advice, else None.
+
+    At most `budget` bracketed evaluations: past it, not proven."""
     from .search import Analysis
 
     cone, dims = analyzer.cone, analyzer.dims
@@ -152,7 +154,7 @@ def settled(analyzer: Analyzer, session: Answered) -> Analysis | None:
                 return None
             else:
                 space.append(_Slot(dim, e, tuple(r for r, _ in dim.reps)))
-    proof = _Proof(analyzer, names, fixed)
+    proof = _Proof(analyzer, names, fixed, budget)
     first = proof.bracket(space)
     outcome = None if first is None else proof.prove(space, first)
     if outcome is None:

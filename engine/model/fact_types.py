@@ -115,6 +115,10 @@ class FactType:
         """Every value (every item, for a list fact) the fact can take; None when they are not few."""
         return None
 
+    def items(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[str, ...]:
+        """The items a list fact may hold (each is asked, and answered yes or no); none for a scalar fact."""
+        return ()
+
     def answer_bounds(self, decl: FactDecl) -> tuple[float, float] | None:
         """The lowest and highest number an answer to the fact's question may be; None for no number."""
         return None
@@ -383,6 +387,9 @@ class CapabilityList(FactType):
     def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
         return tuple(capabilities)
 
+    def items(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[str, ...]:
+        return tuple(capabilities)
+
     def told_apart(self, decl: FactDecl, literals: Iterable[Scalar], other: bool = True) -> list[Scalar]:
         return [True, False]  # an item is on the list or not
 
@@ -411,6 +418,9 @@ class ChoiceList(CapabilityList):
         return _CHOICE.item_problem(decl, value, label, capabilities)
 
     def values(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[Scalar, ...]:
+        return decl.values
+
+    def items(self, decl: FactDecl, capabilities: Collection[str]) -> tuple[str, ...]:
         return decl.values
 
 

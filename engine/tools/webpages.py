@@ -15,6 +15,8 @@ from typing import Any
 from ..errors import BadInput, Location, PodeployError, Problem
 from ..explain.markup import HTML
 from ..explain.queries import notice_words
+from ..model.fact_types import fact_type
+from ..model.terms import show_value
 from ..policy.knowledge import KnowledgeBase
 from .workshop import Workshop
 
@@ -182,10 +184,10 @@ class Pages:
         )
         facts = HTML("").join(
             HTML("<option value=\"{id}={value}\">{id} = {label}</option>").format(
-                id=d.id, value=v, label=d.label(v) or v
+                id=d.id, value=show_value(v), label=d.label(show_value(v)) or show_value(v)
             )
-            for d in self.kb.facts.values() if d.type in ("choice", "boolean") and not d.is_list
-            for v in (d.values if d.type == "choice" else ("true", "false"))
+            for d in self.kb.facts.values() if not d.is_list
+            for v in fact_type(d).values(d, ()) or ()  # a fact with a few values: each of them
         )
         setter = self.form("/whatif", _hidden("entity", index) + _hidden("back_to", f"/explain?entity={index}")
                            + _hidden("change", "set") + HTML('<label>Change a fact <select name="what">{}</select>'

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from ...model.fact_types import fact_type
 from ...model.terms import VERSION_PATTERN, Atom, Scalar, Test, Var, show_value, version_number
 from ...policy.knowledge import KnowledgeBase
 
@@ -64,7 +65,7 @@ def _domain(kb: KnowledgeBase, predicate: str, name: str) -> list[_Key] | None:
 def impossible(kb: KnowledgeBase, predicate: str, name: str, tests: Sequence[Test]) -> str | None:
     """The tests, shown, when no value of the field can pass them all together; else None."""
     fact = kb.facts.get(predicate)
-    version = fact is not None and fact.type == "version" and name == "value"
+    version = fact is not None and fact_type(fact).grounded and name == "value"  # a version, compared as a number
     relations: dict[str, frozenset[str]] = {}
     allowed: set[_Key] | None = None
     excluded: set[_Key] = set()

@@ -124,7 +124,7 @@ class FactsEditor:
         for decl in self.kb.facts.values():
             scoped = places if decl.scope == "entity" else [None]
             if decl.is_list:
-                allowed = list(self.kb.capabilities) if decl.type == "capability-list" else list(decl.values)
+                allowed = list(fact_type(decl).items(decl, self.kb.capabilities))
                 for where in scoped:
                     written = list(self.own(where).get(decl.id) or [])
                     drops.extend(Change("drop", decl.id, v, where) for v in dict.fromkeys(written))
