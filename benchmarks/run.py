@@ -557,24 +557,32 @@ def child_profile(facts_dir: str, limit: str) -> dict[str, Any]:
 
 
 def child_workshop() -> dict[str, Any]:
-    """Each shipped example as a workshop: the first question's wait and the slowest later step, in-process.
+    """Each shipped example, and customers of 8 and 16 legal entities, as a workshop: the first question's wait
+    and the slowest later step, in-process.
 
     Each example starts from nothing cached, as a new `podeploy ask` does."""
     from podeploy.cli.options import policy_layers
-    from podeploy.engine import load_facts, load_knowledge_base
+    from podeploy.engine import load_knowledge_base
     from podeploy.engine.analysis.bounds import CONVERSATION
     from podeploy.engine.analysis.search import Analyzer
     from podeploy.engine.facts.answers import read_answers
-    from podeploy.engine.io.loader import load_document
+    from podeploy.engine.facts.reading import read_facts
+    from podeploy.engine.io.loader import load_document, parse_document
     from podeploy.engine.tools.session import Session
 
     kb = load_knowledge_base(policy_layers([]))
     found = []
-    for path in sorted((ROOT / "examples").iterdir()):
-        if path.suffix not in (".yaml", ".json"):
-            continue
-        answers = read_answers(kb, load_document(str(path)))
-        facts = load_facts(kb, str(path))
+    documents = [
+        (path.name, load_document(str(path)))
+        for path in sorted((ROOT / "examples").iterdir())
+        if path.suffix in (".yaml", ".json")
+    ]
+    # Customers past the exact analysis's four legal entities, up to the 16 the goal names.
+    documents += [(f"generated, {n} legal entities", parse_document(_generated_customer(n), f"e{n}.yaml"))
+                  for n in (8, 16)]
+    for name, document in documents:
+        answers = read_answers(kb, document)
+        facts = read_facts(kb, document)
         started = time.perf_counter()
         evaluate_decision(kb, facts, engine="reference")
         evaluation = time.perf_counter() - started
@@ -590,10 +598,19 @@ def child_workshop() -> dict[str, Any]:
             question = session.next_question()
             steps.append(time.perf_counter() - started)
         found.append(
-            {"example": path.name, "entities": len(answers.entities) or 1, "evaluation": evaluation, "first": first,
+            {"example": name, "entities": len(answers.entities) or 1, "evaluation": evaluation, "first": first,
              "slowest": max(steps, default=0.0), "asked": len(steps)}
         )
     return {"examples": found}
+
+
+def _generated_customer(entities: int) -> str:
+    """A customer whose legal entities alternate between services, project accounting and manufacturing."""
+    needs = ("[project-sales, time-tracking]", "[customer-facing-invoicing, revenue-recognition]",
+             "[production-orders, stocked-inventory]")
+    return "customer: Generated\nledger: dynamics-365-finance\nlegal_entities:\n" + "".join(
+        f"  - name: Entity {i + 1}\n    requirements: {needs[i % 3]}\n" for i in range(entities)
+    )
 
 
 # What-if searches a consultant asks for, on the shipped examples (each from nothing cached).

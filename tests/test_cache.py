@@ -15,6 +15,7 @@ import pytest
 from helpers import Builds
 from podeploy.engine import BadInput, load_knowledge_base
 from podeploy.engine.policy import cache
+from podeploy.engine.policy.knowledge import IDENTITY
 
 POLICY = Path(__file__).parent / "fixtures" / "stricter-budget.yaml"
 
@@ -45,7 +46,7 @@ def test_a_checked_knowledge_base_is_stored_and_reused(folder: Path, builds: Bui
     assert (builds.count, len(pickles(folder))) == (1, 1)  # read from the file, not built again
     assert second is not first
     assert [r.id for r in second.rules] == [r.id for r in first.rules]
-    assert set(second.engine_cache) == {"key"}  # its identity in this process; nothing compiled yet
+    assert set(second.memo) == {IDENTITY}  # its identity in this process; nothing compiled yet
 
 
 def test_a_changed_policy_file_is_validated_again(tmp_path: Path, folder: Path, builds: Builds) -> None:
@@ -172,5 +173,5 @@ def test_a_policy_changed_while_it_is_read_is_neither_stored_nor_shared(
 
     monkeypatch.setattr(cache, "_cached", edited_meanwhile)
     kb = load_knowledge_base([str(layer)])
-    assert "key" not in kb.engine_cache
+    assert kb.recall(IDENTITY) is None
     assert not folder.exists() or pickles(folder) == []

@@ -43,7 +43,7 @@ from podeploy.engine.explain.render import decision_json, trace_json
 from podeploy.engine.facts.reading import FactsInput, read_facts
 from podeploy.engine.io.loader import parse_document
 from podeploy.engine.model.terms import Fact
-from podeploy.engine.policy.knowledge import KnowledgeBase
+from podeploy.engine.policy.knowledge import Derived, KnowledgeBase
 from podeploy.engine.policy.loading import load_knowledge_base
 
 pytestmark = pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
@@ -491,20 +491,22 @@ def outcome(decision: Decision) -> dict[str, Any]:
     }
 
 
+SPLIT: Derived[rete.Network] = Derived("split network")
+
+
 def evaluate_split(kb: KnowledgeBase, facts: FactsInput) -> Decision:
     """Evaluate on durable-rules with the knowledge base split into as many rulesets as it can be (one
     clause each, grouped by the customer fact it needs), as very large knowledge bases are."""
-    if "split" not in kb.engine_cache:
-        kb.engine_cache["split"] = rete.Network(kb, shard_size=1)
-    whole = kb.engine_cache.get("rete")
-    kb.engine_cache["rete"] = kb.engine_cache["split"]
+    split = kb.derived(SPLIT, lambda: rete.Network(kb, shard_size=1))
+    whole = kb.recall(rete.NETWORK)
+    kb.remember(rete.NETWORK, split)
     try:
         return evaluate(kb, facts, engine="durable")
     finally:
         if whole is None:
-            del kb.engine_cache["rete"]
+            del kb.memo[rete.NETWORK]
         else:
-            kb.engine_cache["rete"] = whole
+            kb.remember(rete.NETWORK, whole)
 
 
 def assert_engines_agree(kb: KnowledgeBase, facts: FactsInput) -> Decision:

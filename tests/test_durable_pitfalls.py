@@ -604,7 +604,7 @@ def test_a_rule_shape_past_a_limit_is_refused_before_registering(shape: str, tmp
     assert [p.code for p in refused.value.problems] == ["engine-limit"]
     assert message in refused.value.problems[0].message
     assert refused.value.problems[0].location.file.endswith(".yaml")
-    assert "rete" not in kb.engine_cache  # nothing was registered
+    assert kb.recall(rete.NETWORK) is None  # nothing was registered
 
 
 @pytest.mark.parametrize("shape", [s for s in LIMITS if s not in LIFTED_BY_SPLITTING])

@@ -51,7 +51,7 @@ class Cone:
         self.rules = [r for r in kb.rules if any(c.predicate in cone for c in r.conclusions)]
         ids = {r.id for r in self.rules}
         self.cone_kb = replace(
-            kb, rules=self.rules, clauses=[c for c in kb.clauses if c.rule.id in ids], engine_cache={}
+            kb, rules=self.rules, clauses=[c for c in kb.clauses if c.rule.id in ids], memo={}
         )
         literals: set[Scalar] = set()
         for rule in self.rules:
@@ -137,7 +137,7 @@ class Cone:
         self.interface = sorted(interface)
         ids = {r.id for r in self.solo_rules}
         self.solo_kb = replace(
-            kb, rules=self.solo_rules, clauses=[c for c in kb.clauses if c.rule.id in ids], engine_cache={}
+            kb, rules=self.solo_rules, clauses=[c for c in kb.clauses if c.rule.id in ids], memo={}
         )
         solo_reads = {a.predicate for r in self.solo_rules for a in atoms(r)}
         self.solo_atoms = [a for r in self.solo_rules for a in atoms(r) if cls[a.predicate] == "global"]

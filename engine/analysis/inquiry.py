@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..facts.questions import Question, Value, all_questions
-from ..policy.knowledge import KnowledgeBase
+from ..policy.knowledge import Derived, KnowledgeBase
 from .bounds import THOROUGH, Limits
 from .search import Analysis, Analyzer
 from .settled import settled
@@ -85,6 +85,8 @@ class Inquiry:
         return self._analysis
 
 
+# The analyzer a knowledge base last made, with warnings (advice) and without (deployments only).
+_ANALYZERS: dict[bool, Derived[Analyzer]] = {True: Derived("analyzer-advice"), False: Derived("analyzer-deployments")}
 _SHARED: dict[str, Analyzer] = {}
 _SHARED_MAX = 8
 
@@ -111,9 +113,9 @@ def analyzer_for(kb: KnowledgeBase, limits: Limits | None = None, *, warnings: b
     With warnings (the default), a question matters when its answer can change a deployment or a
     warning; without, only when it can change a deployment.
     """
-    key = f"podeploy.questionnaire.{'advice' if warnings else 'deployments'}"
-    found = kb.engine_cache.get(key)
-    if isinstance(found, Analyzer) and (limits is None or found.limits == limits):
+    key = _ANALYZERS[warnings]
+    found = kb.recall(key)
+    if found is not None and (limits is None or found.limits == limits):
         return found
     fingerprint = f"{limits!r}|{warnings}|{_fingerprint(kb)}"
     made = _SHARED.get(fingerprint)
@@ -122,5 +124,5 @@ def analyzer_for(kb: KnowledgeBase, limits: Limits | None = None, *, warnings: b
         if len(_SHARED) >= _SHARED_MAX:
             _SHARED.pop(next(iter(_SHARED)))
         _SHARED[fingerprint] = made
-    kb.engine_cache[key] = made
+    kb.remember(key, made)
     return made

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..model.terms import Atom, Fact, Scalar, Var, normal_number
-from ..policy.knowledge import KnowledgeBase
+from ..policy.knowledge import Derived, KnowledgeBase
 from .derivation import passes, triggers
 from .limits import Work, too_much_work, work_budget
 
@@ -454,9 +454,9 @@ class Compiled:
         return low, high
 
 
+_COMPILED: Derived[Compiled] = Derived("compiled")
+
+
 def compiled(kb: KnowledgeBase) -> Compiled:
     """The knowledge base's compiled form, made once per knowledge base."""
-    found = kb.engine_cache.get("compiled")
-    if not isinstance(found, Compiled):
-        found = kb.engine_cache["compiled"] = Compiled(kb)
-    return found
+    return kb.derived(_COMPILED, lambda: Compiled(kb))

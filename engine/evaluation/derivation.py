@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import EngineError
 from ..model.terms import Atom, Fact, FieldPattern, Scalar, Test, Var, explanation_parts, normal_number, show_value
-from ..policy.knowledge import CompiledClause, KnowledgeBase
+from ..policy.knowledge import CompiledClause, Derived, KnowledgeBase
 from ..records import record
 
 Bindings = dict[str, Scalar]
@@ -114,14 +114,19 @@ class Firing:
 
 def vocabulary_store(kb: KnowledgeBase) -> FactStore:
     """The facts the vocabulary gives, indexed once per knowledge base: each evaluation starts from a copy."""
-    store = kb.engine_cache.get("vocabulary-store")
-    if store is None:
-        store = kb.engine_cache["vocabulary-store"] = FactStore(kb.vocabulary_facts)
-        for predicate in store.by_predicate:  # indexed once here rather than in every evaluation
-            store.indexed.add(predicate)
-            for fact in store.by_predicate[predicate]:
-                store._index(fact)
-    assert isinstance(store, FactStore)
+    return kb.derived(_VOCABULARY_STORE, lambda: _indexed_store(kb.vocabulary_facts))
+
+
+_VOCABULARY_STORE: Derived[FactStore] = Derived("vocabulary-store")
+_TRIGGERS: Derived[list[str | None]] = Derived("triggers")
+
+
+def _indexed_store(facts: list[Fact]) -> FactStore:
+    store = FactStore(facts)
+    for predicate in store.by_predicate:  # indexed once here rather than in every evaluation
+        store.indexed.add(predicate)
+        for fact in store.by_predicate[predicate]:
+            store._index(fact)
     return store
 
 
@@ -132,19 +137,17 @@ def triggers(kb: KnowledgeBase) -> list[str | None]:
     clause whose trigger the customer did not give is skipped unseen, so rules about facts
     nobody gave cost nothing per evaluation.
     """
-    found = kb.engine_cache.get("triggers")
-    if found is None:
-        given = set(kb.facts)
-        needs = [{atom.predicate for atom in c.clause.positives} & given for c in kb.clauses]
-        uses: dict[str, int] = {}
-        for needed in needs:
-            for predicate in needed:
-                uses[predicate] = uses.get(predicate, 0) + 1
-        found = kb.engine_cache["triggers"] = [
-            min(needed, key=lambda p: (uses[p], p)) if needed else None for needed in needs
-        ]
-    assert isinstance(found, list)
-    return found
+    return kb.derived(_TRIGGERS, lambda: _triggers(kb))
+
+
+def _triggers(kb: KnowledgeBase) -> list[str | None]:
+    given = set(kb.facts)
+    needs = [{atom.predicate for atom in c.clause.positives} & given for c in kb.clauses]
+    uses: dict[str, int] = {}
+    for needed in needs:
+        for predicate in needed:
+            uses[predicate] = uses.get(predicate, 0) + 1
+    return [min(needed, key=lambda p: (uses[p], p)) if needed else None for needed in needs]
 
 
 def _index_key(value: Any) -> tuple[str, Any]:

@@ -6,7 +6,7 @@ import sys
 
 from ..errors import BadInput, PodeployError
 from ..facts.reading import FactsInput
-from ..policy.knowledge import KnowledgeBase
+from ..policy.knowledge import Derived, KnowledgeBase
 from . import reference, rete
 from .compiled import compiled
 from .decision import Decision, decide
@@ -41,16 +41,19 @@ def engine_refusal(kb: KnowledgeBase) -> str | None:
 
     The network is compiled (and registered) once per knowledge base; a refusal is remembered as well.
     """
-    cache = kb.engine_cache
-    if "rete-refused" not in cache:
-        try:
-            rete.network_for(kb)
-        except BadInput as exc:
-            cache["rete-refused"] = engine_limit(exc)
-        else:
-            cache["rete-refused"] = None
-    found = cache["rete-refused"]
-    return found if isinstance(found, str) else None
+    return kb.derived(_REFUSAL, lambda: _refusal(kb))
+
+
+_REFUSAL: Derived[str | None] = Derived("rete-refused")
+_REFUSAL_SAID: Derived[bool] = Derived("rete-refusal-said")
+
+
+def _refusal(kb: KnowledgeBase) -> str | None:
+    try:
+        rete.network_for(kb)
+    except BadInput as exc:
+        return engine_limit(exc)
+    return None
 
 
 def fallback_note(refusal: str) -> str:
@@ -73,8 +76,8 @@ def engine_for(kb: KnowledgeBase, engine: str, *, note: bool = True) -> str:
     refusal = engine_refusal(kb)
     if refusal is None:
         return chosen
-    if note and not kb.engine_cache.get("rete-refusal-said"):
-        kb.engine_cache["rete-refusal-said"] = True
+    if note and not kb.recall(_REFUSAL_SAID):
+        kb.remember(_REFUSAL_SAID, True)
         print(fallback_note(refusal), file=sys.stderr)
     return "reference"
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from ..model.terms import Fact
-from ..policy.knowledge import CompiledClause, KnowledgeBase
+from ..policy.knowledge import CompiledClause, Derived, KnowledgeBase
 from .derivation import Bindings, FactStore, Firing, complete, holds_absent, match_atom, triggers
 
 
@@ -39,13 +39,20 @@ def run(kb: KnowledgeBase, given: list[Fact], base: FactStore | None = None) -> 
     return store, list(fired.values())
 
 
+# The clauses by the fact each cannot fire without (None: clauses that need none of the customer's facts).
+_GROUPS: Derived[dict[str | None, list[CompiledClause]]] = Derived("reference-groups")
+
+
+def _groups(kb: KnowledgeBase) -> dict[str | None, list[CompiledClause]]:
+    groups: dict[str | None, list[CompiledClause]] = {}
+    for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
+        groups.setdefault(trigger, []).append(clause)
+    return groups
+
+
 def _clauses_for(kb: KnowledgeBase, present: set[str]) -> list[CompiledClause]:
     """The clauses that can fire on facts of these predicates, in knowledge-base order."""
-    groups = kb.engine_cache.get("reference-groups")
-    if groups is None:
-        groups = kb.engine_cache["reference-groups"] = {}
-        for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
-            groups.setdefault(trigger, []).append(clause)
+    groups = kb.derived(_GROUPS, lambda: _groups(kb))
     chosen = [*groups.get(None, ()), *(c for p in present if p is not None and p in groups for c in groups[p])]
     return sorted(chosen, key=lambda c: c.position)
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import EngineError, Location
 from ..model.terms import Fact
-from ..policy.knowledge import CompiledClause, KnowledgeBase
+from ..policy.knowledge import IDENTITY, CompiledClause, Derived, KnowledgeBase
 from .derivation import FactStore, Firing, complete, holds_absent, rebind, vocabulary_store
 from .limits import EngineLimit, check_limits
 from .patterns import STAGE, STAGE_BUCKET, Patterns, encode
@@ -358,18 +358,22 @@ def network_for(kb: KnowledgeBase) -> Network:
     (a service reloading them, say) reuses the network of the first load: knowledge bases read
     from the same files by the same code share a key (cache.cached) and are alike.
     """
-    cache = kb.engine_cache
-    if "rete" not in cache:
-        key = cache.get("key")
-        with _networks_lock:
-            network = _networks.get(key) if isinstance(key, str) else None
-            if network is None:
-                network = Network(kb)
-                if isinstance(key, str):
-                    _networks[key] = network
-        cache["rete"] = network
-    found: Network = cache["rete"]
-    return found
+    return kb.derived(NETWORK, lambda: _shared_network(kb))
+
+
+# The knowledge base's network (tests put a network split differently in its place).
+NETWORK: Derived[Network] = Derived("rete")
+
+
+def _shared_network(kb: KnowledgeBase) -> Network:
+    key = kb.recall(IDENTITY)
+    with _networks_lock:
+        network = _networks.get(key) if key is not None else None
+        if network is None:
+            network = Network(kb)
+            if key is not None:
+                _networks[key] = network
+    return network
 
 
 def warn_unavailable() -> None:

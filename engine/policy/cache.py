@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..io import shipped
 from ..io.outputs import atomic_file
+from .knowledge import IDENTITY
 
 if TYPE_CHECKING:
     from hashlib import sha256
@@ -94,13 +95,13 @@ def key_of(sources: Sequence[tuple[str, str, str | None]]) -> str | None:
 def cached(sources: Sequence[tuple[str, str, str | None]], build: Callable[[], Any]) -> Any:
     """The knowledge base for sources: from the cache when its key matches, else built, checked and stored.
 
-    Its key is kept in its engine_cache as "key": knowledge bases of one key are alike, and share
-    one registration with durable-rules in a process (rete.network_for).
+    Its key is remembered as its IDENTITY: knowledge bases of one key are alike, and share one
+    registration with durable-rules in a process (rete.network_for).
     """
     key = key_of(sources)
     kb, key = _cached(sources, key, build)
     if key is not None:
-        kb.engine_cache["key"] = key
+        kb.remember(IDENTITY, key)
     return kb
 
 
@@ -129,7 +130,7 @@ def _store(folder: str, key: str, kb: Any) -> None:
         os.makedirs(folder, mode=0o700, exist_ok=True)
         if not _trusted(folder):
             return
-        payload = pickle.dumps(replace(kb, engine_cache={}), protocol=pickle.HIGHEST_PROTOCOL)
+        payload = pickle.dumps(replace(kb, memo={}), protocol=pickle.HIGHEST_PROTOCOL)
         with atomic_file(path, binary=True, mode=0o600) as handle:
             handle.write(FORMAT + b"\n" + _checksum(key, payload) + b"\n" + payload)
         _prune(folder)

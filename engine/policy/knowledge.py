@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..model.terms import (
     Capability,
@@ -47,6 +48,26 @@ class CompiledClause:
         return f"{self.rule.id}#{self.index}"
 
 
+T = TypeVar("T")
+
+
+class Derived(Generic[T]):
+    """The key of one thing made from a knowledge base once and kept with it, typed by what it holds
+    (KnowledgeBase.derived): the compiled evaluator, durable-rules' network, the questionnaire's analyzer."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Derived({self.name!r})"
+
+
+# The identity of a knowledge base read through the cache: knowledge bases of one identity are alike.
+IDENTITY: Derived[str] = Derived("key")
+
+
 @dataclass(slots=True)
 class KnowledgeBase:
     """Every policy merged: vocabulary, rules in strata, and the facts the vocabulary itself gives."""
@@ -62,7 +83,8 @@ class KnowledgeBase:
     clauses: list[CompiledClause] = field(default_factory=list)
     strata: int = 0
     vocabulary_facts: list[Fact] = field(default_factory=list)
-    engine_cache: dict[str, Any] = field(default_factory=dict)
+    # What the stages after this one made from the knowledge base, by key (derived, recall, remember).
+    memo: dict[Derived[Any], Any] = field(default_factory=dict)
     display_names: dict[str, Rename] = field(default_factory=dict)
     replaced: dict[str, Rule] = field(default_factory=dict)
     disabled: dict[str, Disable] = field(default_factory=dict)
@@ -70,6 +92,21 @@ class KnowledgeBase:
     superseded: dict[str, tuple[Superseded, ...]] = field(default_factory=dict)
     next_steps: dict[str, list[NextStep]] = field(default_factory=dict)
     sources: dict[str, SourceEntry] = field(default_factory=dict)
+
+    def derived(self, key: Derived[T], make: Callable[[], T]) -> T:
+        """What `make` makes from this knowledge base, made on the first call only."""
+        if key not in self.memo:
+            self.memo[key] = make()
+        found: T = self.memo[key]
+        return found
+
+    def recall(self, key: Derived[T]) -> T | None:
+        """What was remembered under the key, or None."""
+        found: T | None = self.memo.get(key)
+        return found
+
+    def remember(self, key: Derived[T], value: T) -> None:
+        self.memo[key] = value
 
     def type_name(self, type_id: str) -> str:
         """The name to show for a type: its latest name where a policy renames it."""
