@@ -140,6 +140,14 @@ LOW_MATURITY = (
 )
 
 
+SHARED_SEED = ("shared-environment: Stocked/production order and resource/non-stocked legal entities share one "
+               "environment: the scenario is chosen per legal entity in Dynamics 365 Finance, not per environment. "
+               "(rule stocked-and-non-stocked-share-environment)")
+SHARED_EDITION = ("shared-environment: Legal entities on Project Operations for manufacturing and on Project "
+                  "Operations Integrated with ERP share one environment: the scenario is chosen per legal entity in "
+                  "Dynamics 365 Finance, not per environment. (rule stocked-and-non-stocked-share-environment)")
+
+
 def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
     """The former 2025-update pack is the docs-2026-08 edition: over the seeds alone, what it changes."""
     folder = seed_examples(tmp_path)
@@ -148,7 +156,7 @@ def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert (data["changed"], data["differences"], data["total"]) == (6, 28, 7)
+    assert (data["changed"], data["differences"], data["total"]) == (6, 31, 7)
     changed = {
         Path(c["file"]).name: [(x["what"], x["entity"], x["before"], x["after"]) for x in c["changes"]]
         for c in data["customers"]
@@ -169,6 +177,7 @@ def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
             ("note", factory, "absent", "finance-required"),
             ("note", services, "absent", "finance-required"),
             ("note", design, "absent", "project-for-the-web-limits"),
+            ("note wording", None, SHARED_SEED, SHARED_EDITION),
         ],
         # Finance runs there too: the region's note now also asks to check Finance's availability.
         "contoso.yaml": [
@@ -180,6 +189,7 @@ def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
             ("note reason", None, "absent", f"region-availability (about: united-kingdom): {uk} runs on Dynamics 365 "
              "Finance: check in the same report that Finance, not only Project Operations, is offered in "
              "united-kingdom. (rule finance-available-in-region)"),
+            ("note wording", None, SHARED_SEED, SHARED_EDITION),  # today's product names
         ],
         # The edition rewords what the seeds said; each reworded sentence is a difference.
         "fabrikam-services.yaml": [("note wording", "Fabrikam Consulting", LITE_IS_FINAL_SEED.format(
@@ -196,6 +206,7 @@ def test_diff_of_the_edition_over_the_seed_examples(tmp_path: Path) -> None:
             ("warning", "Northwind Advisory", "absent", "pma-modern-architecture (type: resource-non-stocked)"),
             ("warning", None, "finance-pma-continue", "absent"),
             ("warning", "Northwind Advisory", "no-migration-path (type: resource-non-stocked)", "absent"),
+            ("note wording", None, SHARED_SEED, SHARED_EDITION),
         ],
         # Core covers Tailspin: the upgrade, per legal entity, with the end of life and the 3.x path.
         "tailspin-psa.yaml": [
