@@ -801,6 +801,7 @@ PAST_SPLIT_LIMIT = {"identical conditions": 256, "tests under one node": 2, "rul
 
 @pytest.mark.skipif(not rete.available(), reason="durable-rules cannot be imported on this Python")
 @pytest.mark.parametrize("shape", list(PAST_SPLIT_LIMIT))
+@pytest.mark.slow
 def test_a_policy_one_past_a_ruleset_limit_is_split_and_evaluates_alike_on_both_engines(
         shape: str, tmp_path: Path) -> None:
     policies, facts, _ = LIMITS[shape][0](AT_LIMIT[shape][0] + 1)
@@ -905,6 +906,7 @@ def test_an_unreadable_cache_file_is_rebuilt_and_the_result_is_unchanged(
 
 
 @pytest.mark.parametrize("word", [b"receipt-ocr", b"stocked-inventory", b"stocked-production"])
+@pytest.mark.slow
 def test_a_cache_file_with_one_letter_changed_never_changes_the_result(
         cached_builtins: tuple[Path, dict[str, Any]], builds: Builds, word: bytes) -> None:
     path, expected = cached_builtins

@@ -290,6 +290,7 @@ def check_against_brute_force(kb: KnowledgeBase, session: Session, open_keys: li
         pytest.param(EDITION, ["Works", "Services", "Design"], True, 8, id="edition-advice-three-entities"),
     ],
 )
+@pytest.mark.slow
 def test_analysis_matches_brute_force(layers: tuple[str, ...], entities: list[str], warnings: bool, seed: int) -> None:
     kb = load_knowledge_base(list(layers))
     session = Session(analyzer_for(kb, warnings=warnings), "Woodgrove", entities)
@@ -407,6 +408,7 @@ def advice(kb: KnowledgeBase, doc: dict[str, Any]) -> tuple[list[str | None], se
     return [e.deployment for e in decision.entities], {n.fact for n in decision.warnings}
 
 
+@pytest.mark.slow
 def test_piped_answers_write_facts_that_evaluate_like_the_example(kb: KnowledgeBase, tmp_path: Path) -> None:
     lines = answer_lines(kb, EXAMPLES / "contoso.yaml")
     # name, several?, two names and the empty line, then the questions: also the capabilities a gap
@@ -496,6 +498,7 @@ def test_no_customer_on_empty_input_exits_2() -> None:
     assert "<stdin>:1:1: no-customer: standard input ended before the customer's name" in result.stderr
 
 
+@pytest.mark.slow
 def test_answers_file_keeps_what_it_gives_and_asks_the_rest_as_unknown(kb: KnowledgeBase, tmp_path: Path) -> None:
     answers = tmp_path / "answers.yaml"
     answers.write_text(
@@ -796,6 +799,7 @@ def test_the_record_holds_a_long_question_as_it_was_asked(kb: KnowledgeBase, len
 
 
 @pytest.mark.parametrize("example", ["relecloud-finance.yaml", "contoso.yaml", "northwind-pma.yaml"])
+@pytest.mark.slow
 def test_a_sampled_conversation_ends_only_once_every_possibility_is_checked(
     example: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

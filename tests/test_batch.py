@@ -52,6 +52,7 @@ def customers(tmp_path: Path, count: int) -> list[Path]:
     return paths
 
 
+@pytest.mark.slow
 def test_records_come_in_input_order_with_two_workers(tmp_path: Path) -> None:
     paths = customers(tmp_path, 24)
     given = [str(p) for p in reversed(paths[12:])] + [str(tmp_path / "c0*.yaml")]
@@ -162,6 +163,7 @@ def test_a_crashing_worker_is_retried_once_then_reported(tmp_path: Path) -> None
     assert lines[-1] == f"  failed: {paths[2]}: worker died: SIGSEGV"
 
 
+@pytest.mark.slow
 def test_an_input_that_never_ends_is_stopped_at_the_timeout_and_the_batch_goes_on(tmp_path: Path) -> None:
     paths = customers(tmp_path, 3)
     # The timeout is generous (a normal input takes milliseconds, even on a loaded machine); the input

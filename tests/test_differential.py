@@ -565,6 +565,7 @@ def _features(kb: KnowledgeBase, decision: Decision) -> set[str]:
 
 
 @isolated
+@pytest.mark.slow
 def test_the_engines_agree_on_random_policy_sets() -> None:
     stats: collections.Counter[str] = collections.Counter()
 
@@ -829,6 +830,7 @@ def test_text_cannot_be_ordered(tmp_path: Path) -> None:
         ("type-mismatch", "'name' holds a string; only numbers can be ordered (lt, lte, gt, gte)")]
 
 
+@pytest.mark.slow
 def test_the_compiled_evaluator_remembers_groups_without_changing_a_conclusion() -> None:
     # Every shipped example, evaluated in turn on one compiled knowledge base (its memory of each clause
     # group's conclusions shared), then again in the reverse order: each derives what the reference does.

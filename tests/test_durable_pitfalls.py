@@ -617,6 +617,7 @@ def test_a_rule_shape_past_a_limit_is_refused_split_or_not(shape: str, tmp_path:
 
 
 @pytest.mark.parametrize("shape", LIFTED_BY_SPLITTING)
+@pytest.mark.slow
 def test_a_rule_shape_past_a_ruleset_limit_is_split_and_evaluates_like_the_reference(
         shape: str, tmp_path: Path) -> None:
     build, largest, _ = LIMITS[shape]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import jsonschema
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from podeploy.engine import load_knowledge_base
@@ -47,6 +48,7 @@ def plausible() -> st.SearchStrategy[dict[str, Any]]:
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=400, deadline=None, derandomize=True)
 @given(st.one_of(documents, plausible()))
 def test_what_the_hand_check_accepts_the_schema_accepts(document: dict[str, Any]) -> None:

@@ -84,6 +84,7 @@ def fuzz_in_child(strategy: str, examples: int, folder: Path, in_subprocess: int
 
 
 @pytest.mark.parametrize("strategy", list(BUDGET))
+@pytest.mark.slow
 def test_every_fuzzed_input_ends_in_a_result_or_located_problems(strategy: str, tmp_path: Path) -> None:
     result = fuzz_in_child(strategy, BUDGET[strategy], tmp_path)
     outcomes = result["outcomes"]
@@ -99,6 +100,7 @@ def test_every_fuzzed_input_ends_in_a_result_or_located_problems(strategy: str, 
 
 
 @pytest.mark.parametrize("strategy", list(BUDGET))
+@pytest.mark.slow
 def test_a_fresh_process_ends_each_sampled_case_as_the_in_process_run_does(strategy: str, tmp_path: Path) -> None:
     cases = SAMPLED[strategy]
     result = fuzz_in_child(strategy, cases, tmp_path, in_subprocess=2)  # the middle and the last case

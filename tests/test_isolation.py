@@ -145,6 +145,7 @@ def test_the_generated_customers_cover_every_value_and_share_entity_names(custom
     assert {n: entity_names.count(n) > 300 for n in SHARED_NAMES} == dict.fromkeys(SHARED_NAMES, True)
 
 
+@pytest.mark.slow
 def test_two_thousand_customers_evaluate_alike_in_any_order_in_one_process(
         in_one_process: dict[str, dict[str, str]]) -> None:
     forwards = in_one_process["forwards"]
@@ -155,6 +156,7 @@ def test_two_thousand_customers_evaluate_alike_in_any_order_in_one_process(
     assert deployments == {"lite", "resource-non-stocked", "stocked-production"}
 
 
+@pytest.mark.slow
 def test_a_fresh_process_per_customer_gives_the_same_bytes(customers: Path,
                                                            in_one_process: dict[str, dict[str, str]]) -> None:
     sample = names(customers)[:: CUSTOMERS // FRESH][:FRESH]
@@ -215,6 +217,7 @@ def _facts(folder: Path, name: str, doc: dict[str, Any]) -> Any:
     return load_facts(KB, str(path))
 
 
+@pytest.mark.slow
 def test_batch_with_two_workers_gives_the_records_of_one_process(customers: Path,
                                                                  in_one_process: dict[str, dict[str, str]],
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
@@ -382,6 +385,7 @@ def test_an_output_that_names_the_facts_file_never_replaces_the_facts(tmp_path: 
     assert (tmp_path / "contoso.yaml").read_bytes() == CONTOSO.read_bytes()
 
 
+@pytest.mark.slow
 def test_evaluating_every_example_every_way_leaves_the_examples_as_they_were(tmp_path: Path) -> None:
     examples = sorted(p for p in (ROOT / "examples").iterdir() if p.is_file())
     before = {p: p.read_bytes() for p in examples}

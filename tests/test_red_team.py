@@ -327,6 +327,7 @@ def test_legal_entities_whose_names_read_alike_are_refused() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_many_values_without_aliases_are_not_called_an_alias_bomb() -> None:
     entities = ",".join(f'{{"name": "e{i}"}}' for i in range(100_000))
     result = invoke("evaluate", "-", input=f'{{"customer": "A", "legal_entities": [{entities}]}}')
@@ -576,6 +577,7 @@ def test_what_if_says_when_the_customers_size_cut_its_budget() -> None:
     assert (search["budget"], search["stopped"], search["found"]) == (90, "budget", False)
 
 
+@pytest.mark.slow
 def test_the_ask_conversation_says_when_a_customer_is_too_large_to_analyse() -> None:
     five = invoke("ask", input="Acme\ny\nA\nB\nC\nD\nE\n\n")
     assert five.exit_code == 0, five.stderr

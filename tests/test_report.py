@@ -901,6 +901,7 @@ def test_chromium_runs_nothing_from_the_facts(evil: Decision, tmp_path: Path) ->
 @needs_chromium
 @pytest.mark.parametrize("name", ["contoso.yaml", "northwind-pma.yaml", "litware-small.yaml"])
 @pytest.mark.parametrize("paper", ["a4", "letter"])
+@pytest.mark.slow
 def test_page_one_stands_alone_and_the_plan_fits_in_three_pages(
     edition_kb: KnowledgeBase, tmp_path: Path, name: str, paper: str
 ) -> None:

@@ -308,6 +308,7 @@ def browser() -> Iterator[Browser]:
     opened.close()
 
 
+@pytest.mark.slow
 def test_a_workshop_for_contoso_in_a_browser(kb: KnowledgeBase, tmp_path: Path, browser: Browser) -> None:
     """From an empty customer to the seed's recommendation for Contoso: don't know, back, explain, what-if, save."""
     target = tmp_path / "contoso.yaml"

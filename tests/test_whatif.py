@@ -714,6 +714,7 @@ def test_a_new_customer_with_no_finance_version_is_taken_to_be_on_the_current_re
     assert [e.deployment for e in decision.entities] == ["stocked-production"]
 
 
+@pytest.mark.slow
 def test_a_number_compared_only_with_other_facts_is_left_out_and_named(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     policies.mkdir()
