@@ -192,7 +192,7 @@ def _reasons_said(decision: Decision, firings: Sequence[Firing]) -> tuple[Said, 
         first = _said(decision, verdict)
         cites = list(first.cites)
         for other in group:
-            cites.extend(c for c in _said(decision, other).cites if c not in cites)
+            cites.extend(c for c in citations(decision.kb, other.clause.rule.source) if c not in cites)
         said.append(Said(first.text, first.rule, first.location, first.layer, tuple(cites)))
     return tuple(said)
 
