@@ -29,10 +29,11 @@ from podeploy.engine.errors import CONTROL, BadInput, Location, Problem
 from podeploy.engine.evaluation.engines import ENGINES
 from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import render
-from podeploy.engine.facts.answers import BACK_WORDS, YES_WORDS, Answers, parse_answer, read_answers
+from podeploy.engine.facts.answers import BACK_WORDS, Answers, parse_answer, read_answers
 from podeploy.engine.facts.questions import ABSENT, Value
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import load_document, parse_document
+from podeploy.engine.model.fact_types import NO_WORDS, YES_WORDS
 from podeploy.engine.policy.knowledge import KnowledgeBase
 from podeploy.engine.policy.loading import load_knowledge_base
 from podeploy.engine.tools.session import Session
@@ -130,7 +131,7 @@ def _converse(kb: KnowledgeBase, source: _Input) -> Session:
             elif _is_back(text):
                 history.pop()
                 customer = None
-            elif text.strip().lower() in (*YES_WORDS, "n", "no", "false", "0", "?", ""):
+            elif text.strip().lower() in (*YES_WORDS, *NO_WORDS, "?", ""):
                 several = text.strip().lower() in YES_WORDS
                 history.append("several")
             else:

@@ -14,6 +14,11 @@ from click.testing import CliRunner, Result
 from podeploy.cli.main import cli
 
 ROOT = Path(__file__).resolve().parent.parent
+# The summary line of a customer with stocked and non-stocked legal entities (the seed's Contoso).
+ON_BOTH_TYPES = (
+    "Deployments on the environment: Project Operations Integrated with ERP (resource-non-stocked),"
+    " Project Operations for manufacturing (stocked-production)"
+)
 
 
 def fuzz_harness() -> ModuleType:

@@ -26,6 +26,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from helpers import ON_BOTH_TYPES
 from podeploy.cli.ask_command import ask
 from podeploy.cli.main import cli
 from podeploy.engine import BadInput, KnowledgeBase, load_facts, load_knowledge_base
@@ -422,7 +423,9 @@ def test_piped_answers_write_facts_that_evaluate_like_the_example(kb: KnowledgeB
     assert advice(kb, doc) == advice(kb, full)
     assert advice(kb, doc)[0] == ["stocked-production", "resource-non-stocked"]
     assert "16 questions asked, of 40 this customer could be asked (6 facts and 17 capabilities" in result.stderr
-    assert "Deployments on the environment: resource-non-stocked, stocked-production" in result.stderr
+    assert ("Deployments on the environment: Project Operations for resource/non-stocked scenarios "
+            "(resource-non-stocked), Project Operations for stocked/production order scenarios (stocked-production)"
+            ) in result.stderr
     assert "Still possible: Contoso Manufacturing United States: stocked-production; " in result.stderr
 
 
@@ -593,7 +596,7 @@ def test_written_facts_are_accepted_by_evaluate(tmp_path: Path) -> None:
     assert run_ask("--answers", str(EXAMPLES / "northwind-pma.yaml"), "--out", str(out)).exit_code == 0
     result = CliRunner().invoke(cli, ["evaluate", str(out)])
     assert result.exit_code == 0, result.stderr
-    assert "Deployments on the environment: resource-non-stocked, stocked-production" in result.stdout
+    assert ON_BOTH_TYPES in result.stdout
 
 
 # -- a real session on a pseudo-terminal ---------------------------------------------------------------------
@@ -709,7 +712,7 @@ def test_a_session_on_a_terminal(tmp_path: Path) -> None:
             assert asked < 25
         term.send("")
         term.expect("Wrote")
-        _, summary = term.expect("Deployments on the environment: resource-non-stocked")
+        _, summary = term.expect("Deployments on the environment: Project Operations for resource/non-stocked")
         assert f"{asked} questions asked" in summary
         assert term.wait() == 0
     facts = load_document(str(out)).value

@@ -550,7 +550,7 @@ def test_a_real_process_evaluates_stdin(tmp_path: Path) -> None:
         'Knowledge: built-in, as of 2023-11 (The seeds, read literally: Microsoft Learn, "Determine your deployment '
         'type" (2023-11-06), and Advisicon, "What is Dynamics 365 Project Operations?" (2023-09)); docs-2026-08, '
         "as of 2026-08 (Microsoft's Dynamics 365 Project Operations documentation, as read on 2026-08-21)\n"
-        "Deployments on the environment: lite\n"
+        "Deployments on the environment: Project Operations Core (lite)\n"
     )
     assert done.stdout.decode() == invoke(["evaluate", "-"], stdin="customer: Fabrikam\n").stdout
     assert done.returncode == 0

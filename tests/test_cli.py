@@ -33,9 +33,11 @@ SHARED_NOTE = ("Stocked/production order and resource/non-stocked legal entities
 SHARED_NOTE_NOW = ("Legal entities on Project Operations for manufacturing and on Project Operations Integrated with "
                    "ERP share one environment: the scenario is chosen per legal entity in Dynamics 365 Finance, not "
                    "per environment.")
-LITE_IS_FINAL = ("{entity} gets lite; there is no out-of-box migration from lite to a Finance-based type, so if "
-                 "Dynamics 365 Finance may come later, choose resource-non-stocked now.")
+LITE_IS_FINAL = ("{entity} gets " + LITE + "; there is no out-of-box migration from " + LITE
+                 + " to a Finance-based type, so if Dynamics 365 Finance may come later, choose " + RESOURCE + " now.")
 LACKS = "{entity} needs {capability}, which {type} does not offer."
+TAILSPIN_GAP = (f"Tailspin needs project sales on Dynamics 365 Sales, which {STOCKED} does not offer: plan an "
+                "extension, a partner solution or a process change for it.")
 # Sources are shown by their titles (policies/sources.yaml), never by their file names.
 SEED_SECTION = '"Determine your deployment type" (2023-11-06), section "Deployment types"'
 TYPE_LACKS_RULE = f"(rule type-lacks-capability, policies/choosing.yaml:9:5, {SEED_SECTION})"
@@ -54,6 +56,14 @@ CURRENT_KNOWLEDGE_JSON = [*SEED_KNOWLEDGE_JSON, {"layer": "docs-2026-08", "as_of
 CORE = "Project Operations Core"
 INTEGRATED = "Project Operations Integrated with ERP"
 MANUFACTURING = "Project Operations for manufacturing"
+SEED_NAMES = {"lite": LITE, "resource-non-stocked": RESOURCE, "stocked-production": STOCKED}
+NAMES_NOW = {"lite": CORE, "resource-non-stocked": INTEGRATED, "stocked-production": MANUFACTURING}
+
+
+def deployed(names: dict[str, str], *types: str) -> str:
+    """The summary line of the environment's deployments: each type by its name, its id beside it."""
+    return "Deployments on the environment: " + ", ".join(f"{names[t]} ({t})" for t in types)
+
 
 # The seed's questions (policies/vocabulary.yaml), as open questions.
 OPEN_QUESTIONS = "Open questions that could change this advice:"
@@ -76,9 +86,24 @@ FINANCE_REGION = ("{entity} runs on Dynamics 365 Finance: check in the same repo
                   "Operations, is offered in {region}.")
 
 
+# Capabilities as a customer reads them (policies/capabilities.yaml).
+CAPABILITY = {"customer-facing-invoicing": "customer-facing invoicing", "production-orders": "production orders",
+              "project-sales": "project sales on Dynamics 365 Sales"}
+
+
+def lacks(entity: str, capability: str, type_id: str, names: dict[str, str] = SEED_NAMES) -> str:
+    """The explanation of rule type-lacks-capability, in the customer's words."""
+    return LACKS.format(entity=entity, capability=CAPABILITY[capability], type=names[type_id])
+
+
 def lacks_reason(entity: str, capability: str, type_id: str) -> str:
     """The why-not reason of rule type-lacks-capability."""
-    return f"{LACKS.format(entity=entity, capability=capability, type=type_id)} {TYPE_LACKS_RULE}"
+    return f"{lacks(entity, capability, type_id)} {TYPE_LACKS_RULE}"
+
+
+def not_line(type_id: str, names: dict[str, str] = SEED_NAMES) -> str:
+    """The start of a why-not line of `why`: the type, its name beside it."""
+    return f"  not {type_id} ({names[type_id]}): "
 
 
 # Small facts files, each showing one of the contract's decision rules.
@@ -156,14 +181,14 @@ def test_evaluate_contoso_prints_one_deployment_per_legal_entity() -> None:
     assert ok("evaluate", *SEED, str(CONTOSO)) == "\n".join([
         "Customer: Contoso",
         KNOWLEDGE_SEED,
-        "Deployments on the environment: resource-non-stocked, stocked-production",
+        deployed(SEED_NAMES, "resource-non-stocked", "stocked-production"),
         "",
         f"  Contoso Manufacturing United States  stocked-production  ({STOCKED})",
         f"  Contoso Robotics United Kingdom      resource-non-stocked  ({RESOURCE})",
         "",
         "Notes:",
-        "  - region-availability: " + REGION_NOTE.format(region="united-states"),
-        "  - region-availability: " + REGION_NOTE.format(region="united-kingdom"),
+        "  - region-availability: " + REGION_NOTE.format(region="the United States"),
+        "  - region-availability: " + REGION_NOTE.format(region="the United Kingdom"),
         "  - shared-environment: " + SHARED_NOTE,
         "",
         "24 rule firings; run 'podeploy why' for the reasoning.",
@@ -177,7 +202,7 @@ def test_evaluate_contoso_on_the_current_knowledge_leaves_the_books_open() -> No
     assert ok("evaluate", str(CONTOSO)) == "\n".join([
         "Customer: Contoso",
         KNOWLEDGE_CURRENT,
-        "Deployments on the environment: resource-non-stocked, stocked-production",
+        deployed(NAMES_NOW, "resource-non-stocked", "stocked-production"),
         "",
         OPEN_QUESTIONS,
         f"  - {us}: {Q_LEDGER} {ledger_could_change}",
@@ -188,12 +213,12 @@ def test_evaluate_contoso_on_the_current_knowledge_leaves_the_books_open() -> No
         f"  {uk}      resource-non-stocked  ({INTEGRATED})  provisional",
         "",
         "Notes:",
-        "  - region-availability: " + REGION_NOTE.format(region="united-states") + " "
-        + FINANCE_REGION.format(entity=us, region="united-states"),
-        "  - region-availability: " + REGION_NOTE.format(region="united-kingdom") + " "
-        + FINANCE_REGION.format(entity=uk, region="united-kingdom"),
-        f"  - finance-required [{us}]: " + FINANCE_REQUIRED.format(type="stocked-production", entity=us),
-        f"  - finance-required [{uk}]: " + FINANCE_REQUIRED.format(type="resource-non-stocked", entity=uk),
+        "  - region-availability: " + REGION_NOTE.format(region="the United States") + " "
+        + FINANCE_REGION.format(entity=us, region="the United States"),
+        "  - region-availability: " + REGION_NOTE.format(region="the United Kingdom") + " "
+        + FINANCE_REGION.format(entity=uk, region="the United Kingdom"),
+        f"  - finance-required [{us}]: " + FINANCE_REQUIRED.format(type=MANUFACTURING, entity=us),
+        f"  - finance-required [{uk}]: " + FINANCE_REQUIRED.format(type=INTEGRATED, entity=uk),
         # Drawn once from the types the environment runs, after each entity's deployment (docs-2026-08).
         "  - shared-environment: " + SHARED_NOTE_NOW,
         "",
@@ -207,7 +232,7 @@ def test_evaluate_without_legal_entities_names_the_entity_after_the_customer(fac
     assert ok("evaluate", *SEED, "fabrikam-new.yaml") == "\n".join([
         "Customer: Fabrikam",
         KNOWLEDGE_SEED,
-        "Deployments on the environment: lite",
+        deployed(SEED_NAMES, "lite"),
         "",
         OPEN_QUESTIONS,
         f"  - {Q_REQUIREMENTS} (could change: the deployment, warning capability-gap, warning entity-promoted, "
@@ -235,7 +260,7 @@ def test_evaluate_lists_the_gaps_under_the_entity_and_warns_of_each(facts_dir: P
     assert ok("evaluate", *SEED, "tailspin-gap.yaml") == "\n".join([
         "Customer: Tailspin",
         KNOWLEDGE_SEED,
-        "Deployments on the environment: stocked-production",
+        deployed(SEED_NAMES, "stocked-production"),
         "",
         OPEN_QUESTIONS,
         f"  - {Q_EXISTING} (could change: warning finance-pma-continue, warning no-migration-path, "
@@ -247,8 +272,7 @@ def test_evaluate_lists_the_gaps_under_the_entity_and_warns_of_each(facts_dir: P
         "            gaps: project-sales",
         "",
         "Warnings:",
-        "  - capability-gap [Tailspin]: Tailspin needs project-sales, which stocked-production does not offer: "
-        "plan an extension, a partner solution or a process change for it.",
+        "  - capability-gap [Tailspin]: " + TAILSPIN_GAP,
         "",
         "9 rule firings; run 'podeploy why' for the reasoning.",
         "",
@@ -260,7 +284,7 @@ def test_evaluate_says_why_a_lite_entity_is_promoted(facts_dir: Path) -> None:
     assert ok("evaluate", *SEED, "adatum-promoted.yaml") == "\n".join([
         "Customer: Adatum",
         KNOWLEDGE_SEED,
-        "Deployments on the environment: resource-non-stocked, stocked-production",
+        deployed(SEED_NAMES, "resource-non-stocked", "stocked-production"),
         "",
         OPEN_QUESTIONS,
         f"  - {Q_EXISTING} (could change: the deployment, warning entity-promoted, warning finance-pma-continue, "
@@ -273,9 +297,9 @@ def test_evaluate_says_why_a_lite_entity_is_promoted(facts_dir: Path) -> None:
         f"  Adatum Factory   stocked-production  ({STOCKED})",
         "",
         "Warnings:",
-        "  - entity-promoted [Adatum Services]: Adatum Services would fit lite on its own, but Adatum Factory needs "
-        "stocked-production, which runs on Dynamics 365 Finance; legal entities share one environment, so Adatum "
-        "Services takes resource-non-stocked.",
+        f"  - entity-promoted [Adatum Services]: Adatum Services would fit {LITE} on its own, but Adatum Factory "
+        f"needs {STOCKED}, which runs on Dynamics 365 Finance; legal entities share one environment, so Adatum "
+        f"Services takes {RESOURCE}.",
         "",
         "Notes:",
         "  - shared-environment: " + SHARED_NOTE,
@@ -293,7 +317,7 @@ def test_evaluate_promotes_a_core_entity_only_while_its_books_may_be_in_finance(
         f"  Adatum Services  resource-non-stocked  ({INTEGRATED})  provisional",
         f"  Adatum Factory   stocked-production  ({MANUFACTURING})  provisional",
         "  - entity-promoted [Adatum Services]: Adatum Services would fit Project Operations Core on its own, but "
-        "another legal entity needs stocked-production on Dynamics 365 Finance; as Finance keeps or may keep its "
+        f"another legal entity needs {MANUFACTURING} on Dynamics 365 Finance; as Finance keeps or may keep its "
         "books too, it joins the Finance-connected environment on Integrated with ERP rather than a Core "
         "environment of its own.",
     ]
@@ -334,7 +358,7 @@ def test_evaluate_warns_existing_lite_customer_there_is_no_migration(facts_dir: 
     assert ok("evaluate", *SEED, "woodgrove-moves.yaml") == "\n".join([
         "Customer: Woodgrove",
         KNOWLEDGE_SEED,
-        "Deployments on the environment: resource-non-stocked",
+        deployed(SEED_NAMES, "resource-non-stocked"),
         "",
         OPEN_QUESTIONS,
         f"  - {Q_BUDGET}",
@@ -343,7 +367,7 @@ def test_evaluate_warns_existing_lite_customer_there_is_no_migration(facts_dir: 
         f"  Woodgrove  resource-non-stocked  ({RESOURCE})",
         "",
         "Warnings:",
-        "  - no-migration-path [Woodgrove]: Woodgrove would move from lite to resource-non-stocked; there is no "
+        f"  - no-migration-path [Woodgrove]: Woodgrove would move from {LITE} to {RESOURCE}; there is no "
         "out-of-box migration of data between deployment types: budget for custom scripts, mapping and manual work.",
         "",
         "8 rule firings; run 'podeploy why' for the reasoning.",
@@ -417,8 +441,7 @@ def test_evaluate_json_trace_steps_name_their_rule_and_where_it_is() -> None:
     assert first["rule"] == "type-lacks-capability"
     assert first["location"] == "policies/choosing.yaml:9:5"
     assert first["layer"] == "built-in"
-    assert first["explanation"] == LACKS.format(entity="Contoso Manufacturing United States",
-                                                capability="customer-facing-invoicing", type="lite")
+    assert first["explanation"] == lacks("Contoso Manufacturing United States", "customer-facing-invoicing", "lite")
     assert first["matched"][0] == {
         "fact": "requirements",
         "values": {"entity": "Contoso Manufacturing United States", "value": "customer-facing-invoicing"},
@@ -548,8 +571,7 @@ def test_evaluate_json_warning_names_its_entity_type_capability_and_rule(facts_d
     [warning] = ok_json("evaluate", *SEED, "tailspin-gap.yaml")["warnings"]
     assert warning == {
         "code": "capability-gap",
-        "message": "Tailspin needs project-sales, which stocked-production does not offer: plan an extension, a "
-                   "partner solution or a process change for it.",
+        "message": TAILSPIN_GAP,
         "entity": "Tailspin",
         "type": "stocked-production",
         "capability": "project-sales",
@@ -571,8 +593,7 @@ def test_evaluate_json_warning_names_its_entity_type_capability_and_rule(facts_d
                         "determine-deployment-type#deployment-types",
                     }
                 ],
-                "explanation": "Tailspin needs project-sales, which stocked-production does not offer: plan an "
-                "extension, a partner solution or a process change for it.",
+                "explanation": TAILSPIN_GAP,
             }
         ],
     }
@@ -611,11 +632,11 @@ def test_why_contoso_starts_each_entity_with_its_deployment() -> None:
 def test_why_contoso_says_why_each_other_type_was_not_chosen() -> None:
     us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
     assert lines_from(ok("why", *SEED, str(CONTOSO)), "  not ") == [
-        "  not lite: " + lacks_reason(us, "customer-facing-invoicing", "lite"),
-        "  not resource-non-stocked: " + lacks_reason(us, "production-orders", "resource-non-stocked"),
-        "  not lite: " + lacks_reason(uk, "customer-facing-invoicing", "lite"),
-        "  not stocked-production: resource-non-stocked was preferred: "
-        f"{LIGHTEST.format(type='resource-non-stocked', entity=uk)} {LIGHTEST_RULE}",
+        not_line("lite") + lacks_reason(us, "customer-facing-invoicing", "lite"),
+        not_line("resource-non-stocked") + lacks_reason(us, "production-orders", "resource-non-stocked"),
+        not_line("lite") + lacks_reason(uk, "customer-facing-invoicing", "lite"),
+        not_line("stocked-production") + f"{RESOURCE} was preferred: "
+        f"{LIGHTEST.format(type=RESOURCE, entity=uk)} {LIGHTEST_RULE}",
     ]
 
 
@@ -625,12 +646,12 @@ def test_why_contoso_on_the_current_knowledge_names_the_documentation_rules() ->
     us, uk = "Contoso Manufacturing United States", "Contoso Robotics United Kingdom"
     lacks_rule = f"(rule type-lacks-capability, policies/editions/docs-2026-08/books.yaml:86:5, {SEED_SECTION})"
     assert lines_from(ok("why", str(CONTOSO)), "  not ") == [
-        f"  not lite: {LACKS.format(entity=us, capability='customer-facing-invoicing', type='lite')} {lacks_rule}",
-        "  not resource-non-stocked: "
-        f"{LACKS.format(entity=us, capability='production-orders', type='resource-non-stocked')} {lacks_rule}",
-        f"  not lite: {LACKS.format(entity=uk, capability='customer-facing-invoicing', type='lite')} {lacks_rule}",
-        "  not stocked-production: resource-non-stocked was preferred: "
-        f"{LIGHTEST.format(type='resource-non-stocked', entity=uk)} {LIGHTEST_RULE}",
+        not_line("lite", NAMES_NOW) + f"{lacks(us, 'customer-facing-invoicing', 'lite', NAMES_NOW)} {lacks_rule}",
+        not_line("resource-non-stocked", NAMES_NOW)
+        + f"{lacks(us, 'production-orders', 'resource-non-stocked', NAMES_NOW)} {lacks_rule}",
+        not_line("lite", NAMES_NOW) + f"{lacks(uk, 'customer-facing-invoicing', 'lite', NAMES_NOW)} {lacks_rule}",
+        not_line("stocked-production", NAMES_NOW) + f"{INTEGRATED} was preferred: "
+        f"{LIGHTEST.format(type=INTEGRATED, entity=uk)} {LIGHTEST_RULE}",
     ]
 
 
@@ -651,20 +672,21 @@ def test_why_says_finance_later_rules_out_lite(facts_dir: Path) -> None:
         "  Decided by what rules out the lighter types:",
     ]
     assert lines_from(text, "  not ") == [
-        "  not lite: The customer plans to adopt Dynamics 365 Finance and there is no supported migration from lite to "
-        "a Finance-based type, so Fabrikam starts on a Finance-based type now. (rule finance-later-rules-out-lite, "
+        not_line("lite") + "The customer plans to adopt Dynamics 365 Finance and there is no supported migration "
+        f"from {LITE} to a Finance-based type, so Fabrikam starts on a Finance-based type now. "
+        "(rule finance-later-rules-out-lite, "
         'policies/choosing.yaml:37:5, "Determine your deployment type" (2023-11-06), section "Project Operations '
         'for stocked/production order scenarios")',
-        "  not stocked-production: resource-non-stocked was preferred: "
-        f"{LIGHTEST.format(type='resource-non-stocked', entity='Fabrikam')} {LIGHTEST_RULE}",
+        not_line("stocked-production") + f"{RESOURCE} was preferred: "
+        f"{LIGHTEST.format(type=RESOURCE, entity='Fabrikam')} {LIGHTEST_RULE}",
     ]
 
 
 def test_why_says_finance_later_rules_out_core_on_the_current_knowledge(facts_dir: Path) -> None:
     # The documentation's finance-later-rules-out-lite overrides the seed's, citing the PSA end-of-life FAQ.
     assert lines_from(ok("why", "fabrikam-finance-later.yaml"), "  not lite") == [
-        "  not lite: The customer will adopt Dynamics 365 Finance and there is no supported move from "
-        "Project Operations Core to Integrated with ERP later, so Fabrikam starts on a Finance-based type now. "
+        not_line("lite", NAMES_NOW) + "The customer will adopt Dynamics 365 Finance and there is no supported move "
+        "from Project Operations Core to Integrated with ERP later, so Fabrikam starts on a Finance-based type now. "
         "(rule finance-later-rules-out-lite, policies/editions/docs-2026-08/books.yaml:46:5, \"Project Service "
         "Automation end of life FAQ\" (2025-07-07))",
     ]
@@ -672,10 +694,10 @@ def test_why_says_finance_later_rules_out_core_on_the_current_knowledge(facts_di
 
 def test_why_for_a_new_customer_says_lite_was_preferred(facts_dir: Path) -> None:
     text = ok("why", *SEED, "fabrikam-new.yaml")
-    preferred = f"lite was preferred: {LIGHTEST.format(type='lite', entity='Fabrikam')} {LIGHTEST_RULE}"
+    preferred = f"{LITE} was preferred: {LIGHTEST.format(type=LITE, entity='Fabrikam')} {LIGHTEST_RULE}"
     assert lines_from(text, "  not ") == [
-        f"  not resource-non-stocked: {preferred}",
-        f"  not stocked-production: {preferred}",
+        not_line("resource-non-stocked") + preferred,
+        not_line("stocked-production") + preferred,
     ]
     assert lines_from(text, "Notes:", "  lite-is-final") == ["Notes:", "  lite-is-final [Fabrikam]"]
 
@@ -686,10 +708,10 @@ def test_why_for_a_promoted_entity_says_why_lite_was_not_kept(facts_dir: Path) -
         "Adatum Services: resource-non-stocked (Project Operations for resource/non-stocked scenarios)",
         "Adatum Factory: stocked-production (Project Operations for stocked/production order scenarios)",
     ]
-    assert lines_from(text, "  not lite: Adatum Services") == [
-        "  not lite: Adatum Services would fit lite on its own, but Adatum Factory needs stocked-production, which "
+    assert lines_from(text, not_line("lite") + "Adatum Services") == [
+        not_line("lite") + f"Adatum Services would fit {LITE} on its own, but Adatum Factory needs {STOCKED}, which "
         "runs on Dynamics 365 Finance; legal entities share one environment, so Adatum Services takes "
-        "resource-non-stocked. "
+        f"{RESOURCE}. "
         f"(rule lite-joins-finance-environment, policies/environment.yaml:9:5, {SEED_SECTION})",
     ]
     assert "supersedes" not in text
@@ -710,8 +732,10 @@ def test_why_shows_the_seed_rule_a_documentation_rule_supersedes(facts_dir: Path
 def test_why_not_for_a_promoted_entity_does_not_contradict_its_deployment(
     facts_dir: Path, as_of: tuple[str, ...],
 ) -> None:
-    [line] = lines_from(ok("why", *as_of, "adatum-promoted.yaml"), "  not stocked-production: resource-non-stocked")
-    assert "lite is the lightest" not in line
+    names = SEED_NAMES if as_of else NAMES_NOW
+    [line] = lines_from(ok("why", *as_of, "adatum-promoted.yaml"),
+                        not_line("stocked-production", names) + names["resource-non-stocked"])
+    assert f"{names['lite']} is the lightest" not in line
     assert "rule lite-joins-finance-environment" in line
 
 
@@ -728,8 +752,7 @@ def test_why_json_has_why_not_for_every_entity_and_other_type() -> None:
         uk: [
             {"type": "lite", "reason": lacks_reason(uk, "customer-facing-invoicing", "lite")},
             {"type": "stocked-production",
-             "reason": "resource-non-stocked was preferred: "
-                       f"{LIGHTEST.format(type='resource-non-stocked', entity=uk)} {LIGHTEST_RULE}"},
+             "reason": f"{RESOURCE} was preferred: {LIGHTEST.format(type=RESOURCE, entity=uk)} {LIGHTEST_RULE}"},
         ],
     }
 

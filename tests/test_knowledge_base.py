@@ -330,8 +330,9 @@ def test_promotion_says_why(kb: KnowledgeBase) -> None:
     ]
     assert warning == {
         "code": "entity-promoted",
-        "message": "S would fit lite on its own, but F needs stocked-production, which runs on Dynamics 365 Finance; "
-        "legal entities share one environment, so S takes resource-non-stocked.",
+        "message": "S would fit Lite deployment - deal to proforma invoicing on its own, but F needs Project "
+        "Operations for stocked/production order scenarios, which runs on Dynamics 365 Finance; legal entities share "
+        "one environment, so S takes Project Operations for resource/non-stocked scenarios.",
         "entity": "S",
         "type": "resource-non-stocked",
         "rule": "lite-joins-finance-environment",
@@ -378,7 +379,8 @@ def test_why_not_gives_first_reason_for_each_type_not_chosen(kb: KnowledgeBase) 
     assert reasons["lite"].startswith("The customer plans to adopt Dynamics 365 Finance")
     assert "(rule finance-later-rules-out-lite, policies/choosing.yaml:" in reasons["lite"]
     assert reasons["stocked-production"] == (
-        "F needs project-sales, which stocked-production does not offer. (rule type-lacks-capability, "
+        "F needs project sales on Dynamics 365 Sales, which Project Operations for stocked/production order "
+        "scenarios does not offer. (rule type-lacks-capability, "
         'policies/choosing.yaml:9:5, "Determine your deployment type" (2023-11-06), section "Deployment types")'
     )
 
@@ -510,8 +512,8 @@ def test_two_deployments_for_one_entity_are_flagged_not_hidden(kb: KnowledgeBase
     conflict = result["warnings"][0]
     assert conflict["code"] == "conflicting-deployments"
     assert conflict["message"] == (
-        "The policies conclude lite, stocked-production for F; lite, the lightest, is shown. "
-        "Fix the policies so that one rule decides."
+        "The policies conclude more than one deployment type for F (lite, stocked-production); Lite deployment - "
+        "deal to proforma invoicing, the lightest, is shown. Fix the policies so that one rule decides."
     )
 
 

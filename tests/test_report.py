@@ -28,6 +28,7 @@ from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.explain import graph, html_report, markdown
 from podeploy.engine.explain.brand import Brand, load_brand
 from podeploy.engine.explain.markup import HTML, escape
+from podeploy.engine.explain.plan import plan as plan_of
 from podeploy.engine.explain.queries import citation, citations
 from podeploy.engine.io.outputs import write_file
 from podeploy.engine.policy.layers import edition_dirs
@@ -557,6 +558,23 @@ def test_html_escapes_whatever_is_put_into_it_and_leaves_html_as_it_is() -> None
     assert HTML(", ").join(["<i>", HTML("<i>")]) == "&lt;i&gt;, <i>"
     assert HTML("<li>{}</li>").format(HTML("<em>already HTML</em>")) == "<li><em>already HTML</em></li>"
     assert escape(escape(value)) == escape(value)
+
+@pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
+def test_every_type_not_recommended_has_its_reason_in_the_plan(
+    knowledge: str, name: str, request: pytest.FixtureRequest
+) -> None:
+    # A legal entity promoted to share a Finance environment is decided by the step that promotes it: the
+    # heavier type still says why not (the recommended one is lighter), never a heading with nothing under it.
+    kb: KnowledgeBase = request.getfixturevalue(knowledge)
+    decision = decide(kb, EXAMPLES / name)
+    for entity in plan_of(decision, date=DATE).entities:
+        if entity.type_id is None:
+            continue
+        others = [*entity.lighter, *entity.heavier]
+        assert [t for t, _ in others] == [kb.type_name(t.id) for t in kb.types_by_rank() if t.id != entity.type_id]
+        assert [t for t, reasons in others if not reasons] == [], entity.name
+        assert all(said.text and said.rule for _, reasons in others for said in reasons)
+
 
 @pytest.mark.parametrize(("knowledge", "name"), EXAMPLES_ON_KNOWLEDGE)
 def test_html_of_every_example_parses(knowledge: str, name: str, request: pytest.FixtureRequest) -> None:

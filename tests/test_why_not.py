@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTOSO = str(ROOT / "examples" / "contoso.yaml")
 UK = "Contoso Robotics United Kingdom"
 US = "Contoso Manufacturing United States"
+LITE = "Lite deployment - deal to proforma invoicing"
+RESOURCE = "Project Operations for resource/non-stocked scenarios"
 SEED = ("--as-of", "2023-11")  # the seeds' literal reading alone; without it, the current knowledge too
 SEED_TITLE = (
     'The seeds, read literally: Microsoft Learn, "Determine your deployment type" (2023-11-06), and '
@@ -35,9 +37,9 @@ def test_every_reason_against_lite_is_listed_per_entity_with_the_customers_fact(
     assert data["type"] == "lite"
     reasons = {e["name"]: [(r["rule"], r["explanation"]) for r in e["reasons"]] for e in data["entities"]}
     assert reasons[UK] == [
-        ("type-lacks-capability", f"{UK} needs customer-facing-invoicing, which lite does not offer."),
-        ("type-lacks-capability", f"{UK} needs receipt-ocr, which lite does not offer."),
-        ("type-lacks-capability", f"{UK} needs revenue-recognition, which lite does not offer."),
+        ("type-lacks-capability", f"{UK} needs customer-facing invoicing, which {LITE} does not offer."),
+        ("type-lacks-capability", f"{UK} needs receipt scanning (OCR), which {LITE} does not offer."),
+        ("type-lacks-capability", f"{UK} needs revenue recognition, which {LITE} does not offer."),
     ]
     assert [rule for rule, _ in reasons[US]] == ["type-lacks-capability"] * 4 + ["production-needs-stocked"] * 2
     first = data["entities"][1]["reasons"][0]
@@ -62,7 +64,7 @@ def test_a_type_that_covers_but_is_heavier_is_explained_by_the_preference() -> N
             "reasons": [
                 {
                     "rule": None,
-                    "explanation": "resource-non-stocked was preferred: resource-non-stocked is the lightest "
+                    "explanation": f"{RESOURCE} was preferred: {RESOURCE} is the lightest "
                     f"deployment type still open that offers everything {UK} needs. (rule lightest-covering-type, "
                     'policies/choosing.yaml:69:5, "Determine your deployment type" (2023-11-06), section '
                     '"Deployment types")',
@@ -95,7 +97,7 @@ def test_text_numbers_the_reasons_and_names_rule_source_and_fact() -> None:
         KNOWLEDGE_SEED,
         "",
         f"{UK} (gets resource-non-stocked):",
-        f"  1. {UK} needs customer-facing-invoicing, which lite does not offer.",
+        f"  1. {UK} needs customer-facing invoicing, which {LITE} does not offer.",
         '     rule type-lacks-capability (policies/choosing.yaml:9:5) ["Determine your deployment type" (2023-11-06), '
         'section "Deployment types"]',
         f"     customer's fact: requirements(entity: {UK}, value: customer-facing-invoicing) at {CONTOSO}:4:16",
@@ -110,7 +112,7 @@ def test_text_on_the_current_knowledge_names_the_type_by_its_2025_name_and_the_d
         KNOWLEDGE_CURRENT,
         "",
         f"{UK} (gets resource-non-stocked):",
-        f"  1. {UK} needs customer-facing-invoicing, which lite does not offer.",
+        f"  1. {UK} needs customer-facing invoicing, which Project Operations Core does not offer.",
         "     rule type-lacks-capability (policies/editions/docs-2026-08/books.yaml:86:5) "
         "[\"Determine your deployment type\" (2023-11-06), section \"Deployment types\"]",
         f"     customer's fact: requirements(entity: {UK}, value: customer-facing-invoicing) at {CONTOSO}:4:16",
@@ -137,13 +139,13 @@ def test_stocked_inventory_rules_integrated_with_erp_out_only_on_the_seeds() -> 
         (
             lacks,
             "policies/editions/docs-2026-08/books.yaml:86:5",
-            f"{US} needs production-orders, which resource-non-stocked does not offer.",
+            f"{US} needs production orders, which Project Operations Integrated with ERP does not offer.",
         ),
         (
             needs_stocked,
             "policies/editions/docs-2026-08/books.yaml:65:5",
-            f"{US} needs production-orders, which decides the type: resource-non-stocked does not offer it, so "
-            "resource-non-stocked is ruled out.",
+            f"{US} needs production orders, which decides the type: Project Operations Integrated with ERP does "
+            "not offer it, so Project Operations Integrated with ERP is ruled out.",
         ),
     ]
 

@@ -174,9 +174,7 @@ class Dimensions:
 
     def _local_dims(self) -> list[Dim]:
         kb = self.kb
-        capability_lists = [
-            d for d in kb.facts.values() if d.type == "capability-list" and d.id in self.cone.predicates
-        ]
+        capability_lists = [d for d in kb.capability_lists() if d.id in self.cone.predicates]
         symmetric = len(capability_lists) == 1 and capability_lists[0].scope == "entity"
         dims: list[Dim] = []
         for decl in kb.facts.values():

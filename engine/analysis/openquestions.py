@@ -101,9 +101,7 @@ def open_questions(kb: KnowledgeBase, facts: FactsInput) -> OpenQuestions:
     analyzer = session.analyzer
     given_lists = {fact for fact, _ in facts.given if kb.facts[fact].is_list}
     unknown_lists = [
-        d.id
-        for d in kb.facts.values()
-        if d.type == "capability-list" and d.id in analyzer.cone.predicates and d.id not in given_lists
+        d.id for d in kb.capability_lists() if d.id in analyzer.cone.predicates and d.id not in given_lists
     ]
     if unknown_lists:
         return _reachable(kb, facts, session, unknown_lists)

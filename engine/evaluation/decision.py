@@ -10,6 +10,7 @@ from ..facts.reading import FactsInput
 from ..model.terms import Fact, make_fact
 from ..policy.knowledge import KnowledgeBase
 from .derivation import FactStore, Firing
+from .wording import business_explanation
 
 
 @dataclass(slots=True)
@@ -81,7 +82,7 @@ def decide(kb: KnowledgeBase, facts: FactsInput, engine: str, store: FactStore, 
             gaps.setdefault(str(fact.get("entity")), set()).add(str(fact.get("capability")))
 
     rank = {t.id: t.rank for t in kb.types.values()}
-    capability_lists = [d.id for d in kb.facts.values() if d.type == "capability-list"]
+    capability_lists = [d.id for d in kb.capability_lists()]
     for entity in facts.entities:
         chosen = sorted(set(deployments.get(entity.name, [])), key=lambda t: (rank.get(t, 0), t))
         needs: list[str] = []
@@ -105,8 +106,8 @@ def decide(kb: KnowledgeBase, facts: FactsInput, engine: str, store: FactStore, 
                 for step in decision.concluded_by.get(fact, [])
             )
             message = (
-                f"The policies conclude {', '.join(chosen)} for {entity.name}; {chosen[0]}, the lightest, is shown. "
-                "Fix the policies so that one rule decides."
+                f"The policies conclude more than one deployment type for {entity.name} ({', '.join(chosen)}); "
+                f"{kb.type_name(chosen[0])}, the lightest, is shown. Fix the policies so that one rule decides."
             )
             decision.warnings.append(
                 Notice("warning", "conflicting-deployments", message, entity.name, conflict, steps)
@@ -119,7 +120,7 @@ def decide(kb: KnowledgeBase, facts: FactsInput, engine: str, store: FactStore, 
             steps = decision.concluded_by.get(fact, [])
             messages: list[str] = []
             for step in steps:
-                text = trace[step].explanation
+                text = business_explanation(kb, trace[step])
                 if text not in messages:
                     messages.append(text)
             entity = fact.get("entity")

@@ -19,12 +19,12 @@ from collections.abc import Sequence
 from ..analysis.openquestions import OpenQuestion, of_decision
 from ..evaluation.decision import Decision, EntityDecision, Notice
 from ..evaluation.derivation import Firing
+from ..evaluation.wording import business_explanation
 from ..model.terms import Fact, NextStep
 from ..records import record
 from .brand import Brand
 from .queries import (
     Citation,
-    business_explanation,
     citations,
     customer_facts,
     deciding_reasons,
@@ -233,10 +233,13 @@ def _entity_plan(decision: Decision, entity: EntityDecision, provisional: bool, 
         if other.id == type_id or other.rank < rank:
             continue
         found = _reasons_said(decision, reasons_against(decision, entity, other.id))
-        if not found and chosen:
+        # No rule ruled the heavier type out: the chosen one is lighter, and the step that chose it (which the
+        # deciding reasons may already show, as for a legal entity promoted to share an environment) says why.
+        if not found and step is not None:
+            decided = chosen[0] if chosen else _said(decision, decision.trace[step])
             lighter_name = name or "The recommended type"
-            found = (Said(f"{lighter_name} is lighter and already offers what is needed.", chosen[0].rule,
-                          chosen[0].location, chosen[0].layer, chosen[0].cites),)
+            found = (Said(f"{lighter_name} is lighter and already offers what is needed.", decided.rule,
+                          decided.location, decided.layer, decided.cites),)
         heavier.append((kb.type_name(other.id), found))
     gap_notes = tuple(
         said

@@ -9,13 +9,14 @@ rules out the lighter types), every rule behind a warning, and the customer's fa
 
 from __future__ import annotations
 
-import functools
 import re
 from collections.abc import Iterable
 
 from ..evaluation.decision import Decision, EntityDecision, Notice
 from ..evaluation.derivation import Firing
-from ..model.terms import Fact, explanation_parts, show_value
+from ..evaluation.wording import business_explanation, readable
+from ..model.fact_types import fact_type
+from ..model.terms import Fact, show_value
 from ..policy.knowledge import KnowledgeBase
 from ..records import record
 
@@ -112,74 +113,6 @@ def citations_json(kb: KnowledgeBase, source: str | None) -> list[dict[str, str]
     return [c.as_json() for c in citations(kb, source)]
 
 
-# -- values and explanations in business words ---------------------------------------------------------------------
-
-
-def _lower_first(text: str) -> str:
-    """'Production orders' -> 'production orders' mid-sentence; 'OCR receipts' keeps its capital."""
-    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
-        return text[0].lower() + text[1:]
-    return text
-
-
-def readable(kb: KnowledgeBase, value: object, domain: str | None) -> str:
-    """A value for a customer: a capability or deployment type by its name, anything else as written."""
-    text = show_value(value)
-    if domain == "capability" and text in kb.capabilities:
-        return _lower_first(kb.capabilities[text].name)
-    if domain is not None and domain.startswith("fact:") and domain[5:] in kb.facts:
-        label = kb.facts[domain[5:]].label(text)
-        if label is not None:
-            return label
-    if text in kb.types and domain in ("deployment-type", "fact:existing_solution", None):
-        return kb.type_name(text)
-    return text
-
-
-def _domains(kb: KnowledgeBase, firing: Firing) -> dict[str, str | None]:
-    """The domain of each variable of the firing's clause (capability, deployment-type, entity...)."""
-    found: dict[str, str | None] = {}
-    clause = firing.clause.clause
-    for atom in (*clause.positives, *clause.negatives):
-        predicate = kb.predicates.get(atom.predicate)
-        if predicate is None:
-            continue
-        for fp in atom.fields:
-            decl = predicate.fields.get(fp.field)
-            if fp.bind is not None and decl is not None:
-                found.setdefault(fp.bind.name, decl.domain)
-    return found
-
-
-def business_explanation(kb: KnowledgeBase, firing: Firing) -> str:
-    """The firing's explanation with capabilities and types named as the customer knows them."""
-    parts = explanation_parts(firing.clause.rule.explanation)
-    if not parts:
-        return _named_types(kb, firing.explanation)
-    bindings = dict(firing.bindings)
-    domains = _domains(kb, firing)
-    out = []
-    for literal, name in parts:
-        out.append(_named_types(kb, literal))
-        if name is not None:
-            out.append(readable(kb, bindings[name], domains.get(name)) if name in bindings else f"{{{name}}}")
-    return "".join(out)
-
-
-def _named_types(kb: KnowledgeBase, text: str) -> str:
-    """A deployment type an explanation names by its id ('so S takes resource-non-stocked'), named as today."""
-    if not any(t in text for t in kb.types):
-        return text
-    return _type_ids(tuple(kb.types)).sub(lambda m: kb.type_name(m.group(1)), text)
-
-
-@functools.cache
-def _type_ids(types: tuple[str, ...]) -> re.Pattern[str]:
-    """Any of these type ids as a whole word (longest first, so that no id matches inside another)."""
-    alternatives = "|".join(re.escape(t) for t in sorted(types, key=len, reverse=True))
-    return re.compile(rf"(?<![\w/-])({alternatives})(?![\w/-])")
-
-
 def fact_words(kb: KnowledgeBase, fact: Fact) -> str:
     """One of the customer's facts as a sentence: 'Contoso Robotics needs revenue recognition'."""
     decl = kb.facts.get(fact.predicate)
@@ -187,8 +120,8 @@ def fact_words(kb: KnowledgeBase, fact: Fact) -> str:
     value = fact.get("value")
     if decl is None:
         return ", ".join(f"{k}: {show_value(v)}" for k, v in fact.as_dict().items())
-    if decl.type == "capability-list":
-        return f"{entity or 'The customer'} needs {readable(kb, value, 'capability')}"
+    if fact_type(decl).domain(decl) == "capability":
+        return f"{entity or 'The customer'} needs {kb.capability_words(str(value))}"
     # The description's first sentence says what the fact is; the rest is for whoever writes policies.
     # (up to a colon: 'The system that keeps the books after go-live: Finance, another ERP, or none' lists values).
     about = re.split(r"(?<=\.)\s", " ".join((decl.description or decl.id).split()), maxsplit=1)[0].rstrip(". ")

@@ -7,10 +7,10 @@ from typing import Any
 
 from ..evaluation.decision import Decision, EntityDecision
 from ..evaluation.derivation import Firing
+from ..evaluation.wording import business_explanation
 from ..model.terms import Atom, Fact, Rule, Var, show_value
 from ..policy.knowledge import KnowledgeBase
 from .queries import (
-    business_explanation,
     citations_json,
     cited_text,
     deciding_reasons,
@@ -96,7 +96,7 @@ def trace_json(decision: Decision) -> list[dict[str, Any]]:
                 "step": number,
                 **_rule_json(decision.kb, rule),
                 **_supersedes_json(decision.kb, rule.id),
-                "explanation": firing.explanation,
+                "explanation": business_explanation(decision.kb, firing),
                 "matched": [_fact_json(decision, f) for f in firing.matched],
                 "absent": absent_conditions(firing),
                 "counted": [_fact_json(decision, f) for f in firing.counted],
@@ -157,7 +157,7 @@ def decision_summary(decision: Decision) -> dict[str, Any]:
                     "location": str(f.clause.rule.location),
                     "source": f.clause.rule.source,
                     "citations": citations_json(kb, f.clause.rule.source),
-                    "explanation": f.explanation,
+                    "explanation": business_explanation(kb, f),
                 }
                 for f in notice_firings(decision, n)
             ]
@@ -224,7 +224,7 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
     lines = [style(f"Customer: {decision.customer}", bold=True), knowledge_text(kb)]
     if decision.facts.workshop is not None:
         lines.append(decision.facts.workshop.text())
-    names = ", ".join(decision.deployments) or "none"
+    names = ", ".join(f"{kb.type_name(t)} ({t})" if t in kb.types else t for t in decision.deployments) or "none"
     lines.append(f"Deployments on the environment: {names}")
     if open_.questions:
         lines.append("")
@@ -277,7 +277,7 @@ def why_text(decision: Decision, style: Style = plain) -> str:
         for fact in deployed:
             _explain_fact(decision, fact, 1, lines, shown, style)
         for type_id, reason in why_not(decision, entity):
-            lines.append(f"  not {style(type_id, bold=True)}: {reason}")
+            lines.append(f"  not {style(type_id, bold=True)} ({decision.kb.type_name(type_id)}): {reason}")
     for title, notices in (("Warnings", decision.warnings), ("Notes", decision.notes)):
         if not notices:
             continue
@@ -293,7 +293,7 @@ def why_text(decision: Decision, style: Style = plain) -> str:
                 source = f"  [{cited_text(decision.kb, rule.source)}]" if rule.source else ""
                 lines.append(f"      and {style('<-', fg='blue')} step {step}: rule {style(rule.id, bold=True)} "
                              f"({rule.location}){source}")
-                lines.append(f"           {firing.explanation}")
+                lines.append(f"           {business_explanation(decision.kb, firing)}")
     return "\n".join(lines)
 
 
@@ -344,7 +344,7 @@ def _explain_fact(
     for superseded in decision.kb.superseded.get(rule.id, ()):
         what = f"rule {superseded.rule} " if superseded.rule else ""
         lines.append(f"{pad}     supersedes {what}[{cited_text(decision.kb, superseded.source)}]")
-    lines.append(f"{pad}     {firing.explanation}")
+    lines.append(f"{pad}     {business_explanation(decision.kb, firing)}")
     for matched in firing.matched:
         _explain_fact(decision, matched, depth + 2, lines, shown, style)
     for text in absent_conditions(firing):
@@ -363,7 +363,7 @@ COARSE_NOTE = (
 def _cited(kb: KnowledgeBase, firing: Firing) -> str:
     rule = firing.clause.rule
     source = f", {cited_text(kb, rule.source)})" if rule.source else ")"
-    return f"{firing.explanation} (rule {rule.id}, {rule.location}{source}"
+    return f"{business_explanation(kb, firing)} (rule {rule.id}, {rule.location}{source}"
 
 
 def why_not(decision: Decision, entity: EntityDecision) -> list[tuple[str, str]]:
@@ -390,7 +390,7 @@ def why_not_type_json(decision: Decision, type_id: str, entity_name: str | None 
                 reasons.append(
                     {
                         **_rule_json(decision.kb, rule),
-                        "explanation": firing.explanation,
+                        "explanation": business_explanation(decision.kb, firing),
                         "facts": [_fact_json(decision, f) for f in _given_behind(decision, firing)],
                     }
                 )
@@ -463,7 +463,9 @@ def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
         firing = decision.trace[step]
         rule = firing.clause.rule
         source = f", {cited_text(decision.kb, rule.source)})" if rule.source else ")"
-        return f"{entity.deployment} was preferred: {firing.explanation} (rule {rule.id}, {rule.location}{source}"
+        preferred = decision.kb.type_name(entity.deployment) if entity.deployment else "another type"
+        said = business_explanation(decision.kb, firing)
+        return f"{preferred} was preferred: {said} (rule {rule.id}, {rule.location}{source}"
     return "no rule concluded a deployment for this entity"
 
 

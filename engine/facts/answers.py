@@ -6,8 +6,6 @@ asked and answered "don't know". `podeploy ask --answers` and `podeploy serve` r
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,65 +13,21 @@ from typing import Any
 from ..errors import BadInput, Problem, did_you_mean
 from ..io.loader import Document
 from ..model.fact_types import fact_type
-from ..model.terms import VERSION_PATTERN, FactDecl, normal_number
+from ..model.terms import FactDecl, normal_number
 from ..policy.knowledge import KnowledgeBase
 from .questions import ABSENT, Question, Value, all_questions
 
 UNKNOWN_WORDS = ("?", "dont know", "don't know", "unknown", "not sure", "skip")
 BACK_WORDS = ("<", "back")
-YES_WORDS = ("y", "yes", "true", "1")
-NO_WORDS = ("n", "no", "false", "0")
 
 
 def parse_answer(question: Question, text: str) -> Value:
-    """An answer typed for a question; ValueError with a message saying what is expected."""
+    """An answer typed for a question: ABSENT for "don't know", else as its fact type reads it (ValueError
+    with a message saying what is expected)."""
     raw = text.strip()
-    lowered = raw.lower()
-    if lowered in UNKNOWN_WORDS:
+    if raw.lower() in UNKNOWN_WORDS:
         return ABSENT
-    if question.kind in ("yes-no", "boolean"):
-        if lowered in YES_WORDS:
-            return True
-        if lowered in NO_WORDS:
-            return False
-        raise ValueError("answer y (yes), n (no) or ? (don't know)")
-    if question.kind == "choice":
-        return _choice(question.choices, raw)
-    if question.kind in ("integer", "number"):
-        try:
-            number = float(raw)
-        except ValueError:
-            raise ValueError(f"answer {'a whole number' if question.kind == 'integer' else 'a number'}, or ?") from None
-        if not math.isfinite(number) or abs(number) > 1e9:
-            raise ValueError("answer a number between -1000000000 and 1000000000")
-        if question.bounds is not None and not question.bounds[0] <= number <= question.bounds[1]:
-            raise ValueError(f"answer {'a whole number' if question.kind == 'integer' else 'a number'}"
-                             f"{question.range_words}, or ?")
-        if question.kind == "integer":
-            if not number.is_integer():
-                raise ValueError("answer a whole number, or ?")
-            return int(number)
-        return normal_number(number)
-    if question.kind == "version":
-        if not re.match(VERSION_PATTERN, raw):
-            raise ValueError("answer a version like 10.0.44, or ?")
-        return raw
-    if not raw or len(raw) > 200:
-        raise ValueError("answer some text (at most 200 characters), or ?")
-    return raw
-
-
-def _choice(choices: Sequence[str], raw: str) -> str:
-    lowered = raw.lower()
-    for c in choices:
-        if c.lower() == lowered:
-            return c
-    if raw.isdigit() and 1 <= int(raw) <= len(choices):
-        return choices[int(raw) - 1]
-    starting = [c for c in choices if c.lower().startswith(lowered)] if lowered else []
-    if len(starting) == 1:
-        return starting[0]
-    raise ValueError(f"answer one of {', '.join(choices)} (or its number, or ?){did_you_mean(raw, choices)}")
+    return question.read(raw)
 
 
 @dataclass(slots=True)
@@ -150,7 +104,7 @@ def read_answers(kb: KnowledgeBase, doc: Document) -> Answers:
 
 
 def _capability_fact(kb: KnowledgeBase) -> str | None:
-    lists = [d.id for d in kb.facts.values() if d.type == "capability-list"]
+    lists = [d.id for d in kb.capability_lists()]
     if "requirements" in lists:
         return "requirements"
     return lists[0] if len(lists) == 1 else None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
-from ..model.fact_types import NUMBER_LIMIT, fact_type
+from ..model.fact_types import YES_NO, FactType, fact_type
 from ..model.terms import FactDecl, Scalar
 from ..policy.knowledge import KnowledgeBase
 from ..records import record
@@ -39,59 +39,53 @@ Value = Scalar | Absent
 
 @record
 class Question:
-    """One question: a scalar fact, or one item (capability or choice) of a list fact; customer-wide or per entity."""
+    """One question: a scalar fact, or one item (capability or choice) of a list fact; customer-wide or per entity.
+
+    What an answer may be is the fact type's business (`FactType.read_answer`, `hint`); an item of a list
+    fact is answered yes or no.
+    """
 
     key: str
     fact: str
     item: str | None
     entity: int | None
     text: str
-    kind: str  # yes-no | boolean | choice | integer | number | version | text
-    choices: tuple[str, ...] = ()
-    bounds: tuple[float, float] | None = None  # the lowest and highest number an answer may be
+    decl: FactDecl
 
     @property
-    def range_words(self) -> str:
-        """' from 1 to 50' for a number the declaration bounds; '' where only the engine's range applies."""
-        if self.bounds is None:
-            return ""
-        low, high = (_number_words(b) for b in self.bounds)
-        if self.bounds[0] > -NUMBER_LIMIT and self.bounds[1] < NUMBER_LIMIT:
-            return f" from {low} to {high}"
-        if self.bounds[0] > -NUMBER_LIMIT:
-            return f" of at least {low}"
-        if self.bounds[1] < NUMBER_LIMIT:
-            return f" of at most {high}"
-        return ""
+    def answering(self) -> FactType:
+        """The type whose answers the question takes."""
+        return YES_NO if self.item is not None else fact_type(self.decl)
+
+    @property
+    def kind(self) -> str:
+        """yes-no (an item of a list fact) | boolean | choice | integer | number | version | text"""
+        return "yes-no" if self.item is not None else self.answering.question_kind
+
+    @property
+    def choices(self) -> tuple[str, ...]:
+        """The answers offered one by one; none where the answer is typed (or is yes or no)."""
+        return self.answering.answer_choices(self.decl)
+
+    @property
+    def bounds(self) -> tuple[float, float] | None:
+        """The lowest and highest number an answer may be; None for an answer that is no number."""
+        return self.answering.answer_bounds(self.decl)
 
     @property
     def hint(self) -> str:
         """The answers the question takes, shown after it."""
-        if self.kind in ("yes-no", "boolean"):
-            return "[y/n/?]"
-        if self.kind == "choice":
-            return "[" + "/".join(self.choices) + "/?]"
-        if self.kind == "version":
-            return "[a version like 10.0.44, or ?]"
-        if self.kind in ("integer", "number"):
-            return f"[{'a whole number' if self.kind == 'integer' else 'a number'}{self.range_words}, or ?]"
-        return "[text, or ?]"
+        return self.answering.hint(self.decl)
 
-
-def _number_words(number: float) -> str:
-    return str(int(number)) if float(number).is_integer() else str(number)
+    def read(self, raw: str) -> Scalar:
+        """A typed answer (stripped, not "don't know"), or ValueError saying what to answer."""
+        return self.answering.read_answer(self.decl, raw)
 
 
 def question_key(fact: str, item: str | None, entity: int | None) -> str:
     """A question's key: the fact, its item after a colon, the entity's index after an at sign."""
     key = fact if item is None else f"{fact}:{item}"
     return key if entity is None else f"{key}@{entity}"
-
-
-def _lower_first(text: str) -> str:
-    if len(text) > 1 and text[0].isupper() and text[1].islower():
-        return text[0].lower() + text[1:]
-    return text
 
 
 def all_questions(kb: KnowledgeBase, customer: str, entities: Sequence[str]) -> list[Question]:
@@ -113,28 +107,15 @@ def all_questions(kb: KnowledgeBase, customer: str, entities: Sequence[str]) -> 
 
 def _questions_for(kb: KnowledgeBase, decl: FactDecl, entity: int | None, who: str, prefix: str) -> list[Question]:
     if not decl.is_list:
-        kind = fact_type(decl)
-        return [
-            Question(
-                question_key(decl.id, None, entity),
-                decl.id,
-                None,
-                entity,
-                prefix + decl.question,
-                kind.question_kind,
-                tuple(decl.values),
-                kind.answer_bounds(decl),
-            )
-        ]
+        return [Question(question_key(decl.id, None, entity), decl.id, None, entity, prefix + decl.question, decl)]
     out = []
-    if decl.type == "capability-list":
-        items = [(c.id, c.name) for c in kb.capabilities.values()]
-    else:
-        items = [(v, v) for v in decl.values]
-    for item, label in items:
-        if decl.type == "capability-list" and "need" in decl.question:
-            text = f"Does {who} need {_lower_first(label)}?"
+    kind = fact_type(decl)
+    needs = kind.domain(decl) == "capability"
+    for item in kind.items(decl, kb.capabilities):
+        if needs and "need" in decl.question:
+            text = f"Does {who} need {kb.capability_words(item)}?"
         else:
+            label = kb.capabilities[item].name if needs else item
             text = f"{prefix}{decl.question.rstrip('?')}: {label}?"
-        out.append(Question(question_key(decl.id, item, entity), decl.id, item, entity, text, "yes-no"))
+        out.append(Question(question_key(decl.id, item, entity), decl.id, item, entity, text, decl))
     return out

@@ -380,6 +380,13 @@ def explanation_parts(text: str) -> tuple[tuple[str, str | None], ...] | None:
         return None
 
 
+def lower_first(text: str) -> str:
+    """A name mid-sentence: 'Production orders' -> 'production orders'; 'OCR receipts' keeps its capital."""
+    if len(text) > 1 and text[0].isupper() and not text[1].isupper():
+        return text[0].lower() + text[1:]
+    return text
+
+
 def show_value(value: Any) -> str:
     """A value as policies and facts files write it: booleans as true and false."""
     if isinstance(value, bool):

@@ -22,6 +22,7 @@ from ..model.terms import (
     Rule,
     SourceEntry,
     Superseded,
+    lower_first,
 )
 from ..records import record
 from .building import PolicyFile
@@ -113,6 +114,15 @@ class KnowledgeBase:
         if type_id in self.display_names:
             return self.display_names[type_id].name
         return self.types[type_id].name if type_id in self.types else type_id
+
+    def capability_words(self, capability: str) -> str:
+        """A capability as a sentence names it ('needs production orders'); an unknown id as written."""
+        found = self.capabilities.get(capability)
+        return capability if found is None else lower_first(found.name)
+
+    def capability_lists(self) -> list[FactDecl]:
+        """The facts that list capabilities needed (`type: capability-list`): what a legal entity needs."""
+        return [d for d in self.facts.values() if d.type == "capability-list"]
 
     def offered(self, type_id: str) -> set[str]:
         return {c for o in self.offers if o.type == type_id for c in o.capabilities}

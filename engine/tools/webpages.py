@@ -258,9 +258,9 @@ def _answer_controls(question: Any) -> HTML:
 def _change_words(kb: KnowledgeBase, change: Any) -> str:
     """A what-if change as the customer reads it: 'Contoso US needs production orders'."""
     who = change.entity or "every legal entity"
-    if change.kind in ("add", "drop") and change.fact in kb.facts and kb.facts[change.fact].type == "capability-list":
-        name = kb.capabilities[str(change.value)].name if str(change.value) in kb.capabilities else str(change.value)
-        return f"{who} {'needs' if change.kind == 'add' else 'no longer needs'} {name[:1].lower() + name[1:]}"
+    if change.kind in ("add", "drop") and change.fact in {d.id for d in kb.capability_lists()}:
+        needs = "needs" if change.kind == "add" else "no longer needs"
+        return f"{who} {needs} {kb.capability_words(str(change.value))}"
     decl = kb.facts.get(change.fact)
     if decl is None:
         return str(change)

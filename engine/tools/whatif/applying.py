@@ -13,7 +13,8 @@ from ...errors import BadInput, Location, Problem, did_you_mean
 from ...evaluation.decision import Decision, EntityDecision
 from ...evaluation.derivation import Firing
 from ...evaluation.evaluate import evaluate
-from ...explain.queries import business_explanation, cited_text, deciding_step, reasons_against
+from ...evaluation.wording import business_explanation
+from ...explain.queries import cited_text, deciding_step, reasons_against
 from ...facts.reading import FactsInput
 from ...io.loader import Document
 from ...model.fact_types import ValueProblem, fact_type
@@ -110,7 +111,7 @@ def resolve_entity(facts: FactsInput, entity: str | None) -> str | None:
 
 def list_fact(kb: KnowledgeBase) -> str | None:
     """The capability list --add and --drop edit: 'requirements', or the first one a layer declares."""
-    lists = [d.id for d in kb.facts.values() if d.type == "capability-list"]
+    lists = [d.id for d in kb.capability_lists()]
     return "requirements" if "requirements" in lists else (lists[0] if lists else None)
 
 
