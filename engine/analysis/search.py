@@ -44,7 +44,7 @@ from .changes import Change, Changes, varying
 from .cone import Cone
 from .dimensions import Dim, Dimensions, same
 from .relevance import consider, table_parts, table_witness
-from .states import WARNING_MARK, Outcome, StateEvaluator
+from .states import WARNING_MARK, Outcome, Shift, StateEvaluator
 
 
 class Answered(Protocol):
@@ -141,17 +141,18 @@ class Analyzer:
                     c_answers[i] = value is True
                 else:
                     c_answers[i] = dims.rep_of(dim, value)
-        # Open customer-wide facts that no rule combines with the rest (budget, maturity) are settled
-        # here at a stand-in value and analysed on their own below: their answers multiply nothing else.
+        # Customer-wide facts that no rule combines with an open fact of a legal entity nor with the other
+        # groups (budget, maturity) are settled here at a stand-in value, answered or not, and analysed on their
+        # own below: their answers multiply nothing else, and answering one leaves every legal entity's
+        # evaluations as they were (in the caches).
         open_local = {
             dim.decl.id
             for dim in dims.local
             for e in range(n)
             if any(question_key(dim.decl.id, m, e) not in session.answers for m in (dim.members or (None,)))
         }
-        groups, separable = cone.independent(
-            [d.decl.id for d in dims.customer], [i for i in range(len(dims.customer)) if i not in c_answers], open_local
-        )
+        groups, separable = cone.independent([d.decl.id for d in dims.customer], range(len(dims.customer)), open_local)
+        answered = dict(c_answers)
         for group in groups:
             for i in group:
                 c_answers[i] = dims.customer[i].reps[0][0]
@@ -289,6 +290,16 @@ class Analyzer:
 
         base = distribution(completions)
         outcomes = {o: w for o, w in base.items() if w > 0}
+        standing_in = [i for group in groups for i in group if i in answered and not same(answered[i], c_answers[i])]
+        if standing_in:
+            # Answers of the groups set apart were evaluated at stand-in values: what they conclude is the same in
+            # every completion (no open fact meets them), so each outcome takes the answers' own conclusions.
+            c_std = completions[0][0]
+            c_true = tuple(answered[i] if i in standing_in else v for i, v in enumerate(c_std))
+            states0 = [all_states[e][0][0] for e in range(n)]
+            shift = Shift(evaluator.evaluate_states(c_std, states0, names),
+                           evaluator.evaluate_states(c_true, states0, names), self.kb)
+            outcomes = {shift(o): w for o, w in outcomes.items()}
         possible = [
             sorted(
                 {t for o in outcomes for t in o[e] if not t.startswith(WARNING_MARK)},
@@ -411,16 +422,23 @@ class Analyzer:
         c0 = completions[0][0]
         states0 = [all_states[e][0][0] for e in range(n)]
         for group in groups:
+            # The group's answers as given; its open facts at each of their values.
+            asked = [i for i in group if i not in answered]
+            if not asked:
+                continue
             before = len(relevant)
             table: dict[tuple[Value, ...], tuple[Outcome, int]] = {}
-            for combo in itertools.product(*(dims.customer[i].reps for i in group)):
+            for combo in itertools.product(*(dims.customer[i].reps for i in asked)):
                 picked: list[Value] = list(c0)
+                for i in group:
+                    if i in answered:
+                        picked[i] = answered[i]
                 weight = 1
-                for i, (rep, w) in zip(group, combo, strict=True):
+                for i, (rep, w) in zip(asked, combo, strict=True):
                     picked[i] = rep
                     weight *= w
                 table[tuple(r for r, _ in combo)] = (evaluator.evaluate_states(tuple(picked), states0, names), weight)
-            for position, i in enumerate(group):
+            for position, i in enumerate(asked):
                 dim = dims.customer[i]
                 q = session.question(question_key(dim.decl.id, dim.item, None))
                 parts = table_parts(table, position, dim)

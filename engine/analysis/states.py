@@ -275,3 +275,22 @@ class StateEvaluator:
         """How many ways (weighted by the prior odds of a yes) j of open_ interchangeable items are needed."""
         yes, no = self.limits.item_odds
         return int(math.comb(open_, j) * pow(yes, j) * pow(no, open_ - j))
+
+
+class Shift:
+    """An outcome moved from stand-in answers to the answers given: in each slot, what the stand-ins alone
+    concluded is dropped and what the answers alone conclude is added (both the same in every completion)."""
+
+    def __init__(self, standin: Outcome, true: Outcome, kb: KnowledgeBase) -> None:
+        self.drop = [set(s) - set(t) for s, t in zip(standin, true, strict=True)]
+        self.add = [set(t) - set(s) for s, t in zip(standin, true, strict=True)]
+        self.ranks = {t.id: t.rank for t in kb.types.values()}
+
+    def __call__(self, outcome: Outcome) -> Outcome:
+        slots = []
+        for slot, drop, add in zip(outcome, self.drop, self.add, strict=True):
+            items = (set(slot) - drop) | add
+            types = sorted((t for t in items if not t.startswith(WARNING_MARK)),
+                           key=lambda t: (self.ranks.get(t, 0), t))
+            slots.append(tuple(types + sorted(t for t in items if t.startswith(WARNING_MARK))))
+        return tuple(slots)
