@@ -45,6 +45,8 @@ class StateEvaluator:
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
         self._interfaces: dict[frozenset[Fact], frozenset[Fact]] = {}
+        self._texts: dict[Any, str] = {}  # a pool or an advice as the text of an ADVICE fact
+        self._advice: dict[str, Any] = {}  # and back
         self.evaluations = 0
         # The customer's name in the evaluations: a placeholder, unless a rule names the customer (set by
         # each analysis).
@@ -133,7 +135,7 @@ class StateEvaluator:
                 parts.add(
                     Fact(
                         ADVICE,
-                        (("advice", json.dumps(advice)), ("pool", json.dumps(sorted(f.key for f in pool)))),
+                        (("advice", self._text(advice)), ("pool", self._pool_text(pool))),
                     )
                 )
             found = self._canonical(frozenset(parts))
@@ -162,7 +164,7 @@ class StateEvaluator:
     def _pooled_joint(self, interfaces: tuple[frozenset[Fact], ...]) -> Outcome | None:
         """The recommendation from pooled interfaces, or None when one lacks the pool they make together."""
         pool = frozenset(f for interface in interfaces for f in interface if f.predicate != ADVICE)
-        wanted = json.dumps(sorted(f.key for f in pool))
+        wanted = self._pool_text(pool)
         slots: list[tuple[str, ...]] = []
         wide: tuple[str, ...] = ()
         for interface in interfaces:
@@ -170,10 +172,29 @@ class StateEvaluator:
             advice = next(found, None)
             if advice is None:
                 return None
-            own, wide = json.loads(str(advice))[:2] if self.cone.warning_preds else (json.loads(str(advice))[0], [])
+            read = self._read(str(advice))
+            own, wide = read[:2] if self.cone.warning_preds else (read[0], [])
             slots.append(tuple(own))
             wide = tuple(wide)
         return (*slots, wide) if self.cone.warning_preds else tuple(slots)
+
+    def _text(self, advice: Outcome) -> str:
+        found = self._texts.get(advice)
+        if found is None:
+            found = self._texts[advice] = json.dumps(advice)
+        return found
+
+    def _pool_text(self, pool: frozenset[Fact]) -> str:
+        found = self._texts.get(pool)
+        if found is None:
+            found = self._texts[pool] = json.dumps(sorted(f.key for f in pool))
+        return found
+
+    def _read(self, text: str) -> Any:
+        found = self._advice.get(text)
+        if found is None:
+            found = self._advice[text] = json.loads(text)
+        return found
 
     def order(self, interface: Any) -> str:
         """A stable sort key for an interface (or a pair of them)."""
