@@ -7,15 +7,19 @@ evaluations cut to the customer's size; the solutions are evaluated again on the
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from ...analysis.cone import Cone
+from ...analysis.dimensions import Dim, Dimensions
 from ...errors import BadInput, EngineError, Problem
 from ...evaluation.compiled import Store, compiled
 from ...evaluation.evaluate import evaluate
+from ...facts.questions import Absent
 from ...io.loader import Document
-from ...model.terms import Fact
-from ...policy.knowledge import KnowledgeBase
+from ...model.terms import Fact, Scalar
+from ...policy.knowledge import Derived, KnowledgeBase
 from .answer import SearchResult
 from .applying import outcome, resolve_entity, resolve_target
 from .changes import Change, FactsEditor, is_open, open_values
@@ -77,6 +81,88 @@ def change_sets(candidates: Sequence[Change], size: int) -> Iterable[tuple[Chang
             yield combo
 
 
+_DEPLOYMENT_DIMENSIONS: Derived[Dimensions] = Derived("what-if-dimensions")
+
+
+def deployment_dimensions(kb: KnowledgeBase) -> Dimensions:
+    """The dimensions of the deployments' cone: which list items no rule can use, which are interchangeable."""
+
+    def make() -> Dimensions:
+        outcomes = sorted(p for p, pred in kb.predicates.items() if pred.role == "deployment")
+        return Dimensions(kb, Cone(kb, outcomes, []))
+
+    return kb.derived(_DEPLOYMENT_DIMENSIONS, make)
+
+
+class Symmetry:
+    """Sets of changes that surely do as well as a set already tried, so that only one of them is evaluated.
+
+    A change that adds or drops a list item no rule of the deployments can use (a capability every type
+    offers) changes no deployment: a set holding one does what the set without it does, and every smaller
+    set has been tried already. Capabilities offered by the same types and named by no rule are
+    interchangeable (permuting them maps the knowledge base onto itself, see analysis.dimensions): two
+    sets that differ by such a permutation, among capabilities the facts file lists in the same places,
+    give the same deployments, so each set is tried as its canonical one, its interchangeable
+    capabilities renamed in order of appearance to the first of their kind. Likewise a value no rule of the
+    deployments tells apart from another (the same literal tests passed, never bound) is tried as the one
+    standing for both.
+    """
+
+    def __init__(self, kb: KnowledgeBase, editor: FactsEditor) -> None:
+        dims = deployment_dimensions(kb)
+        self.inert = dims.inert
+        places: list[str | None] = [None, *editor.entity_index]
+
+        def placed(item: str) -> tuple[tuple[str | None, str], ...]:
+            """Where the document lists the item (in any list, an `unknown:` entry's key included)."""
+            return tuple(
+                (where, key)
+                for where in places
+                for key, value in editor.own(where).items()
+                if isinstance(value, list) and any(item in re.split(r"[:@]", str(v)) for v in value)
+            )
+
+        self.dims = dims
+        # A scalar fact's dimension: values no rule of the deployments tells apart stand for one another.
+        self.scalar: dict[str, Dim] = {d.decl.id: d for d in (*dims.customer, *dims.local) if not d.is_class
+                                       and d.item is None}
+        self.kind: dict[tuple[str, Scalar], tuple[str, ...]] = {}
+        for dim in dims.local:
+            if len(dim.members) < 2:
+                continue
+            alike: dict[Any, list[str]] = {}
+            for member in dim.members:
+                alike.setdefault(placed(member), []).append(member)
+            for members in alike.values():
+                for member in members:
+                    self.kind[(dim.decl.id, member)] = tuple(members)
+
+    def is_inert(self, change: Change) -> bool:
+        return change.kind != "set" and (change.fact, change.value) in self.inert
+
+    def canonical(self, changes: tuple[Change, ...]) -> tuple[Change, ...]:
+        """The set with its interchangeable items renamed to the first ones of their kind, in order of appearance."""
+        renamed: dict[tuple[str, Scalar], Scalar] = {}
+        used: dict[tuple[str, ...], int] = {}
+        out = []
+        for change in changes:
+            if change.kind == "set":
+                dim = self.scalar.get(change.fact)
+                rep = self.dims.rep_of(dim, change.value) if dim is not None else change.value
+                out.append(change if isinstance(rep, Absent) else Change("set", change.fact, rep, change.entity))
+                continue
+            kind = self.kind.get((change.fact, change.value))
+            if kind is None:
+                out.append(change)
+                continue
+            key = (change.fact, change.value)
+            if key not in renamed:
+                renamed[key] = kind[used.get(kind, 0)]
+                used[kind] = used.get(kind, 0) + 1
+            out.append(Change(change.kind, change.fact, renamed[key], change.entity))
+        return tuple(out)
+
+
 def search(
     kb: KnowledgeBase,
     doc: Document,
@@ -121,9 +207,20 @@ def search(
         elif is_open(decl) and not open_values(kb, decl):
             result.left_out[decl.id] = "open-value"
     memo: dict[frozenset[Fact], bool] = {}
+    symmetry = Symmetry(kb, editor)
+    tried: dict[tuple[Change, ...], bool] = {}
 
     def works(changes: tuple[Change, ...]) -> bool:
         result.sets += 1
+        if any(symmetry.is_inert(c) for c in changes):
+            return False  # does what the smaller set without it does, and none of those worked
+        canonical = symmetry.canonical(changes)
+        found = tried.get(canonical)
+        if found is None:
+            found = tried[canonical] = evaluated(canonical)
+        return found
+
+    def evaluated(changes: tuple[Change, ...]) -> bool:
         try:
             facts = editor.facts(changes)
         except BadInput:  # pragma: no cover - candidates keep to the vocabulary, so this is a bug guard
