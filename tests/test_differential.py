@@ -867,3 +867,36 @@ def test_the_compiled_evaluator_remembers_groups_without_changing_a_conclusion()
         pooled = [f for p in analyzer.cone.pooled for f in store.of(p)]
         expected, _ = reference_run(kb, facts, base=vocabulary_store(kb))
         assert set(store.own.values) | set(store.base.values) == set(expected.order)
+
+
+def test_a_group_that_keeps_to_one_legal_entity_is_remembered_per_entity() -> None:
+    # type-lacks-capability reads one entity's needs and concludes for that entity: after a change to one
+    # legal entity, what the group concluded for the other is reused, and both runs derive what the
+    # reference evaluator derives.
+    from podeploy.engine.evaluation.compiled import Compiled
+    from podeploy.engine.evaluation.derivation import vocabulary_store
+    from podeploy.engine.evaluation.reference import run as reference_run
+    from podeploy.engine.policy.layers import edition_dirs
+
+    kb = load_knowledge_base(list(edition_dirs()))
+    program = Compiled(kb)
+    lacks = next(g for s in program.strata for g in s if any(c.rule.id == "type-lacks-capability" for c in g.clauses))
+    final = next(g for s in program.strata for g in s if any(c.rule.id == "lite-joins-finance-environment"
+                                                               for c in g.clauses))
+    assert lacks.keyed is not None and final.keyed is None  # the promotion reads every entity's fit
+
+    def ground(studio: str) -> list[Fact]:
+        text = ("customer: C\nlegal_entities:\n  - {name: Plant, requirements: [production-orders]}\n"
+                f"  - {{name: Studio, requirements: [{studio}]}}\n")
+        return read_facts(kb, parse_document(text, "c.yaml")).ground
+
+    def remembered() -> set[Any]:
+        return {key for key in program.memo if key[0] == id(lacks)}
+
+    for needs in ("time-tracking", "receipt-ocr"):
+        before = remembered()
+        facts = ground(needs)
+        store = program.run(facts)
+        expected, _ = reference_run(kb, facts, base=vocabulary_store(kb))
+        assert set(store.own.values) | set(store.base.values) == set(expected.order)
+        assert len(remembered() - before) == (2 if not before else 1)  # the plant's part is remembered

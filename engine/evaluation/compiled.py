@@ -11,7 +11,10 @@ conditions' predicates gained facts since it last ran; the vocabulary's facts ar
 The clauses of a stratum fall into independent groups (no group reads or concludes what another
 concludes). What a group concludes depends only on the facts of the predicates it reads or concludes
 when it starts, so it is remembered by them: an analysis that changes one answer re-runs only the
-groups that read it.
+groups that read it. A group whose every clause keeps to one legal entity (its conditions on an
+entity's facts all name the same entity, and so do its conclusions) concludes for each entity from
+that entity's facts and the customer-wide ones alone: it is remembered per entity, so that a change
+to one legal entity re-runs it for that entity only.
 """
 
 from __future__ import annotations
@@ -40,24 +43,39 @@ def _same(a: Any, b: Any) -> bool:
     return a == b and a.__class__ is b.__class__
 
 
+# A fact's values by field and its index keys, made once per compiled knowledge base for every fact its
+# runs meet (a run adds the same conclusions again and again from what it remembers); read-only.
+_Known = dict[Fact, tuple[dict[str, Scalar], tuple[_Key, ...]]]
+KNOWN_SIZE = 200_000
+
+
 class _Index:
     """Facts by predicate and by (predicate, field, value)."""
 
-    __slots__ = ("by_key", "by_predicate", "values")
+    __slots__ = ("by_key", "by_predicate", "known", "values")
 
-    def __init__(self) -> None:
+    def __init__(self, known: _Known | None = None) -> None:
         self.by_predicate: dict[str, list[Fact]] = {}
         self.by_key: dict[_Key, list[Fact]] = {}
         self.values: dict[Fact, dict[str, Scalar]] = {}
+        self.known = known
 
     def add(self, fact: Fact) -> bool:
         if fact in self.values:
             return False
-        values = dict(fact.values)
+        known = self.known
+        entry = None if known is None else known.get(fact)
+        if entry is None:
+            predicate = fact.predicate
+            entry = (dict(fact.values), tuple((predicate, n, v.__class__, v) for n, v in fact.values))
+            if known is not None and len(known) < KNOWN_SIZE:
+                known[fact] = entry
+        values, keys = entry
         self.values[fact] = values
         self.by_predicate.setdefault(fact.predicate, []).append(fact)
-        for name, value in fact.values:
-            self.by_key.setdefault((fact.predicate, name, value.__class__, value), []).append(fact)
+        by_key = self.by_key
+        for key in keys:
+            by_key.setdefault(key, []).append(fact)
         return True
 
 
@@ -66,9 +84,9 @@ class Store:
 
     __slots__ = ("base", "own")
 
-    def __init__(self, base: _Index) -> None:
+    def __init__(self, base: _Index, known: _Known | None = None) -> None:
         self.base = base
-        self.own = _Index()
+        self.own = _Index(known)
 
     def add(self, fact: Fact) -> bool:
         if fact in self.base.values:
@@ -277,10 +295,14 @@ class _Clause:
 class _Group:
     """Clauses of one stratum that read or conclude one another's predicates, run to their fixpoint together."""
 
-    __slots__ = ("clauses", "inputs", "triggers")
+    __slots__ = ("clauses", "common", "inputs", "keyed", "triggers")
 
     def __init__(self, clauses: list[_Clause]) -> None:
         self.clauses = clauses
+        # Set by Compiled when the group keeps to one legal entity: its inputs that hold an entity's facts
+        # (with the field naming the entity), and those that are customer-wide.
+        self.keyed: tuple[tuple[str, str], ...] | None = None
+        self.common: tuple[str, ...] = ()
         self.triggers = tuple(sorted({c.trigger for c in clauses if c.trigger is not None}))
         made = {p for c in clauses for p, _ in c.conclusions}
         read = {p for c in clauses for p in c.reads}
@@ -358,6 +380,45 @@ def _groups(clauses: list[_Clause]) -> list[_Group]:
     return [_Group(group) for group in members.values()]
 
 
+def entity_fields(kb: KnowledgeBase) -> dict[str, str]:
+    """Each predicate's field naming a legal entity, for the predicates with exactly one."""
+    found: dict[str, str] = {}
+    for pid, pred in kb.predicates.items():
+        fields = [name for name, f in pred.fields.items() if f.domain == "entity"]
+        if len(fields) == 1:
+            found[pid] = fields[0]
+    return found
+
+
+def _entity_var(atom: _Atom, field: str) -> str | None:
+    """The one variable an atom's entity field must equal (bound or tested eq), if there is one."""
+    for name, tests, bind in atom.checks:
+        if name != field:
+            continue
+        names = {bind} if bind is not None else set()
+        names.update(t.operand.name for t in tests if t.op == "eq" and isinstance(t.operand, Var))
+        return names.pop() if len(names) == 1 else None
+    return None
+
+
+def _keeps_to_one_entity(clause: _Clause, keyed: dict[str, str]) -> bool:
+    """Whether every condition on an entity's facts, and every conclusion, names one and the same entity."""
+    names = set()
+    for atom in clause.positives:
+        if atom.predicate in keyed:
+            names.add(_entity_var(atom, keyed[atom.predicate]))
+    if len(names) != 1 or None in names:
+        return False
+    (var,) = names
+    for atom in (*clause.negatives, *(a for a, _ in clause.counts)):
+        if atom.predicate in keyed and _entity_var(atom, keyed[atom.predicate]) != var:
+            return False
+    return all(
+        predicate in keyed and any(name == keyed[predicate] and v == var for name, _, v in fields)
+        for predicate, fields in clause.conclusions
+    )
+
+
 # Remembered group results per compiled knowledge base, past which the memory starts again.
 MEMO_SIZE = 20_000
 
@@ -373,7 +434,17 @@ class Compiled:
         for clause, trigger in zip(kb.clauses, triggers(kb), strict=True):
             by_stratum.setdefault(clause.stratum, []).append(_Clause(clause, trigger))
         self.strata = [_groups(by_stratum[s]) for s in sorted(by_stratum)]
-        self.memo: dict[tuple[int, frozenset[Fact], tuple[bool, ...]], list[Fact]] = {}
+        self.memo: dict[tuple[Any, ...], list[Fact]] = {}
+        self.known: _Known = {}
+        keyed = entity_fields(kb)
+        for groups in self.strata:
+            for group in groups:
+                inputs = [p for p in group.inputs if p in keyed]
+                if all(_keeps_to_one_entity(c, keyed) for c in group.clauses) and not any(
+                    self.base.by_predicate.get(p) for p in inputs
+                ):
+                    group.keyed = tuple((p, keyed[p]) for p in inputs)
+                    group.common = tuple(p for p in group.inputs if p not in keyed)
 
     def run(self, given: Iterable[Fact], budget: int | None = None) -> Store:
         """Every fact the rules derive from the given ones (with the vocabulary's).
@@ -381,7 +452,7 @@ class Compiled:
         The matching is bounded: past `budget` matched facts (by default work_budget of the facts
         given) it stops with TooMuchWork, located at the rule whose joins grew past it.
         """
-        store = Store(self.base)
+        store = Store(self.base, self.known)
         present: set[str] = set()
         count = 0
         for fact in given:
@@ -393,12 +464,11 @@ class Compiled:
         memo = self.memo
         for groups in self.strata:
             for group in groups:
+                in_use = tuple(t in present for t in group.triggers)  # which of its clauses are in use
+                if group.keyed is not None and self._run_per_entity(group, store, present, work, in_use):
+                    continue
                 # The vocabulary's facts are the same in every run: the run's own facts tell them apart.
-                key = (
-                    id(group),
-                    frozenset(f for p in group.inputs for f in own.get(p, _NONE)),
-                    tuple(t in present for t in group.triggers),  # which of its clauses are in use
-                )
+                key = (id(group), frozenset(f for p in group.inputs for f in own.get(p, _NONE)), in_use)
                 found = memo.get(key)
                 if found is None:
                     found = group.run(store, present, work)
@@ -409,6 +479,42 @@ class Compiled:
                     for fact in found:
                         store.add(fact)
         return store
+
+    def _run_per_entity(
+        self, group: _Group, store: Store, present: set[str], work: Work, in_use: tuple[bool, ...]
+    ) -> bool:
+        """Run a group that keeps to one legal entity, remembered per entity: each entity's facts with the
+        customer-wide ones. False (nothing done) when a fact names no entity."""
+        own = store.own
+        slices: dict[tuple[type, Scalar], list[Fact]] = {}
+        for predicate, field in group.keyed or ():
+            for fact in own.by_predicate.get(predicate, _NONE):
+                value = own.values[fact].get(field)
+                if value is None:
+                    return False
+                slices.setdefault((value.__class__, value), []).append(fact)
+        common = frozenset(f for p in group.common for f in own.by_predicate.get(p, _NONE))
+        memo = self.memo
+        for facts in slices.values():
+            key = (id(group), common, frozenset(facts), in_use)
+            found = memo.get(key)
+            if found is None:
+                if len(slices) == 1:  # the store holds no other entity's facts of the group's predicates
+                    found = group.run(store, present, work)
+                else:
+                    alone = Store(self.base, self.known)
+                    for fact in (*common, *facts):
+                        alone.add(fact)
+                    found = group.run(alone, present, work)
+                    for fact in found:
+                        store.add(fact)
+                if len(memo) >= MEMO_SIZE:
+                    memo.clear()
+                memo[key] = found
+            else:
+                for fact in found:
+                    store.add(fact)
+        return True
 
 
     def reads_unchanged(self, store: Store, given: frozenset[str]) -> bool:

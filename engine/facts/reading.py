@@ -72,7 +72,12 @@ def load_facts(kb: KnowledgeBase, path: str) -> FactsInput:
     return read_facts(kb, doc)
 
 
-def read_facts(kb: KnowledgeBase, doc: Document) -> FactsInput:
+def read_facts(kb: KnowledgeBase, doc: Document, *, conforming: bool = False) -> FactsInput:
+    """The facts of a document, checked against the facts schema and normalised. `conforming`: the document
+    is known to conform already (a checked document edited within the vocabulary, as what-if's search
+    edits it thousands of times), so it is only normalised."""
+    if conforming:
+        return _normalise(kb, doc)
     if doc.value is None:
         raise BadInput(
             [Problem("empty", "facts file is empty; it needs at least 'customer'", Location(doc.name, 1, 1))]

@@ -86,9 +86,12 @@ class FactsEditor:
                 target[change.fact] = [v for v in target.get(change.fact) or [] if v != change.value]
         return value
 
-    def facts(self, changes: Iterable[Change]) -> FactsInput:
+    def facts(self, changes: Iterable[Change], *, candidates: bool = False) -> FactsInput:
+        """The facts with the changes made, checked as a facts file is; `candidates`: the changes are some
+        of candidates(), which keep to the vocabulary, so the edited document is not checked again."""
         value = self.apply(changes)
-        return read_facts(self.kb, Document(self.doc.name, value, self.doc.marks, self.doc.key_marks))
+        document = Document(self.doc.name, value, self.doc.marks, self.doc.key_marks)
+        return read_facts(self.kb, document, conforming=candidates)
 
     def own(self, entity: str | None) -> dict[str, Any]:
         """The top level (entity None) or a legal entity's own entry."""

@@ -126,6 +126,7 @@ class Symmetry:
         # A scalar fact's dimension: values no rule of the deployments tells apart stand for one another.
         self.scalar: dict[str, Dim] = {d.decl.id: d for d in (*dims.customer, *dims.local) if not d.is_class
                                        and d.item is None}
+        self._stand_ins: dict[Change, Change] = {}
         self.kind: dict[tuple[str, Scalar], tuple[str, ...]] = {}
         for dim in dims.local:
             if len(dim.members) < 2:
@@ -137,6 +138,16 @@ class Symmetry:
                 for member in members:
                     self.kind[(dim.decl.id, member)] = tuple(members)
 
+    def _standing_for(self, change: Change) -> Change:
+        """A scalar change with the value standing for the values no rule tells apart from it."""
+        found = self._stand_ins.get(change)
+        if found is None:
+            dim = self.scalar.get(change.fact)
+            rep = self.dims.rep_of(dim, change.value) if dim is not None else change.value
+            found = change if isinstance(rep, Absent) else Change("set", change.fact, rep, change.entity)
+            self._stand_ins[change] = found
+        return found
+
     def is_inert(self, change: Change) -> bool:
         return change.kind != "set" and (change.fact, change.value) in self.inert
 
@@ -147,9 +158,7 @@ class Symmetry:
         out = []
         for change in changes:
             if change.kind == "set":
-                dim = self.scalar.get(change.fact)
-                rep = self.dims.rep_of(dim, change.value) if dim is not None else change.value
-                out.append(change if isinstance(rep, Absent) else Change("set", change.fact, rep, change.entity))
+                out.append(self._standing_for(change))
                 continue
             kind = self.kind.get((change.fact, change.value))
             if kind is None:
@@ -208,6 +217,8 @@ def search(
             result.left_out[decl.id] = "open-value"
     memo: dict[frozenset[Fact], bool] = {}
     symmetry = Symmetry(kb, editor)
+    # Only the rules that can reach a deployment: the warnings' and notes' are left out.
+    program = compiled(deployment_dimensions(kb).cone.cone_kb)
     tried: dict[tuple[Change, ...], bool] = {}
 
     def works(changes: tuple[Change, ...]) -> bool:
@@ -222,13 +233,13 @@ def search(
 
     def evaluated(changes: tuple[Change, ...]) -> bool:
         try:
-            facts = editor.facts(changes)
+            facts = editor.facts(changes, candidates=True)
         except BadInput:  # pragma: no cover - candidates keep to the vocabulary, so this is a bug guard
             return False
         key = frozenset(facts.ground)
         if key not in memo:
             result.evaluations += 1
-            got = chosen_types(kb, compiled(kb).run(facts.ground))
+            got = chosen_types(kb, program.run(facts.ground))
             memo[key] = all(got.get(name) == target for name in targets)
         return memo[key]
 
