@@ -461,7 +461,6 @@ class Compiled:
             count += 1
         work = Work(work_budget(count) if budget is None else budget)
         own = store.own.by_predicate
-        memo = self.memo
         for groups in self.strata:
             for group in groups:
                 in_use = tuple(t in present for t in group.triggers)  # which of its clauses are in use
@@ -469,16 +468,23 @@ class Compiled:
                     continue
                 # The vocabulary's facts are the same in every run: the run's own facts tell them apart.
                 key = (id(group), frozenset(f for p in group.inputs for f in own.get(p, _NONE)), in_use)
-                found = memo.get(key)
-                if found is None:
-                    found = group.run(store, present, work)
-                    if len(memo) >= MEMO_SIZE:
-                        memo.clear()
-                    memo[key] = found
-                else:
-                    for fact in found:
-                        store.add(fact)
+                self._recall_or_run(key, group, store, store, present, work)
         return store
+
+    def _recall_or_run(
+        self, key: tuple[Any, ...], group: _Group, on: Store, store: Store, present: set[str], work: Work
+    ) -> None:
+        """What the group concluded from these inputs, remembered, or else run over `on`; added to store."""
+        found = self.memo.get(key)
+        if found is None:
+            found = group.run(on, present, work)
+            if len(self.memo) >= MEMO_SIZE:
+                self.memo.clear()
+            self.memo[key] = found
+            if on is store:
+                return
+        for fact in found:
+            store.add(fact)
 
     def _run_per_entity(
         self, group: _Group, store: Store, present: set[str], work: Work, in_use: tuple[bool, ...]
@@ -494,26 +500,14 @@ class Compiled:
                     return False
                 slices.setdefault((value.__class__, value), []).append(fact)
         common = frozenset(f for p in group.common for f in own.by_predicate.get(p, _NONE))
-        memo = self.memo
         for facts in slices.values():
             key = (id(group), common, frozenset(facts), in_use)
-            found = memo.get(key)
-            if found is None:
-                if len(slices) == 1:  # the store holds no other entity's facts of the group's predicates
-                    found = group.run(store, present, work)
-                else:
-                    alone = Store(self.base, self.known)
-                    for fact in (*common, *facts):
-                        alone.add(fact)
-                    found = group.run(alone, present, work)
-                    for fact in found:
-                        store.add(fact)
-                if len(memo) >= MEMO_SIZE:
-                    memo.clear()
-                memo[key] = found
-            else:
-                for fact in found:
-                    store.add(fact)
+            on = store
+            if len(slices) > 1 and key not in self.memo:  # run over this entity's facts alone
+                on = Store(self.base, self.known)
+                for fact in (*common, *facts):
+                    on.add(fact)
+            self._recall_or_run(key, group, on, store, present, work)
         return True
 
 
