@@ -1101,3 +1101,31 @@ def test_a_derivation_that_rests_on_none_of_the_customers_facts_says_none(
     given = page.split('<h2 id="derivations">')[1].split('<h2 id="sources">')[0]
     assert '<ul class="given"></ul>' not in given
     assert '<ul class="given"><li>none</li></ul>' in given
+
+
+def test_a_legal_entity_that_joins_the_finance_environment_rests_on_the_need_that_brought_finance(
+    edition_kb: KnowledgeBase,
+) -> None:
+    # Adatum Services would fit Core on its own: what it rests on is the factory's need for production
+    # orders (which brings Finance), then its own needs, every one of which the type offers; never "none".
+    md = markdown.report_markdown(decide(edition_kb, "examples/adatum-mixed.json"), date=DATE)
+    derived = section(md, "### Adatum Services")
+    assert derived[derived.index("The customer's facts it rests on:") + 2 : -1] == [
+        "- Adatum Factory needs production orders (`examples/adatum-mixed.json:6:49`)",
+        "- Adatum Services needs time tracking (`examples/adatum-mixed.json:3:20`)",
+        "- Adatum Services needs project sales on Dynamics 365 Sales (`examples/adatum-mixed.json:5:50`)",
+    ]
+
+
+def test_environments_name_the_types_as_the_knowledge_used_names_them(kb: KnowledgeBase) -> None:
+    # On the seeds alone, the type without Finance is the seed's Lite deployment, not today's Core; a single
+    # legal entity is provisioned for, not shared by.
+    md = markdown.report_markdown(decide(kb, EXAMPLES / "litware-small.yaml"), date=DATE)
+    assert section(md, "### Environments to provision")[1:2] == [
+        "- Lite deployment - deal to proforma invoicing (Dataverse only), for Litware.",
+    ]
+    md = markdown.report_markdown(decide(kb, EXAMPLES / "fabrikam-finance-later.yaml"), date=DATE)
+    assert section(md, "### Environments to provision")[1:2] == [
+        "- Dynamics 365 Finance with Project Operations (Project Operations for resource/non-stocked scenarios),"
+        " for Fabrikam Consulting.",
+    ]

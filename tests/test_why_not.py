@@ -96,7 +96,7 @@ def test_text_numbers_the_reasons_and_names_rule_source_and_fact() -> None:
         "Why not lite (Lite deployment - deal to proforma invoicing) for Contoso?",
         KNOWLEDGE_SEED,
         "",
-        f"{UK} (gets resource-non-stocked):",
+        f"{UK} (gets {RESOURCE}):",
         f"  1. {UK} needs customer-facing invoicing, which {LITE} does not offer.",
         '     rule type-lacks-capability (policies/choosing.yaml:9:5) ["Determine your deployment type" (2023-11-06), '
         'section "Deployment types"]',
@@ -111,7 +111,7 @@ def test_text_on_the_current_knowledge_names_the_type_by_its_2025_name_and_the_d
         "Why not lite (Project Operations Core) for Contoso?",
         KNOWLEDGE_CURRENT,
         "",
-        f"{UK} (gets resource-non-stocked):",
+        f"{UK} (gets Project Operations Integrated with ERP):",
         f"  1. {UK} needs customer-facing invoicing, which Project Operations Core does not offer.",
         "     rule type-lacks-capability (policies/editions/docs-2026-08/books.yaml:86:5) "
         "[\"Determine your deployment type\" (2023-11-06), section \"Deployment types\"]",

@@ -279,9 +279,11 @@ def _environments(decision: Decision, entities: Sequence[EntityPlan]) -> tuple[E
     if finance:
         types = sorted({e.type_id for e in entities if e.finance and e.type_id}, key=lambda t: kb.types[t].rank)
         names = " and ".join(kb.type_name(t) for t in types)
-        found.append(Environment(f"Dynamics 365 Finance with Project Operations ({names}), shared by", finance))
+        shared = ", shared by" if len(finance) > 1 else ", for"
+        found.append(Environment(f"Dynamics 365 Finance with Project Operations ({names}){shared}", finance))
     if core:
-        text = "Project Operations Core (Dataverse only)"
+        types = sorted({e.type_id for e in entities if e.type_id and not e.finance}, key=lambda t: kb.types[t].rank)
+        text = " and ".join(kb.type_name(t) for t in types) + " (Dataverse only)"
         if finance:
             text += ", in a Dataverse environment of its own, not the Finance-connected one, for"
         else:
@@ -307,18 +309,17 @@ def _changes(decision: Decision, could_change: Sequence[str]) -> str:
 
 
 def _questions(decision: Decision, found: Sequence[OpenQuestion]) -> tuple[Question, ...]:
-    """The open questions, one line per thing they could change: the legal entities each is open for named after it,
-    questions that could change the same advice together."""
+    """The open questions, one line each, with the legal entities it is open for named after it and what its
+    answer could change; those that could change the recommendation first."""
     by_text: dict[tuple[str, str], list[str]] = {}
     for q in found:
         text = " ".join(decision.kb.facts[q.fact].question.split()) if q.fact in decision.kb.facts else q.question
         names = by_text.setdefault((text, _changes(decision, q.could_change)), [])
-        if q.entity is not None:
+        if q.entity is not None and q.entity not in names:
             names.append(q.entity)
-    by_change: dict[str, list[str]] = {}
-    for (text, changes), names in by_text.items():
-        by_change.setdefault(changes, []).append(text + (f" (for {', '.join(names)})" if names else ""))
-    return tuple(Question(" ".join(texts), changes) for changes, texts in by_change.items())
+    lines = [Question(text + (f" (for {', '.join(names)})" if names else ""), changes)
+             for (text, changes), names in by_text.items()]
+    return tuple(sorted(lines, key=lambda q: q.changes != "the recommendation"))
 
 
 def _next_steps(decision: Decision, entities: Sequence[EntityPlan]) -> tuple[tuple[Steps, ...], tuple[Said, ...]]:
@@ -344,8 +345,15 @@ def _next_steps(decision: Decision, entities: Sequence[EntityPlan]) -> tuple[tup
 
 def _derivation(decision: Decision, entity: EntityDecision) -> Derivation:
     steps, _ = derivation(decision, deployment_facts(decision, entity))
-    deciding = [f for _, found in deciding_reasons(decision, entity) for f in found]
-    facts = customer_facts(decision, [*deciding, *(s.firing for s in steps)])
+    # The recommendation rests on what rules out the lighter types and on the facts of every legal entity
+    # whose advice the steps read (the one whose manufacturing brings Finance, for an entity that joins its
+    # environment), then on the rest of what the entity needs (every need the type offers).
+    named = {str(c.get("entity")) for s in steps for c in s.firing.conclusions if c.get("entity") is not None}
+    involved = [entity, *(e for e in decision.entities if e is not entity and e.name in named)]
+    deciding = [f for e in involved for _, found in deciding_reasons(decision, e) for f in found]
+    lists = {d.id for d in decision.kb.capability_lists()}
+    needs = [f for f in decision.facts.ground if f.predicate in lists and f.get("entity") == entity.name]
+    facts = list(dict.fromkeys([*customer_facts(decision, [*deciding, *(s.firing for s in steps)]), *needs]))
     shown = tuple((fact_words(decision.kb, f), _origin(f)) for f in facts)
     return Derivation(
         entity.name,

@@ -438,10 +438,12 @@ def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None 
     ]
     for entity in data["entities"]:
         lines.append("")
+        kb = decision.kb
         if entity["recommended"]:
-            lines.append(f"{entity['name']}: {type_id} is its recommendation.")
+            lines.append(f"{entity['name']}: {kb.type_name(type_id)} is its recommendation.")
             continue
-        lines.append(style(f"{entity['name']} (gets {entity['deployment'] or 'no type'}):", bold=True))
+        gets = kb.type_name(entity["deployment"]) if entity["deployment"] in kb.types else "no type"
+        lines.append(style(f"{entity['name']} (gets {gets}):", bold=True))
         for number, reason in enumerate(entity["reasons"], 1):
             if reason["rule"] is None:
                 lines.append(f"  {number}. {reason['explanation']}")
