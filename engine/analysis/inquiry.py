@@ -15,7 +15,7 @@ from ..facts.questions import Question, Value, all_questions
 from ..policy.knowledge import Derived, KnowledgeBase
 from .bounds import THOROUGH, Limits
 from .search import Analysis, Analyzer
-from .settled import settled
+from .settled import possible_at_most, settled
 
 # Up to this many legal entities a customer too large to analyse is bracketed after every answer.
 BRACKET_EVERY_STEP = 16
@@ -81,8 +81,23 @@ class Inquiry:
                         if self.before_thorough is not None:
                             self.before_thorough()
                         found = self.analyzer.analyse(self, THOROUGH)
+            if not found.exact and not found.coarse:
+                # A sample may miss a type some answers would still give: what is still possible is then
+                # what the bracket allows (never fewer types than the answers can give), not what it saw.
+                found.possible = self._at_most(found.possible)
             self._analysis = found
         return self._analysis
+
+    def _at_most(self, sampled: list[list[str]]) -> list[list[str]]:
+        allowed = possible_at_most(self.analyzer, self)
+        if allowed is None:
+            return sampled
+        kb = self.analyzer.kb
+
+        def rank(t: str) -> tuple[int, str]:
+            return (kb.types[t].rank if t in kb.types else 0, t)
+
+        return [sorted(set(seen) | more, key=rank) for seen, more in zip(sampled, allowed, strict=True)]
 
 
 # The analyzer a knowledge base last made, with warnings (advice) and without (deployments only).

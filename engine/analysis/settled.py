@@ -124,6 +124,49 @@ def settled(analyzer: Analyzer, session: Answered, budget: int = BUDGET) -> Anal
     At most `budget` bracketed evaluations: past it, not proven."""
     from .search import Analysis
 
+    made = _space(analyzer, session)
+    if made is None:
+        return None
+    names, fixed, space = made
+    proof = _Proof(analyzer, names, fixed, budget)
+    first = proof.bracket(space)
+    outcome = None if first is None else proof.prove(space, first)
+    if outcome is None:
+        return None
+    possible = [[t for t in slot if not t.startswith(WARNING_MARK)] for slot in outcome[: len(names)]]
+    return Analysis({outcome: 1}, possible, True, None, [], {}, True, analyzer.evaluator.evaluations - proof.start)
+
+
+def possible_at_most(analyzer: Analyzer, session: Answered) -> list[set[str]] | None:
+    """Per legal entity, every deployment type some completion of the open answers may give it (one
+    bracketed evaluation: never fewer than the completions give, perhaps more); None when the open values
+    are sampled or the bracket is too costly."""
+    made = _space(analyzer, session)
+    if made is None:
+        return None
+    names, fixed, space = made
+    lower, upper = list(fixed), list(fixed)
+    proof = _Proof(analyzer, names, fixed, 1)
+    for slot in space:
+        every, some = proof.facts(slot)
+        lower += every
+        upper += some
+    try:
+        _, high = proof.program.brackets(lower, upper)
+    except TooMuchWork:
+        return None
+    analyzer.evaluator.evaluations += 1
+    found: list[set[str]] = [set() for _ in names]
+    for predicate in analyzer.cone.outcome_preds:
+        for fact in high.of(predicate):
+            entity = fact.get("entity")
+            if entity in names:
+                found[names.index(str(entity))].add(str(fact.get("type")))
+    return found
+
+
+def _space(analyzer: Analyzer, session: Answered) -> tuple[tuple[str, ...], list[Fact], list[_Slot]] | None:
+    """The session's names, the facts every completion holds, and its open space; None when values are sampled."""
     cone, dims = analyzer.cone, analyzer.dims
     names = session.analysis_names(cone.names_matter)
     fixed: list[Fact] = []
@@ -154,10 +197,4 @@ def settled(analyzer: Analyzer, session: Answered, budget: int = BUDGET) -> Anal
                 return None
             else:
                 space.append(_Slot(dim, e, tuple(r for r, _ in dim.reps)))
-    proof = _Proof(analyzer, names, fixed, budget)
-    first = proof.bracket(space)
-    outcome = None if first is None else proof.prove(space, first)
-    if outcome is None:
-        return None
-    possible = [[t for t in slot if not t.startswith(WARNING_MARK)] for slot in outcome[: len(names)]]
-    return Analysis({outcome: 1}, possible, True, None, [], {}, True, analyzer.evaluator.evaluations - proof.start)
+    return names, fixed, space
