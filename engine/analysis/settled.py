@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
-from ..evaluation.compiled import compiled
+from ..evaluation.compiled import Store, compiled
 from ..evaluation.limits import TooMuchWork
 from ..facts.questions import Value, question_key
 from ..model.terms import Fact, make_fact
@@ -74,9 +74,8 @@ class _Proof:
         every, some = set.intersection(*made), set().union(*made)
         return sorted(every, key=lambda f: f.key), sorted(some, key=lambda f: f.key)
 
-    def bracket(self, space: list[_Slot]) -> tuple[Outcome, set[Fact]] | None:
-        """The outcome every completion of the space shares as far as the bracket can tell, and the
-        advice facts only some completions may derive (none: the space is settled); None past the budget."""
+    def sides(self, space: list[_Slot]) -> tuple[Store, Store] | None:
+        """What every completion of the space derives, and what some may; None past the budget."""
         if self.left <= 0:
             return None
         self.left -= 1
@@ -86,11 +85,20 @@ class _Proof:
             lower += every
             upper += some
         try:
-            low, high = self.program.brackets(lower, upper)
+            found = self.program.brackets(lower, upper)
         except TooMuchWork:
             self.left = 0
             return None
         self.evaluator.evaluations += 1
+        return found
+
+    def bracket(self, space: list[_Slot]) -> tuple[Outcome, set[Fact]] | None:
+        """The outcome every completion of the space shares as far as the bracket can tell, and the
+        advice facts only some completions may derive (none: the space is settled); None past the budget."""
+        sides = self.sides(space)
+        if sides is None:
+            return None
+        low, high = sides
         wide: set[Fact] = set()
         for predicate in (*self.cone.outcome_preds, *self.cone.warning_preds):
             wide.update(set(high.of(predicate)) - set(low.of(predicate)))
@@ -145,17 +153,10 @@ def possible_at_most(analyzer: Analyzer, session: Answered) -> list[set[str]] | 
     if made is None:
         return None
     names, fixed, space = made
-    lower, upper = list(fixed), list(fixed)
-    proof = _Proof(analyzer, names, fixed, 1)
-    for slot in space:
-        every, some = proof.facts(slot)
-        lower += every
-        upper += some
-    try:
-        _, high = proof.program.brackets(lower, upper)
-    except TooMuchWork:
+    sides = _Proof(analyzer, names, fixed, 1).sides(space)
+    if sides is None:
         return None
-    analyzer.evaluator.evaluations += 1
+    _, high = sides
     found: list[set[str]] = [set() for _ in names]
     for predicate in analyzer.cone.outcome_preds:
         for fact in high.of(predicate):
