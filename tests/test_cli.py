@@ -42,6 +42,7 @@ TAILSPIN_GAP = (f"Tailspin needs project sales on Dynamics 365 Sales, which {STO
 SEED_SECTION = '"Determine your deployment type" (2023-11-06), section "Deployment types"'
 TYPE_LACKS_RULE = f"(rule type-lacks-capability, policies/choosing.yaml:9:5, {SEED_SECTION})"
 LIGHTEST = "{type} is the lightest deployment type still open that offers everything {entity} needs."
+LIGHTER = "{type} is lighter and already offers everything {entity} needs."  # why not a heavier type
 LIGHTEST_RULE = f"(rule lightest-covering-type, policies/choosing.yaml:69:5, {SEED_SECTION})"
 
 # The knowledge editions: the seeds alone (--as-of 2023-11), and the default (the seeds + docs-2026-08).
@@ -635,8 +636,7 @@ def test_why_contoso_says_why_each_other_type_was_not_chosen() -> None:
         not_line("lite") + lacks_reason(us, "customer-facing-invoicing", "lite"),
         not_line("resource-non-stocked") + lacks_reason(us, "production-orders", "resource-non-stocked"),
         not_line("lite") + lacks_reason(uk, "customer-facing-invoicing", "lite"),
-        not_line("stocked-production") + f"{RESOURCE} was preferred: "
-        f"{LIGHTEST.format(type=RESOURCE, entity=uk)} {LIGHTEST_RULE}",
+        not_line("stocked-production") + f"{LIGHTER.format(type=RESOURCE, entity=uk)} {LIGHTEST_RULE}",
     ]
 
 
@@ -650,8 +650,7 @@ def test_why_contoso_on_the_current_knowledge_names_the_documentation_rules() ->
         not_line("resource-non-stocked", NAMES_NOW)
         + f"{lacks(us, 'production-orders', 'resource-non-stocked', NAMES_NOW)} {lacks_rule}",
         not_line("lite", NAMES_NOW) + f"{lacks(uk, 'customer-facing-invoicing', 'lite', NAMES_NOW)} {lacks_rule}",
-        not_line("stocked-production", NAMES_NOW) + f"{INTEGRATED} was preferred: "
-        f"{LIGHTEST.format(type=INTEGRATED, entity=uk)} {LIGHTEST_RULE}",
+        not_line("stocked-production", NAMES_NOW) + f"{LIGHTER.format(type=INTEGRATED, entity=uk)} {LIGHTEST_RULE}",
     ]
 
 
@@ -677,8 +676,7 @@ def test_why_says_finance_later_rules_out_lite(facts_dir: Path) -> None:
         "(rule finance-later-rules-out-lite, "
         'policies/choosing.yaml:37:5, "Determine your deployment type" (2023-11-06), section "Project Operations '
         'for stocked/production order scenarios")',
-        not_line("stocked-production") + f"{RESOURCE} was preferred: "
-        f"{LIGHTEST.format(type=RESOURCE, entity='Fabrikam')} {LIGHTEST_RULE}",
+        not_line("stocked-production") + f"{LIGHTER.format(type=RESOURCE, entity='Fabrikam')} {LIGHTEST_RULE}",
     ]
 
 
@@ -694,7 +692,7 @@ def test_why_says_finance_later_rules_out_core_on_the_current_knowledge(facts_di
 
 def test_why_for_a_new_customer_says_lite_was_preferred(facts_dir: Path) -> None:
     text = ok("why", *SEED, "fabrikam-new.yaml")
-    preferred = f"{LITE} was preferred: {LIGHTEST.format(type=LITE, entity='Fabrikam')} {LIGHTEST_RULE}"
+    preferred = f"{LIGHTER.format(type=LITE, entity='Fabrikam')} {LIGHTEST_RULE}"
     assert lines_from(text, "  not ") == [
         not_line("resource-non-stocked") + preferred,
         not_line("stocked-production") + preferred,
@@ -752,7 +750,7 @@ def test_why_json_has_why_not_for_every_entity_and_other_type() -> None:
         uk: [
             {"type": "lite", "reason": lacks_reason(uk, "customer-facing-invoicing", "lite")},
             {"type": "stocked-production",
-             "reason": f"{RESOURCE} was preferred: {LIGHTEST.format(type=RESOURCE, entity=uk)} {LIGHTEST_RULE}"},
+             "reason": f"{LIGHTER.format(type=RESOURCE, entity=uk)} {LIGHTEST_RULE}"},
         ],
     }
 

@@ -64,8 +64,8 @@ def test_a_type_that_covers_but_is_heavier_is_explained_by_the_preference() -> N
             "reasons": [
                 {
                     "rule": None,
-                    "explanation": f"{RESOURCE} was preferred: {RESOURCE} is the lightest "
-                    f"deployment type still open that offers everything {UK} needs. (rule lightest-covering-type, "
+                    "explanation": f"{RESOURCE} is lighter and already offers everything {UK} needs. "
+                    "(rule lightest-covering-type, "
                     'policies/choosing.yaml:69:5, "Determine your deployment type" (2023-11-06), section '
                     '"Deployment types")',
                 }

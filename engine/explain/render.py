@@ -460,15 +460,23 @@ def why_not_type_text(decision: Decision, type_id: str, entity_name: str | None 
 
 
 def _preferred(decision: Decision, entity: EntityDecision, type_id: str) -> str:
+    """Why a type no rule ruled out was not chosen: the type chosen is lighter (cited by the step that chose it)."""
     step = deciding_step(decision, entity)
-    if step is not None:
-        firing = decision.trace[step]
-        rule = firing.clause.rule
-        source = f", {cited_text(decision.kb, rule.source)})" if rule.source else ")"
-        preferred = decision.kb.type_name(entity.deployment) if entity.deployment else "another type"
-        said = business_explanation(decision.kb, firing)
-        return f"{preferred} was preferred: {said} (rule {rule.id}, {rule.location}{source}"
-    return "no rule concluded a deployment for this entity"
+    if step is None:
+        return "no rule concluded a deployment for this entity"
+    kb = decision.kb
+    firing = decision.trace[step]
+    rule = firing.clause.rule
+    source = f", {cited_text(kb, rule.source)})" if rule.source else ")"
+    chosen = kb.type_name(entity.deployment) if entity.deployment else "another type"
+    if entity.deployment in kb.types and type_id in kb.types and kb.types[type_id].rank > kb.types[
+        entity.deployment
+    ].rank:
+        offers = "already offers everything" if not entity.gaps else "misses no more of what"
+        said = f"{chosen} is lighter and {offers} {entity.name} needs."
+    else:
+        said = f"{chosen} was preferred: {business_explanation(kb, firing)}"
+    return f"{said} (rule {rule.id}, {rule.location}{source}"
 
 
 def capabilities_table(kb: KnowledgeBase) -> tuple[list[str], list[list[str]]]:
