@@ -9,7 +9,7 @@ a number, version or text fact takes the values that make a difference to the ru
 engine/tools/whatif/changes.py `open_values`). The search is breadth-first over the number of
 changes and exact: it evaluates every set of 1 change, then every set of 2, ..., and stops at the
 first size that works, so every set it returns is minimal. It never evaluates part of a size: before
-a size whose sets would take it past `--budget` evaluations (default 20,000) or past
+a size whose sets would take it past `--budget` sets (default 20,000) or past
 `--max-changes` (default 3), it stops and says "searched all sets of up to K changes (S sets,
 N evaluations); no set found; a set of more than K changes may exist (...)". Sets are evaluated on
 the reference evaluator (same semantics as durable-rules); each set returned is evaluated again on

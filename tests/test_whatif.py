@@ -367,7 +367,7 @@ def test_the_budget_stops_before_a_size_it_cannot_finish(kb: KnowledgeBase) -> N
     assert (result.searched_up_to, result.sets, result.stopped, result.solutions) == (1, 58, "budget", [])
     assert result.message == (
         "searched all sets of up to 1 change (58 sets, 20 evaluations); no set found; a set of more than 1 change"
-        " may exist (the 1586 sets of 2 changes would take the search past its budget of 1000 evaluations)"
+        " may exist (the 1586 sets of 2 changes would take the search past its budget of 1000 sets)"
     )
     searched = run(CONTOSO, "--target", "lite", "--budget", "1000", "--format", "json", "--as-of", "2023-11")
     data = json.loads(searched.stdout)

@@ -6,7 +6,7 @@ number, version or text fact one of the values the rules tell apart), then
 searches breadth-first over change-set size, evaluating every set of 1 change, then every set of 2,
 and so on, and returns every set of the first size that works. They are the minimal ones: no
 smaller set works, so none of them is a superset of a smaller solution. The search is bounded: it
-stops before a size whose sets would take it past the budget of evaluations or past max_changes,
+stops before a size whose sets would take it past the budget of sets or past max_changes,
 and says so (`SearchResult.message`); it never evaluates part of a size.
 
 applying.apply() answers the reverse: the decision under given changes, and what changed against the original.

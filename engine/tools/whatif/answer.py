@@ -122,7 +122,7 @@ class SearchResult:
         if self.stopped == "budget":
             why = (
                 f"the {self.next_size_sets} sets of {k + 1} changes would take the search past its budget"
-                f" of {self.budget} evaluations"
+                f" of {self.budget} sets"
                 + (", the budget of a customer of this size" if self.sized else "")
             )
         else:

@@ -1,7 +1,8 @@
 """The smallest-change search: every smallest set of changes that makes a deployment type the recommendation.
 
-Sets are tried breadth-first over their size on the compiled evaluator, within a budget of
-evaluations cut to the customer's size; the solutions are evaluated again on the requested engine.
+Sets are tried breadth-first over their size on the compiled evaluator, within a budget of sets
+cut to the customer's size (sets the rules cannot tell apart are evaluated once, see Symmetry); the
+solutions are evaluated again on the requested engine.
 """
 
 from __future__ import annotations
