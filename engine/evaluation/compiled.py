@@ -19,7 +19,6 @@ to one legal entity re-runs it for that entity only.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -27,102 +26,13 @@ from ..model.terms import Atom, Fact, Scalar, Var, normal_number
 from ..policy.knowledge import Derived, KnowledgeBase
 from .derivation import passes, triggers
 from .limits import Work, too_much_work, work_budget
+from .stores import EMPTY, Index, Known, Store
 
 Bindings = dict[str, Scalar]
-_NONE: list[Fact] = []
-_Key = tuple[str, str, type, Any]
 
-
-def _tag(value: Any) -> Any:
-    # True == 1 in Python; matching keeps them apart, and so must the index. Numbers are normalised
-    # (a whole float is an int) before they reach a store, so an int and a float are never equal.
-    return value.__class__
-
-
+__all__ = ["Compiled", "Store", "compiled", "entity_fields"]
 def _same(a: Any, b: Any) -> bool:
     return a == b and a.__class__ is b.__class__
-
-
-# A fact's values by field and its index keys, made once per compiled knowledge base for every fact its
-# runs meet (a run adds the same conclusions again and again from what it remembers); read-only.
-_Known = dict[Fact, tuple[dict[str, Scalar], tuple[_Key, ...]]]
-KNOWN_SIZE = 200_000
-
-
-class _Index:
-    """Facts by predicate and by (predicate, field, value)."""
-
-    __slots__ = ("by_key", "by_predicate", "known", "values")
-
-    def __init__(self, known: _Known | None = None) -> None:
-        self.by_predicate: dict[str, list[Fact]] = {}
-        self.by_key: dict[_Key, list[Fact]] = {}
-        self.values: dict[Fact, dict[str, Scalar]] = {}
-        self.known = known
-
-    def add(self, fact: Fact) -> bool:
-        if fact in self.values:
-            return False
-        known = self.known
-        entry = None if known is None else known.get(fact)
-        if entry is None:
-            predicate = fact.predicate
-            entry = (dict(fact.values), tuple((predicate, n, v.__class__, v) for n, v in fact.values))
-            if known is not None and len(known) < KNOWN_SIZE:
-                known[fact] = entry
-        values, keys = entry
-        self.values[fact] = values
-        self.by_predicate.setdefault(fact.predicate, []).append(fact)
-        by_key = self.by_key
-        for key in keys:
-            by_key.setdefault(key, []).append(fact)
-        return True
-
-
-class Store:
-    """The facts of one evaluation: the vocabulary's (shared, read-only) and this run's."""
-
-    __slots__ = ("base", "own")
-
-    def __init__(self, base: _Index, known: _Known | None = None) -> None:
-        self.base = base
-        self.own = _Index(known)
-
-    def add(self, fact: Fact) -> bool:
-        if fact in self.base.values:
-            return False
-        return self.own.add(fact)
-
-    def of(self, predicate: str) -> list[Fact]:
-        return [*self.base.by_predicate.get(predicate, ()), *self.own.by_predicate.get(predicate, ())]
-
-    def count(self, predicate: str) -> int:
-        return len(self.base.by_predicate.get(predicate, ())) + len(self.own.by_predicate.get(predicate, ()))
-
-    def count_own(self) -> int:
-        return len(self.own.values)
-
-    def values_of(self, fact: Fact) -> dict[str, Scalar]:
-        found = self.own.values.get(fact)
-        return found if found is not None else self.base.values[fact]
-
-    def lookup(self, predicate: str, keys: list[tuple[str, Any]]) -> Iterable[Fact]:
-        """The facts of predicate with every value keys give: the smallest of their index entries."""
-        if not keys:
-            return itertools.chain(self.base.by_predicate.get(predicate, ()), self.own.by_predicate.get(predicate, ()))
-        best: tuple[list[Fact], list[Fact]] | None = None
-        size = -1
-        base, own = self.base.by_key, self.own.by_key
-        for field, value in keys:
-            k = (predicate, field, value.__class__, value)
-            found = (base.get(k, _NONE), own.get(k, _NONE))
-            n = len(found[0]) + len(found[1])
-            if best is None or n < size:
-                best, size = found, n
-                if n == 0:
-                    break
-        assert best is not None
-        return itertools.chain(*best)
 
 
 # A compiled condition: (predicate, index field chooser, field checks).
@@ -427,7 +337,7 @@ class Compiled:
     """A knowledge base compiled for fast evaluation: conclusions only."""
 
     def __init__(self, kb: KnowledgeBase) -> None:
-        self.base = _Index()
+        self.base = Index()
         for fact in kb.vocabulary_facts:
             self.base.add(fact)
         by_stratum: dict[int, list[_Clause]] = {}
@@ -435,7 +345,7 @@ class Compiled:
             by_stratum.setdefault(clause.stratum, []).append(_Clause(clause, trigger))
         self.strata = [_groups(by_stratum[s]) for s in sorted(by_stratum)]
         self.memo: dict[tuple[Any, ...], list[Fact]] = {}
-        self.known: _Known = {}
+        self.known: Known = {}
         keyed = entity_fields(kb)
         for groups in self.strata:
             for group in groups:
@@ -467,7 +377,7 @@ class Compiled:
                 if group.keyed is not None and self._run_per_entity(group, store, present, work, in_use):
                     continue
                 # The vocabulary's facts are the same in every run: the run's own facts tell them apart.
-                key = (id(group), frozenset(f for p in group.inputs for f in own.get(p, _NONE)), in_use)
+                key = (id(group), frozenset(f for p in group.inputs for f in own.get(p, EMPTY)), in_use)
                 self._recall_or_run(key, group, store, store, present, work)
         return store
 
@@ -494,12 +404,12 @@ class Compiled:
         own = store.own
         slices: dict[tuple[type, Scalar], list[Fact]] = {}
         for predicate, field in group.keyed or ():
-            for fact in own.by_predicate.get(predicate, _NONE):
+            for fact in own.by_predicate.get(predicate, EMPTY):
                 value = own.values[fact].get(field)
                 if value is None:
                     return False
                 slices.setdefault((value.__class__, value), []).append(fact)
-        common = frozenset(f for p in group.common for f in own.by_predicate.get(p, _NONE))
+        common = frozenset(f for p in group.common for f in own.by_predicate.get(p, EMPTY))
         for facts in slices.values():
             key = (id(group), common, frozenset(facts), in_use)
             on = store

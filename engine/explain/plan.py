@@ -309,17 +309,18 @@ def _changes(decision: Decision, could_change: Sequence[str]) -> str:
 
 
 def _questions(decision: Decision, found: Sequence[OpenQuestion]) -> tuple[Question, ...]:
-    """The open questions, one line each, with the legal entities it is open for named after it and what its
-    answer could change; those that could change the recommendation first."""
+    """The open questions, one line per thing they could change (so that page one stays one page): the legal
+    entities each is open for named after it, questions that could change the same advice together."""
     by_text: dict[tuple[str, str], list[str]] = {}
     for q in found:
         text = " ".join(decision.kb.facts[q.fact].question.split()) if q.fact in decision.kb.facts else q.question
         names = by_text.setdefault((text, _changes(decision, q.could_change)), [])
         if q.entity is not None and q.entity not in names:
             names.append(q.entity)
-    lines = [Question(text + (f" (for {', '.join(names)})" if names else ""), changes)
-             for (text, changes), names in by_text.items()]
-    return tuple(sorted(lines, key=lambda q: q.changes != "the recommendation"))
+    by_change: dict[str, list[str]] = {}
+    for (text, changes), names in by_text.items():
+        by_change.setdefault(changes, []).append(text + (f" (for {', '.join(names)})" if names else ""))
+    return tuple(Question(" ".join(texts), changes) for changes, texts in by_change.items())
 
 
 def _next_steps(decision: Decision, entities: Sequence[EntityPlan]) -> tuple[tuple[Steps, ...], tuple[Said, ...]]:
