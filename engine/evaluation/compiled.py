@@ -371,10 +371,12 @@ class Compiled:
             count += 1
         work = Work(work_budget(count) if budget is None else budget)
         own = store.own.by_predicate
+        # Remembering per legal entity pays only when there are several (an analysis evaluates one at a time).
+        several = len(own.get("entity", EMPTY)) > 1
         for groups in self.strata:
             for group in groups:
                 in_use = tuple(t in present for t in group.triggers)  # which of its clauses are in use
-                if group.keyed is not None and self._run_per_entity(group, store, present, work, in_use):
+                if several and group.keyed is not None and self._run_per_entity(group, store, present, work, in_use):
                     continue
                 # The vocabulary's facts are the same in every run: the run's own facts tell them apart.
                 key = (id(group), frozenset(f for p in group.inputs for f in own.get(p, EMPTY)), in_use)
