@@ -75,9 +75,10 @@ def load_facts(kb: KnowledgeBase, path: str) -> FactsInput:
 def read_facts(kb: KnowledgeBase, doc: Document, *, conforming: bool = False) -> FactsInput:
     """The facts of a document, checked against the facts schema and normalised. `conforming`: the document
     is known to conform already (a checked document edited within the vocabulary, as what-if's search
-    edits it thousands of times), so it is only normalised."""
+    edits it thousands of times) and is read for what its facts derive: it is not checked again, and its
+    facts are not located in it (a fact's place is no part of what it is)."""
     if conforming:
-        return _normalise(kb, doc)
+        return _normalise(kb, doc, located=False)
     if doc.value is None:
         raise BadInput(
             [Problem("empty", "facts file is empty; it needs at least 'customer'", Location(doc.name, 1, 1))]
@@ -133,7 +134,7 @@ def _validate(kb: KnowledgeBase, doc: Document) -> list[Problem]:
     return problems
 
 
-def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
+def _normalise(kb: KnowledgeBase, doc: Document, located: bool = True) -> FactsInput:
     value = doc.value
     customer = value["customer"].strip()
     customer_loc = doc.where(("customer",))
@@ -155,7 +156,7 @@ def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
     for decl in kb.facts.values():
         if decl.scope == "customer":
             if decl.id in shared:
-                ground.extend(_ground(decl, shared[decl.id], None, doc, (decl.id,), value))
+                ground.extend(_ground(decl, shared[decl.id], None, doc, (decl.id,), value, located))
             continue
         for i, entity in enumerate(entities):
             own = listed[i].get(decl.id) if listed else None
@@ -165,7 +166,7 @@ def _normalise(kb: KnowledgeBase, doc: Document) -> FactsInput:
             if merged is None:
                 continue
             entity.values[decl.id] = merged
-            ground.extend(_ground(decl, merged, entity.name, doc, path_of, value))
+            ground.extend(_ground(decl, merged, entity.name, doc, path_of, value, located))
     unknown: set[tuple[str, str | None]] = {(item, None) for item in value.get("unknown") or ()}
     for i, entity in enumerate(entities):
         if listed:
@@ -200,7 +201,13 @@ def _merge(decl: FactDecl, shared: Any, own: Any, index: int) -> tuple[Any, Any]
 
 
 def _ground(
-    decl: FactDecl, merged: Any, entity: str | None, doc: Document, path_of: Any, raw: dict[str, Any]
+    decl: FactDecl,
+    merged: Any,
+    entity: str | None,
+    doc: Document,
+    path_of: Any,
+    raw: dict[str, Any],
+    located: bool = True,
 ) -> list[Fact]:
     def origin_of(item: Scalar, position: int) -> Location:
         if not isinstance(path_of, tuple) or not path_of or path_of[0] != "list":
@@ -222,7 +229,9 @@ def _ground(
         values: dict[str, Scalar] = {"value": kind.ground(item)}
         if entity is not None:
             values["entity"] = entity
-        if not decl.is_list and entity is None:
+        if not located:
+            origin = None
+        elif not decl.is_list and entity is None:
             origin = doc.where((decl.id,)) if decl.id in raw else decl.location
         elif decl.is_list and entity is None:
             origin = doc.where((decl.id, position)) if decl.id in raw else decl.location
