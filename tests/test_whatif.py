@@ -109,10 +109,10 @@ def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() 
     )
     assert result.stdout == "\n".join(
         [
-            "What makes every legal entity of Fabrikam Consulting stocked-production?"
-            " (1 legal entity: Fabrikam Consulting)",
+            "What makes Project Operations for stocked/production order scenarios (stocked-production) the"
+            " recommendation for every legal entity of Fabrikam Consulting? (1 legal entity: Fabrikam Consulting)",
             SEED_KNOWLEDGE,
-            "Now: Fabrikam Consulting lite",
+            "Now: Fabrikam Consulting: Lite deployment - deal to proforma invoicing (lite)",
             "23 possible single changes (not changed: budget, pm_maturity, region cannot change a deployment).",
             "Exact: 1 change is the fewest; searched all sets of up to 1 change (24 sets, 9 evaluations).",
             "2 smallest sets of 1 change:",
@@ -287,12 +287,15 @@ def test_every_entity_or_one_entity_is_said_and_side_effects_on_others_are_shown
     every = run(facts, "--target", "lite", "--engine", "reference", "--as-of", "2023-11")
     assert every.exit_code == 0, every.output
     lines = every.stdout.splitlines()
-    assert (
-        lines[0]
-        == "What makes every legal entity of Proseware lite? (2 legal entities: Proseware Plant, Proseware Studio)"
+    assert lines[0] == (
+        "What makes Lite deployment - deal to proforma invoicing (lite) the recommendation for every legal entity"
+        " of Proseware? (2 legal entities: Proseware Plant, Proseware Studio)"
     )
     assert lines[1] == SEED_KNOWLEDGE
-    assert lines[2] == "Now: Proseware Plant stocked-production, Proseware Studio resource-non-stocked"
+    assert lines[2] == (
+        "Now: Proseware Plant: Project Operations for stocked/production order scenarios (stocked-production);"
+        " Proseware Studio: Project Operations for resource/non-stocked scenarios (resource-non-stocked)"
+    )
     assert " 1. drop production-orders from Proseware Plant" in lines
     assert "    Proseware Studio: resource-non-stocked -> lite" in lines
 
@@ -314,8 +317,9 @@ def test_every_entity_or_one_entity_is_said_and_side_effects_on_others_are_shown
     text = run(
         facts, "--target", "lite", "--entity", "Proseware Studio", "--engine", "reference", "--as-of", "2023-11"
     ).stdout
-    assert (
-        text.splitlines()[0] == "What makes Proseware Studio lite? (a legal entity of Proseware; the others may change)"
+    assert text.splitlines()[0] == (
+        "What makes Lite deployment - deal to proforma invoicing (lite) the recommendation for Proseware Studio?"
+        " (a legal entity of Proseware; the others may change)"
     )
 
 
@@ -392,7 +396,9 @@ def test_drop_shows_the_new_recommendation_and_what_changed() -> None:
             "What if, for Contoso: drop production-orders from Contoso Manufacturing United States;"
             " drop stocked-inventory from Contoso Manufacturing United States",
             SEED_KNOWLEDGE,
-            "Deployments on the environment: resource-non-stocked, stocked-production -> resource-non-stocked",
+            "Deployments on the environment: Project Operations for resource/non-stocked scenarios"
+            " (resource-non-stocked), Project Operations for stocked/production order scenarios (stocked-production)"
+            " -> Project Operations for resource/non-stocked scenarios (resource-non-stocked)",
             "",
             "  Contoso Manufacturing United States: stocked-production -> resource-non-stocked",
             f"    decided by step 13: {decided} deployment type still open that offers everything Contoso"

@@ -13,6 +13,7 @@ from typing import Any
 
 from ...evaluation.decision import Decision
 from ...explain.render import counted
+from ...policy.knowledge import KnowledgeBase
 from ..diffing import Change as Difference
 from ..diffing import reason_text
 from .changes import Change
@@ -203,17 +204,27 @@ def _entity_lines(e: EntityOutcome, pad: str, *, always: bool) -> list[str]:
     return lines
 
 
+def _named(kb: KnowledgeBase, type_id: str | None) -> str:
+    """A type by its name, its id beside it: 'Project Operations Core (lite)'."""
+    if type_id is None:
+        return "none"
+    return f"{kb.type_name(type_id)} ({type_id})" if type_id in kb.types else type_id
+
+
 def search_text(result: SearchResult) -> str:
     customer = result.original.customer
+    kb = result.original.kb
+    target = _named(kb, result.target)
     if result.entity is not None:
-        lines = [f"What makes {result.entity} {result.target}? (a legal entity of {customer}; the others may change)"]
+        lines = [f"What makes {target} the recommendation for {result.entity}? (a legal entity of {customer};"
+                 " the others may change)"]
     else:
         n = len(result.targets)
         lines = [
-            f"What makes every legal entity of {customer} {result.target}?"
+            f"What makes {target} the recommendation for every legal entity of {customer}?"
             f" ({n} legal {'entity' if n == 1 else 'entities'}: {', '.join(result.targets)})"
         ]
-    now = ", ".join(f"{e.name} {e.deployment or 'none'}" for e in result.original.entities)
+    now = "; ".join(f"{e.name}: {_named(kb, e.deployment)}" for e in result.original.entities)
     lines.append(f"Now: {now}")
     reasons = []
     no_effect = [f for f, r in result.left_out.items() if r == "no-effect"]
@@ -245,10 +256,10 @@ def search_text(result: SearchResult) -> str:
 
 def apply_text(applied: Applied) -> str:
     lines = [f"What if, for {applied.original.customer}: {'; '.join(str(c) for c in applied.changes)}"]
-    lines.append(
-        f"Deployments on the environment: {', '.join(applied.original.deployments) or 'none'}"
-        f" -> {', '.join(applied.outcome.decision.deployments) or 'none'}"
-    )
+    kb = applied.original.kb
+    before = ", ".join(_named(kb, t) for t in applied.original.deployments) or "none"
+    after = ", ".join(_named(kb, t) for t in applied.outcome.decision.deployments) or "none"
+    lines.append(f"Deployments on the environment: {before} -> {after}")
     lines.append("")
     for e in applied.outcome.entities:
         lines.extend(_entity_lines(e, "  ", always=True))
