@@ -825,3 +825,14 @@ def test_sets_the_rules_cannot_tell_apart_are_evaluated_once_and_find_every_smal
     assert len(found.solutions) == solutions
     assert found.sets == every.sets
     assert found.evaluations * 4 < every.evaluations
+
+
+def test_the_facts_of_changes_to_different_legal_entities_are_those_the_document_gives(kb: KnowledgeBase) -> None:
+    # ground() builds a set of changes to different legal entities from each change's own facts; they are
+    # exactly the facts of the document with all of them made, for every such pair of the seed's Contoso.
+    editor = FactsEditor(kb, load_document(CONTOSO))
+    own = [c for c in editor.candidates() if c.entity is not None]
+    pairs = [(a, b) for a, b in itertools.combinations(own, 2) if a.entity != b.entity]
+    assert len(pairs) > 100
+    for pair in pairs:
+        assert frozenset(editor.ground(pair)) == frozenset(editor.facts(pair).ground), pair

@@ -14,7 +14,7 @@ from ...evaluation.derivation import passes
 from ...facts.reading import FactsInput, read_facts
 from ...io.loader import Document
 from ...model.fact_types import fact_type
-from ...model.terms import FactDecl, Scalar, Test, Var, show_value
+from ...model.terms import Fact, FactDecl, Scalar, Test, Var, show_value
 from ...policy.knowledge import KnowledgeBase
 from ...records import record
 
@@ -65,6 +65,7 @@ class FactsEditor:
         listed = self.value.get("legal_entities") or []
         self.entity_index = {str(item["name"]).strip(): i for i, item in enumerate(listed)}
         self.entity_names = [e.name for e in self.original.entities]
+        self._singles: dict[Change, list[Fact]] = {}  # the facts with one change made, for ground()
 
     def apply(self, changes: Iterable[Change]) -> dict[str, Any]:
         """The document's value with the changes made (the original is left as it was)."""
@@ -92,6 +93,26 @@ class FactsEditor:
         value = self.apply(changes)
         document = Document(self.doc.name, value, self.doc.marks, self.doc.key_marks)
         return read_facts(self.kb, document, conforming=candidates)
+
+    def ground(self, changes: tuple[Change, ...]) -> list[Fact]:
+        """The ground facts with some of candidates() made (not checked again, not located; see facts()).
+
+        A change to one legal entity's own entry changes only that entity's facts: a set of such changes to
+        different entities takes the original facts with each entity's from its single change, read once.
+        """
+        entities = [c.entity for c in changes]
+        if len(changes) < 2 or None in entities or len(set(entities)) < len(entities):
+            ground = self.facts(changes, candidates=True).ground
+            if len(changes) == 1:
+                self._singles[changes[0]] = ground
+            return ground
+        touched = set(entities)
+        ground = [f for f in self.original.ground if _entity_of(f) not in touched]
+        for change in changes:
+            if change not in self._singles:
+                self._singles[change] = self.facts((change,), candidates=True).ground
+            ground.extend(f for f in self._singles[change] if _entity_of(f) == change.entity)
+        return ground
 
     def own(self, entity: str | None) -> dict[str, Any]:
         """The top level (entity None) or a legal entity's own entry."""
@@ -139,6 +160,12 @@ class FactsEditor:
                     now = here.get(decl.id, decl.default if where is None else None)
                     sets.extend(Change("set", decl.id, v, where) for v in values if now is None or not _same(v, now))
         return [*drops, *adds, *sets]
+
+
+def _entity_of(fact: Fact) -> Scalar | None:
+    """The legal entity a fact read from a facts file is about (an entity's own `entity` fact included)."""
+    found: Scalar | None = fact.get("name") if fact.predicate == "entity" else fact.get("entity")
+    return found
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -232,28 +232,9 @@ def search(
             found = tried[canonical] = evaluated(canonical)
         return found
 
-    singles: dict[Change, list[Fact]] = {}
-
-    def ground_of(changes: tuple[Change, ...]) -> list[Fact]:
-        """The facts with the changes made. Changes to different legal entities' own entries each change only
-        that entity's facts: the set's facts are the original's with each entity's taken from its change."""
-        entities = [c.entity for c in changes]
-        if len(changes) < 2 or None in entities or len(set(entities)) < len(entities):
-            ground = editor.facts(changes, candidates=True).ground
-            if len(changes) == 1:
-                singles[changes[0]] = ground
-            return ground
-        touched = set(entities)
-        ground = [f for f in editor.original.ground if _entity_of(f) not in touched]
-        for change in changes:
-            if change not in singles:
-                singles[change] = editor.facts((change,), candidates=True).ground
-            ground.extend(f for f in singles[change] if _entity_of(f) == change.entity)
-        return ground
-
     def evaluated(changes: tuple[Change, ...]) -> bool:
         try:
-            ground = ground_of(changes)
+            ground = editor.ground(changes)
         except BadInput:  # pragma: no cover - candidates keep to the vocabulary, so this is a bug guard
             return False
         key = frozenset(ground)
@@ -297,12 +278,6 @@ def search(
                 f" (the reference evaluator gives {target}); run with --engine reference"
             )
     return result
-
-
-def _entity_of(fact: Fact) -> Scalar | None:
-    """The legal entity a fact read from a facts file is about (an entity's own `entity` fact included)."""
-    found: Scalar | None = fact.get("name") if fact.predicate == "entity" else fact.get("entity")
-    return found
 
 
 def chosen_types(kb: KnowledgeBase, store: Store) -> dict[str, str]:
