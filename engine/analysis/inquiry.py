@@ -92,12 +92,8 @@ class Inquiry:
         allowed = possible_at_most(self.analyzer, self)
         if allowed is None:
             return sampled
-        kb = self.analyzer.kb
-
-        def rank(t: str) -> tuple[int, str]:
-            return (kb.types[t].rank if t in kb.types else 0, t)
-
-        return [sorted(set(seen) | more, key=rank) for seen, more in zip(sampled, allowed, strict=True)]
+        lightest_first = self.analyzer.evaluator.lightest_first
+        return [lightest_first(set(seen) | more) for seen, more in zip(sampled, allowed, strict=True)]
 
 
 # The analyzer a knowledge base last made, with warnings (advice) and without (deployments only).

@@ -44,7 +44,7 @@ from .changes import Change, Changes, varying
 from .cone import Cone
 from .dimensions import Dim, Dimensions, same
 from .relevance import consider, table_parts, table_witness
-from .states import WARNING_MARK, Outcome, Shift, StateEvaluator
+from .states import WARNING_MARK, Outcome, StateEvaluator
 
 
 class Answered(Protocol):
@@ -297,14 +297,11 @@ class Analyzer:
             c_std = completions[0][0]
             c_true = tuple(answered[i] if i in standing_in else v for i, v in enumerate(c_std))
             states0 = [all_states[e][0][0] for e in range(n)]
-            shift = Shift(evaluator.evaluate_states(c_std, states0, names),
-                           evaluator.evaluate_states(c_true, states0, names), self.kb)
-            outcomes = {shift(o): w for o, w in outcomes.items()}
+            standin = evaluator.evaluate_states(c_std, states0, names)
+            given = evaluator.evaluate_states(c_true, states0, names)
+            outcomes = {evaluator.shifted(o, standin, given): w for o, w in outcomes.items()}
         possible = [
-            sorted(
-                {t for o in outcomes for t in o[e] if not t.startswith(WARNING_MARK)},
-                key=lambda t: (self.kb.types[t].rank if t in self.kb.types else 0, t),
-            )
+            evaluator.lightest_first({t for o in outcomes for t in o[e] if not t.startswith(WARNING_MARK)})
             for e in range(n)
         ]
         done = len(outcomes) <= 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..evaluation.compiled import compiled
@@ -45,7 +45,7 @@ class StateEvaluator:
         self._joint: dict[tuple[Any, ...], Outcome] = {}
         self._orders: dict[Any, str] = {}
         self._interfaces: dict[frozenset[Fact], frozenset[Fact]] = {}
-        self._texts: dict[Any, str] = {}  # a pool or an advice as the text of an ADVICE fact
+        self._texts: dict[Outcome, str] = {}  # an advice as the text of an ADVICE fact (a pool's is its order)
         self._advice: dict[str, Any] = {}  # and back
         self.evaluations = 0
         # The customer's name in the evaluations: a placeholder, unless a rule names the customer (set by
@@ -135,7 +135,7 @@ class StateEvaluator:
                 parts.add(
                     Fact(
                         ADVICE,
-                        (("advice", self._text(advice)), ("pool", self._pool_text(pool))),
+                        (("advice", self._text(advice)), ("pool", self.order(pool))),
                     )
                 )
             found = self._canonical(frozenset(parts))
@@ -164,7 +164,7 @@ class StateEvaluator:
     def _pooled_joint(self, interfaces: tuple[frozenset[Fact], ...]) -> Outcome | None:
         """The recommendation from pooled interfaces, or None when one lacks the pool they make together."""
         pool = frozenset(f for interface in interfaces for f in interface if f.predicate != ADVICE)
-        wanted = self._pool_text(pool)
+        wanted = self.order(pool)
         slots: list[tuple[str, ...]] = []
         wide: tuple[str, ...] = ()
         for interface in interfaces:
@@ -182,12 +182,6 @@ class StateEvaluator:
         found = self._texts.get(advice)
         if found is None:
             found = self._texts[advice] = json.dumps(advice)
-        return found
-
-    def _pool_text(self, pool: frozenset[Fact]) -> str:
-        found = self._texts.get(pool)
-        if found is None:
-            found = self._texts[pool] = json.dumps(sorted(f.key for f in pool))
         return found
 
     def _read(self, text: str) -> Any:
@@ -245,15 +239,29 @@ class StateEvaluator:
             self._joint[key] = found
         return found
 
+    def lightest_first(self, types: Iterable[str]) -> list[str]:
+        """Deployment types by rank, lightest first (a type no policy declares ranks first)."""
+        return sorted(types, key=lambda t: (self.ranks.get(t, 0), t))
+
+    def shifted(self, outcome: Outcome, standin: Outcome, given: Outcome) -> Outcome:
+        """An outcome moved from stand-in answers to the answers given: in each slot, what the stand-ins alone
+        concluded (standin, beside given, for one completion) is dropped and what the answers alone conclude
+        is added; both are the same in every completion."""
+        slots = []
+        for slot, s, g in zip(outcome, standin, given, strict=True):
+            items = (set(slot) - (set(s) - set(g))) | (set(g) - set(s))
+            types = self.lightest_first(t for t in items if not t.startswith(WARNING_MARK))
+            slots.append(tuple(types + sorted(t for t in items if t.startswith(WARNING_MARK))))
+        return tuple(slots)
+
     def outcome_of(self, facts_of: Any, names: Sequence[str]) -> Outcome:
-        rank = self.ranks
         chosen: dict[str, set[str]] = {n: set() for n in names}
         for p in self.cone.outcome_preds:
             for f in facts_of(p):
                 entity = f.get("entity")
                 if entity in chosen:
                     chosen[entity].add(str(f.get("type")))
-        per_entity = [sorted(chosen[n], key=lambda t: (rank.get(t, 0), t)) for n in names]
+        per_entity = [self.lightest_first(chosen[n]) for n in names]
         if not self.cone.warning_preds:
             return tuple(tuple(types) for types in per_entity)
         warned: dict[str, set[str]] = {n: set() for n in names}
@@ -296,22 +304,3 @@ class StateEvaluator:
         """How many ways (weighted by the prior odds of a yes) j of open_ interchangeable items are needed."""
         yes, no = self.limits.item_odds
         return int(math.comb(open_, j) * pow(yes, j) * pow(no, open_ - j))
-
-
-class Shift:
-    """An outcome moved from stand-in answers to the answers given: in each slot, what the stand-ins alone
-    concluded is dropped and what the answers alone conclude is added (both the same in every completion)."""
-
-    def __init__(self, standin: Outcome, true: Outcome, kb: KnowledgeBase) -> None:
-        self.drop = [set(s) - set(t) for s, t in zip(standin, true, strict=True)]
-        self.add = [set(t) - set(s) for s, t in zip(standin, true, strict=True)]
-        self.ranks = {t.id: t.rank for t in kb.types.values()}
-
-    def __call__(self, outcome: Outcome) -> Outcome:
-        slots = []
-        for slot, drop, add in zip(outcome, self.drop, self.add, strict=True):
-            items = (set(slot) - drop) | add
-            types = sorted((t for t in items if not t.startswith(WARNING_MARK)),
-                           key=lambda t: (self.ranks.get(t, 0), t))
-            slots.append(tuple(types + sorted(t for t in items if t.startswith(WARNING_MARK))))
-        return tuple(slots)

@@ -12,15 +12,15 @@ import re
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from ...analysis.cone import Cone
-from ...analysis.dimensions import Dim, Dimensions
+from ...analysis.dimensions import Dim
+from ...analysis.inquiry import analyzer_for
 from ...errors import BadInput, EngineError, Problem
 from ...evaluation.compiled import Store, compiled
 from ...evaluation.evaluate import evaluate
 from ...facts.questions import Absent
 from ...io.loader import Document
 from ...model.terms import Fact, Scalar
-from ...policy.knowledge import Derived, KnowledgeBase
+from ...policy.knowledge import KnowledgeBase
 from .answer import SearchResult
 from .applying import outcome, resolve_entity, resolve_target
 from .changes import Change, FactsEditor, is_open, open_values
@@ -82,19 +82,6 @@ def change_sets(candidates: Sequence[Change], size: int) -> Iterable[tuple[Chang
             yield combo
 
 
-_DEPLOYMENT_DIMENSIONS: Derived[Dimensions] = Derived("what-if-dimensions")
-
-
-def deployment_dimensions(kb: KnowledgeBase) -> Dimensions:
-    """The dimensions of the deployments' cone: which list items no rule can use, which are interchangeable."""
-
-    def make() -> Dimensions:
-        outcomes = sorted(p for p, pred in kb.predicates.items() if pred.role == "deployment")
-        return Dimensions(kb, Cone(kb, outcomes, []))
-
-    return kb.derived(_DEPLOYMENT_DIMENSIONS, make)
-
-
 class Symmetry:
     """Sets of changes that surely do as well as a set already tried, so that only one of them is evaluated.
 
@@ -110,7 +97,7 @@ class Symmetry:
     """
 
     def __init__(self, kb: KnowledgeBase, editor: FactsEditor) -> None:
-        dims = deployment_dimensions(kb)
+        dims = analyzer_for(kb, warnings=False).dims  # the deployments' cone and its dimensions
         self.inert = dims.inert
         places: list[str | None] = [None, *editor.entity_index]
 
@@ -219,7 +206,7 @@ def search(
     memo: dict[frozenset[Fact], bool] = {}
     symmetry = Symmetry(kb, editor)
     # Only the rules that can reach a deployment: the warnings' and notes' are left out.
-    program = compiled(deployment_dimensions(kb).cone.cone_kb)
+    program = compiled(analyzer_for(kb, warnings=False).cone.cone_kb)
     tried: dict[tuple[Change, ...], bool] = {}
 
     def works(changes: tuple[Change, ...]) -> bool:
