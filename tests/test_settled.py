@@ -7,9 +7,10 @@ from pathlib import Path
 
 import pytest
 from podeploy.cli.options import policy_layers
-from podeploy.engine import KnowledgeBase, load_knowledge_base
+from podeploy.engine import KnowledgeBase, load_facts, load_knowledge_base
 from podeploy.engine.analysis.bounds import CONVERSATION, THOROUGH
-from podeploy.engine.analysis.inquiry import Inquiry
+from podeploy.engine.analysis.inquiry import FIRST_PROOF, Inquiry
+from podeploy.engine.analysis.openquestions import session_for
 from podeploy.engine.analysis.search import Analyzer
 from podeploy.engine.analysis.settled import settled
 from podeploy.engine.evaluation.compiled import compiled
@@ -139,3 +140,20 @@ def test_the_proof_agrees_with_enumeration_on_contoso_and_northwind(kb: Knowledg
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if p.suffix in (".yaml", ".json")))
 def test_the_proof_agrees_with_enumeration_on_every_example(kb: KnowledgeBase, example: str) -> None:
     agree(kb, example, 6, 3)
+
+
+def test_an_open_question_ends_the_proof_after_its_first_split(kb: KnowledgeBase) -> None:
+    # Contoso leaves questions open that can change its advice: the whole proof would try 27 brackets
+    # before giving up, three times the analysis that finds them. It stops after the whole and its halves.
+    session = session_for(kb, load_facts(kb, str(EXAMPLES / "contoso.yaml")))
+    evaluator = session.analyzer.evaluator
+    before = evaluator.evaluations
+    found = session.analysis()
+    assert found.exact and found.relevant
+    assert evaluator.evaluations - before - found.evaluations == FIRST_PROOF == 3
+
+
+def test_a_settled_facts_file_is_proven_by_one_bracket(kb: KnowledgeBase) -> None:
+    session = session_for(kb, load_facts(kb, str(EXAMPLES / "northwind-modern.yaml")))
+    found = session.analysis()
+    assert (found.done, found.exact, found.relevant, found.evaluations) == (True, True, [], 1)

@@ -19,6 +19,8 @@ from .settled import possible_at_most, settled
 
 # Up to this many legal entities a customer too large to analyse is bracketed after every answer.
 BRACKET_EVERY_STEP = 16
+# The brackets a thorough analysis tries before enumerating: the whole space, then its two halves.
+FIRST_PROOF = 3
 
 
 @dataclass(slots=True)
@@ -65,10 +67,16 @@ class Inquiry:
                     proven = settled(self.analyzer, self, budget=1)
                     found = found if proven is None else proven
             elif self.analyzer.limits == THOROUGH:
-                # Brackets settle most finished workshops in a few evaluations; what they cannot settle
-                # is analysed in full.
-                proven = settled(self.analyzer, self)
-                found = self.analyzer.analyse(self) if proven is None else proven
+                # A bracket settles a finished workshop at once (or after a split or two); a proof that
+                # fails can cost a score of brackets, more than the analysis of a customer with an open
+                # question. So the analysis runs after the first brackets, and the whole proof only when
+                # the analysis had to sample and saw nothing left that could change the advice.
+                proven = settled(self.analyzer, self, budget=FIRST_PROOF)
+                if proven is None:
+                    found = self.analyzer.analyse(self)
+                    if not found.exact and found.next is None:
+                        proven = settled(self.analyzer, self)
+                found = found if proven is None else proven
             else:
                 found = self.analyzer.analyse(self)
                 if not found.exact and found.next is None:
