@@ -17,7 +17,7 @@ from podeploy.engine.evaluation.evaluate import evaluate
 from podeploy.engine.facts.reading import read_facts
 from podeploy.engine.io.loader import Document, load_document, parse_document
 from podeploy.engine.policy.layers import edition_dirs
-from podeploy.engine.tools.whatif.changes import Change, FactsEditor
+from podeploy.engine.tools.whatif.changes import Change, FactsEditor, apart
 from podeploy.engine.tools.whatif.searching import (
     Symmetry,
     change_sets,
@@ -827,12 +827,32 @@ def test_sets_the_rules_cannot_tell_apart_are_evaluated_once_and_find_every_smal
     assert found.evaluations * 4 < every.evaluations
 
 
-def test_the_facts_of_changes_to_different_legal_entities_are_those_the_document_gives(kb: KnowledgeBase) -> None:
-    # ground() builds a set of changes to different legal entities from each change's own facts; they are
-    # exactly the facts of the document with all of them made, for every such pair of the seed's Contoso.
+def test_the_facts_of_changes_read_apart_are_those_the_document_gives(kb: KnowledgeBase) -> None:
+    # ground() puts a set of changes no fact reads together from each change's own facts; they are exactly
+    # the facts of the document with all of them made, for every pair of changes of the seed's Contoso
+    # (those read together are read from the document) and for triples of them.
     editor = FactsEditor(kb, load_document(CONTOSO))
-    own = [c for c in editor.candidates() if c.entity is not None]
-    pairs = [(a, b) for a, b in itertools.combinations(own, 2) if a.entity != b.entity]
-    assert len(pairs) > 100
-    for pair in pairs:
-        assert frozenset(editor.ground(pair)) == frozenset(editor.facts(pair).ground), pair
+    every = editor.candidates()
+    pairs = [p for p in itertools.combinations(every, 2) if p[0].slot != p[1].slot]
+    assert sum(apart(*p) for p in pairs) > 5_000 and sum(not apart(*p) for p in pairs) > 50
+    triples = [t for t in itertools.combinations(every[::7], 3) if len({c.slot for c in t}) == 3]
+    assert len(triples) > 1_000
+    for combo in (*pairs, *triples):
+        assert frozenset(editor.ground(combo)) == frozenset(editor.facts(combo).ground), combo
+
+
+def test_dropping_a_need_listed_both_shared_and_own_drops_it_from_both_places(kb: KnowledgeBase) -> None:
+    # Each drop alone leaves Works with the need (the other list still has it): put together from what each
+    # takes away, the pair would keep it. Such a pair is read from the document.
+    doc = parse_document(
+        "customer: Fabrikam\nrequirements: [production-orders]\nlegal_entities:\n"
+        "  - name: Works\n    requirements: [production-orders]\n  - name: Services\n", "f.yaml"
+    )
+    editor = FactsEditor(kb, doc)
+    pair = (Change("drop", "requirements", "production-orders"),
+            Change("drop", "requirements", "production-orders", "Works"))
+    assert not apart(*pair)
+    needs = {(f.get("entity"), f.get("value")) for f in editor.ground(pair) if f.predicate == "requirements"}
+    assert needs == set()
+    alone = {(f.get("entity"), f.get("value")) for f in editor.ground(pair[:1]) if f.predicate == "requirements"}
+    assert alone == {("Works", "production-orders")}

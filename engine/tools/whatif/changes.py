@@ -7,6 +7,7 @@ number, version or text fact, only the values the rules tell apart (open_values)
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from typing import Any
 
@@ -65,7 +66,8 @@ class FactsEditor:
         listed = self.value.get("legal_entities") or []
         self.entity_index = {str(item["name"]).strip(): i for i, item in enumerate(listed)}
         self.entity_names = [e.name for e in self.original.entities]
-        self._singles: dict[Change, list[Fact]] = {}  # the facts with one change made, for ground()
+        self._original_set = set(self.original.ground)
+        self._deltas: dict[Change, tuple[set[Fact], list[Fact]]] = {}  # what one change takes away and adds
 
     def apply(self, changes: Iterable[Change]) -> dict[str, Any]:
         """The document's value with the changes made (the original is left as it was)."""
@@ -97,22 +99,31 @@ class FactsEditor:
     def ground(self, changes: tuple[Change, ...]) -> list[Fact]:
         """The ground facts with some of candidates() made (not checked again, not located; see facts()).
 
-        A change to one legal entity's own entry changes only that entity's facts: a set of such changes to
-        different entities takes the original facts with each entity's from its single change, read once.
+        Each ground fact is read from one fact of the document, for one legal entity: a list's item from
+        the item's place in the shared and the entity's own list, a scalar from the entity's own value or
+        else the shared one. Changes that no ground fact reads together (see apart()) are put together
+        from each change's own facts, read once: the original facts, less those each change takes away,
+        with those each adds.
         """
-        entities = [c.entity for c in changes]
-        if len(changes) < 2 or None in entities or len(set(entities)) < len(entities):
-            ground = self.facts(changes, candidates=True).ground
-            if len(changes) == 1:
-                self._singles[changes[0]] = ground
-            return ground
-        touched = set(entities)
-        ground = [f for f in self.original.ground if _entity_of(f) not in touched]
+        if len(changes) < 2 or not all(apart(a, b) for a, b in itertools.combinations(changes, 2)):
+            return self.facts(changes, candidates=True).ground
+        removed: set[Fact] = set()
+        added: dict[Fact, None] = {}
         for change in changes:
-            if change not in self._singles:
-                self._singles[change] = self.facts((change,), candidates=True).ground
-            ground.extend(f for f in self._singles[change] if _entity_of(f) == change.entity)
-        return ground
+            gone, new = self._delta(change)
+            removed |= gone
+            added.update(dict.fromkeys(new))
+        return [*(f for f in self.original.ground if f not in removed), *added]
+
+    def _delta(self, change: Change) -> tuple[set[Fact], list[Fact]]:
+        """The original facts one change takes away, and the facts it adds."""
+        found = self._deltas.get(change)
+        if found is None:
+            before = self._original_set
+            after = self.facts((change,), candidates=True).ground
+            kept = set(after)
+            found = self._deltas[change] = ({f for f in before if f not in kept}, [f for f in after if f not in before])
+        return found
 
     def own(self, entity: str | None) -> dict[str, Any]:
         """The top level (entity None) or a legal entity's own entry."""
@@ -162,10 +173,12 @@ class FactsEditor:
         return [*drops, *adds, *sets]
 
 
-def _entity_of(fact: Fact) -> Scalar | None:
-    """The legal entity a fact read from a facts file is about (an entity's own `entity` fact included)."""
-    found: Scalar | None = fact.get("name") if fact.predicate == "entity" else fact.get("entity")
-    return found
+def apart(a: Change, b: Change) -> bool:
+    """Whether no ground fact reads what both changes edit: different facts, different items of a list, or
+    the own entries of different legal entities (a change at the top level reaches every entity's value)."""
+    if a.fact != b.fact or (a.kind != "set" and a.value != b.value):
+        return True
+    return a.entity is not None and b.entity is not None and a.entity != b.entity
 
 
 def _same(a: Any, b: Any) -> bool:
