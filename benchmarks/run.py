@@ -360,13 +360,14 @@ def _replay(network: Any, log: list[tuple[str, str, Any]], sid: str) -> float:
 
 def child_inprocess(facts_dir: str, limit: str) -> dict[str, Any]:
     """Per input, interleaved so that every variant sees the same machine: read, durable, record, reference, raw."""
+    from podeploy.cli.options import policy_layers
     from podeploy.engine import load_knowledge_base
     from podeploy.engine.evaluation.rete import network_for
     from podeploy.engine.facts.reading import read_facts
     from podeploy.engine.io.loader import load_document
     from podeploy.engine.tools.batch.worker import decision_record
 
-    kb = load_knowledge_base()
+    kb = load_knowledge_base(policy_layers([]))  # what `podeploy batch` loads
     network = network_for(kb)
     paths = sorted(Path(facts_dir).iterdir())[: int(limit)]
     totals = {"read": 0.0, "durable": 0.0, "record": 0.0, "reference": 0.0, "raw": 0.0}
@@ -411,13 +412,14 @@ def child_phases() -> dict[str, Any]:
 
     marks.append(("import yaml, click, durable.engine (the baseline's own work)", time.perf_counter()))
     from podeploy.cli import main  # noqa: F401
+    from podeploy.cli.options import policy_layers
     from podeploy.engine import load_facts, load_knowledge_base
     from podeploy.engine.explain import render
 
     marks.append(("import podeploy.cli.main", time.perf_counter()))
     gc.freeze()
     gc.enable()
-    kb = load_knowledge_base()
+    kb = load_knowledge_base(policy_layers([]))  # the command's knowledge: the built-ins and the current edition
     marks.append(("load_knowledge_base (cached: key, read, verify, unpickle)", time.perf_counter()))
     from podeploy.engine.evaluation.rete import network_for
 
@@ -427,6 +429,10 @@ def child_phases() -> dict[str, Any]:
     marks.append(("load_facts (read, validate)", time.perf_counter()))
     decision = evaluate_decision(kb, facts)
     marks.append(("evaluate", time.perf_counter()))
+    from podeploy.engine.analysis.openquestions import of_decision
+
+    of_decision(decision)
+    marks.append(("open questions (import, the analyzer, the analysis)", time.perf_counter()))
     render.decision_text(decision)
     marks.append(("render text", time.perf_counter()))
     return {"phases": [(name, at - marks[i][1]) for i, (name, at) in enumerate(marks[1:])]}
@@ -526,11 +532,12 @@ def child_profile(facts_dir: str, limit: str) -> dict[str, Any]:
     import cProfile
     import pstats
 
+    from podeploy.cli.options import policy_layers
     from podeploy.engine import load_knowledge_base
     from podeploy.engine.facts.reading import read_facts
     from podeploy.engine.io.loader import load_document
 
-    kb = load_knowledge_base()
+    kb = load_knowledge_base(policy_layers([]))
     inputs = [read_facts(kb, load_document(str(p))) for p in sorted(Path(facts_dir).iterdir())[: int(limit)]]
     for facts in inputs[:20]:
         evaluate_decision(kb, facts, engine="durable")
@@ -613,36 +620,156 @@ def _generated_customer(entities: int) -> str:
     )
 
 
-# What-if searches a consultant asks for, on the shipped examples (each from nothing cached).
-WHAT_IF = (
-    ("fabrikam-services.yaml", "resource-non-stocked"),
-    ("contoso.yaml", "lite"),
-    ("coho-stocked.yaml", "stocked-production"),
-    ("northwind-pma.yaml", "stocked-production"),
-    ("northwind-pma.yaml", "lite"),
+# A one-entity customer that Lite serves only after three changes (under the seed's knowledge): it already
+# runs stocked/production order and needs customer invoicing, receipt scanning and stocked inventory.
+THREE_CHANGES = (
+    "an existing stocked-production customer (1 legal entity)",
+    "customer: Tailwind\nexisting_solution: stocked-production\n"
+    "requirements: [customer-facing-invoicing, receipt-ocr, stocked-inventory]\n",
+)
+
+# What-if searches a consultant asks for, on the shipped examples (each from nothing cached): the example,
+# the type, and the knowledge's date (None: the current edition).
+WHAT_IF: tuple[tuple[str, str, str | None], ...] = (
+    ("fabrikam-services.yaml", "resource-non-stocked", None),
+    ("contoso.yaml", "lite", None),
+    ("coho-stocked.yaml", "stocked-production", None),
+    ("northwind-pma.yaml", "stocked-production", None),
+    ("northwind-pma.yaml", "lite", None),
+    ("adatum-mixed.json", "resource-non-stocked", None),
+    (f"{THREE_CHANGES[0]}", "lite", "2023-11"),
 )
 
 
 def child_whatif() -> dict[str, Any]:
     """Each what-if search of WHAT_IF in-process: its time and size beside one evaluation of the same file."""
     from podeploy.cli.options import policy_layers
-    from podeploy.engine import load_facts, load_knowledge_base
-    from podeploy.engine.io.loader import load_document
+    from podeploy.engine import load_knowledge_base
+    from podeploy.engine.facts.reading import read_facts
+    from podeploy.engine.io.loader import load_document, parse_document
     from podeploy.engine.tools.whatif.searching import search
 
     found = []
-    for name, target in WHAT_IF:
-        kb = load_knowledge_base(policy_layers([]))  # a new knowledge base: nothing compiled or remembered
-        path = str(ROOT / "examples" / name)
+    for name, target, as_of in WHAT_IF:
+        kb = load_knowledge_base(policy_layers([], as_of=as_of))  # a new knowledge base: nothing compiled or remembered
+        if name == THREE_CHANGES[0]:
+            document = parse_document(THREE_CHANGES[1], "three-changes.yaml")
+        else:
+            document = load_document(str(ROOT / "examples" / name))
         started = time.perf_counter()
-        evaluate_decision(kb, load_facts(kb, path))
+        evaluate_decision(kb, read_facts(kb, document))
         evaluation = time.perf_counter() - started
         started = time.perf_counter()
-        result = search(kb, load_document(path), target)
+        result = search(kb, document, target)
         seconds = time.perf_counter() - started
-        found.append({"example": name, "target": target, "seconds": seconds, "evaluation": evaluation,
-                      "size": result.size, "sets": result.sets})
+        found.append({"example": name, "target": target, "as_of": as_of, "seconds": seconds, "evaluation": evaluation,
+                      "size": result.size, "sets": result.sets, "stopped": result.stopped})
     return {"searches": found}
+
+
+def hand_decision(kb: Any, facts: Any) -> dict[str, str]:
+    """The seed's recommendation (`--as-of 2023-11`), hand-written: each legal entity's deployment type.
+
+    The baseline of the analysis goal: what a programmer would write for these rules alone, reading the
+    types and what they offer from the knowledge base, with no trace, explanation or engine.
+    """
+    types = sorted(kb.types.values(), key=lambda t: (t.rank, t.id))
+    offers: dict[str, set[str]] = {t.id: set() for t in types}
+    for offer in kb.offers:
+        offers[offer.type].update(offer.capabilities)
+    pma = facts.values.get("existing_solution") == "finance-project-management"
+    fits: dict[str, Any] = {}
+    for entity in facts.entities:
+        needs = set(entity.values.get("requirements") or ())
+        lacks = {t.id: needs - offers[t.id] for t in types}
+        open_ = [t for t in types
+                 if not lacks[t.id] & {"production-orders", "stocked-inventory"}
+                 and not (t.id == "lite" and entity.values.get("plans_finance") is True)
+                 and not (pma and t.id != "stocked-production" and not lacks["stocked-production"])]
+        fits[entity.name] = min(open_, key=lambda t: (len(lacks[t.id]), t.rank, t.id)) if open_ else None
+    finance = any(fit is not None and fit.finance for fit in fits.values())
+    chosen = {}
+    for name, fit in fits.items():
+        if fit is not None:
+            chosen[name] = "resource-non-stocked" if fit.id == "lite" and finance else fit.id
+    return chosen
+
+
+def _per_call(function: Callable[[], Any], seconds: float = 0.2) -> float:
+    """The time of one call: the best of three rounds, each of as many calls as fill about `seconds`."""
+    calls = 1
+    while True:
+        started = time.perf_counter()
+        for _ in range(calls):
+            function()
+        took = time.perf_counter() - started
+        if took >= seconds / 3 or calls >= 1 << 16:
+            break
+        calls *= 2
+    best = took
+    for _ in range(2):
+        started = time.perf_counter()
+        for _ in range(calls):
+            function()
+        best = min(best, time.perf_counter() - started)
+    return best / calls
+
+
+def child_analysis(facts_dir: str, limit: str) -> dict[str, Any]:
+    """The analysis path per evaluation against the hand-written decision, on the seed's knowledge.
+
+    First, that the hand-written decision is the same recommendation (every generated input); then, per
+    evaluation: the compiled evaluator as the analysis runs it (the deployments' rules, no trace), the
+    reference evaluator with its explanations, and whole analyses divided by the evaluations they made."""
+    from podeploy.cli.options import policy_layers
+    from podeploy.engine import load_facts, load_knowledge_base
+    from podeploy.engine.analysis.inquiry import analyzer_for
+    from podeploy.engine.analysis.openquestions import open_questions
+    from podeploy.engine.evaluation.compiled import compiled
+    from podeploy.engine.facts.reading import read_facts
+    from podeploy.engine.io.loader import load_document
+    from podeploy.engine.tools.whatif.searching import chosen_types, search
+
+    kb = load_knowledge_base(policy_layers([], as_of="2023-11"))
+    inputs = [read_facts(kb, load_document(str(path))) for path in sorted(Path(facts_dir).iterdir())[: int(limit)]]
+    disagree = [f.customer for f in inputs
+                if hand_decision(kb, f) != {e.name: e.deployment for e in evaluate_decision(kb, f, engine="reference")
+                                            .entities if e.deployment is not None}]
+    program = compiled(analyzer_for(kb, warnings=False).cone.cone_kb)
+
+    def each(function: Callable[[Any], Any]) -> float:
+        return _per_call(lambda: [function(f) for f in inputs]) / len(inputs)
+
+    found: dict[str, Any] = {
+        "inputs": len(inputs),
+        "disagree": disagree[:5],
+        "disagreements": len(disagree),
+        "hand": each(lambda f: hand_decision(kb, f)),
+        # Nothing remembered from an earlier run (the same inputs come round again in every round).
+        "compiled": each(lambda f: (program.memo.clear(), chosen_types(kb, program.run(f.ground)))),
+        "reference": each(lambda f: evaluate_decision(kb, f, engine="reference")),
+        "analyses": [],
+    }
+    for name, target in (("northwind-pma.yaml", "resource-non-stocked"), ("contoso.yaml", "resource-non-stocked")):
+        fresh = load_knowledge_base(policy_layers([], as_of="2023-11"))
+        path = str(ROOT / "examples" / name)
+        facts = load_facts(fresh, path)
+        hand = _per_call(lambda facts=facts, fresh=fresh: hand_decision(fresh, facts))
+        started = time.perf_counter()
+        result = search(fresh, load_document(path), target)
+        took = time.perf_counter() - started
+        found["analyses"].append({"what": f"`what-if {name} --target {target} --as-of 2023-11`", "seconds": took,
+                                  "evaluations": result.evaluations + len(result.solutions) + 1, "hand": hand})
+        fresh = load_knowledge_base(policy_layers([], as_of="2023-11"))
+        facts = load_facts(fresh, path)
+        evaluator = analyzer_for(fresh).evaluator
+        before = evaluator.evaluations
+        started = time.perf_counter()
+        open_questions(fresh, facts)
+        took = time.perf_counter() - started
+        found["analyses"].append({"what": f"open questions of `{name}` (`evaluate --as-of 2023-11`)", "seconds": took,
+                                  "evaluations": max(1, evaluator.evaluations - before), "hand": hand})
+    return found
 
 
 def child_serve() -> dict[str, Any]:
@@ -741,6 +868,7 @@ CHILDREN: dict[str, Callable[..., dict[str, Any]]] = {
     "hostile": child_hostile,
     "serve": child_serve,
     "whatif": child_whatif,
+    "analysis": child_analysis,
     "inprocess": child_inprocess,
     "profile": child_profile,
     "phases": child_phases,
@@ -1094,12 +1222,40 @@ def what_if_rows(rows: list[Row]) -> None:
     """(w): how long a consultant waits for `podeploy what-if --target`."""
     data = json.loads(checked(measure(child("whatif")), "what-if searches").stdout)
     for s in data["searches"]:
-        size = "no set found" if s["size"] is None else f"{s['size']} change{'s' if s['size'] != 1 else ''}"
+        if s["size"] is None:
+            size = f"no set found: {s['stopped']}"
+        else:
+            size = f"{s['size']} change{'s' if s['size'] != 1 else ''}"
+        edition = f" --as-of {s['as_of']}" if s["as_of"] else ""
         rows.append(
-            Row("w", f"`what-if {s['example']} --target {s['target']}` ({size}, {s['sets']:,} sets)",
+            Row("w", f"`what-if {s['example']} --target {s['target']}{edition}` ({size}, {s['sets']:,} sets)",
                 f"{s['seconds'] * 1000:.0f} ms", f"{s['evaluation'] * 1000:.1f} ms (one evaluation)",
                 f"{s['seconds'] / s['evaluation']:.0f}x", f"<= 300 ms: {'met' if s['seconds'] <= 0.3 else 'MISSED'}")
         )
+
+
+def analysis_rows(rows: list[Row], facts_dir: Path, sample: int) -> None:
+    """(w): the analysis path per evaluation, against a hand-written decision of the same recommendation."""
+    data = json.loads(checked(measure(child("analysis", str(facts_dir), str(sample))), "analysis").stdout)
+    agreed = data["inputs"] - data["disagreements"]
+    hand = data["hand"]
+    rows.append(Row("w", f"hand-written decision of the seed's recommendation, per input ({agreed:,} of "
+                    f"{data['inputs']:,} generated inputs agree with the reference evaluator)",
+                    f"{hand * 1e6:.1f} us", "-", "1.00x", "" if not data["disagreements"]
+                    else f"DISAGREES on {', '.join(data['disagree'])}"))
+    for key, what in (("compiled", "compiled evaluator as the analysis runs it (the deployments' rules, no trace, "
+                                   "nothing remembered)"),
+                      ("reference", "reference evaluator (every rule, with explanations)")):
+        ratio = data[key] / hand
+        rows.append(Row("w", f"{what}, per input", f"{data[key] * 1e6:.0f} us", f"{hand * 1e6:.1f} us (hand-written)",
+                        f"{ratio:.0f}x", f"<= 20x: {'met' if ratio <= 20 else 'MISSED'}" if key == "compiled" else ""))
+    for a in data["analyses"]:
+        per = a["seconds"] / a["evaluations"]
+        ratio = per / a["hand"]
+        rows.append(Row("w", f"{a['what']}: {a['seconds'] * 1000:.0f} ms for {a['evaluations']:,} evaluations, "
+                        "per evaluation", f"{per * 1e6:.0f} us",
+                        f"{a['hand'] * 1e6:.1f} us (hand-written, same customer)",
+                        f"{ratio:.0f}x", f"<= 20x: {'met' if ratio <= 20 else 'MISSED'}"))
 
 
 def serve_rows(rows: list[Row]) -> None:
@@ -1210,6 +1366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if "w" in args.sections:
             workshop(rows, 5 if args.quick else 9)
             what_if_rows(rows)
+            analysis_rows(rows, facts_dir, sample)
             serve_rows(rows)
     print()
     print(table(rows))

@@ -48,11 +48,37 @@ def test_the_raw_replay_runs_on_a_knowledge_base_split_into_rulesets(bench: Any,
 
 
 def test_the_what_if_child_times_a_search_beside_one_evaluation(bench: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(bench, "WHAT_IF", (("fabrikam-services.yaml", "resource-non-stocked"),))
-    [found] = bench.child_whatif()["searches"]
-    assert (found["example"], found["target"], found["size"], found["sets"]) == (
-        "fabrikam-services.yaml", "resource-non-stocked", 1, 41)
-    assert found["seconds"] > 0 and found["evaluation"] > 0
+    monkeypatch.setattr(bench, "WHAT_IF", (("fabrikam-services.yaml", "resource-non-stocked", None),
+                                           (bench.THREE_CHANGES[0], "lite", "2023-11")))
+    found = bench.child_whatif()["searches"]
+    assert [(f["example"], f["target"], f["size"], f["sets"], f["stopped"]) for f in found] == [
+        ("fabrikam-services.yaml", "resource-non-stocked", 1, 41, None),
+        (bench.THREE_CHANGES[0], "lite", 3, 1848, None),
+    ]
+    assert all(f["seconds"] > 0 and f["evaluation"] > 0 for f in found)
+
+
+def test_the_hand_written_decision_is_the_seeds_recommendation(bench: Any, facts_dir: Path) -> None:
+    # The analysis goal's baseline must decide what the rules decide: every generated input, every seed example.
+    from podeploy.cli.options import policy_layers
+    from podeploy.engine import BadInput, load_facts, load_knowledge_base
+    from podeploy.engine.evaluation.evaluate import evaluate
+
+    kb = load_knowledge_base(policy_layers([], as_of="2023-11"))
+    compared = 0
+    for path in sorted((ROOT / "examples").iterdir()):
+        try:
+            facts = load_facts(kb, str(path))
+        except BadInput:  # the current edition's facts: the seed's knowledge does not read them
+            continue
+        decision = evaluate(kb, facts, engine="reference")
+        assert bench.hand_decision(kb, facts) == {e.name: e.deployment for e in decision.entities}, path.name
+        compared += 1
+    assert compared == 7
+    found = bench.child_analysis(str(facts_dir), "30")
+    assert (found["inputs"], found["disagreements"]) == (30, 0)
+    assert 0 < found["hand"] < found["compiled"] < found["reference"]
+    assert [a["evaluations"] > 0 for a in found["analyses"]] == [True] * 4
 
 
 def test_the_hostile_input_child_refuses_each_shape_at_each_size(bench: Any, monkeypatch: pytest.MonkeyPatch,
