@@ -49,6 +49,10 @@ def kb() -> KnowledgeBase:
     return load_knowledge_base()
 
 
+# The seed's types, as what-if names them.
+LITE = "Lite deployment - deal to proforma invoicing (lite)"
+STOCKED = "Project Operations for stocked/production order scenarios (stocked-production)"
+RESOURCE = "Project Operations for resource/non-stocked scenarios (resource-non-stocked)"
 SEED_KNOWLEDGE = (
     'Knowledge: built-in, as of 2023-11 (The seeds, read literally: Microsoft Learn, "Determine your deployment'
     ' type" (2023-11-06), and Advisicon, "What is Dynamics 365 Project Operations?" (2023-09))'
@@ -118,16 +122,16 @@ def test_search_text_shows_each_set_its_outcome_and_the_rule_that_now_decides() 
             "2 smallest sets of 1 change:",
             "",
             " 1. add production-orders",
-            "    Fabrikam Consulting: lite -> stocked-production",
+            f"    Fabrikam Consulting: {LITE} -> {STOCKED}",
             "      gaps: project-for-the-web-planning, project-sales",
             f"      {because}",
-            f"      not lite: Fabrikam Consulting needs production orders, {lacks}",
+            f"      not {LITE}: Fabrikam Consulting needs production orders, {lacks}",
             "",
             " 2. add stocked-inventory",
-            "    Fabrikam Consulting: lite -> stocked-production",
+            f"    Fabrikam Consulting: {LITE} -> {STOCKED}",
             "      gaps: project-for-the-web-planning, project-sales",
             f"      {because}",
-            f"      not lite: Fabrikam Consulting needs stocked materials with inventory, {lacks}",
+            f"      not {LITE}: Fabrikam Consulting needs stocked materials with inventory, {lacks}",
             "",
         ]
     )
@@ -297,7 +301,7 @@ def test_every_entity_or_one_entity_is_said_and_side_effects_on_others_are_shown
         " Proseware Studio: Project Operations for resource/non-stocked scenarios (resource-non-stocked)"
     )
     assert " 1. drop production-orders from Proseware Plant" in lines
-    assert "    Proseware Studio: resource-non-stocked -> lite" in lines
+    assert f"    Proseware Studio: {RESOURCE} -> {LITE}" in lines
 
     one = run(
         facts, "--target", "lite", "--entity", "Proseware Studio", "--format", "json", "--engine", "reference",
@@ -400,10 +404,10 @@ def test_drop_shows_the_new_recommendation_and_what_changed() -> None:
             " (resource-non-stocked), Project Operations for stocked/production order scenarios (stocked-production)"
             " -> Project Operations for resource/non-stocked scenarios (resource-non-stocked)",
             "",
-            "  Contoso Manufacturing United States: stocked-production -> resource-non-stocked",
+            f"  Contoso Manufacturing United States: {STOCKED} -> {RESOURCE}",
             f"    decided by step 13: {decided} deployment type still open that offers everything Contoso"
             " Manufacturing United States needs.",
-            "  Contoso Robotics United Kingdom: resource-non-stocked (unchanged)",
+            f"  Contoso Robotics United Kingdom: {RESOURCE} (unchanged)",
             f"    decided by step 14: {decided} deployment type still open that offers everything Contoso Robotics"
             " United Kingdom needs.",
             "",

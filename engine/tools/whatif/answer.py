@@ -188,11 +188,12 @@ def _notice(n: Any) -> dict[str, Any]:
 # -- text ----------------------------------------------------------------------------------------
 
 
-def _entity_lines(e: EntityOutcome, pad: str, *, always: bool) -> list[str]:
+def _entity_lines(kb: KnowledgeBase, e: EntityOutcome, pad: str, *, always: bool) -> list[str]:
     if not always and e.before == e.after:
         return []
-    after = e.after or "no deployment type fits"
-    arrow = f"{e.before} -> {after}" if e.before != e.after else f"{after} (unchanged)"
+    after = _named(kb, e.after) if e.after else "no deployment type fits"
+    before = _named(kb, e.before) if e.before else "no deployment type"
+    arrow = f"{before} -> {after}" if e.before != e.after else f"{after} (unchanged)"
     lines = [f"{pad}{e.name}: {arrow}"]
     if e.gaps:
         lines.append(f"{pad}  gaps: {', '.join(e.gaps)}")
@@ -200,7 +201,7 @@ def _entity_lines(e: EntityOutcome, pad: str, *, always: bool) -> list[str]:
         d = e.decided_by
         lines.append(f"{pad}  decided by step {d.step}: rule {d.rule} ({d.location}): {d.explanation}")
     if e.no_longer is not None:
-        lines.append(f"{pad}  not {e.before}: {e.no_longer}")
+        lines.append(f"{pad}  not {_named(kb, e.before)}: {e.no_longer}")
     return lines
 
 
@@ -250,7 +251,7 @@ def search_text(result: SearchResult) -> str:
         lines.append("")
         lines.append(f"{number:>2}. {'; '.join(str(c) for c in solution.changes)}")
         for e in solution.entities:
-            lines.extend(_entity_lines(e, "    ", always=e.target))
+            lines.extend(_entity_lines(kb, e, "    ", always=e.target))
     return "\n".join(lines)
 
 
@@ -262,7 +263,7 @@ def apply_text(applied: Applied) -> str:
     lines.append(f"Deployments on the environment: {before} -> {after}")
     lines.append("")
     for e in applied.outcome.entities:
-        lines.extend(_entity_lines(e, "  ", always=True))
+        lines.extend(_entity_lines(kb, e, "  ", always=True))
     lines.append("")
     other = [d for d in applied.outcome.differences if d.what != "deployment"]
     if not other and all(e.before == e.after for e in applied.outcome.entities):
