@@ -628,6 +628,8 @@ THREE_CHANGES = (
     "requirements: [customer-facing-invoicing, receipt-ocr, stocked-inventory]\n",
 )
 
+GENERATED_16 = "generated, 16 legal entities"
+
 # What-if searches a consultant asks for, on the shipped examples (each from nothing cached): the example,
 # the type, and the knowledge's date (None: the current edition).
 WHAT_IF: tuple[tuple[str, str, str | None], ...] = (
@@ -638,6 +640,7 @@ WHAT_IF: tuple[tuple[str, str, str | None], ...] = (
     ("northwind-pma.yaml", "lite", None),
     ("adatum-mixed.json", "resource-non-stocked", None),
     (f"{THREE_CHANGES[0]}", "lite", "2023-11"),
+    (GENERATED_16, "lite", None),
 )
 
 
@@ -654,6 +657,8 @@ def child_whatif() -> dict[str, Any]:
         kb = load_knowledge_base(policy_layers([], as_of=as_of))  # a new knowledge base: nothing compiled or remembered
         if name == THREE_CHANGES[0]:
             document = parse_document(THREE_CHANGES[1], "three-changes.yaml")
+        elif name == GENERATED_16:
+            document = parse_document(_generated_customer(16), "e16.yaml")
         else:
             document = load_document(str(ROOT / "examples" / name))
         started = time.perf_counter()

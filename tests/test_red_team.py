@@ -558,23 +558,37 @@ def test_ask_on_a_customer_too_large_to_analyse_asks_every_question_that_can_mat
     assert written.count("unknown: [existing_solution, region, finance_version]") == 30
 
 
-def test_what_if_budget_shrinks_with_the_cube_of_the_facts() -> None:
+def test_what_if_budget_shrinks_with_the_facts() -> None:
     from podeploy.engine.tools.whatif.searching import DEFAULT_BUDGET, sized_budget
 
     assert sized_budget(DEFAULT_BUDGET, 20) == DEFAULT_BUDGET  # a one-entity customer keeps the whole budget
-    assert sized_budget(DEFAULT_BUDGET, 101) == 155  # 20 legal entities
-    assert sized_budget(DEFAULT_BUDGET, 501) == 1  # 100 legal entities: the facts as they are
+    assert sized_budget(DEFAULT_BUDGET, 101) == 3_960  # 20 legal entities
+    assert sized_budget(DEFAULT_BUDGET, 501) == 798  # 100 legal entities
+    assert sized_budget(DEFAULT_BUDGET, 400_001) == 1  # 100,000 legal entities: the facts as they are
     assert sized_budget(5, 101) == 5
 
 
 def test_what_if_says_when_the_customers_size_cut_its_budget() -> None:
     facts = "customer: Acme\nlegal_entities:\n" + "".join(
-        f"  - name: E{i}\n    requirements: [project-sales, time-tracking]\n" for i in range(40)
+        f"  - name: E{i}\n    requirements: [project-sales, time-tracking]\n" for i in range(100)
     )
     result = invoke("what-if", "-", "--target", "stocked-production", "--format", "json", input=facts)
     assert result.exit_code == 0, result.stderr
     search = json.loads(result.stdout)["search"]
-    assert (search["budget"], search["stopped"], search["found"]) == (90, "budget", False)
+    assert (search["budget"], search["stopped"], search["found"]) == (1_328, "budget", False)
+
+
+def test_what_if_answers_a_customer_of_sixteen_legal_entities() -> None:
+    # 16 legal entities: the budget cut to their size still covers every single change (682 sets).
+    needs = ("[project-sales, time-tracking]", "[customer-facing-invoicing, revenue-recognition]",
+             "[production-orders, stocked-inventory]")
+    facts = "customer: Generated\nledger: dynamics-365-finance\nlegal_entities:\n" + "".join(
+        f"  - name: Entity {i + 1}\n    requirements: {needs[i % 3]}\n" for i in range(16)
+    )
+    result = invoke("what-if", "-", "--target", "lite", "--format", "json", input=facts)
+    assert result.exit_code == 0, result.stderr
+    search = json.loads(result.stdout)["search"]
+    assert (search["budget"], search["stopped"], search["found"], search["sets"]) == (6_153, None, True, 682)
 
 
 @pytest.mark.slow
