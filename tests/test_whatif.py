@@ -832,16 +832,17 @@ def test_sets_the_rules_cannot_tell_apart_are_evaluated_once_and_find_every_smal
 
 
 def test_the_facts_of_changes_read_apart_are_those_the_document_gives(kb: KnowledgeBase) -> None:
-    # ground() puts a set of changes no fact reads together from each change's own facts; they are exactly
-    # the facts of the document with all of them made, for every pair of changes of the seed's Contoso
-    # (those read together are read from the document) and for triples of them.
+    # ground() puts a set of changes no fact reads together from each change's own facts (read from the
+    # document cut down to the changed fact); they are exactly the facts of the document with all of them
+    # made, for every change of the seed's Contoso, every pair (those read together are read from the
+    # document) and triples of them.
     editor = FactsEditor(kb, load_document(CONTOSO))
     every = editor.candidates()
     pairs = [p for p in itertools.combinations(every, 2) if p[0].slot != p[1].slot]
     assert sum(apart(*p) for p in pairs) > 5_000 and sum(not apart(*p) for p in pairs) > 50
     triples = [t for t in itertools.combinations(every[::7], 3) if len({c.slot for c in t}) == 3]
     assert len(triples) > 1_000
-    for combo in (*pairs, *triples):
+    for combo in (*((c,) for c in every), *pairs, *triples):
         assert frozenset(editor.ground(combo)) == frozenset(editor.facts(combo).ground), combo
 
 

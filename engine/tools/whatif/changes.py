@@ -66,28 +66,11 @@ class FactsEditor:
         listed = self.value.get("legal_entities") or []
         self.entity_index = {str(item["name"]).strip(): i for i, item in enumerate(listed)}
         self.entity_names = [e.name for e in self.original.entities]
-        self._original_set = set(self.original.ground)
         self._deltas: dict[Change, tuple[set[Fact], list[Fact]]] = {}  # what one change takes away and adds
 
     def apply(self, changes: Iterable[Change]) -> dict[str, Any]:
         """The document's value with the changes made (the original is left as it was)."""
-        value = dict(self.value)
-        if value.get("legal_entities"):
-            value["legal_entities"] = list(value["legal_entities"])
-        for change in changes:
-            if change.entity is None:
-                target = value
-            else:
-                index = self.entity_index[change.entity]
-                target = dict(value["legal_entities"][index])
-                value["legal_entities"][index] = target
-            if change.kind == "set":
-                target[change.fact] = change.value
-            elif change.kind == "add":
-                target[change.fact] = [*(target.get(change.fact) or []), change.value]
-            else:
-                target[change.fact] = [v for v in target.get(change.fact) or [] if v != change.value]
-        return value
+        return _with_changes(self.value, self.entity_index, changes)
 
     def facts(self, changes: Iterable[Change], *, candidates: bool = False) -> FactsInput:
         """The facts with the changes made, checked as a facts file is; `candidates`: the changes are some
@@ -105,7 +88,7 @@ class FactsEditor:
         from each change's own facts, read once: the original facts, less those each change takes away,
         with those each adds.
         """
-        if len(changes) < 2 or not all(apart(a, b) for a, b in itertools.combinations(changes, 2)):
+        if not all(apart(a, b) for a, b in itertools.combinations(changes, 2)):
             return self.facts(changes, candidates=True).ground
         removed: set[Fact] = set()
         added: dict[Fact, None] = {}
@@ -116,11 +99,26 @@ class FactsEditor:
         return [*(f for f in self.original.ground if f not in removed), *added]
 
     def _delta(self, change: Change) -> tuple[set[Fact], list[Fact]]:
-        """The original facts one change takes away, and the facts it adds."""
+        """The original facts one change takes away, and the facts it adds.
+
+        Only the changed fact's own facts can differ: they are read from the document cut down to the
+        customer, the legal entities' names and that fact, with the change made.
+        """
         found = self._deltas.get(change)
         if found is None:
-            before = self._original_set
-            after = self.facts((change,), candidates=True).ground
+            fact = change.fact
+            value = {"customer": self.value["customer"]}
+            if fact in self.value:
+                value[fact] = self.value[fact]
+            listed = self.value.get("legal_entities") or []
+            if listed:
+                value["legal_entities"] = [
+                    {"name": item["name"], **({fact: item[fact]} if fact in item else {})} for item in listed
+                ]
+            changed = _with_changes(value, self.entity_index, (change,))
+            document = Document(self.doc.name, changed, self.doc.marks, self.doc.key_marks)
+            after = [f for f in read_facts(self.kb, document, conforming=True).ground if f.predicate == fact]
+            before = {f for f in self.original.ground if f.predicate == fact}
             kept = set(after)
             found = self._deltas[change] = ({f for f in before if f not in kept}, [f for f in after if f not in before])
         return found
@@ -171,6 +169,27 @@ class FactsEditor:
                     now = here.get(decl.id, decl.default if where is None else None)
                     sets.extend(Change("set", decl.id, v, where) for v in values if now is None or not _same(v, now))
         return [*drops, *adds, *sets]
+
+
+def _with_changes(value: dict[str, Any], entity_index: dict[str, int], changes: Iterable[Change]) -> dict[str, Any]:
+    """A facts document's value with the changes made (the value given is left as it was)."""
+    value = dict(value)
+    if value.get("legal_entities"):
+        value["legal_entities"] = list(value["legal_entities"])
+    for change in changes:
+        if change.entity is None:
+            target = value
+        else:
+            index = entity_index[change.entity]
+            target = dict(value["legal_entities"][index])
+            value["legal_entities"][index] = target
+        if change.kind == "set":
+            target[change.fact] = change.value
+        elif change.kind == "add":
+            target[change.fact] = [*(target.get(change.fact) or []), change.value]
+        else:
+            target[change.fact] = [v for v in target.get(change.fact) or [] if v != change.value]
+    return value
 
 
 def apart(a: Change, b: Change) -> bool:
