@@ -454,8 +454,9 @@ def child_synthetic(policy_dir: str, facts_dir: str, sample: str) -> dict[str, A
     t3 = time.perf_counter()
     paths = sorted(Path(facts_dir).iterdir())[: int(sample)]
     inputs = [read_facts(kb, load_document(str(p))) for p in paths]
-    for facts in inputs[:5]:
+    for facts in inputs[:5]:  # each engine's first evaluation makes what it keeps per knowledge base
         evaluate_decision(kb, facts, engine="durable")
+        evaluate_decision(kb, facts, engine="reference")
     totals = {"durable": 0.0, "reference": 0.0, "raw": 0.0}
     for n, facts in enumerate(inputs):
         log, restore = _recorder(network.host)
