@@ -157,3 +157,26 @@ def test_a_settled_facts_file_is_proven_by_one_bracket(kb: KnowledgeBase) -> Non
     session = session_for(kb, load_facts(kb, str(EXAMPLES / "northwind-modern.yaml")))
     found = session.analysis()
     assert (found.done, found.exact, found.relevant, found.evaluations) == (True, True, [], 1)
+
+
+def test_a_proof_cut_short_leaves_the_answer_to_the_exact_analysis(
+    kb: KnowledgeBase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Works (above) is settled after a split, three brackets: with one allowed, the analysis decides, and
+    # says the same as the proof.
+    def works(analyzer: Analyzer) -> Inquiry:
+        session = Inquiry(analyzer, "Works")
+        for q in session.questions:
+            if q.key != "requirements:project-for-the-web-planning@0" and analyzer.may_matter(q):
+                session.answers[q.key] = q.fact == "requirements" and q.item == "production-orders"
+        session.answers["ledger@0"] = "dynamics-365-finance"
+        return session
+
+    proven = works(Analyzer(kb, THOROUGH, warnings=False)).analysis()
+    monkeypatch.setattr("podeploy.engine.analysis.inquiry.FIRST_PROOF", 1)
+    analysed = works(Analyzer(kb, THOROUGH, warnings=False)).analysis()
+    # The proof weighs its one outcome 1; the enumeration weighs both answers to the open need (odds 1 : 3).
+    assert (proven.evaluations, list(proven.outcomes.values())) == (3, [1])
+    assert (analysed.evaluations, list(analysed.outcomes.values())) == (2, [4])
+    for found in (proven, analysed):
+        assert (found.done, found.exact, found.relevant, found.possible) == (True, True, [], [["stocked-production"]])

@@ -195,7 +195,7 @@ def _with_changes(value: dict[str, Any], entity_index: dict[str, int], changes: 
 def apart(a: Change, b: Change) -> bool:
     """Whether no ground fact reads what both changes edit: different facts, different items of a list, or
     the own entries of different legal entities (a change at the top level reaches every entity's value)."""
-    if a.fact != b.fact or (a.kind != "set" and a.value != b.value):
+    if a.fact != b.fact or ("set" not in (a.kind, b.kind) and a.value != b.value):
         return True
     return a.entity is not None and b.entity is not None and a.entity != b.entity
 
