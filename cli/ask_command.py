@@ -87,8 +87,10 @@ def _is_back(text: str) -> bool:
 
 
 def _possible_text(session: Session) -> str:
+    """The deployment types each legal entity may still get, by the names the knowledge gives them."""
+    kb = session.analyzer.kb
     pairs = session.still_possible()
-    shown = [(name, ", ".join(types) or "no recommendation") for name, types in pairs]
+    shown = [(name, ", ".join(kb.type_name(t) for t in types) or "no recommendation") for name, types in pairs]
     if len(shown) == 1:
         return f"Still possible: {shown[0][1]}"
     return "Still possible: " + "; ".join(f"{name}: {types}" for name, types in shown)

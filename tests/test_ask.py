@@ -426,7 +426,8 @@ def test_piped_answers_write_facts_that_evaluate_like_the_example(kb: KnowledgeB
     assert ("Deployments on the environment: Project Operations for resource/non-stocked scenarios "
             "(resource-non-stocked), Project Operations for stocked/production order scenarios (stocked-production)"
             ) in result.stderr
-    assert "Still possible: Contoso Manufacturing United States: stocked-production; " in result.stderr
+    assert ("Still possible: Contoso Manufacturing United States: Project Operations for stocked/production order"
+            " scenarios; ") in result.stderr
 
 
 FIRST_QUESTION = (
@@ -681,7 +682,8 @@ def test_a_session_on_a_terminal(tmp_path: Path) -> None:
         term.send("Tailspin")
         term.expect("several legal entities? [y/n]")
         term.send("n")
-        term.expect("Still possible: lite, resource-non-stocked, stocked-production")
+        term.expect("Still possible: Lite deployment - deal to proforma invoicing, Project Operations for"
+                    " resource/non-stocked scenarios, Project Operations for stocked/production order scenarios")
 
         def first_question() -> None:
             term.expect(f"{FIRST_QUESTION} [none/")
