@@ -31,6 +31,8 @@ from .stores import EMPTY, Index, Known, Store
 Bindings = dict[str, Scalar]
 
 __all__ = ["Compiled", "Store", "compiled", "entity_fields"]
+
+
 def _same(a: Any, b: Any) -> bool:
     return a == b and a.__class__ is b.__class__
 

@@ -15,7 +15,7 @@ from ..model.terms import explanation_parts, show_value
 from ..policy.knowledge import KnowledgeBase
 from .derivation import Firing
 
-__all__ = ["business_explanation", "named_types", "readable"]
+__all__ = ["business_explanation", "named_types", "readable", "type_with_id"]
 
 
 def readable(kb: KnowledgeBase, value: object, domain: str | None) -> str:
@@ -60,6 +60,13 @@ def business_explanation(kb: KnowledgeBase, firing: Firing) -> str:
         if name is not None:
             out.append(readable(kb, bindings[name], domains.get(name)) if name in bindings else f"{{{name}}}")
     return "".join(out)
+
+
+def type_with_id(kb: KnowledgeBase, type_id: str | None) -> str:
+    """A deployment type by its name, its id beside it ('Project Operations Core (lite)'); 'none' for none."""
+    if type_id is None:
+        return "none"
+    return f"{kb.type_name(type_id)} ({type_id})" if type_id in kb.types else type_id
 
 
 def named_types(kb: KnowledgeBase, text: str) -> str:

@@ -7,7 +7,7 @@ from typing import Any
 
 from ..evaluation.decision import Decision, EntityDecision
 from ..evaluation.derivation import Firing
-from ..evaluation.wording import business_explanation
+from ..evaluation.wording import business_explanation, type_with_id
 from ..model.terms import Atom, Fact, Rule, Var, show_value
 from ..policy.knowledge import KnowledgeBase
 from .queries import (
@@ -224,7 +224,7 @@ def decision_text(decision: Decision, style: Style = plain) -> str:
     lines = [style(f"Customer: {decision.customer}", bold=True), knowledge_text(kb)]
     if decision.facts.workshop is not None:
         lines.append(decision.facts.workshop.text())
-    names = ", ".join(f"{kb.type_name(t)} ({t})" if t in kb.types else t for t in decision.deployments) or "none"
+    names = ", ".join(type_with_id(kb, t) for t in decision.deployments) or "none"
     lines.append(f"Deployments on the environment: {names}")
     if open_.questions:
         lines.append("")

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...evaluation.decision import Decision
+from ...evaluation.wording import type_with_id
 from ...explain.render import counted
 from ...policy.knowledge import KnowledgeBase
 from ..diffing import Change as Difference
@@ -191,8 +192,8 @@ def _notice(n: Any) -> dict[str, Any]:
 def _entity_lines(kb: KnowledgeBase, e: EntityOutcome, pad: str, *, always: bool) -> list[str]:
     if not always and e.before == e.after:
         return []
-    after = _named(kb, e.after) if e.after else "no deployment type fits"
-    before = _named(kb, e.before) if e.before else "no deployment type"
+    after = type_with_id(kb, e.after) if e.after else "no deployment type fits"
+    before = type_with_id(kb, e.before) if e.before else "no deployment type"
     arrow = f"{before} -> {after}" if e.before != e.after else f"{after} (unchanged)"
     lines = [f"{pad}{e.name}: {arrow}"]
     if e.gaps:
@@ -201,21 +202,14 @@ def _entity_lines(kb: KnowledgeBase, e: EntityOutcome, pad: str, *, always: bool
         d = e.decided_by
         lines.append(f"{pad}  decided by step {d.step}: rule {d.rule} ({d.location}): {d.explanation}")
     if e.no_longer is not None:
-        lines.append(f"{pad}  not {_named(kb, e.before)}: {e.no_longer}")
+        lines.append(f"{pad}  not {type_with_id(kb, e.before)}: {e.no_longer}")
     return lines
-
-
-def _named(kb: KnowledgeBase, type_id: str | None) -> str:
-    """A type by its name, its id beside it: 'Project Operations Core (lite)'."""
-    if type_id is None:
-        return "none"
-    return f"{kb.type_name(type_id)} ({type_id})" if type_id in kb.types else type_id
 
 
 def search_text(result: SearchResult) -> str:
     customer = result.original.customer
     kb = result.original.kb
-    target = _named(kb, result.target)
+    target = type_with_id(kb, result.target)
     if result.entity is not None:
         lines = [f"What makes {target} the recommendation for {result.entity}? (a legal entity of {customer};"
                  " the others may change)"]
@@ -225,7 +219,7 @@ def search_text(result: SearchResult) -> str:
             f"What makes {target} the recommendation for every legal entity of {customer}?"
             f" ({n} legal {'entity' if n == 1 else 'entities'}: {', '.join(result.targets)})"
         ]
-    now = "; ".join(f"{e.name}: {_named(kb, e.deployment)}" for e in result.original.entities)
+    now = "; ".join(f"{e.name}: {type_with_id(kb, e.deployment)}" for e in result.original.entities)
     lines.append(f"Now: {now}")
     reasons = []
     no_effect = [f for f, r in result.left_out.items() if r == "no-effect"]
@@ -258,8 +252,8 @@ def search_text(result: SearchResult) -> str:
 def apply_text(applied: Applied) -> str:
     lines = [f"What if, for {applied.original.customer}: {'; '.join(str(c) for c in applied.changes)}"]
     kb = applied.original.kb
-    before = ", ".join(_named(kb, t) for t in applied.original.deployments) or "none"
-    after = ", ".join(_named(kb, t) for t in applied.outcome.decision.deployments) or "none"
+    before = ", ".join(type_with_id(kb, t) for t in applied.original.deployments) or "none"
+    after = ", ".join(type_with_id(kb, t) for t in applied.outcome.decision.deployments) or "none"
     lines.append(f"Deployments on the environment: {before} -> {after}")
     lines.append("")
     for e in applied.outcome.entities:

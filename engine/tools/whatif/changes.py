@@ -67,6 +67,9 @@ class FactsEditor:
         self.entity_index = {str(item["name"]).strip(): i for i, item in enumerate(listed)}
         self.entity_names = [e.name for e in self.original.entities]
         self._deltas: dict[Change, tuple[set[Fact], list[Fact]]] = {}  # what one change takes away and adds
+        self._original_of: dict[str, set[Fact]] = {}  # the original facts by predicate, for _delta()
+        for fact in self.original.ground:
+            self._original_of.setdefault(fact.predicate, set()).add(fact)
 
     def apply(self, changes: Iterable[Change]) -> dict[str, Any]:
         """The document's value with the changes made (the original is left as it was)."""
@@ -118,7 +121,7 @@ class FactsEditor:
             changed = _with_changes(value, self.entity_index, (change,))
             document = Document(self.doc.name, changed, self.doc.marks, self.doc.key_marks)
             after = [f for f in read_facts(self.kb, document, conforming=True).ground if f.predicate == fact]
-            before = {f for f in self.original.ground if f.predicate == fact}
+            before = self._original_of.get(fact, set())
             kept = set(after)
             found = self._deltas[change] = ({f for f in before if f not in kept}, [f for f in after if f not in before])
         return found
